@@ -1,0 +1,91 @@
+# streamlab — every target documents itself: `make help`.
+# Knobs (environment or make variables): STACK=local|docker|external  BROKER=kafka|rabbitmq|all
+#   BROKERS=1|3 (Kafka nodes)  RABBIT_NODES=1|3  PROFILE=quick|full  CH=01 (one chapter)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STREAMLAB := $(VENV)/bin/streamlab
+PROFILE ?= quick
+STACK ?= local
+BROKER ?= all
+export STACK BROKER
+
+JARS := .cache/jars
+VENV_STAMP := $(VENV)/.installed
+JARS_STAMP := $(JARS)/.installed
+SYSTEM_STAMP := .cache/.system-packages
+
+# Run a command with the stack up; stop the stack afterwards only if this call started it.
+define with_stack
+started=no; $(STREAMLAB) stack check -q || started=yes; \
+$(STREAMLAB) stack up || exit $$?; \
+$(1); rc=$$?; \
+if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
+endef
+
+.DEFAULT_GOAL := help
+.PHONY: help setup up down status test test-unit book chapter lab clean-stack clean
+
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV_STAMP) $(JARS_STAMP) $(SYSTEM_STAMP) ## Install what is missing: venv + package, Kafka/PerfTest jars, Debian packages
+
+$(VENV_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+	  || { echo "error: $(PYTHON) is older than 3.11: set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the streamlab package and its tools into $(VENV) ..."
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -e '.[book,dev]' 2> >(grep -v -E 'corresp|^ *!!|^$$' >&2) \
+	  || { echo "error: pip install failed: is PyPI reachable?" >&2; exit 2; }
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (streamlab)" >/dev/null
+	@touch $@
+
+$(JARS_STAMP): compose/local/pom.xml
+	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17+ (apt-get install openjdk-17-jdk-headless)" >&2; exit 2; }
+	@command -v mvn >/dev/null || { echo "error: mvn not found: install Maven (apt-get install maven)" >&2; exit 2; }
+	@echo "fetching Kafka and RabbitMQ PerfTest jars from Maven Central ..."
+	@rm -rf $(JARS)/kafka $(JARS)/perftest
+	@mvn -B -q -f compose/local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/kafka \
+	  || { echo "error: fetching the Kafka jars failed: is Maven Central reachable?" >&2; exit 2; }
+	@mvn -B -q -f compose/local/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest \
+	  || { echo "error: fetching RabbitMQ PerfTest failed: is Maven Central reachable?" >&2; exit 2; }
+	@touch $@
+
+$(SYSTEM_STAMP): compose/local/install-system-packages.sh
+	@bash compose/local/install-system-packages.sh
+	@mkdir -p $(dir $@) && touch $@
+
+up: setup ## Start the brokers (STACK, BROKER, BROKERS, RABBIT_NODES) and wait until ready
+	@$(STREAMLAB) stack up
+
+down: ## Stop every broker process the stack started
+	@test -x $(STREAMLAB) && $(STREAMLAB) stack down || true
+
+status: ## Show each broker node: state, pid, address, role
+	@$(STREAMLAB) stack status
+
+test: setup ## Run the test suite; it starts the brokers it needs on its own ports and stops them
+	@$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-unit: setup ## Only the tests that need no broker
+	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book" $(PYTEST_ARGS)
+
+book: setup ## Start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
+	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --build)
+
+chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
+	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
+	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --chapters $(CH))
+
+lab: setup up ## Open JupyterLab on the chapters (MyST .md open as notebooks) with the stack up
+	@$(VENV)/bin/jupyter lab --notebook-dir=book/chapters
+
+clean-stack: down ## Delete the stack's data (logs, topics, queues)
+	@$(STREAMLAB) stack clean
+
+clean: ## Delete build output and results (keeps the venv and jars)
+	@rm -rf _build/executed _build/html _build/screenshots data/results

@@ -1,0 +1,102 @@
+"""Broker stacks: start, stop, inspect and break Kafka and RabbitMQ clusters.
+
+`get_stack()` reads STACK / BROKER / BROKERS / RABBIT_NODES and the port variables
+from the environment (see `config.py`) and returns a `Stack` whose `endpoints`
+every other part of streamlab uses to find the brokers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import BrokerStack, NodeStatus
+from .config import BROKER_KINDS, REPO_ROOT, StackConfig, StackError
+
+__all__ = ["Endpoints", "NodeStatus", "Stack", "StackConfig", "StackError", "get_stack", "endpoints", "REPO_ROOT"]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where clients connect; the same whichever way the brokers run."""
+
+    kafka_bootstrap: str
+    amqp_url: str
+    rabbit_mgmt_url: str
+
+
+def _broker_names(broker: str) -> list[str]:
+    broker = (broker or "all").strip().lower()
+    if broker not in BROKER_KINDS:
+        raise StackError(f"BROKER={broker!r} is not known: use one of {', '.join(BROKER_KINDS)}")
+    return ["kafka", "rabbitmq"] if broker == "all" else [broker]
+
+
+def _make(name: str, config: StackConfig) -> BrokerStack:
+    if config.stack == "local":
+        if name == "kafka":
+            from .kafka_local import LocalKafka
+            return LocalKafka(config)
+        from .rabbitmq_local import LocalRabbitMQ
+        return LocalRabbitMQ(config)
+    if config.stack == "docker":
+        from .docker import docker_kafka, docker_rabbitmq
+        return docker_kafka(config) if name == "kafka" else docker_rabbitmq(config)
+    from .external import external_kafka, external_rabbitmq
+    return external_kafka(config) if name == "kafka" else external_rabbitmq(config)
+
+
+class Stack:
+    """The brokers selected by BROKER, handled together."""
+
+    def __init__(self, config: StackConfig, broker: str = "all") -> None:
+        self.config = config
+        self.parts: dict[str, BrokerStack] = {name: _make(name, config) for name in _broker_names(broker)}
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return endpoints(self.config)
+
+    def part(self, name: str) -> BrokerStack:
+        if name not in self.parts:
+            raise StackError(f"{name} is not part of this stack (BROKER={', '.join(self.parts)})")
+        return self.parts[name]
+
+    def up(self) -> None:
+        for part in self.parts.values():
+            part.up()
+
+    def down(self) -> None:
+        for part in self.parts.values():
+            part.down()
+
+    def status(self) -> list[NodeStatus]:
+        return [row for part in self.parts.values() for row in part.status()]
+
+    def is_ready(self) -> bool:
+        return all(part.is_ready() for part in self.parts.values())
+
+    def require_ready(self) -> None:
+        """Fail with one clear line when a command needs brokers that are not up."""
+        for name, part in self.parts.items():
+            if not part.is_ready():
+                raise StackError(f"{name} is not running at {self._address(name)}: start it with "
+                                 f"`make up BROKER={name}` (or `streamlab stack up --broker {name}`)")
+
+    def _address(self, name: str) -> str:
+        ep = self.endpoints
+        return ep.kafka_bootstrap if name == "kafka" else ep.amqp_url
+
+    def clean(self) -> None:
+        for part in self.parts.values():
+            part.clean()  # type: ignore[attr-defined]
+
+
+def get_stack(broker: str | None = None, config: StackConfig | None = None) -> Stack:
+    import os
+
+    return Stack(config or StackConfig.from_env(), broker or os.environ.get("BROKER", "all"))
+
+
+def endpoints(config: StackConfig | None = None) -> Endpoints:
+    config = config or StackConfig.from_env()
+    return Endpoints(config.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url)

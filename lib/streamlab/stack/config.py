@@ -1,0 +1,106 @@
+"""Where the stack lives and which ports it uses, read once from the environment.
+
+Every knob is an environment variable so that `make`, the CLI, the services, the
+notebooks and the tests agree without passing flags around; the defaults keep a
+developer's stack (data/stack) and the test suite's stack (data/stack-test, other
+ports) apart so running the tests never disturbs a running book build.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+STACK_KINDS = ("local", "docker", "external")
+BROKER_KINDS = ("kafka", "rabbitmq", "all")
+
+
+class StackError(RuntimeError):
+    """A problem the user can fix; the CLI prints it as one line, no traceback."""
+
+
+def _env_int(env: dict[str, str], name: str, default: int, allowed: tuple[int, ...] | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise StackError(f"{name}={raw!r} is not a whole number") from None
+    if allowed is not None and value not in allowed:
+        raise StackError(f"{name}={value} is not supported: use one of {', '.join(map(str, allowed))}")
+    if value <= 0:
+        raise StackError(f"{name}={value} must be positive")
+    return value
+
+
+def _env_choice(env: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise StackError(f"{name}={value!r} is not known: use one of {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Settings of one stack; `from_env()` is the only constructor most code needs."""
+
+    stack: str = "local"
+    brokers: int = 3
+    rabbit_nodes: int = 1
+    stack_dir: Path = REPO_ROOT / "data" / "stack"
+    jars_dir: Path = REPO_ROOT / ".cache" / "jars"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19192
+    amqp_port: int = 5682
+    rabbit_dist_port: int = 25682
+    rabbit_mgmt_port: int = 15682
+    rabbit_epmd_port: int = 4379
+    kafka_heap: str = "512m"
+    kafka_bootstrap_override: str = ""
+    amqp_url_override: str = ""
+    java: str = "java"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "StackConfig":
+        env = dict(os.environ if env is None else env)
+        stack_dir = Path(env.get("STREAMLAB_STACK_DIR") or REPO_ROOT / "data" / "stack")
+        values: dict[str, object] = dict(
+            stack=_env_choice(env, "STACK", "local", STACK_KINDS),
+            brokers=_env_int(env, "BROKERS", 3, (1, 3)),
+            rabbit_nodes=_env_int(env, "RABBIT_NODES", 1, (1, 3)),
+            stack_dir=stack_dir.resolve(),
+            jars_dir=Path(env.get("STREAMLAB_JARS_DIR") or REPO_ROOT / ".cache" / "jars").resolve(),
+            kafka_port=_env_int(env, "KAFKA_PORT", 19092),
+            kafka_controller_port=_env_int(env, "KAFKA_CONTROLLER_PORT", 19192),
+            amqp_port=_env_int(env, "AMQP_PORT", 5682),
+            rabbit_dist_port=_env_int(env, "RABBIT_DIST_PORT", 25682),
+            rabbit_mgmt_port=_env_int(env, "RABBIT_MGMT_PORT", 15682),
+            rabbit_epmd_port=_env_int(env, "RABBIT_EPMD_PORT", 4379),
+            kafka_heap=env.get("KAFKA_HEAP", "512m"),
+            kafka_bootstrap_override=env.get("KAFKA_BOOTSTRAP", ""),
+            amqp_url_override=env.get("AMQP_URL", ""),
+            java=env.get("JAVA", "java"),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        if self.kafka_bootstrap_override:
+            return self.kafka_bootstrap_override
+        return ",".join(f"127.0.0.1:{self.kafka_port + i}" for i in range(self.brokers))
+
+    @property
+    def amqp_url(self) -> str:
+        if self.amqp_url_override:
+            return self.amqp_url_override
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/%2F"
+
+    @property
+    def rabbit_mgmt_url(self) -> str:
+        return f"http://127.0.0.1:{self.rabbit_mgmt_port}"

@@ -1,0 +1,42 @@
+"""The CLI's failure modes print one line that says what to do, exit non-zero, and show no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streamlab.stack import REPO_ROOT
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "AMQP_URL", "BROKER", "STACK")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "streamlab.cli", *args], capture_output=True, text=True,
+                          env=full_env, cwd=REPO_ROOT, timeout=60)
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    (("stack", "status"), {"STACK": "mesos"}, "STACK='mesos' is not known"),
+    (("stack", "status"), {"BROKER": "nats"}, "BROKER='nats' is not known"),
+    (("stack", "up"), {"STACK": "docker"}, "STACK=docker needs"),
+    (("stack", "kill-node", "7"), {"STREAMLAB_STACK_DIR": "/nonexistent-streamlab"}, "Kafka node 7 does not exist"),
+    (("stack", "pause-node", "1"), {"STREAMLAB_STACK_DIR": "/nonexistent-streamlab"}, "Kafka node 1 is not running"),
+    (("topics",), {"KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "Kafka does not answer at 127.0.0.1:9"),
+    (("groups",), {"KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "Kafka does not answer at 127.0.0.1:9"),
+])
+def test_user_errors_are_one_line(args, env, expected):
+    result = run_cli(*args, **env)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr
+
+
+def test_check_reports_not_ready_with_exit_1():
+    result = run_cli("stack", "check", "-b", "kafka", STREAMLAB_STACK_DIR="/nonexistent-streamlab",
+                     KAFKA_PORT="9", BROKERS="1")
+    assert result.returncode == 1
+    assert "make up BROKER=kafka" in result.stderr
