@@ -1,0 +1,78 @@
+"""The one interface services talk to: publish bytes, consume records, commit explicitly.
+
+Why this shape: Kafka commits offsets, RabbitMQ acks deliveries, but a service
+only needs to say "everything you gave me so far is safely handled". So
+`Consumer.commit()` means exactly that, and each back end maps it onto its own
+mechanism. Payloads are bytes; codecs live above the transport.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from ..topics import TopicSpec
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, whatever the broker."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes] = field(default_factory=dict)
+    partition: int = -1          # Kafka partition; -1 where the broker has none
+    offset: int = -1             # Kafka offset or RabbitMQ delivery tag
+    timestamp_ms: int = 0        # broker/producer timestamp, 0 when unknown
+
+
+class TransportError(RuntimeError):
+    """The broker refused or could not be reached; the message says what to do."""
+
+
+DeliveryCallback = Callable[[str | None], None]  # called with None on success or an error text
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, key: bytes | str | None, value: bytes,
+                headers: dict[str, bytes] | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+        """Queue a message; `on_delivery` reports the broker's acknowledgement (or failure) later."""
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for every queued message to be acknowledged; returns how many are still pending."""
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
+        """Up to `max_records` records, waiting at most `timeout` seconds for the first."""
+
+    def commit(self) -> None:
+        """Mark everything returned by `poll` so far as handled (Kafka: offsets; RabbitMQ: acks)."""
+
+    def assignment_ready(self) -> bool:
+        """True once the consumer receives from its topics (group joined / queue bound)."""
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    name: str
+
+    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
+        """Create what is missing, idempotently; returns the names that were created."""
+
+    def delete_topics(self, names: list[str]) -> None: ...
+
+    def publisher(self, client_id: str, **options: object) -> Publisher: ...
+
+    def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
+                 **options: object) -> Consumer: ...
+
+
+def as_key(key: bytes | str | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode()

@@ -1,0 +1,73 @@
+"""Topic administration shared by both Kafka clients (confluent-kafka's AdminClient)."""
+
+from __future__ import annotations
+
+import time
+
+from ..stack.kafka_local import quiet_logger
+from ..topics import TopicSpec
+from .base import TransportError
+
+
+def _admin(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
+
+
+def broker_count(bootstrap: str, timeout: float = 10.0) -> int:
+    from confluent_kafka import KafkaException
+
+    try:
+        return len(_admin(bootstrap).list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+    """Create the missing topics, sized down to the cluster (RF ≤ brokers); wait for their leaders."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import NewTopic
+
+    admin = _admin(bootstrap)
+    brokers = broker_count(bootstrap)
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [spec.for_cluster(brokers) for spec in specs if spec.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics([NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
+                                            config=s.config) for s in wanted], request_timeout=timeout)
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except Exception as exc:
+            error = exc.args[0] if exc.args else exc
+            if getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue  # a concurrent creator won the race: fine, the topic is there
+            raise TransportError(f"creating topic {name!r} failed: {error}") from None
+    _wait_for_leaders(admin, [s.name for s in wanted], timeout)
+    return created
+
+
+def _wait_for_leaders(admin, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=5).topics
+        if all(name in topics and topics[name].partitions and
+               all(p.leader >= 0 for p in topics[name].partitions.values()) for name in names):
+            return
+        time.sleep(0.2)
+    raise TransportError(f"topics {', '.join(names)} have no leader after {timeout:.0f}s")
+
+
+def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:
+    if not names:
+        return
+    admin = _admin(bootstrap)
+    for future in admin.delete_topics(names, request_timeout=timeout).values():
+        try:
+            future.result(timeout=timeout)
+        except Exception:
+            pass  # already gone

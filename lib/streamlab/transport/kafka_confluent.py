@@ -1,0 +1,115 @@
+"""Kafka through confluent-kafka (librdkafka): the fast path.
+
+librdkafka batches and sends on its own threads, so the Python side only
+enqueues; this is why it reaches several times kafka-python's rate on the same
+machine (see the benchmark chapter).
+"""
+
+from __future__ import annotations
+
+from ..stack.kafka_local import quiet_logger
+from ..topics import TopicSpec
+from . import kafka_admin
+from .base import DeliveryCallback, Record, TransportError, as_key
+
+
+class ConfluentPublisher:
+    def __init__(self, bootstrap: str, client_id: str, **options: object) -> None:
+        from confluent_kafka import Producer
+
+        config = {
+            "bootstrap.servers": bootstrap, "client.id": client_id, "logger": quiet_logger(),
+            "acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none",
+        }
+        config.update({k.replace("_", "."): v for k, v in options.items()})
+        self._producer = Producer(config)
+
+    def publish(self, topic: str, key: bytes | str | None, value: bytes,
+                headers: dict[str, bytes] | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+        callback = None
+        if on_delivery is not None:
+            def callback(err, _msg, _cb=on_delivery):
+                _cb(None if err is None else str(err))
+        while True:
+            try:
+                self._producer.produce(topic, value, as_key(key), headers=list((headers or {}).items()),
+                                       on_delivery=callback)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then try again
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return self._producer.flush(timeout)
+
+    def close(self) -> None:
+        self._producer.flush(30)
+
+
+class ConfluentConsumer:
+    def __init__(self, bootstrap: str, topics: list[str], group: str, client_id: str,
+                 from_beginning: bool = True, **options: object) -> None:
+        from confluent_kafka import Consumer
+
+        config = {
+            "bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id, "logger": quiet_logger(),
+            "enable.auto.commit": False, "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "partition.assignment.strategy": "cooperative-sticky",
+        }
+        config.update({k.replace("_", "."): v for k, v in options.items()})
+        self._consumer = Consumer(config)
+        self._consumer.subscribe(topics)
+        self._pending: dict[tuple[str, int], int] = {}
+
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
+        from confluent_kafka import KafkaError
+
+        records = []
+        for msg in self._consumer.consume(num_messages=max_records, timeout=timeout):
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise TransportError(f"Kafka consumer failed: {error.str()}")
+                continue
+            records.append(Record(msg.topic(), msg.key(), msg.value() or b"", dict(msg.headers() or []),
+                                  msg.partition(), msg.offset(), msg.timestamp()[1]))
+            self._pending[(msg.topic(), msg.partition())] = msg.offset()
+        return records
+
+    def commit(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        if not self._pending:
+            return
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self._pending.items()]
+        self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._pending.clear()
+
+    def assignment_ready(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class ConfluentKafkaTransport:
+    name = "kafka"
+    client = "confluent"
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
+        return kafka_admin.ensure_topics(self.bootstrap, specs)
+
+    def delete_topics(self, names: list[str]) -> None:
+        kafka_admin.delete_topics(self.bootstrap, names)
+
+    def publisher(self, client_id: str, **options: object) -> ConfluentPublisher:
+        return ConfluentPublisher(self.bootstrap, client_id, **options)
+
+    def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
+                 **options: object) -> ConfluentConsumer:
+        return ConfluentConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)

@@ -1,0 +1,113 @@
+"""Kafka through kafka-python, the pure-Python client the assignment's template uses.
+
+Everything (batching, serialisation of the protocol, socket I/O) runs in
+Python threads under the GIL; it is the reference point for what a pure
+Python client costs.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..topics import TopicSpec
+from . import kafka_admin
+from .base import DeliveryCallback, Record, TransportError, as_key
+
+
+class KafkaPythonPublisher:
+    def __init__(self, bootstrap: str, client_id: str, **options: object) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        config = {"bootstrap_servers": bootstrap.split(","), "client_id": client_id, "acks": "all",
+                  "linger_ms": 5, "enable_idempotence": True}
+        config.update(options)
+        try:
+            self._producer = KafkaProducer(**config)
+        except KafkaError:
+            raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def _done(self, on_delivery: DeliveryCallback | None, error: str | None) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        if on_delivery is not None:
+            on_delivery(error)
+
+    def publish(self, topic: str, key: bytes | str | None, value: bytes,
+                headers: dict[str, bytes] | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+        with self._lock:
+            self._in_flight += 1
+        future = self._producer.send(topic, value=value, key=as_key(key), headers=list((headers or {}).items()))
+        future.add_callback(lambda _meta: self._done(on_delivery, None))
+        future.add_errback(lambda exc: self._done(on_delivery, str(exc)))
+
+    def flush(self, timeout: float = 30.0) -> int:
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaTimeoutError:
+            pass
+        with self._lock:
+            return self._in_flight
+
+    def close(self) -> None:
+        self._producer.close(timeout=30)
+
+
+class KafkaPythonConsumer:
+    def __init__(self, bootstrap: str, topics: list[str], group: str, client_id: str,
+                 from_beginning: bool = True, **options: object) -> None:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        config = {"bootstrap_servers": bootstrap.split(","), "group_id": group, "client_id": client_id,
+                  "enable_auto_commit": False, "auto_offset_reset": "earliest" if from_beginning else "latest"}
+        config.update(options)
+        try:
+            self._consumer = KafkaConsumer(*topics, **config)
+        except KafkaError:
+            raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
+        self._uncommitted = False
+
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        records = [Record(r.topic, r.key, r.value or b"", dict(r.headers or []), r.partition, r.offset, r.timestamp)
+                   for batch in batches.values() for r in batch]
+        self._uncommitted = self._uncommitted or bool(records)
+        return records
+
+    def commit(self) -> None:
+        # Commits the consumer's positions, i.e. exactly the records poll() has returned.
+        if self._uncommitted:
+            self._consumer.commit()
+            self._uncommitted = False
+
+    def assignment_ready(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class KafkaPythonTransport:
+    name = "kafka"
+    client = "kafka-python"
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
+        return kafka_admin.ensure_topics(self.bootstrap, specs)
+
+    def delete_topics(self, names: list[str]) -> None:
+        kafka_admin.delete_topics(self.bootstrap, names)
+
+    def publisher(self, client_id: str, **options: object) -> KafkaPythonPublisher:
+        return KafkaPythonPublisher(self.bootstrap, client_id, **options)
+
+    def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
+                 **options: object) -> KafkaPythonConsumer:
+        return KafkaPythonConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)
