@@ -31,16 +31,20 @@ def _docker_ready() -> None:
 class DockerBroker:
     """One compose file = one broker kind; nodes are the services `<prefix>-N`."""
 
-    def __init__(self, name: str, compose_file: Path, prefix: str, nodes: int, ports: list[int]) -> None:
+    def __init__(self, name: str, compose_file: Path, prefix: str, nodes: int, ports: list[int],
+                 profiles: tuple[str, ...] = ()) -> None:
         self.name = name
         self.compose_file = compose_file
         self.prefix = prefix
         self.nodes = nodes
         self.ports = ports
+        self.profiles = profiles
 
     def _compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         _docker_ready()
-        result = subprocess.run(["docker", "compose", "-f", str(self.compose_file), *args],
+        # Profiles always on: `down` and `ps` otherwise ignore services of inactive profiles (compose#11793).
+        profile_args = [arg for profile in self.profiles for arg in ("--profile", profile)]
+        result = subprocess.run(["docker", "compose", "-f", str(self.compose_file), *profile_args, *args],
                                 capture_output=True, text=True)
         if check and result.returncode != 0:
             raise StackError(f"docker compose {' '.join(args)} failed: {result.stderr.strip()[-300:]}")
@@ -95,10 +99,13 @@ class DockerBroker:
 
 
 def docker_kafka(config: StackConfig) -> DockerBroker:
+    if config.brokers != 3:
+        raise StackError("STACK=docker runs the 3-node KRaft quorum of compose/kafka.yml; "
+                         "a single node is BROKERS=1 with STACK=local")
     return DockerBroker("kafka", COMPOSE_DIR / "kafka.yml", "kafka", config.brokers,
                         [config.kafka_port + i for i in range(3)])
 
 
 def docker_rabbitmq(config: StackConfig) -> DockerBroker:
     return DockerBroker("rabbitmq", COMPOSE_DIR / "rabbitmq.yml", "rabbitmq", config.rabbit_nodes,
-                        [config.amqp_port + i for i in range(3)])
+                        [config.amqp_port + i for i in range(3)], profiles=("cluster",))
