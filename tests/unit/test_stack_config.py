@@ -95,7 +95,8 @@ def test_foreign_pid_is_never_signalled(tmp_path):
 def test_stop_pid_stops_our_process(tmp_path):
     marker = str(tmp_path / "marker")
     proc = subprocess.Popen([sys.executable, "-c", "import time,sys; time.sleep(30)", marker])
-    assert procs.pid_is_ours(proc.pid, marker)
+    # /proc shows the new command line only once exec has finished in the child
+    procs.wait_until(lambda: procs.pid_is_ours(proc.pid, marker), 5, "the child to exec")
     assert procs.stop_pid(proc.pid, marker, timeout=5)
     assert proc.wait(timeout=5) is not None
 

@@ -216,7 +216,8 @@ class LocalKafka:
 
         def ready() -> bool:
             for node in self.nodes:
-                if node.pid() is None and procs.read_pid(node.pid_file) is not None and expected == self.config.brokers:
+                pid = procs.read_pid(node.pid_file)
+                if pid is not None and not procs.pid_alive(pid) and expected == self.config.brokers:
                     tail = _last_error_line(node.log_file)
                     raise StackError(f"Kafka node {node.index} exited during start-up: {tail}; see {node.log_file}")
             return self._registered_brokers() >= expected

@@ -63,6 +63,11 @@ def pid_is_ours(pid: int, marker: str) -> bool:
     return state != "Z" and marker.encode() in identity.replace(b"\0", b" ")
 
 
+def pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (whoever it is: use right after spawning, before exec shows)."""
+    return process_state(pid) not in ("-", "Z")
+
+
 def process_state(pid: int) -> str:
     """The kernel's one-letter state: R/S running or sleeping, T stopped (paused), Z zombie."""
     try:
