@@ -1,0 +1,304 @@
+"""Health scoring: the processor's logic, kept pure so it can be tested without a broker.
+
+Three pieces, used in this order by the processor:
+
+1. :class:`TelemetryFeatures` -- rolling statistics over the last N telemetry
+   readings of one machine (temperature mean/std/slope, rpm mean/std, load and
+   power means). Ring buffers of numpy arrays: O(1) per reading, one small
+   vectorised pass when the features are asked for.
+2. :func:`vibration_band_energies` -- RMS acceleration per frequency band of a
+   vibration window (Hann-windowed real FFT, summed over the three axes). Bands
+   are chosen so each fault shows in one: 0-50 Hz holds the once-per-revolution
+   (1x) line of every rpm in the fleet (imbalance), 150-250 Hz the bearing
+   defect tones (bearing wear).
+3. :class:`HealthModel` -- maps features to a health score with fixed limits
+   (normal / warning / critical) per indicator, as vibration standards such as
+   ISO 10816 do with their severity zones. Fixed physical limits need no
+   per-machine training and are easy to explain; their weakness is a machine
+   whose healthy baseline sits close to a limit.
+
+:class:`AlertTracker` turns successive states into :class:`Alert` messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .messages import Alert, HealthRecord, SequenceCounter, TelemetryReading, VibrationWindow
+
+DEFAULT_BANDS_HZ: tuple[tuple[float, float], ...] = ((0.0, 50.0), (50.0, 150.0), (150.0, 250.0), (250.0, 500.0))
+
+
+# --------------------------------------------------------------------------- telemetry features
+
+
+class TelemetryFeatures:
+    """Rolling statistics of one machine over its last ``window`` readings.
+
+    Time comes from the readings' ``ts_ns`` (so the slope is in degrees per
+    second of the producer's clock, independent of when the processor sees
+    the readings).
+    """
+
+    _T, _TEMP, _RPM, _LOAD, _POWER = range(5)
+
+    def __init__(self, window: int = 50, min_readings: int = 10) -> None:
+        if window < 2 or not 2 <= min_readings <= window:
+            raise ValueError("need window >= 2 and 2 <= min_readings <= window")
+        self.window = window
+        self.min_readings = min_readings
+        self._buffer = np.zeros((5, window))
+        self._count = 0
+        self._next = 0
+        self._origin_ns: int | None = None
+
+    @property
+    def count(self) -> int:
+        """Readings currently in the window."""
+        return self._count
+
+    @property
+    def ready(self) -> bool:
+        """Enough readings for meaningful statistics."""
+        return self._count >= self.min_readings
+
+    def update(self, reading: TelemetryReading) -> None:
+        if self._origin_ns is None:
+            self._origin_ns = reading.ts_ns  # keeps times small: no float cancellation in the slope
+        column = self._buffer[:, self._next]
+        column[self._T] = (reading.ts_ns - self._origin_ns) * 1e-9
+        column[self._TEMP] = reading.temperature_c
+        column[self._RPM] = reading.rpm
+        column[self._LOAD] = reading.load_pct
+        column[self._POWER] = reading.power_kw
+        self._next = (self._next + 1) % self.window
+        self._count = min(self._count + 1, self.window)
+
+    def features(self) -> dict[str, float]:
+        """Current statistics; empty until :attr:`ready`."""
+        if not self.ready:
+            return {}
+        data = self._buffer[:, : self._count]  # order inside the window does not matter
+        means = data.mean(axis=1)
+        t_centered = data[self._T] - means[self._T]
+        t_var = float(t_centered @ t_centered)
+        temp_slope = float(t_centered @ (data[self._TEMP] - means[self._TEMP])) / t_var if t_var > 0 else 0.0
+        return {
+            "temp_mean": float(means[self._TEMP]),
+            "temp_std": float(data[self._TEMP].std()),
+            "temp_slope": temp_slope,
+            "rpm_mean": float(means[self._RPM]),
+            "rpm_std": float(data[self._RPM].std()),
+            "load_mean": float(means[self._LOAD]),
+            "power_mean": float(means[self._POWER]),
+        }
+
+
+# --------------------------------------------------------------------------- vibration features
+
+
+def band_feature_name(low_hz: float, high_hz: float) -> str:
+    """Feature name of one band, e.g. ``vib_rms_150_250``."""
+    return f"vib_rms_{low_hz:g}_{high_hz:g}"
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_samples: int) -> tuple[np.ndarray, float]:
+    window = np.hanning(n_samples)
+    return window, float(window @ window)
+
+
+def vibration_band_energies(
+    window: VibrationWindow, bands: tuple[tuple[float, float], ...] = DEFAULT_BANDS_HZ
+) -> dict[str, float]:
+    """RMS acceleration (m/s^2) per frequency band, summed over the three axes, plus the total.
+
+    Each axis has its mean removed first (gravity on z would otherwise land in
+    the lowest band), is Hann-windowed (less leakage of a strong 1x line into
+    the neighbouring bands) and transformed with ``rfft``. The scaling follows
+    Parseval, so the squares of all bands add up to the mean square of the
+    signal: a band's value is the RMS the signal would have if it only
+    contained that band. Bands are half-open ``[low, high)``; a band above the
+    Nyquist frequency is 0.
+    """
+    samples = window.axes.as_matrix().astype(np.float64)
+    samples -= samples.mean(axis=1, keepdims=True)
+    n = samples.shape[1]
+    hann, hann_energy = _hann(n)
+    spectrum = np.fft.rfft(samples * hann, axis=1)
+    mean_square = (spectrum.real**2 + spectrum.imag**2).sum(axis=0) / (n * hann_energy)
+    mean_square[1 : (n + 1) // 2] *= 2.0  # one-sided spectrum: every bin but DC and Nyquist stands for two
+    freqs = np.fft.rfftfreq(n, d=1.0 / window.sample_rate_hz)
+    result = {}
+    for low, high in bands:
+        in_band = (freqs >= low) & (freqs < high)
+        result[band_feature_name(low, high)] = float(np.sqrt(mean_square[in_band].sum()))
+    result["vib_rms_total"] = float(np.sqrt(mean_square.sum()))
+    return result
+
+
+# --------------------------------------------------------------------------- health model
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """Severity zones of one feature: at ``normal`` or below nothing is wrong,
+    ``warning`` marks the warning zone, ``critical`` the critical one."""
+
+    feature: str
+    normal: float
+    warning: float
+    critical: float
+    meaning: str
+
+    def severity(self, value: float) -> float:
+        """0 up to ``normal``, 0.5 at ``warning``, 1 at ``critical`` and above; linear in between."""
+        if value <= self.normal:
+            return 0.0
+        if value < self.warning:
+            return 0.5 * (value - self.normal) / (self.warning - self.normal)
+        if value < self.critical:
+            return 0.5 + 0.5 * (value - self.warning) / (self.critical - self.warning)
+        return 1.0
+
+
+# The limits sit well above the healthy fleet's range (temperatures 45-60 C,
+# slopes ~0 +- 0.05 C/s over a 5 s window, 1x RMS <= 0.15, bearing band ~0.04)
+# and below what a developed fault produces (see domain.fleet constants).
+DEFAULT_LIMITS: tuple[Limit, ...] = (
+    Limit("temp_mean", 65.0, 72.0, 80.0, "temperature high"),
+    Limit("temp_slope", 0.10, 0.25, 0.60, "temperature rising fast"),
+    Limit(band_feature_name(150, 250), 0.08, 0.20, 0.50, "bearing-band vibration (bearing wear)"),
+    Limit(band_feature_name(0, 50), 0.25, 0.50, 1.00, "1x vibration (imbalance)"),
+)
+
+
+class Assessment(NamedTuple):
+    """What :meth:`HealthModel.score` returns; unpacks as ``score, state, features``."""
+
+    health_score: float
+    state: str
+    features: dict[str, float]
+
+
+class HealthModel:
+    """Health score = 1 - worst indicator severity; state from the same severity.
+
+    ``critical`` once any indicator reaches its critical limit, ``warning`` once
+    any reaches its warning limit, else ``ok``. Indicators whose feature is
+    missing (e.g. no vibration window seen yet) are skipped.
+    """
+
+    def __init__(self, limits: tuple[Limit, ...] = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
+    def severities(self, features: Mapping[str, float]) -> dict[str, float]:
+        """Severity per indicator present in ``features``."""
+        return {
+            limit.feature: limit.severity(features[limit.feature])
+            for limit in self.limits
+            if limit.feature in features
+        }
+
+    def score(
+        self,
+        telemetry: Mapping[str, float] | None = None,
+        vibration: Mapping[str, float] | None = None,
+    ) -> Assessment:
+        """Assess a machine from its telemetry features and/or vibration band energies."""
+        features: dict[str, float] = {}
+        if telemetry:
+            features.update(telemetry)
+        if vibration:
+            features.update(vibration)
+        worst = max(self.severities(features).values(), default=0.0)
+        if worst >= 1.0:
+            state = "critical"
+        elif worst >= 0.5:
+            state = "warning"
+        else:
+            state = "ok"
+        return Assessment(health_score=1.0 - worst, state=state, features=features)
+
+    def reason(self, features: Mapping[str, float]) -> str:
+        """Human-readable cause: the worst indicator and its value, e.g. for an alert."""
+        present = [limit for limit in self.limits if limit.feature in features]
+        if not present:
+            return "no features yet"
+        worst = max(present, key=lambda limit: limit.severity(features[limit.feature]))
+        value = features[worst.feature]
+        if worst.severity(value) == 0.0:
+            return "all indicators normal"
+        return f"{worst.meaning}: {worst.feature}={value:.3g} (warning {worst.warning:g}, critical {worst.critical:g})"
+
+    def record(
+        self, machine_id: str, seq: int, source_ts_ns: int, assessment: Assessment, ts_ns: int | None = None
+    ) -> HealthRecord:
+        """Wrap an assessment into the message the processor publishes."""
+        return HealthRecord(
+            machine_id=machine_id,
+            seq=seq,
+            ts_ns=time.time_ns() if ts_ns is None else ts_ns,
+            source_ts_ns=source_ts_ns,
+            health_score=assessment.health_score,
+            state=assessment.state,
+            features=assessment.features,
+        )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertTracker:
+    """Remembers each machine's state and emits an :class:`Alert` when it changes.
+
+    A machine starts in state ``"unknown"``; its first assessment only alerts
+    if it is not ``ok`` (a fleet starting up should not flood the alerts
+    topic). ``confirm`` > 1 requires a new state to be seen that many times in
+    a row before it is reported, which damps flapping at a limit at the price
+    of ``confirm - 1`` assessments of delay.
+    """
+
+    def __init__(self, model: HealthModel | None = None, confirm: int = 1) -> None:
+        if confirm < 1:
+            raise ValueError(f"confirm must be >= 1, got {confirm}")
+        self.model = model or HealthModel()
+        self.confirm = confirm
+        self._state: dict[str, str] = {}
+        self._pending: dict[str, tuple[str, int]] = {}
+        self._seq = SequenceCounter()
+
+    def state_of(self, machine_id: str) -> str:
+        return self._state.get(machine_id, "unknown")
+
+    def update(self, record: HealthRecord, ts_ns: int | None = None) -> Alert | None:
+        """Feed one health record; returns an alert when the reported state changes."""
+        previous = self.state_of(record.machine_id)
+        if record.state == previous:
+            self._pending.pop(record.machine_id, None)
+            return None
+        candidate, seen = self._pending.get(record.machine_id, (record.state, 0))
+        seen = seen + 1 if candidate == record.state else 1
+        if seen < self.confirm:
+            self._pending[record.machine_id] = (record.state, seen)
+            return None
+        self._pending.pop(record.machine_id, None)
+        self._state[record.machine_id] = record.state
+        if previous == "unknown" and record.state == "ok":
+            return None
+        return Alert(
+            machine_id=record.machine_id,
+            seq=self._seq.next(record.machine_id),
+            ts_ns=time.time_ns() if ts_ns is None else ts_ns,
+            source_ts_ns=record.source_ts_ns,
+            previous_state=previous,
+            state=record.state,
+            reason=self.model.reason(record.features),
+            health_score=record.health_score,
+        )

@@ -1,0 +1,8 @@
+"""Experiments: workloads, load drivers and measurements behind the book's figures.
+
+Each experiment is a function that returns a tidy pandas DataFrame (one row
+per run and metric) and has a ``save_results`` companion that writes it as CSV
+and Parquet under the run's output folder. Modules are imported explicitly
+(``from streamlab.experiments.codec_bench import run_codec_benchmark``) so that
+importing this package stays cheap.
+"""
