@@ -1,0 +1,363 @@
+"""One house style for every chart in the book, rendered offline to static SVG.
+
+Importing this module registers and enables the ``streamlab`` altair theme and
+the ``svg`` renderer, so a notebook cell that ends with a chart stores an
+``image/svg+xml`` output made by vl-convert in-process: the executed notebook
+and the HTML book need no network and no JavaScript to show a figure.
+
+The chart builders are deliberately few and generic (a line over time, a bar
+comparison, a latency-percentile curve); chapters compose them with plain
+altair when they need more. Each builder puts the machine the numbers were
+measured on into the subtitle, because the measuring rules of the book say
+every figure carries its machine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+THEME_NAME = "streamlab"
+
+#: Fonts present on Debian (Liberation, DejaVu) first, so that vl-convert's text
+#: measurement and the browser's rendering agree; common fallbacks after.
+FONT = "Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif"
+
+#: Okabe-Ito, a palette that stays distinguishable for colour-blind readers.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#CC79A7",  # purple
+    "#56B4E9",  # sky
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+
+#: Series that appear across chapters keep one colour everywhere, so a reader
+#: who learnt "orange is RabbitMQ" in chapter 03 can trust it in chapter 04.
+SERIES_COLORS: dict[str, str] = {
+    "kafka": PALETTE[0],
+    "rabbitmq": PALETTE[1],
+    "python": PALETTE[2],
+    "java": PALETTE[3],
+}
+
+WIDTH = 640
+HEIGHT = 300
+BAR_WIDTH = 480  # bar charts: category labels take the rest
+_INK = "#1f2933"
+_INK_SOFT = "#52606d"
+_GRID = "#e4e7eb"
+_DOMAIN = "#9aa5b1"
+
+
+def theme() -> alt.theme.ThemeConfig:
+    """The house style as a Vega-Lite config (also usable outside altair)."""
+    axis = {
+        "labelFont": FONT,
+        "titleFont": FONT,
+        "labelFontSize": 12,
+        "titleFontSize": 13,
+        "titleFontWeight": "normal",
+        "labelColor": _INK_SOFT,
+        "titleColor": _INK,
+        "domainColor": _DOMAIN,
+        "tickColor": _DOMAIN,
+        "gridColor": _GRID,
+        "titlePadding": 8,
+        "labelOverlap": True,
+    }
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "padding": 8,
+            "view": {"continuousWidth": WIDTH, "continuousHeight": HEIGHT, "stroke": None},
+            "title": {
+                "font": FONT,
+                "fontSize": 16,
+                "fontWeight": "bold",
+                "color": _INK,
+                "anchor": "start",
+                "offset": 12,
+                "subtitleFont": FONT,
+                "subtitleFontSize": 12,
+                "subtitleColor": _INK_SOFT,
+                "subtitlePadding": 4,
+            },
+            "axis": axis,
+            "axisX": {"grid": False, "labelAngle": 0, "tickCount": 8},
+            "axisY": {"grid": True, "domain": False, "ticks": False},
+            "axisBand": {"grid": False},
+            "legend": {
+                "labelFont": FONT,
+                "titleFont": FONT,
+                "labelFontSize": 12,
+                "titleFontSize": 12,
+                "titleFontWeight": "normal",
+                "labelColor": _INK,
+                "titleColor": _INK_SOFT,
+                "orient": "top",
+                "symbolStrokeWidth": 2.5,
+            },
+            "header": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 12},
+            "range": {"category": list(PALETTE)},
+            "mark": {"color": PALETTE[0]},
+            "line": {"strokeWidth": 2},
+            "point": {"filled": True, "size": 36},
+            "bar": {"cornerRadiusEnd": 2},
+            "text": {"font": FONT, "fontSize": 12, "color": _INK},
+        }
+    }
+
+
+@cache
+def _register_theme() -> None:
+    """Register the theme once per process; altair keeps a global registry."""
+    alt.theme.register(THEME_NAME, enable=False)(theme)
+
+
+def use_house_style() -> None:
+    """Enable the house theme and the offline SVG renderer.
+
+    Called on import; call it again after something else changed the global
+    altair state (another theme, the default HTML renderer).
+    """
+    _register_theme()
+    alt.theme.enable(THEME_NAME)
+    alt.renderers.enable("svg")
+    # The SVG renderer stores only the picture, not the data; large frames
+    # cost conversion time, not notebook size, so the 5000-row guard only gets
+    # in the way of an honest raw-data plot.
+    alt.data_transformers.disable_max_rows()
+
+
+def show(chart: alt.TopLevelMixin) -> None:
+    """Display ``chart`` as static SVG, e.g. from inside a loop or a function."""
+    from IPython.display import display
+
+    use_house_style()
+    display(chart)
+
+
+# --------------------------------------------------------------------------- machine
+
+
+@cache
+def machine_facts() -> dict[str, Any]:
+    """Facts about the machine running this process, as the book reports them.
+
+    Cached: the machine does not change within a kernel's life, and charts
+    call it for their subtitle.
+    """
+    import psutil
+
+    return {
+        "cpu": _cpu_model(),
+        "logical cores": psutil.cpu_count(logical=True) or os.cpu_count() or 0,
+        "physical cores": psutil.cpu_count(logical=False) or 0,
+        "memory (GiB)": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def machine_caption() -> str:
+    """One short line naming the machine, used as the default chart subtitle."""
+    facts = machine_facts()
+    return (
+        f"measured on {facts['logical cores']} cores, {facts['memory (GiB)']:g} GiB RAM, "
+        f"{facts['cpu']}, Python {facts['python']}"
+    )
+
+
+def run_facts(profile: str) -> pd.DataFrame:
+    """The table each chapter opens with: profile, time of execution, machine."""
+    executed = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return facts_table({"profile": profile, "executed": executed, **machine_facts()}, "this run")
+
+
+def sample_cpu_load(seconds: float, every: float = 0.25) -> pd.DataFrame:
+    """Per-core CPU busy percentage sampled for ``seconds``: how noisy the machine is.
+
+    Tidy: one row per (sample, core) with ``t_s`` (seconds since start),
+    ``core`` and ``busy_pct``. Measurements on a busy machine are only
+    comparable side by side, which is why the book reports this.
+    """
+    import time
+
+    import psutil
+
+    psutil.cpu_percent(percpu=True)  # the first call only sets the baseline
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        busy = psutil.cpu_percent(interval=every, percpu=True)
+        t = round(time.perf_counter() - start, 3)
+        rows.extend({"t_s": t, "core": f"core {i}", "busy_pct": pct} for i, pct in enumerate(busy))
+    return pd.DataFrame(rows, columns=["t_s", "core", "busy_pct"])
+
+
+def _cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo, or platform's guess elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def series_scale(names: Iterable[str]) -> alt.Scale:
+    """A colour scale giving known series their fixed colour and others the palette."""
+    domain = list(dict.fromkeys(str(name) for name in names))
+    spare = iter(c for c in PALETTE if c not in SERIES_COLORS.values())
+    colors = [SERIES_COLORS.get(name.lower()) or next(spare, PALETTE[-1]) for name in domain]
+    return alt.Scale(domain=domain, range=colors)
+
+
+def _title(title: str, subtitle: str | None) -> alt.TitleParams | str:
+    """Title with the machine as subtitle unless the caller opts out with ``""``."""
+    sub = machine_caption() if subtitle is None else subtitle
+    return alt.TitleParams(title, subtitle=sub) if sub else title
+
+
+def _field_type(df: pd.DataFrame, column: str) -> str:
+    """Vega-Lite type shorthand for a column: time, number or category."""
+    dtype = df[column].dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "T"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "Q"
+    return "N"
+
+
+def _color(df: pd.DataFrame, color: str | None, title: str | None = None) -> dict[str, Any]:
+    """Encoding kwargs for an optional colour column, with stable series colours."""
+    if color is None:
+        return {}
+    names = df[color].astype(str).unique()
+    return {"color": alt.Color(f"{color}:N", scale=series_scale(names), title=title or color)}
+
+
+def line_over_time(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str | None = None,
+    title: str = "",
+    *,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    color_title: str | None = None,
+    subtitle: str | None = None,
+    points: bool = False,
+) -> alt.Chart:
+    """A value over time (a timestamp or seconds since start), one line per ``color``."""
+    chart = alt.Chart(df, title=_title(title, subtitle)).mark_line(point=points)
+    return chart.encode(
+        x=alt.X(f"{x}:{_field_type(df, x)}", title=x_title or x),
+        y=alt.Y(f"{y}:Q", title=y_title or y),
+        **_color(df, color, color_title),
+    )
+
+
+def bar_compare(
+    df: pd.DataFrame,
+    category: str,
+    value: str,
+    color: str | None = None,
+    title: str = "",
+    *,
+    value_title: str | None = None,
+    category_title: str | None = None,
+    color_title: str | None = None,
+    subtitle: str | None = None,
+    sort: Sequence[str] | None = None,
+    labels: str | None = ",.0f",
+) -> alt.LayerChart:
+    """Horizontal bars comparing one value across categories, grouped by ``color``.
+
+    Horizontal, because category names (client, codec, broker setting) are long
+    and stay readable that way; each bar carries its value (format ``labels``,
+    ``None`` for none) so the figure can be read without the axis. The bars get
+    less than the house width so that the category labels fit beside them.
+    """
+    offset = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
+    base = alt.Chart(df, title=_title(title, subtitle)).encode(
+        y=alt.Y(f"{category}:N", title=category_title or category, sort=list(sort) if sort else None),
+        x=alt.X(f"{value}:Q", title=value_title or value),
+        **offset,
+    )
+    bars = base.mark_bar().encode(**_color(df, color, color_title))
+    layers: list[alt.Chart] = [bars]
+    if labels:
+        layers.append(
+            base.mark_text(align="left", dx=4, color=_INK_SOFT).encode(text=alt.Text(f"{value}:Q", format=labels))
+        )
+    return alt.layer(*layers).properties(width=BAR_WIDTH)
+
+
+#: Percentiles shown on the x axis of latency plots, as the HdrHistogram convention.
+PERCENTILE_TICKS: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9, 99.99, 99.999)
+
+
+def _nines(percentile: float) -> float:
+    """Position of a percentile on a "number of nines" axis: 90 → 1, 99 → 2, 99.9 → 3."""
+    p = min(float(percentile), 99.9999)
+    return -math.log10(1.0 - p / 100.0)
+
+
+def latency_percentiles(
+    df: pd.DataFrame,
+    percentile: str = "percentile",
+    latency: str = "latency_ms",
+    series: str | None = "series",
+    title: str = "End-to-end latency by percentile",
+    *,
+    latency_title: str = "latency (ms)",
+    series_title: str | None = None,
+    subtitle: str | None = None,
+    log_latency: bool = False,
+) -> alt.Chart:
+    """Latency against percentile on a "nines" axis, so the tail is as wide as the median.
+
+    ``df`` is tidy: one row per (series, percentile) with ``percentile`` in
+    0..100 (100 = max, drawn at 99.9999). A linear percentile axis would squash
+    p99.9 against the right edge, where the interesting behaviour is.
+    """
+    data = df.assign(_nines=df[percentile].map(_nines))
+    top = max(3.0, math.ceil(float(data["_nines"].max())))
+    ticks = [_nines(p) for p in PERCENTILE_TICKS if _nines(p) <= top]
+    x = alt.X(
+        "_nines:Q",
+        title="percentile",
+        scale=alt.Scale(domain=[0, top]),
+        axis=alt.Axis(values=ticks, labelExpr="format(100 - 100 * pow(10, -datum.value), '.5~') + '%'", grid=True),
+    )
+    y = alt.Y(f"{latency}:Q", title=latency_title, scale=alt.Scale(type="log") if log_latency else alt.Undefined)
+    chart = alt.Chart(data, title=_title(title, subtitle)).mark_line(point=True, interpolate="monotone")
+    return chart.encode(x=x, y=y, **_color(data, series, series_title))
+
+
+def facts_table(facts: Mapping[str, Any], title: str = "value") -> pd.DataFrame:
+    """A one-column frame indexed by fact name, for showing facts such as the machine."""
+    return pd.DataFrame({title: [str(v) for v in facts.values()]}, index=pd.Index(list(facts)))
+
+
+use_house_style()

@@ -1,0 +1,139 @@
+"""The built book, loaded page by page in headless Chromium.
+
+Every page of the TOC must load, show no error output, no missing or remote
+image, no empty figure, no dead local link and no uncaught JavaScript error.
+A screenshot of each page lands in _build/screenshots/. A deliberately broken
+myst-nb build proves the checks fail where they should.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import htmlcheck
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from streamlab.bookrun import toc_docnames
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.book,
+    pytest.mark.timeout(1800),  # the first test builds the quick book in the session fixture
+    pytest.mark.skipif(not Path(htmlcheck.CHROMIUM).exists(), reason="needs Debian's chromium"),
+]
+
+TOC_PAGES = toc_docnames(yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("docname", TOC_PAGES)
+def test_page_renders_without_problems(built_book: Path, screenshots_dir: Path, docname: str) -> None:
+    page = built_book / f"{docname}.html"
+    assert page.is_file(), f"{docname} of _toc.yml was not built"
+    shot = screenshots_dir / (docname.replace("/", "__") + ".png")
+    loaded = htmlcheck.load_page(page, screenshot=shot)
+    problems = htmlcheck.check_dom(loaded.dom, page, built_book) + htmlcheck.js_errors(loaded.console)
+    assert not problems, f"{docname}:\n" + "\n".join(f"  {p}" for p in problems)
+    assert shot.is_file() and shot.stat().st_size > 10_000, f"no real screenshot at {shot}"
+
+
+def test_index_redirects_to_the_first_page(built_book: Path) -> None:
+    index = (built_book / "index.html").read_text(encoding="utf-8")
+    match = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', index, flags=re.IGNORECASE)
+    assert match, "index.html is not a redirect"
+    assert (built_book / match.group(1)).is_file()
+
+
+def test_every_chapter_shows_the_machine_and_profile(built_book: Path) -> None:
+    """The measuring rules: each executed chapter states its profile and machine."""
+    for docname in TOC_PAGES:
+        if "/chapters/" not in docname:
+            continue
+        text = (built_book / f"{docname}.html").read_text(encoding="utf-8")
+        assert "logical cores" in text and "profile" in text, f"{docname} does not report the run"
+
+
+# --------------------------------------------------------------------------- the checker can fail
+
+
+def _broken_notebook() -> nbformat.NotebookNode:
+    """An executed notebook with an error output, a missing image and a chart of no data."""
+    import altair as alt
+    import streamlab.plots  # noqa: F401  (house style and SVG renderer)
+
+    empty = alt.Chart(pd.DataFrame({"x": [], "y": []})).mark_line().encode(x="x:Q", y="y:Q")
+    error = nbformat.v4.new_code_cell("1 / 0", execution_count=1)
+    error.outputs = [
+        nbformat.v4.new_output(
+            "error", ename="ZeroDivisionError", evalue="division by zero",
+            traceback=["ZeroDivisionError: division by zero"],
+        )
+    ]  # fmt: skip
+    chart = nbformat.v4.new_code_cell("chart", execution_count=2)
+    svg = empty._repr_mimebundle_()["image/svg+xml"]
+    chart.outputs = [nbformat.v4.new_output("execute_result", execution_count=2, data={"image/svg+xml": svg})]
+    title = nbformat.v4.new_markdown_cell("# Broken\n\n![gone](gone.png)\n")
+    nb = nbformat.v4.new_notebook(cells=[title, error, chart])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-page myst-nb build of ``_broken_notebook()``.
+
+    Built by jupyter-book from a hand-made executed notebook, so the test sees
+    exactly the HTML myst-nb emits for these cases (no kernel needed).
+    """
+    root = tmp_path_factory.mktemp("broken-book")
+    config = 'title: broken\nonly_build_toc_files: true\nexecute: {execute_notebooks: "off"}\n'
+    (root / "_config.yml").write_text(config)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: broken\n")
+    (root / "intro.md").write_text("# Intro\n")
+    nbformat.write(_broken_notebook(), root / "broken.ipynb")
+    build = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+             "build", str(root), "--path-output", str(root)]  # fmt: skip
+    proc = subprocess.run(build, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return root / "_build" / "html"
+
+
+def test_checker_catches_what_myst_nb_emits_for_broken_cells(broken_site: Path) -> None:
+    page = broken_site / "broken.html"
+    loaded = htmlcheck.load_page(page)
+    kinds = {p.kind for p in htmlcheck.check_dom(loaded.dom, page, broken_site)}
+    assert {"error-output", "missing-image", "empty-figure"} <= kinds
+
+
+# --------------------------------------------------------------------------- the runner's failure path
+
+
+def test_runner_stops_on_a_failing_cell_and_names_it(tmp_path: Path) -> None:
+    """A failing cell stops the run with one line naming file:line and error; the notebook is kept."""
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "book", tmp_path / "book", ignore=shutil.ignore_patterns("0[1-5]-*.md"))
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/00-cluster-tour\n"
+    (tmp_path / "_toc.yml").write_text(toc)
+    chapter = tmp_path / "book/chapters/00-cluster-tour.md"
+    text = chapter.read_text(encoding="utf-8")
+    chapter.write_text(text + "\n```{code-cell} ipython3\nvalue = 1\nvalue / 0\n```\n", encoding="utf-8")
+    bad_line = chapter.read_text(encoding="utf-8").splitlines().index("value = 1") + 1
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamlab.bookrun", "--root", str(tmp_path), "--no-build", "-p", "sample_s=0.3"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert f"book/chapters/00-cluster-tour.md:{bad_line}" in proc.stderr
+    assert "ZeroDivisionError: division by zero" in proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stderr
+    kept = tmp_path / "_build/executed/book/chapters/00-cluster-tour.ipynb"
+    assert kept.is_file() and "ZeroDivisionError" in kept.read_text(encoding="utf-8")
+    assert not (tmp_path / "_build/executed/book/chapters/00-cluster-tour.md").exists()

@@ -1,0 +1,216 @@
+"""The book runner's pure parts: parameters from profiles.yaml, chapter selection, mirror paths.
+
+No kernel, no build: these run in a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from streamlab import bookrun
+from streamlab.bookrun import Chapter, Layout, RunnerError
+
+REPO = Path(__file__).resolve().parents[2]
+
+CH01 = Chapter(Path("book/chapters/01-application.md"))
+CH02 = Chapter(Path("book/chapters/02-kafka-deep-dives.md"))
+
+PROFILES_YAML = """
+quick:
+  default: {duration_s: 5, rate: 100}
+  "01": {rate: 10}
+  02: {partitions: 3}          # unquoted: YAML reads 2, the runner reads "02"
+full:
+  default: {duration_s: 60}
+"""
+
+MYST_HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: '0.13'
+kernelspec:
+  display_name: Python 3 (ipykernel)
+  language: python
+  name: python3
+---
+"""
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> dict:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(PROFILES_YAML)
+    return bookrun.load_profiles(path)
+
+
+def test_chapter_names() -> None:
+    assert (CH01.key, CH01.stem) == ("01", "01-application")
+    assert CH01.matches("01") and CH01.matches("01-application") and CH01.matches("book/chapters/01-application.md")
+    assert not CH01.matches("1")
+
+
+def test_profile_keys_are_normalised(profiles: dict) -> None:
+    assert set(profiles["quick"]) == {"default", "01", "02"}
+
+
+def test_parameters_merge_default_then_chapter_then_runner_then_overrides(profiles: dict) -> None:
+    params, strict = bookrun.merge_parameters(profiles, "quick", CH01, {"duration_s": 1})
+    assert params == {"duration_s": 1, "rate": 10, "profile": "quick", "output_dir": "01-application_files"}
+    assert strict == {"rate"}
+
+
+def test_chapter_without_own_entry_gets_defaults(profiles: dict) -> None:
+    params, strict = bookrun.merge_parameters(profiles, "full", CH02)
+    assert params == {"duration_s": 60, "profile": "full", "output_dir": "02-kafka-deep-dives_files"}
+    assert strict == set()
+
+
+def test_unknown_profile_is_a_clear_error(profiles: dict) -> None:
+    with pytest.raises(RunnerError, match=r"unknown profile 'fast'.*quick, full"):
+        bookrun.merge_parameters(profiles, "fast", CH01)
+
+
+def test_default_parameters_a_chapter_does_not_declare_are_dropped(profiles: dict) -> None:
+    params, strict = bookrun.merge_parameters(profiles, "quick", CH02)
+    kept = bookrun.restrict_to_declared(params, strict, {"profile", "output_dir", "partitions"}, CH02)
+    assert kept == {"partitions": 3, "profile": "quick", "output_dir": "02-kafka-deep-dives_files"}
+
+
+def test_chapter_entry_naming_an_undeclared_parameter_is_a_typo(profiles: dict) -> None:
+    params, strict = bookrun.merge_parameters(profiles, "quick", CH01)
+    with pytest.raises(RunnerError, match=r"01-application has no parameter.*rate"):
+        bookrun.restrict_to_declared(params, strict, {"profile", "output_dir"}, CH01)
+
+
+def test_chapter_must_declare_the_runner_parameters(profiles: dict) -> None:
+    params, _ = bookrun.merge_parameters(profiles, "full", CH02)
+    with pytest.raises(RunnerError, match="must declare output_dir"):
+        bookrun.restrict_to_declared(params, set(), {"profile"}, CH02)
+
+
+def test_profile_section_for_an_unknown_chapter_is_a_typo(profiles: dict) -> None:
+    bookrun.check_profile_sections(profiles, [CH01, CH02])
+    with pytest.raises(RunnerError, match=r"quick\.02 is not a chapter of the TOC \(chapters: 01\)"):
+        bookrun.check_profile_sections(profiles, [CH01])
+
+
+def test_overrides_are_yaml_values() -> None:
+    assert bookrun.parse_overrides(["n=5", "on=true", "name=kafka", "xs=[1, 2]"]) == {
+        "n": 5, "on": True, "name": "kafka", "xs": [1, 2],
+    }  # fmt: skip
+    with pytest.raises(RunnerError, match="NAME=VALUE"):
+        bookrun.parse_overrides(["oops"])
+
+
+def test_override_nobody_declares_is_rejected() -> None:
+    bookrun.check_overrides({"rate": 1}, {CH01: {"rate"}, CH02: set()})
+    with pytest.raises(RunnerError, match="--param raet"):
+        bookrun.check_overrides({"raet": 1}, {CH01: {"rate"}})
+
+
+def test_select_chapters() -> None:
+    chapters = [CH01, CH02]
+    assert bookrun.select_chapters(chapters, None) == chapters
+    assert bookrun.select_chapters(chapters, "02, 01") == chapters  # TOC order, not argument order
+    assert bookrun.select_chapters(chapters, "02-kafka-deep-dives") == [CH02]
+    with pytest.raises(RunnerError, match=r"unknown chapter.*07.*01, 02"):
+        bookrun.select_chapters(chapters, "07")
+
+
+def test_mirror_paths(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, tmp_path / "_build")
+    assert layout.executed(CH01) == tmp_path / "_build/executed/book/chapters/01-application.ipynb"
+    assert layout.results(CH01) == tmp_path / "_build/executed/book/chapters/01-application_files"
+    assert layout.html == tmp_path / "_build/html"
+
+
+def test_toc_docnames_walks_parts_chapters_and_sections() -> None:
+    toc = {
+        "root": "intro",
+        "parts": [{"chapters": [{"file": "a", "sections": [{"file": "a1"}]}, {"file": "b"}]}],
+    }
+    assert bookrun.toc_docnames(toc) == ["intro", "a", "a1", "b"]
+
+
+def _book(root: Path) -> None:
+    (root / "book/chapters").mkdir(parents=True)
+    (root / "book/_static").mkdir()
+    (root / "_config.yml").write_text("title: t\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapters/01-a\n")
+    (root / "book/intro.md").write_text("# Intro\n")
+    (root / "book/_static/x.css").write_text("p {}\n")
+    (root / "book/chapters/01-a.md").write_text(MYST_HEADER + "\n# A\n")
+    (root / "book/chapters/99-draft.md").write_text(MYST_HEADER + "\n# Draft, not in the TOC\n")
+
+
+def test_discover_chapters_finds_notebooks_of_the_toc_only(tmp_path: Path) -> None:
+    _book(tmp_path)
+    assert bookrun.discover_chapters(tmp_path) == [Chapter(Path("book/chapters/01-a.md"))]
+
+
+def test_discover_chapters_reports_a_toc_entry_without_file(tmp_path: Path) -> None:
+    _book(tmp_path)
+    (tmp_path / "book/chapters/01-a.md").unlink()
+    with pytest.raises(RunnerError, match=r"names book/chapters/01-a, but book/chapters/01-a.md does not exist"):
+        bookrun.discover_chapters(tmp_path)
+
+
+def test_mirror_never_has_a_chapter_md_beside_its_ipynb(tmp_path: Path) -> None:
+    _book(tmp_path)
+    layout = Layout(tmp_path, tmp_path / "_build")
+    stale = layout.mirror / "book/chapters/01-a.md"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("left over from an older runner")
+    chapters = bookrun.discover_chapters(tmp_path)
+    bookrun.sync_mirror(layout, chapters)
+    assert (layout.mirror / "_toc.yml").is_file() and (layout.mirror / "_config.yml").is_file()
+    assert (layout.mirror / "book/intro.md").is_file()
+    assert (layout.mirror / "book/_static/x.css").is_file()
+    assert not stale.exists()
+    assert not (layout.mirror / "book/chapters/99-draft.md").exists()
+
+
+def _executed(layout: Layout, chapter: Chapter, ok: bool) -> None:
+    path = layout.executed(chapter)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(), path)
+    bookrun.stamp_source(path, chapter, ok=ok)
+
+
+def test_plan_adds_chapters_without_a_successful_execution_only_for_a_build(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, tmp_path / "_build")
+    chapters = [CH01, CH02]
+    assert bookrun.plan(layout, chapters, [CH02], build=False) == [CH02]
+    assert bookrun.plan(layout, chapters, [CH02], build=True) == [CH01, CH02]
+    _executed(layout, CH01, ok=False)  # failed or timed out: never published
+    assert bookrun.plan(layout, chapters, [CH02], build=True) == [CH01, CH02]
+    _executed(layout, CH01, ok=True)
+    assert bookrun.plan(layout, chapters, [CH02], build=True) == [CH02]
+
+
+def test_source_line_finds_the_cell_in_the_markdown() -> None:
+    text = "# T\n\n```{code-cell} ipython3\nx = 1\n1 / 0\n```\n"
+    assert bookrun.source_line(text, "x = 1\n1 / 0") == 4
+    assert bookrun.source_line(text, "not there") is None
+
+
+def test_results_dir_default_is_data_runs_of_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _book(tmp_path)
+    monkeypatch.chdir(tmp_path / "book/chapters")
+    assert bookrun.results_dir("", "01-a") == tmp_path / "data/runs/01-a"
+    assert bookrun.results_dir("given", "01-a") == Path("given") and Path("given").is_dir()
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_every_chapter_accepts_its_profile_parameters(profile: str) -> None:
+    """profiles.yaml and the chapters' parameters cells agree (jupytext + papermill inspection, no kernel)."""
+    layout = Layout(REPO, REPO / "_build")
+    profiles = bookrun.load_profiles(REPO / bookrun.PROFILES_FILE)
+    for chapter in bookrun.discover_chapters(REPO):
+        prepared = bookrun.prepare_chapter(chapter, layout, profiles, profile, {})
+        assert prepared.params["profile"] == profile
+        assert prepared.params["output_dir"] == f"{chapter.stem}_files"
