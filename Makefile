@@ -26,7 +26,7 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status test test-unit book chapter lab clean-stack clean
+.PHONY: help setup up down status test test-unit book chapter app app-stop lab clean-stack clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,14 @@ chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
 	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --chapters $(CH))
 
+DURATION ?= 60s
+MACHINES ?= 20
+app: setup ## Run the pipeline on the running stack: make app BROKER=kafka DURATION=60s MACHINES=20
+	@$(STREAMLAB) run app --broker $(if $(filter all,$(BROKER)),kafka,$(BROKER)) --duration $(DURATION) --machines $(MACHINES)
+
+app-stop: ## Stop a running app (from another terminal), by the pids in data/app/run.json
+	@$(STREAMLAB) run stop
+
 lab: setup up ## Open JupyterLab on the chapters (MyST .md open as notebooks) with the stack up
 	@$(VENV)/bin/jupyter lab --notebook-dir=book/chapters
 
@@ -88,4 +96,4 @@ clean-stack: down ## Delete the stack's data (logs, topics, queues)
 	@$(STREAMLAB) stack clean
 
 clean: ## Delete build output and results (keeps the venv and jars)
-	@rm -rf _build/executed _build/html _build/screenshots data/results
+	@rm -rf _build/executed _build/html _build/screenshots _build/test _build/logs _build/jupyter-book.log data/results data/runs

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .stack import NodeStatus, StackConfig, StackError, get_stack
+from .stack import REPO_ROOT, NodeStatus, StackConfig, StackError, get_stack
 
 app = typer.Typer(help="streamlab: streaming systems, measured.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -23,6 +24,8 @@ stack_app = typer.Typer(help="Start, stop, inspect and break the broker stacks."
 topics_app = typer.Typer(help="Kafka topics: partitions, leaders, replicas, ISR, offsets.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+run_app = typer.Typer(help="Run the application.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -157,6 +160,17 @@ def topics(ctx: typer.Context, bootstrap: Optional[str] = BootstrapOpt,
     _print_frame(frame, "topics")
 
 
+@topics_app.command("create")
+def topics_create(namespace: str = typer.Option("", help="prefix for the topic names"),
+                  client: str = typer.Option("confluent", help="Kafka client used for admin calls")) -> None:
+    """Create the application's topics (idempotent) with the settings in streamlab.topics."""
+    from .services.common import ensure_app_topics
+    from .transport import get_transport
+
+    created = ensure_app_topics(get_transport("kafka", client), namespace)
+    console.print(f"created: {', '.join(created)}" if created else "all topics exist already")
+
+
 @app.command("groups")
 def groups(bootstrap: Optional[str] = BootstrapOpt) -> None:
     """Consumer groups: members, committed offsets, lag per partition."""
@@ -184,6 +198,69 @@ def tail(topic: str, count: int = typer.Option(10, "-n", help="messages to show"
         when = time.strftime("%H:%M:%S", time.localtime(m.timestamp_ms / 1000)) + f".{m.timestamp_ms % 1000:03d}"
         table.add_row(str(m.partition), str(m.offset), when, preview(m.key, 20), preview(m.value))
     console.print(table)
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '2m', '1h' → seconds; a clear error otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    raw = text.strip().lower()
+    factor = units.get(raw[-1:], None)
+    number = raw[:-1] if factor else raw
+    try:
+        value = float(number) * (factor or 1)
+    except ValueError:
+        raise StackError(f"duration {text!r} is not understood: use e.g. 60s, 2m or 90") from None
+    if value <= 0:
+        raise StackError(f"duration {text!r} must be positive")
+    return value
+
+
+@run_app.command("app")
+def run_application(
+    broker: str = typer.Option("kafka", help="kafka"),
+    client: str = typer.Option("confluent", help="Kafka client: confluent or kafka-python"),
+    codec: str = typer.Option("orjson", help="json, orjson, msgpack, avro, protobuf"),
+    duration: str = typer.Option("60s", help="how long the generators run, e.g. 60s or 5m"),
+    machines: int = typer.Option(20, min=1, help="fleet size"),
+    rate: float = typer.Option(10.0, min=0.1, help="telemetry readings per second per machine"),
+    vibration_rate: float = typer.Option(1.0, min=0.1, help="vibration windows per second per machine"),
+    seed: int = typer.Option(7, help="seed of the fleet and its fault schedule"),
+    data_dir: Path = typer.Option(REPO_ROOT / "data" / "app", help="where sinks, metrics and logs write"),
+    namespace: str = typer.Option("", help="prefix for topics and groups (a fresh one isolates this run)"),
+) -> None:
+    """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
+    from .app import AppConfig, AppRun
+    from .codecs import get_codec
+    from .progress import watch_app
+
+    get_codec(codec)  # a bad codec name fails here, before anything starts
+    get_stack(broker).require_ready()
+    config = AppConfig(broker=broker, client=client, codec=codec, machines=machines, rate_hz=rate,
+                       vibration_hz=vibration_rate, duration_s=parse_duration(duration), seed=seed,
+                       data_dir=data_dir, namespace=namespace)
+    run = AppRun(config)
+    try:
+        run.start()
+        watch_app(run, console)
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping the pipeline cleanly ...")
+    except BaseException:
+        run.kill_all()
+        raise
+    codes = run.stop()
+    failed = {name: code for name, code in codes.items() if code not in (0, None)}
+    console.print(f"stopped; files under {data_dir}" + (f"; non-zero exits: {failed}" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+@run_app.command("stop")
+def stop_application(data_dir: Path = typer.Option(REPO_ROOT / "data" / "app", help="the run's data dir")) -> None:
+    """Stop a running app (from another terminal) by the pids in its run file."""
+    from .app import stop_recorded_run
+
+    stopped = stop_recorded_run(data_dir)
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
 def main() -> None:

@@ -128,12 +128,14 @@ def describe_groups(bootstrap: str) -> pd.DataFrame:
         if not keys:
             rows.append({"group": gid, "state": state, "members": len(desc.members)})
         for topic, partition in keys:
-            end = marks[(topic, partition)][1]
+            start, end = marks[(topic, partition)]
             done = committed.get((topic, partition), -1)
+            # nothing committed yet: everything still in the partition is waiting for this group
+            position = done if done >= 0 else start
             rows.append({
                 "group": gid, "state": state, "members": len(desc.members),
                 "topic": topic, "partition": partition, "member": owner.get((topic, partition), ""),
-                "committed": done, "end": end, "lag": (end - done) if done >= 0 and end >= 0 else None,
+                "committed": done, "end": end, "lag": (end - position) if end >= 0 and position >= 0 else None,
             })
     return pd.DataFrame(rows, columns=columns)
 

@@ -64,8 +64,16 @@ class ConfluentConsumer:
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         from confluent_kafka import KafkaError
 
+        # consume() waits for the full timeout unless max_records arrive, which would add up to `timeout`
+        # of latency at low rates; so: take what is queued, else wait for the first record only.
+        messages = self._consumer.consume(num_messages=max_records, timeout=0)
+        if not messages:
+            first = self._consumer.poll(timeout)
+            if first is None:
+                return []
+            messages = [first, *self._consumer.consume(num_messages=max_records - 1, timeout=0)]
         records = []
-        for msg in self._consumer.consume(num_messages=max_records, timeout=timeout):
+        for msg in messages:
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:

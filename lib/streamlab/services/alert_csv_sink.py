@@ -1,0 +1,31 @@
+"""Sink: alerts (health state changes) → <data_dir>/alerts/alerts.csv.
+
+Run: python -m streamlab.services.alert_csv_sink --duration 60
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ..topics import ALERTS
+from .common import ServiceOptions, service_command
+from .sink_loop import SinkSettings, run_sink
+from .sinkio import CsvAppender
+
+ALERT_COLUMNS = ["machine_id", "seq", "ts_ns", "source_ts_ns", "previous_state", "state", "reason",
+                 "health_score", "sink_received_ns", "sink_ts_ns"]
+
+
+@service_command("alert-csv-sink")
+@click.option("--flush-interval", default=1.0, show_default=True, help="seconds between durable writes")
+def main(options: ServiceOptions, log: logging.Logger, flush_interval: float) -> None:
+    """Append alerts to a CSV file, exactly once across restarts."""
+    writer = CsvAppender(options.data_dir / "alerts" / "alerts.csv", ALERT_COLUMNS, ["machine_id", "seq"])
+    run_sink(options, log, SinkSettings(ALERTS.name, "alert-csv-sink", flush_interval, 1000),
+             writer, lambda alert: alert.to_dict())
+
+
+if __name__ == "__main__":
+    main()

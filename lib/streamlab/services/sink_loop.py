@@ -1,0 +1,110 @@
+"""The loop both sinks share: poll, decode, buffer, write durably, then commit.
+
+Commit comes strictly after the write (at-least-once from the broker), and the
+writers skip what they already hold (idempotent files), which together give
+each record exactly once on disk across crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..codecs import DecodeError, get_codec
+from ..domain import MESSAGE_TYPES
+from ..experiments.latency import LatencyRecorder
+from ..topics import BY_NAME, DEAD_LETTER
+from .common import Deadline, Metrics, ServiceOptions, Shutdown
+from .deadletter import dead_letter_headers
+
+
+class SinkWriter(Protocol):
+    def fresh(self, rows: list[dict]) -> list[dict]: ...
+    def write(self, rows: list[dict]) -> object: ...
+
+
+@dataclass
+class SinkSettings:
+    topic: str
+    group: str
+    flush_interval_s: float = 1.0
+    max_batch: int = 5000
+
+
+def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSettings, writer: SinkWriter,
+             to_row: Callable[[object], dict]) -> None:
+    shutdown = Shutdown()
+    deadline = Deadline(options.duration_s)
+    transport = options.transport()
+    codec = get_codec(options.codec)
+    message_type = MESSAGE_TYPES[BY_NAME[settings.topic].message_type]
+    consumer = transport.consumer([options.topic(settings.topic)], options.group(settings.group), options.instance)
+    dead_letters = transport.publisher(f"{options.instance}-dlq")
+    metrics = Metrics(options, log)
+    transit = LatencyRecorder()       # generator send → arrival at the sink
+    durable = LatencyRecorder()       # generator send → row durably on disk
+    buffer: list[dict] = []
+    last_flush = time.monotonic()
+    log.info("consuming %s as group %s via %s/%s, writing under %s",
+             settings.topic, settings.group, options.broker, options.client, options.data_dir)
+
+    def flush() -> None:
+        nonlocal last_flush
+        if buffer:
+            rows = writer.fresh(buffer)
+            now = time.time_ns()
+            for row in rows:
+                row["sink_ts_ns"] = now
+            if rows:
+                writer.write(rows)
+            for row in rows:
+                durable.record_ns(now - row["source_ts_ns"])
+            metrics.count("written", len(rows))
+            metrics.count("duplicates_skipped", len(buffer) - len(rows))
+        if dead_letters.flush(30) != 0:
+            raise RuntimeError("dead-letter publish not acknowledged; not committing")
+        consumer.commit()
+        buffer.clear()
+        last_flush = time.monotonic()
+
+    try:
+        while not shutdown.requested and not deadline.passed():
+            for record in consumer.poll(timeout=0.2, max_records=settings.max_batch):
+                received = time.time_ns()
+                try:
+                    message = codec.decode(record.value, message_type)
+                except DecodeError as exc:
+                    dead_letters.publish(options.topic(DEAD_LETTER.name), record.key, record.value,
+                                         dead_letter_headers(record, str(exc), options.instance))
+                    metrics.count("dead_lettered")
+                    continue
+                row = to_row(message)
+                row["sink_received_ns"] = received
+                transit.record_ns(received - row["source_ts_ns"])
+                buffer.append(row)
+                metrics.count("received")
+            if len(buffer) >= settings.max_batch or time.monotonic() - last_flush >= settings.flush_interval_s:
+                flush()
+                metrics.gauge("buffered", 0)
+                _latency_gauges(metrics, transit, durable)
+            metrics.maybe_emit()
+        flush()
+        _latency_gauges(metrics, transit, durable)
+        # the whole distributions, so a report can merge them across sinks and restarts (HdrHistogram encoding)
+        metrics.gauge("transit_histogram", transit.encode())
+        metrics.gauge("durable_histogram", durable.encode())
+        log.info("stopping (%s): buffer flushed, offsets committed", shutdown.signal_name or "duration reached")
+    finally:
+        consumer.close()
+        dead_letters.close()
+        metrics.close()
+
+
+def _latency_gauges(metrics: Metrics, *recorders: "LatencyRecorder") -> None:
+    for name, recorder in zip(("transit", "durable"), recorders):
+        summary = recorder.summary()
+        if summary is not None:
+            for metric, value in summary.metrics().items():
+                metrics.gauge(f"{name}_{metric}", round(value, 2))
