@@ -1,0 +1,122 @@
+"""Static checks of the application's container setup (containers/Dockerfile, compose/app.yml).
+
+No Docker engine here, so: the compose file against the Compose schema and
+against the code (services = the app's services, commands = modules that
+exist, brokers = the INTERNAL listeners of compose/kafka.yml), and the
+Dockerfile against the rules the services rely on (exec-form entrypoint so
+SIGTERM reaches Python, a non-root user, sources that exist). Each rule is
+shown to fail on a broken copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+
+import pytest
+
+from streamlab import app as pipeline
+from streamlab.stack import REPO_ROOT
+from streamlab.stack import compose_check as cc
+
+APP_FILE = REPO_ROOT / "compose" / "app.yml"
+KAFKA_FILE = REPO_ROOT / "compose" / "kafka.yml"
+DOCKERFILE = REPO_ROOT / "containers" / "Dockerfile"
+
+
+def app_problems(app_doc: dict, kafka_doc: dict) -> list[str]:
+    problems = []
+    services = app_doc.get("services", {})
+    expected = {name.replace("_", "-") for name in (*pipeline.GENERATORS, pipeline.PROCESSOR, *pipeline.SINKS)}
+    missing = expected - set(services)
+    if missing:
+        problems.append(f"app services missing: {sorted(missing)}")
+    internal = sorted(
+        addr.split("://", 1)[1]
+        for svc in kafka_doc["services"].values()
+        for addr in str(cc.service_env(svc).get("KAFKA_ADVERTISED_LISTENERS", "")).split(",")
+        if addr.startswith("INTERNAL://"))
+    for name, service in services.items():
+        command = service.get("command") or []
+        module = command[0] if command else ""
+        if not module or importlib.util.find_spec(module) is None:
+            problems.append(f"{name}: command runs {module!r}, which is not a module of the package")
+        env = cc.service_env(service)
+        bootstrap = sorted(str(env.get("KAFKA_BOOTSTRAP", "")).split(","))
+        if bootstrap != internal:
+            problems.append(f"{name}: KAFKA_BOOTSTRAP {bootstrap} is not the INTERNAL listeners {internal}")
+        for dependency in service.get("depends_on", {}) or {}:
+            if dependency not in services and dependency not in kafka_doc["services"]:
+                problems.append(f"{name}: depends on unknown service {dependency!r}")
+        if name in expected and "topics-init" not in (service.get("depends_on") or {}):
+            problems.append(f"{name}: starts before the topics exist (no depends_on topics-init)")
+    return problems
+
+
+def dockerfile_problems(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    problems = []
+    entry = [line for line in lines if line.startswith("ENTRYPOINT")]
+    if not entry or not entry[-1].split(None, 1)[1].startswith("["):
+        problems.append("ENTRYPOINT must be exec form (JSON array) so the service receives SIGTERM as PID 1")
+    else:
+        json.loads(entry[-1].split(None, 1)[1])
+    users = [line.split(None, 1)[1] for line in lines if line.startswith("USER")]
+    if not users or users[-1] in ("root", "0"):
+        problems.append("the image must run as a non-root USER")
+    if not any(re.match(r"FROM python:3\.11", line) for line in lines):
+        problems.append("base image must be python:3.11 (the project's Python)")
+    for line in lines:
+        if line.startswith("COPY") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                if not (REPO_ROOT / source).exists():
+                    problems.append(f"COPY source {source} does not exist in the repo")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return cc.load_compose(APP_FILE), cc.load_compose(KAFKA_FILE)
+
+
+def test_app_and_kafka_files_merge_into_a_valid_compose_project(docs):
+    app_doc, kafka_doc = docs
+    merged = copy.deepcopy(kafka_doc)
+    merged["services"].update(app_doc["services"])
+    assert cc.schema_problems(merged) == []
+
+
+def test_app_file_matches_the_code(docs):
+    assert app_problems(*docs) == []
+
+
+def test_dockerfile_follows_the_rules():
+    assert dockerfile_problems(DOCKERFILE.read_text()) == []
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["services"].pop("health-processor"), "app services missing"),
+    (lambda d: d["services"]["alert-csv-sink"].update(command=["streamlab.services.nope"]), "not a module"),
+    (lambda d: d["services"]["telemetry-generator"].update(environment={"KAFKA_BOOTSTRAP": "127.0.0.1:19092"}),
+     "is not the INTERNAL listeners"),
+    (lambda d: d["services"]["health-parquet-sink"].update(depends_on={}), "no depends_on topics-init"),
+])
+def test_app_checker_catches(docs, mutate, expected):
+    app_doc, kafka_doc = copy.deepcopy(docs[0]), docs[1]
+    mutate(app_doc)
+    assert any(expected in p for p in app_problems(app_doc, kafka_doc))
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('ENTRYPOINT ["python", "-m"]', "ENTRYPOINT python -m", "exec form"),
+    ("USER streamlab", "USER root", "non-root"),
+    ("COPY lib ./lib", "COPY src ./lib", "COPY source src"),
+    ("FROM python:3.11-slim", "FROM python:3.9-slim", "base image must be python:3.11"),
+])
+def test_dockerfile_checker_catches(old, new, expected):
+    text = DOCKERFILE.read_text()
+    assert old in text
+    problems = dockerfile_problems(text.replace(old, new))  # every occurrence, e.g. both FROM stages
+    assert any(expected in p for p in problems)
