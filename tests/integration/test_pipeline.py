@@ -43,7 +43,10 @@ def pipeline_run(kafka_stack, tmp_path_factory, monkeypatch_module):
         bad = Producer({"bootstrap.servers": bootstrap})
         for i in range(MALFORMED):
             payload = [b"", b"\xff\xfe garbage", b'{"machine_id": 7}', b"[1,2,3]", b'{"seq": "x"}'][i % 5]
-            bad.produce(f"{namespace}.telemetry", payload + str(i).encode() * (i % 5 > 0), key=b"M000")
+            # the first claims to be a pickle: the processor must refuse to unpickle what a header asks for
+            headers = [("codec", b"cloudpickle")] if i == 0 else None
+            bad.produce(f"{namespace}.telemetry", payload + str(i).encode() * (i % 5 > 0), key=b"M000",
+                        headers=headers)
         assert bad.flush(30) == 0
         time.sleep(2)
         assert run.signal_service("health_parquet_sink", signal.SIGTERM) == 0
@@ -104,6 +107,7 @@ def test_malformed_input_is_dead_lettered_with_reason(pipeline_run):
     headers = [dict(m.headers()) for m in letters]
     assert all(h["error"] and h["source_topic"] == f"{pipeline_run['namespace']}.telemetry".encode() for h in headers)
     assert {m.value()[:4] for m in letters} >= {b"\xff\xfe g", b'{"ma'}   # the original bytes, untouched
+    assert sum(b"refusing codec 'cloudpickle'" in h["error"] for h in headers) == 1
 
 
 def test_alerts_are_written_once_and_match_injected_faults(pipeline_run):

@@ -275,6 +275,30 @@ def test_telemetry_features_rolling_stats():
     assert stats["power_mean"] == pytest.approx(5.0)
 
 
+def test_running_sums_match_numpy_over_long_runs():
+    """The O(1) sums must equal a direct computation on the window, also after many evictions and resyncs."""
+    rng = np.random.default_rng(5)
+    features = TelemetryFeatures(window=50, min_readings=10)
+    rows = []
+    for k in range(2600):  # > 2 resyncs, thousands of evictions
+        temp, rpm = 70 + 5 * rng.standard_normal(), 1500 + 20 * rng.standard_normal()
+        ts = TS + k * 10**8 + int(rng.integers(0, 10**6))
+        features.update(TelemetryReading("M0", k, ts, temp, rpm, 40 + k % 7, 10 + k % 3))
+        rows.append(((ts - TS) * 1e-9, temp, rpm, 40 + k % 7, 10 + k % 3))
+        if k % 397 == 0 or k == 2599:
+            window = np.array(rows[-50:])
+            t, temps = window[:, 0], window[:, 1]
+            stats = features.features() if len(rows) >= 10 else {}
+            if not stats:
+                continue
+            assert stats["temp_mean"] == pytest.approx(temps.mean(), rel=1e-9)
+            assert stats["temp_std"] == pytest.approx(temps.std(), rel=1e-6)
+            assert stats["rpm_std"] == pytest.approx(window[:, 2].std(), rel=1e-6)
+            assert stats["temp_slope"] == pytest.approx(np.polyfit(t, temps, 1)[0], rel=1e-6, abs=1e-9)
+            assert stats["load_mean"] == pytest.approx(window[:, 3].mean())
+            assert stats["power_mean"] == pytest.approx(window[:, 4].mean())
+
+
 def test_band_energies_follow_parseval():
     t = np.arange(256) / 1000.0
     amplitude = 2.0

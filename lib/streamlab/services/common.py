@@ -56,7 +56,7 @@ class ServiceOptions:
     codec: str = "orjson"
     data_dir: Path = REPO_ROOT / "data" / "app"
     duration_s: float = 0.0          # 0 = run until signalled
-    metrics_interval_s: float = 2.0
+    metrics_interval_s: float = float(os.environ.get("STREAMLAB_METRICS_INTERVAL", "2.0"))
     instance: str = ""
     namespace: str = ""              # prefixes topics and groups, so runs and tests never share state
 

@@ -3,7 +3,8 @@
 Per machine it keeps rolling telemetry statistics and the latest vibration band
 energies, scores every telemetry reading (one `machine-health` record per
 reading, carrying the reading's `seq`, so sinks can prove nothing was lost),
-mirrors it to the compacted `machine-health-latest`, and publishes an `alerts`
+mirrors each machine's newest record of a batch to the compacted
+`machine-health-latest`, and publishes an `alerts`
 record when the state changes. Offsets are committed only after everything a
 batch produced is acknowledged: at-least-once, with duplicates removed by the
 sinks.
@@ -72,6 +73,7 @@ class Processor:
         self.health_headers = headers_for(self.codec.name, "health")
         self.alert_headers = headers_for(self.codec.name, "alert")
         self.failed_deliveries = 0
+        self.latest: dict[str, bytes] = {}   # machine id → its newest health record in this batch
 
     def _delivered(self, error: str | None) -> None:
         if error is not None:
@@ -113,7 +115,7 @@ class Processor:
             return
         payload = self.codec.encode(health)
         self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
-        self.publisher.publish(self.latest_topic, health.machine_id, payload, self.health_headers, self._delivered)
+        self.latest[health.machine_id] = payload
         self.metrics.count("processed")
         if alert is not None:
             self.publisher.publish(self.alert_topic, alert.machine_id, self.codec.encode(alert),
@@ -122,6 +124,10 @@ class Processor:
 
     def commit_batch(self) -> None:
         """Commit only when every output of the batch is acknowledged; otherwise stop and let a restart redo it."""
+        # The compacted topic keeps one record per machine anyway: publish only each machine's last of the batch.
+        for machine_id, payload in self.latest.items():
+            self.publisher.publish(self.latest_topic, machine_id, payload, self.health_headers, self._delivered)
+        self.latest.clear()
         pending = self.publisher.flush(60)
         if pending or self.failed_deliveries:
             raise RuntimeError(f"{pending} outputs unacknowledged, {self.failed_deliveries} failed: not committing; "
