@@ -102,5 +102,12 @@ class StackConfig:
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/%2F"
 
     @property
+    def amqp_urls(self) -> list[str]:
+        """Every node's URL (node N listens on amqp_port + N - 1), for clients that fail over; AMQP_URL wins."""
+        if self.amqp_url_override:
+            return [self.amqp_url_override]
+        return [f"amqp://guest:guest@127.0.0.1:{self.amqp_port + i}/%2F" for i in range(self.rabbit_nodes)]
+
+    @property
     def rabbit_mgmt_url(self) -> str:
         return f"http://127.0.0.1:{self.rabbit_mgmt_port}"
