@@ -5,7 +5,7 @@
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
-wanted=(rabbitmq-server chromium graphviz)
+wanted=(rabbitmq-server mosquitto chromium graphviz)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -22,6 +22,7 @@ class Endpoints:
     kafka_bootstrap: str
     amqp_url: str
     rabbit_mgmt_url: str
+    mqtt_url: str = "mqtt://127.0.0.1:1884"
 
 
 def _broker_names(broker: str) -> list[str]:
@@ -32,6 +33,11 @@ def _broker_names(broker: str) -> list[str]:
 
 
 def _make(name: str, config: StackConfig) -> BrokerStack:
+    if name == "mqtt":
+        if config.stack != "local":
+            raise StackError("BROKER=mqtt runs as a local Mosquitto process only (STACK=local)")
+        from .mosquitto_local import LocalMosquitto
+        return LocalMosquitto(config)
     if config.stack == "local":
         if name == "kafka":
             from .kafka_local import LocalKafka
@@ -84,7 +90,7 @@ class Stack:
 
     def _address(self, name: str) -> str:
         ep = self.endpoints
-        return ep.kafka_bootstrap if name == "kafka" else ep.amqp_url
+        return {"kafka": ep.kafka_bootstrap, "rabbitmq": ep.amqp_url}.get(name, ep.mqtt_url)
 
     def clean(self) -> None:
         for part in self.parts.values():
@@ -99,4 +105,5 @@ def get_stack(broker: str | None = None, config: StackConfig | None = None) -> S
 
 def endpoints(config: StackConfig | None = None) -> Endpoints:
     config = config or StackConfig.from_env()
-    return Endpoints(config.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url)
+    host, port = config.mqtt_address
+    return Endpoints(config.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, f"mqtt://{host}:{port}")

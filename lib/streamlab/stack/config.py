@@ -15,7 +15,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 STACK_KINDS = ("local", "docker", "external")
-BROKER_KINDS = ("kafka", "rabbitmq", "all")
+BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
 
 
 class StackError(RuntimeError):
@@ -59,6 +59,7 @@ class StackConfig:
     rabbit_dist_port: int = 25682
     rabbit_mgmt_port: int = 15682
     rabbit_epmd_port: int = 4379
+    mqtt_port: int = 1884
     kafka_heap: str = "512m"
     kafka_bootstrap_override: str = ""
     amqp_url_override: str = ""
@@ -81,6 +82,7 @@ class StackConfig:
             rabbit_dist_port=_env_int(env, "RABBIT_DIST_PORT", 25682),
             rabbit_mgmt_port=_env_int(env, "RABBIT_MGMT_PORT", 15682),
             rabbit_epmd_port=_env_int(env, "RABBIT_EPMD_PORT", 4379),
+            mqtt_port=_env_int(env, "MQTT_PORT", 1884),
             kafka_heap=env.get("KAFKA_HEAP", "512m"),
             kafka_bootstrap_override=env.get("KAFKA_BOOTSTRAP", ""),
             amqp_url_override=env.get("AMQP_URL", ""),
@@ -107,6 +109,10 @@ class StackConfig:
         if self.amqp_url_override:
             return [self.amqp_url_override]
         return [f"amqp://guest:guest@127.0.0.1:{self.amqp_port + i}/%2F" for i in range(self.rabbit_nodes)]
+
+    @property
+    def mqtt_address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.mqtt_port)
 
     @property
     def rabbit_mgmt_url(self) -> str:

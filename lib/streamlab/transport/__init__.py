@@ -3,7 +3,9 @@
 `get_transport("kafka", client="confluent")` is the fast path,
 `client="kafka-python"` the pure-Python reference; `get_transport("rabbitmq",
 client="pika")` maps the same streams onto exchanges and quorum queues (see
-`rabbitmq.py`); ZeroMQ and MQTT back ends register here as they arrive.
+`rabbitmq.py`); `"mqtt"` (paho, QoS 1, shared subscriptions) and `"zeromq"`
+(brokerless PUB/SUB) implement the same contract as far as their patterns allow,
+for Part 3's comparison (see their module docstrings for what they lack).
 Services choose a back end by name only and never import a broker client
 themselves.
 """
@@ -15,7 +17,7 @@ from .base import Consumer, Publisher, Record, Transport, TransportError
 
 KAFKA_CLIENTS = ("confluent", "kafka-python")
 RABBITMQ_CLIENTS = ("pika",)
-BROKERS = ("kafka", "rabbitmq")
+BROKERS = ("kafka", "rabbitmq", "mqtt", "zeromq")
 
 __all__ = ["Consumer", "Publisher", "Record", "Transport", "TransportError", "get_transport",
            "KAFKA_CLIENTS", "RABBITMQ_CLIENTS", "BROKERS", "default_client"]
@@ -46,4 +48,10 @@ def get_transport(broker: str = "kafka", client: str = "confluent", ep: Endpoint
             from .kafka_python import KafkaPythonTransport
             return KafkaPythonTransport(ep.kafka_bootstrap)
         raise StackError(f"Kafka client {client!r} is not known: use one of {', '.join(KAFKA_CLIENTS)}")
-    raise StackError(f"broker {broker!r} has no transport yet: use one of {', '.join(BROKERS)}")
+    if broker == "mqtt":
+        from .mqtt import MqttTransport
+        return MqttTransport(ep.mqtt_url)
+    if broker == "zeromq":
+        from .zeromq import ZmqTransport
+        return ZmqTransport()
+    raise StackError(f"broker {broker!r} has no transport: use one of {', '.join(BROKERS)}")

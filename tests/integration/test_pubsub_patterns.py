@@ -1,0 +1,125 @@
+"""The IoT pattern (MQTT via Mosquitto) and the brokerless one (ZeroMQ PUB/SUB) behind the same interface.
+
+What each one promises is tested, and what ZeroMQ does not promise is shown:
+a subscriber that falls behind its high-water mark loses messages silently.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from conftest import SINGLE_ENV, _running_stack
+
+from streamlab.transport.mqtt import MqttTransport
+from streamlab.transport.zeromq import ZmqTransport
+
+
+@pytest.fixture(scope="module")
+def mqtt_transport():
+    env = {**SINGLE_ENV, "MQTT_PORT": "1894"}
+    for stack in _running_stack(env, "mqtt"):
+        yield MqttTransport(stack.endpoints.mqtt_url)
+
+
+def _drain(consumer, want: int, timeout: float = 20.0) -> list:
+    got, deadline = [], time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got += consumer.poll(timeout=0.3)
+    return got
+
+
+def _wait_ready(*consumers, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(c.assignment_ready() for c in consumers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.mqtt
+def test_mqtt_qos1_roundtrip_with_keys_and_headers(mqtt_transport):
+    topic = f"t{uuid.uuid4().hex[:6]}/telemetry"
+    consumer = mqtt_transport.consumer([topic], f"g-{uuid.uuid4().hex[:6]}", "c1")
+    _wait_ready(consumer)
+    publisher = mqtt_transport.publisher(f"p-{topic}")
+    acks: list = []
+    for i in range(1000):
+        publisher.publish(topic, f"M{i % 5:03d}", str(i).encode(), {"codec": b"raw"}, acks.append)
+    assert publisher.flush(30) == 0
+    publisher.close()
+    assert acks == [None] * 1000
+    records = _drain(consumer, 1000)
+    consumer.commit()
+    consumer.close()
+    assert sorted(int(r.value) for r in records) == list(range(1000))
+    assert {r.key for r in records} == {f"M{i:03d}".encode() for i in range(5)}
+    assert all(r.topic == topic and r.headers == {"codec": b"raw"} for r in records)
+
+
+@pytest.mark.mqtt
+def test_mqtt_shared_subscription_splits_a_group(mqtt_transport):
+    topic = f"t{uuid.uuid4().hex[:6]}/telemetry"
+    group = f"workers-{uuid.uuid4().hex[:6]}"   # persistent sessions of old members would share the work
+    first = mqtt_transport.consumer([topic], group, "a")
+    second = mqtt_transport.consumer([topic], group, "b")
+    _wait_ready(first, second)
+    publisher = mqtt_transport.publisher(f"p-{topic}")
+    for i in range(600):
+        publisher.publish(topic, f"M{i % 6:03d}", str(i).encode())
+    assert publisher.flush(30) == 0
+    publisher.close()
+    got_a, got_b, deadline = [], [], time.monotonic() + 20
+    while len(got_a) + len(got_b) < 600 and time.monotonic() < deadline:
+        got_a += first.poll(0.2)
+        got_b += second.poll(0.2)
+    for consumer in (first, second):
+        consumer.commit()
+        consumer.close()
+    values_a = {int(r.value) for r in got_a}
+    values_b = {int(r.value) for r in got_b}
+    assert values_a | values_b == set(range(600))
+    assert not values_a & values_b           # each message to one member of the group
+    assert values_a and values_b             # and both members got work
+
+
+@pytest.mark.zeromq
+def test_zeromq_pubsub_delivers_to_a_connected_subscriber():
+    transport = ZmqTransport(base_port=46000)
+    topic = f"zmq-{uuid.uuid4().hex[:6]}"
+    publisher = transport.publisher("p", hwm=100_000)
+    publisher.publish(topic, "M000", b"warm-up")   # binds the endpoint
+    consumer = transport.consumer([topic], "g", "c", hwm=100_000)
+    _wait_ready(consumer)
+    time.sleep(0.5)
+    for i in range(2000):
+        publisher.publish(topic, f"M{i % 4:03d}", str(i).encode(), {"codec": b"raw"})
+    records = [r for r in _drain(consumer, 2000, timeout=10) if r.value != b"warm-up"]
+    publisher.close()
+    consumer.close()
+    assert [int(r.value) for r in records] == list(range(2000))   # one publisher, one subscriber: in order
+    assert records[0].headers == {"codec": b"raw"} and records[0].key == b"M000"
+
+
+@pytest.mark.zeromq
+def test_zeromq_slow_subscriber_loses_messages_silently():
+    """The known issue of PUB/SUB: past the high-water marks, messages are dropped, and nobody is told."""
+    transport = ZmqTransport(base_port=46000)
+    topic = f"zmq-{uuid.uuid4().hex[:6]}"
+    publisher = transport.publisher("p", hwm=100)
+    acks: list = []
+    publisher.publish(topic, None, b"warm-up")
+    consumer = transport.consumer([topic], "g", "c", hwm=100)
+    _wait_ready(consumer)
+    time.sleep(0.5)
+    sent = 50_000
+    for i in range(sent):                      # the subscriber does not read while this runs
+        publisher.publish(topic, None, str(i).encode(), on_delivery=acks.append)
+    time.sleep(0.5)
+    received = [r for r in _drain(consumer, sent, timeout=3) if r.value != b"warm-up"]
+    publisher.close()
+    consumer.close()
+    print(f"\nzeromq slow subscriber: sent {sent}, 'delivered' {len(acks)}, received {len(received)}")
+    assert len(acks) == sent                   # the publisher believes every send succeeded
+    assert 0 < len(received) < sent            # ... but most were dropped at the high-water marks
+    values = [int(r.value) for r in received]
+    assert values == sorted(values)            # what arrives is in order, with gaps
