@@ -68,8 +68,11 @@ class Stack:
         return self.parts[name]
 
     def up(self) -> None:
+        """Start every broker first, then wait for each: the JVMs and Erlang VMs boot side by side."""
         for part in self.parts.values():
-            part.up()
+            part.start()
+        for part in self.parts.values():
+            part.wait_ready()
 
     def down(self) -> None:
         for part in self.parts.values():

@@ -23,7 +23,15 @@ class BrokerStack(Protocol):
 
     name: str
 
-    def up(self) -> None: ...
+    def start(self) -> None:
+        """Launch what is not running and return at once."""
+
+    def wait_ready(self) -> None:
+        """Block until the cluster serves clients, or raise StackError saying why not."""
+
+    def up(self) -> None:
+        """start() then wait_ready()."""
+
     def down(self) -> None: ...
     def status(self) -> list[NodeStatus]: ...
     def is_ready(self) -> bool: ...

@@ -55,6 +55,13 @@ class DockerBroker:
             raise StackError(f"{self.name} node {node} does not exist: nodes are 1..{self.nodes}")
         return f"{self.prefix}-{node}"
 
+    def start(self) -> None:
+        """`up --wait` blocks until healthy anyway."""
+        self.up()
+
+    def wait_ready(self) -> None:
+        """Nothing left to wait for after `up --wait`."""
+
     def up(self) -> None:
         services = [self._service(i) for i in range(1, self.nodes + 1)]
         self._compose("up", "-d", "--wait", *services)

@@ -19,6 +19,12 @@ class ExternalBroker:
         self.addresses = addresses
         self.env_name = env_name
 
+    def start(self) -> None:
+        """Nothing to start: someone else runs it."""
+
+    def wait_ready(self) -> None:
+        self.up()
+
     def up(self) -> None:
         if not self.is_ready():
             listed = ", ".join(f"{h}:{p}" for h, p in self.addresses)

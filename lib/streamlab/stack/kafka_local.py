@@ -200,14 +200,18 @@ class LocalKafka:
             "stop what holds it or choose other ports with KAFKA_PORT=... KAFKA_CONTROLLER_PORT=...")
         procs.spawn(self._java_cmd(node), node.log_file, node.pid_file)
 
-    def up(self) -> None:
-        """Start every node that is not running yet, then wait until the cluster really serves."""
+    def start(self) -> None:
+        """Start every node that is not running yet; returns at once (see `wait_ready`)."""
         self._check_java()
         meta = self._cluster_meta()
         for node in self.nodes:
             if node.pid() is None:
                 self._prepare(node, meta["cluster_id"])
                 self._start_node(node)
+
+    def up(self) -> None:
+        """Start, then wait until the cluster really serves."""
+        self.start()
         self.wait_ready()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S, brokers: int | None = None) -> None:

@@ -51,6 +51,12 @@ class LocalMosquitto:
             "log_type notice",
         ]) + "\n"
 
+    def start(self) -> None:
+        self.up()   # Mosquitto listens within milliseconds: no point in a separate wait
+
+    def wait_ready(self) -> None:
+        """Ready once `up` returned."""
+
     def up(self) -> None:
         if not Path(MOSQUITTO).exists():
             raise StackError("Mosquitto is not installed: run `make setup` (Debian's mosquitto package)")

@@ -173,13 +173,17 @@ class LocalRabbitMQ:
         procs.spawn([str(RABBIT_BIN / "rabbitmq-server")], node.dir / "log" / "console.log", launcher_pid,
                     env=self._node_env(node))
 
-    def up(self) -> None:
+    def start(self) -> None:
+        """Start every node that is not running yet; returns at once (see `wait_ready`)."""
         self._check_installed()
         self.root.mkdir(parents=True, exist_ok=True)
         self._ensure_epmd()
         for node in self.nodes:
             if node.pid() is None:
                 self._start_node(node)
+
+    def up(self) -> None:
+        self.start()
         self.wait_ready()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
