@@ -401,3 +401,13 @@ def test_health_model_detects_injected_faults():
     for fault in fleet.schedule.faults:
         assert fault.machine_id in first_flag
         assert first_flag[fault.machine_id] < fault.failure_s
+
+
+def test_feature_names_cover_what_the_features_produce():
+    from streamlab.domain.health import FEATURE_NAMES
+
+    features = TelemetryFeatures(window=10, min_readings=10)
+    for k in range(10):
+        features.update(TelemetryReading("M0", k, TS + k * 10**8, 50.0, 1000.0, 50.0, 5.0))
+    bands = vibration_band_energies(make_vibration(256))
+    assert set(features.features()) | set(bands) == set(FEATURE_NAMES)

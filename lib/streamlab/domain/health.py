@@ -176,6 +176,14 @@ def vibration_band_energies(
     return result
 
 
+TELEMETRY_FEATURE_NAMES: tuple[str, ...] = (
+    "temp_mean", "temp_std", "temp_slope", "rpm_mean", "rpm_std", "load_mean", "power_mean")
+VIBRATION_FEATURE_NAMES: tuple[str, ...] = (
+    *(band_feature_name(low, high) for low, high in DEFAULT_BANDS_HZ), "vib_rms_total")
+FEATURE_NAMES: tuple[str, ...] = TELEMETRY_FEATURE_NAMES + VIBRATION_FEATURE_NAMES
+"""Every feature a health record can carry: sinks give each its column, present or not."""
+
+
 # --------------------------------------------------------------------------- health model
 
 

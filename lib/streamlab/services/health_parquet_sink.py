@@ -9,6 +9,7 @@ import logging
 
 import click
 
+from ..domain.health import FEATURE_NAMES
 from ..topics import MACHINE_HEALTH
 from .common import ServiceOptions, service_command
 from .sink_loop import SinkSettings, run_sink
@@ -16,10 +17,15 @@ from .sinkio import HourlyParquetWriter
 
 
 def health_row(record) -> dict:
-    """Flatten the features dict into `f_<name>` columns: Parquet readers want flat, typed columns."""
+    """Flatten the features into `f_<name>` columns, every known feature in every row (null when absent).
+
+    A fixed set of columns keeps every file of the dataset on one schema; readers such as
+    `pd.read_parquet(folder)` take the first file's schema and would drop the rest.
+    """
     row = record.to_dict()
     features = row.pop("features", {}) or {}
-    row.update({f"f_{name}": float(value) for name, value in features.items()})
+    row.update({f"f_{name}": (float(features[name]) if name in features else None) for name in FEATURE_NAMES})
+    row.update({f"f_{name}": float(value) for name, value in features.items() if name not in FEATURE_NAMES})
     return row
 
 

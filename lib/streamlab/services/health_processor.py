@@ -45,7 +45,9 @@ class HealthScorer:
         """Returns (health record, alert or None) for one reading."""
         features = self.telemetry.get(reading.machine_id)
         if features is None:
-            features = self.telemetry[reading.machine_id] = TelemetryFeatures(window=self.window)
+            # No verdict until the window is full: a slope fitted to one second of noisy readings
+            # crossed the warning limit on healthy machines (false alarms at start-up).
+            features = self.telemetry[reading.machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
         features.update(reading)
         assessment = self.model.score(features.features(), self.vibration.get(reading.machine_id))
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)

@@ -89,13 +89,18 @@ class HourlyParquetWriter:
 
 
 def _table(rows: list[dict]):
-    """A table whose columns are the union of the rows' keys (early records have fewer features)."""
+    """A table whose columns are the union of the rows' keys; an all-null feature column stays float64."""
     import pyarrow as pa
 
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in columns})
+    arrays = {}
+    for name in columns:
+        values = [row.get(name) for row in rows]
+        all_null = all(v is None for v in values)
+        arrays[name] = pa.array(values, type=pa.float64() if all_null and name.startswith("f_") else None)
+    return pa.Table.from_pydict(arrays)
 
 
 class CsvAppender:
