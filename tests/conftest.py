@@ -29,6 +29,11 @@ CLUSTER_ENV = {
     "BROKERS": "3", "KAFKA_PORT": "29192", "KAFKA_CONTROLLER_PORT": "29292", "KAFKA_HEAP": "384m",
     "STACK": "local",
 }
+RABBIT_CLUSTER_ENV = {
+    "STREAMLAB_STACK_DIR": str(TEST_ROOT / "rabbit-cluster"),
+    "RABBIT_NODES": "3", "AMQP_PORT": "5892", "RABBIT_DIST_PORT": "25892", "RABBIT_MGMT_PORT": "15892",
+    "RABBIT_EPMD_PORT": "4589", "STACK": "local",
+}
 
 
 def stack_env(overrides: dict[str, str]) -> dict[str, str]:
@@ -70,6 +75,12 @@ def rabbit_stack() -> Iterator[Stack]:
 def kafka_cluster() -> Iterator[Stack]:
     """A 3-node KRaft cluster, for the modules that break brokers; stopped after the module."""
     yield from _running_stack(CLUSTER_ENV, "kafka")
+
+
+@pytest.fixture(scope="module")
+def rabbit_cluster() -> Iterator[Stack]:
+    """3 clustered RabbitMQ nodes (quorum queues replicate across them); stopped after the module."""
+    yield from _running_stack(RABBIT_CLUSTER_ENV, "rabbitmq")
 
 
 @pytest.fixture

@@ -1,9 +1,17 @@
 """Run the whole pipeline as local processes: sinks, processor, then generators; stop in reverse.
 
 Order matters both ways. Consumers start first so nothing waits unread at
-start; at the end generators stop first, then each stage is stopped only once
-it has drained what the stage before produced (its consumer-group lag is
-zero), so a bounded run ends with every record on disk.
+start (on RabbitMQ it would not even wait: a message published before its
+group's queue exists is dropped); at the end generators stop first, then each
+stage is stopped only once it has drained what the stage before produced (its
+group's backlog is zero), so a bounded run ends with every record on disk.
+
+Broker-neutral: the runner asks the transport (`group_members`,
+`group_backlog`), which reads Kafka's consumer-group lag or RabbitMQ's queue
+depths. Neither is exact while consumers run (Kafka: records fetched but not
+polled; RabbitMQ: deliveries not yet acked, invisible to AMQP), but both are
+exact once a stage's consumers have gone; so after stopping a stage the runner
+checks again and restarts the stage if anything was left.
 """
 
 from __future__ import annotations
@@ -19,18 +27,21 @@ from pathlib import Path
 
 from .stack import REPO_ROOT, StackError
 from .stack import procs
+from .topics import ALERTS, MACHINE_HEALTH, TELEMETRY, VIBRATION
 
 GENERATORS = ("telemetry_generator", "vibration_generator")
 PROCESSOR = "health_processor"
 SINKS = ("health_parquet_sink", "alert_csv_sink")
 GROUPS = {PROCESSOR: "health-processor", "health_parquet_sink": "health-parquet-sink",
           "alert_csv_sink": "alert-csv-sink"}
+GROUP_TOPICS = {"health-processor": (TELEMETRY.name, VIBRATION.name),   # what each group consumes
+                "health-parquet-sink": (MACHINE_HEALTH.name,), "alert-csv-sink": (ALERTS.name,)}
 
 
 @dataclass
 class AppConfig:
     broker: str = "kafka"
-    client: str = "confluent"
+    client: str = ""                  # "" = the broker's default client (confluent for Kafka, pika for RabbitMQ)
     codec: str = "orjson"
     machines: int = 20
     rate_hz: float = 10.0
@@ -42,6 +53,13 @@ class AppConfig:
     drain_timeout_s: float = 60.0
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from .transport import KAFKA_CLIENTS, default_client
+
+        # A Kafka client named for RabbitMQ is the CLI's Kafka-only default, not a choice: use RabbitMQ's.
+        if not self.client or (self.broker != "kafka" and self.client in KAFKA_CLIENTS):
+            self.client = default_client(self.broker)
 
     def service_args(self, service: str) -> list[str]:
         args = ["--broker", self.broker, "--client", self.client, "--codec", self.codec,
@@ -68,6 +86,16 @@ class AppRun:
         self.services: dict[str, RunningService] = {}
         self.run_file = config.data_dir / "run.json"
         self.started_at = 0.0
+        self.drain_restarts: dict[str, int] = {}   # services restarted because they stopped with a backlog
+        self._transport = None
+
+    @property
+    def transport(self):
+        if self._transport is None:
+            from .transport import get_transport
+
+            self._transport = get_transport(self.config.broker, self.config.client)
+        return self._transport
 
     def _spawn(self, service: str) -> None:
         log_file = self.config.data_dir / "logs" / f"{service}.log"
@@ -87,25 +115,25 @@ class AppRun:
 
     def start(self) -> None:
         from .services.common import ensure_app_topics
-        from .transport import get_transport
 
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        ensure_app_topics(get_transport(self.config.broker, self.config.client), self.config.namespace)
+        ensure_app_topics(self.transport, self.config.namespace)
         self.started_at = time.time()
         for service in (*SINKS, PROCESSOR):
             self._spawn(service)
-        self._wait_for_groups()
+        self._wait_for_groups([GROUPS[s] for s in (*SINKS, PROCESSOR)])
         self.config.epoch_ns = time.time_ns()
         for service in GENERATORS:
             self._spawn(service)
         self._write_run_file()
 
-    def _wait_for_groups(self, timeout: float = 60.0) -> None:
-        """Generators start once every consumer has its partitions, so the first records are not a backlog."""
+    def _wait_for_groups(self, groups: list[str], timeout: float = 60.0) -> None:
+        """Generators start once every consumer receives (Kafka: has its partitions; RabbitMQ: consumes from
+        its bound queue), so the first records are neither a backlog nor, on RabbitMQ, dropped."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            if all(self.group_members(GROUPS[s]) > 0 for s in (*SINKS, PROCESSOR)):
+            if all(self.group_members(group) > 0 for group in groups):
                 return
             time.sleep(0.5)
         raise StackError(f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}")
@@ -120,23 +148,18 @@ class AppRun:
     def _group(self, name: str) -> str:
         return f"{self.config.namespace}.{name}" if self.config.namespace else name
 
+    def _topics(self, group: str) -> list[str]:
+        prefix = f"{self.config.namespace}." if self.config.namespace else ""
+        return [prefix + topic for topic in GROUP_TOPICS[group]]
+
     def group_members(self, group: str) -> int:
-        frame = self._groups()
-        rows = frame[frame["group"] == self._group(group)]
-        return int(rows["members"].max()) if not rows.empty else 0
+        return self.transport.group_members(self._group(group), self._topics(group))
 
-    def group_lag(self, group: str) -> int | None:
-        frame = self._groups()
-        rows = frame[frame["group"] == self._group(group)]
-        if rows.empty or rows["lag"].isna().any():
-            return None
-        return int(rows["lag"].sum())
+    def group_backlog(self, group: str) -> int | None:
+        """What the group has not yet committed: Kafka lag, RabbitMQ ready messages."""
+        return self.transport.group_backlog(self._group(group), self._topics(group))
 
-    def _groups(self):
-        from .explorer import describe_groups
-        from .stack import endpoints
-
-        return describe_groups(endpoints().kafka_bootstrap)
+    group_lag = group_backlog   # the name from the Kafka-only days
 
     def generators_running(self) -> bool:
         return any(self.services[g].process.poll() is None for g in GENERATORS if g in self.services)
@@ -153,23 +176,54 @@ class AppRun:
             running.process.kill()
             return running.process.wait()
 
-    def _drain(self, group: str) -> None:
+    def _drain(self, groups: list[str]) -> bool:
+        """Until every group's backlog reads zero twice in a row (True) or the drain timeout passes (False)."""
         deadline = time.monotonic() + self.config.drain_timeout_s
+        zero_before = False
         while time.monotonic() < deadline:
-            if self.group_lag(group) == 0:
-                return
+            zero = all(self.group_backlog(group) == 0 for group in groups)
+            if zero and zero_before:
+                return True
+            zero_before = zero
             time.sleep(0.5)
+        return False
+
+    def _backlog_after_stop(self, group: str, timeout: float = 5.0) -> int:
+        """The backlog once the group has no consumers left, when it is exact (nothing fetched or unacked).
+
+        RabbitMQ drops a consumer the moment its connection closes; Kafka keeps a killed member until its
+        session times out, but reports committed offsets all along, so the wait is short either way."""
+        deadline = time.monotonic() + timeout
+        while self.group_members(group) > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.group_backlog(group) or 0
+
+    def _stop_stage(self, services: tuple[str, ...], codes: dict[str, int | None], attempts: int = 3) -> None:
+        """Drain, stop, verify; a service that left a backlog behind is started again to finish it."""
+        todo = list(services)
+        for attempt in range(attempts):
+            drained = self._drain([GROUPS[s] for s in todo])
+            for service in todo:
+                code = self._stop(service)
+                codes[service] = code if codes.get(service) in (None, 0) else codes[service]
+            if not drained or attempt == attempts - 1:
+                return   # a stage that did not drain while running would not drain after a restart either
+            left = [s for s in todo if codes[s] == 0 and self._backlog_after_stop(GROUPS[s]) > 0]
+            if not left:
+                return
+            for service in left:
+                self.drain_restarts[service] = self.drain_restarts.get(service, 0) + 1
+                self.restart_service(service)
+            self._wait_for_groups([GROUPS[s] for s in left])
+            todo = left
 
     def stop(self) -> dict[str, int | None]:
-        """Generators first; then each consumer once its lag is zero. Returns exit codes."""
+        """Generators first; then the processor, then the sinks, each once its backlog is zero. Exit codes."""
         codes: dict[str, int | None] = {}
         for service in GENERATORS:
             codes[service] = self._stop(service)
-        self._drain(GROUPS[PROCESSOR])
-        codes[PROCESSOR] = self._stop(PROCESSOR)
-        for sink in SINKS:
-            self._drain(GROUPS[sink])
-            codes[sink] = self._stop(sink)
+        self._stop_stage((PROCESSOR,), codes)
+        self._stop_stage(SINKS, codes)
         return codes
 
     def signal_service(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:

@@ -1,4 +1,5 @@
-"""Static checks of the application's container setup (containers/Dockerfile, compose/app.yml).
+"""Static checks of the application's container setup (containers/Dockerfile, compose/app.yml and
+compose/app-rabbitmq.yml).
 
 No Docker engine here, so: the compose file against the Compose schema and
 against the code (services = the app's services, commands = modules that
@@ -23,6 +24,8 @@ from streamlab.stack import compose_check as cc
 
 APP_FILE = REPO_ROOT / "compose" / "app.yml"
 KAFKA_FILE = REPO_ROOT / "compose" / "kafka.yml"
+RABBIT_APP_FILE = REPO_ROOT / "compose" / "app-rabbitmq.yml"
+RABBIT_FILE = REPO_ROOT / "compose" / "rabbitmq.yml"
 DOCKERFILE = REPO_ROOT / "containers" / "Dockerfile"
 
 
@@ -52,6 +55,33 @@ def app_problems(app_doc: dict, kafka_doc: dict) -> list[str]:
                 problems.append(f"{name}: depends on unknown service {dependency!r}")
         if name in expected and "topics-init" not in (service.get("depends_on") or {}):
             problems.append(f"{name}: starts before the topics exist (no depends_on topics-init)")
+    return problems
+
+
+def rabbit_app_problems(app_doc: dict, rabbit_doc: dict) -> list[str]:
+    """The RabbitMQ variant: same services and modules, the rabbitmq transport, rabbitmq-1 healthy first."""
+    from urllib.parse import urlsplit
+
+    problems = []
+    services = app_doc.get("services", {})
+    expected = {name.replace("_", "-") for name in (*pipeline.GENERATORS, pipeline.PROCESSOR, *pipeline.SINKS)}
+    if expected - set(services):
+        problems.append(f"app services missing: {sorted(expected - set(services))}")
+    for name, service in services.items():
+        command = service.get("command") or []
+        if not command or importlib.util.find_spec(command[0]) is None:
+            problems.append(f"{name}: command runs {command[:1]}, which is not a module of the package")
+        env = cc.service_env(service)
+        if env.get("STREAMLAB_BROKER") != "rabbitmq" or env.get("STREAMLAB_CLIENT") != "pika":
+            problems.append(f"{name}: not configured for the rabbitmq/pika transport")
+        host = urlsplit(str(env.get("AMQP_URL", ""))).hostname
+        if host not in rabbit_doc["services"]:
+            problems.append(f"{name}: AMQP_URL host {host!r} is not a service of compose/rabbitmq.yml")
+        depends = service.get("depends_on") or {}
+        if (depends.get("rabbitmq-1") or {}).get("condition") != "service_healthy":
+            problems.append(f"{name}: does not wait for rabbitmq-1 to be healthy")
+        if name in expected and "topology-init" not in depends:
+            problems.append(f"{name}: starts before the queues exist (no depends_on topology-init)")
     return problems
 
 
@@ -90,6 +120,33 @@ def test_app_and_kafka_files_merge_into_a_valid_compose_project(docs):
 
 def test_app_file_matches_the_code(docs):
     assert app_problems(*docs) == []
+
+
+@pytest.fixture(scope="module")
+def rabbit_docs():
+    return cc.load_compose(RABBIT_APP_FILE), cc.load_compose(RABBIT_FILE)
+
+
+def test_rabbitmq_app_and_rabbitmq_files_merge_into_a_valid_compose_project(rabbit_docs):
+    app_doc, rabbit_doc = rabbit_docs
+    merged = copy.deepcopy(rabbit_doc)
+    merged["services"].update(app_doc["services"])
+    assert cc.schema_problems(merged) == []
+    assert rabbit_app_problems(app_doc, rabbit_doc) == []
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["services"]["health-processor"]["environment"].update(AMQP_URL="amqp://rabbit-9:5672/"),
+     "is not a service of compose/rabbitmq.yml"),
+    (lambda d: d["services"]["alert-csv-sink"].update(depends_on={"topology-init": {}}), "rabbitmq-1 to be healthy"),
+    (lambda d: d["services"]["telemetry-generator"]["environment"].update(STREAMLAB_BROKER="kafka"), "rabbitmq/pika"),
+])
+def test_rabbitmq_app_checker_catches(rabbit_docs, mutate, expected):
+    app_doc = copy.deepcopy(rabbit_docs[0])
+    for service in app_doc["services"].values():      # the YAML anchors share one mapping: unshare them
+        service["environment"] = dict(service.get("environment") or {})
+    mutate(app_doc)
+    assert any(expected in p for p in rabbit_app_problems(app_doc, rabbit_docs[1]))
 
 
 def test_dockerfile_follows_the_rules():

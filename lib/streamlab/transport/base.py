@@ -71,6 +71,14 @@ class Transport(Protocol):
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> Consumer: ...
 
+    def group_members(self, group: str, topics: list[str]) -> int:
+        """How many consumers of `group` receive from `topics` now (Kafka: group members; RabbitMQ:
+        consumers of the group's queues); 0 when the group does not exist yet."""
+
+    def group_backlog(self, group: str, topics: list[str]) -> int | None:
+        """Messages of `topics` that `group` has not yet committed (Kafka: lag; RabbitMQ: ready messages of
+        the group's queues); None while that is unknown (no group or queue yet)."""
+
 
 def as_key(key: bytes | str | None) -> bytes | None:
     if key is None or isinstance(key, bytes):

@@ -1,4 +1,4 @@
-"""Topic administration shared by both Kafka clients (confluent-kafka's AdminClient)."""
+"""Topic and consumer-group administration shared by both Kafka clients (confluent-kafka's AdminClient)."""
 
 from __future__ import annotations
 
@@ -71,3 +71,29 @@ def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> No
             future.result(timeout=timeout)
         except Exception:
             pass  # already gone
+
+
+def _group_rows(bootstrap: str, group: str, topics: list[str] | None):
+    from ..explorer import describe_groups
+
+    frame = describe_groups(bootstrap)
+    rows = frame[frame["group"] == group]
+    if topics:
+        # a group without partitions yet has one row with no topic: keep it, it still counts members
+        rows = rows[rows["topic"].isin(topics) | rows["topic"].isna()]
+    return rows
+
+
+def group_members(bootstrap: str, group: str, topics: list[str] | None = None) -> int:
+    """Members of the consumer group (0 when it does not exist)."""
+    rows = _group_rows(bootstrap, group, topics)
+    return int(rows["members"].max()) if not rows.empty else 0
+
+
+def group_backlog(bootstrap: str, group: str, topics: list[str] | None = None) -> int | None:
+    """Total lag of the group on `topics` (end offset minus committed); None while any partition is unknown."""
+    rows = _group_rows(bootstrap, group, topics)
+    rows = rows[rows["topic"].notna()]
+    if rows.empty or rows["lag"].isna().any():
+        return None
+    return int(rows["lag"].sum())

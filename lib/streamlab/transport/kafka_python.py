@@ -111,3 +111,9 @@ class KafkaPythonTransport:
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> KafkaPythonConsumer:
         return KafkaPythonConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)
+
+    def group_members(self, group: str, topics: list[str]) -> int:
+        return kafka_admin.group_members(self.bootstrap, group, topics)
+
+    def group_backlog(self, group: str, topics: list[str]) -> int | None:
+        return kafka_admin.group_backlog(self.bootstrap, group, topics)

@@ -175,6 +175,14 @@ class MqttTransport:
     def delete_topics(self, names: list[str]) -> None:
         """Nothing to delete: MQTT keeps no log."""
 
+    def group_members(self, group: str, topics: list[str]) -> int:
+        """Not observable over MQTT without broker plugins: unknown, so never reported as joined."""
+        return 0
+
+    def group_backlog(self, group: str, topics: list[str]) -> int | None:
+        """Mosquitto does not expose a shared subscription's queue depth to clients."""
+        return None
+
     def publisher(self, client_id: str, **options: object) -> MqttPublisher:
         return MqttPublisher(self.url, client_id, **options)
 

@@ -122,6 +122,14 @@ class ZmqTransport:
     def delete_topics(self, names: list[str]) -> None:
         """Nothing is stored."""
 
+    def group_members(self, group: str, topics: list[str]) -> int:
+        """PUB/SUB has no groups and tells nobody who listens."""
+        return 0
+
+    def group_backlog(self, group: str, topics: list[str]) -> int | None:
+        """Nothing is queued anywhere a client could ask."""
+        return None
+
     def publisher(self, client_id: str, **options: object) -> ZmqPublisher:
         return ZmqPublisher(client_id, base_port=self.base_port, **options)
 
