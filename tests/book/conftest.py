@@ -8,8 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from stacks import running_stack, stack_env
+
+from streamlab.stack import REPO_ROOT
 
 REPO = Path(__file__).resolve().parents[2]
+
+#: Ports and data dir of the stack the book is executed against in tests (apart from every other stack).
+BOOK_ENV = {
+    "STREAMLAB_STACK_DIR": str(REPO_ROOT / "data" / "stack-test" / "book"),
+    "BROKERS": "3", "KAFKA_PORT": "29392", "KAFKA_CONTROLLER_PORT": "29492", "KAFKA_HEAP": "384m",
+    "RABBIT_NODES": "1", "AMQP_PORT": "5992", "RABBIT_DIST_PORT": "25992", "RABBIT_MGMT_PORT": "15992",
+    "RABBIT_EPMD_PORT": "4689", "STACK": "local",
+}
 
 #: The test builds into its own root so it never replaces a `make book` build
 #: (perhaps of the full profile) in _build/html.
@@ -31,7 +42,11 @@ def built_book() -> Path:
         return html
     command = [sys.executable, "-m", "streamlab.bookrun", "--profile", "quick", "--build",
                "--build-root", str(TEST_BUILD_ROOT)]  # fmt: skip
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    # The chapters run against live brokers: a stack of the book test's own (3 Kafka nodes, since the
+    # cluster tour stops brokers; one RabbitMQ node), up only while the book builds.
+    for _stack in running_stack(BOOK_ENV, "all"):
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False,
+                              env=stack_env(BOOK_ENV))
     if proc.returncode != 0:
         pytest.fail(f"quick book build failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
     return TEST_BUILD_ROOT / "html"

@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from conftest import SINGLE_ENV, _running_stack
+from stacks import SINGLE_ENV, running_stack
 
 from streamlab.transport.mqtt import MqttTransport
 from streamlab.transport.zeromq import ZmqTransport
@@ -19,7 +19,7 @@ from streamlab.transport.zeromq import ZmqTransport
 @pytest.fixture(scope="module")
 def mqtt_transport():
     env = {**SINGLE_ENV, "MQTT_PORT": "1894"}
-    for stack in _running_stack(env, "mqtt"):
+    for stack in running_stack(env, "mqtt"):
         yield MqttTransport(stack.endpoints.mqtt_url)
 
 
