@@ -130,7 +130,8 @@ class LocalRabbitMQ:
         (node.dir / "rabbitmq.conf").write_text(self._conf(node))
         (node.dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         (node.dir / "rabbitmq-env.conf").write_text("")
-        (node.dir / "advanced.config").write_text("[].\n")
+        # Erlang distribution (node-to-node, CLI) on loopback only; by default it listens on every interface.
+        (node.dir / "advanced.config").write_text("[{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}].\n")
 
     # ---- epmd --------------------------------------------------------------
     @property
