@@ -26,6 +26,9 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 run_app = typer.Typer(help="Run the application.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
+from .bench_cli import bench_app  # noqa: E402  (the bench group lives in its own module)
+
+app.add_typer(bench_app, name="bench")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -261,6 +264,50 @@ def stop_application(data_dir: Path = typer.Option(REPO_ROOT / "data" / "app", h
 
     stopped = stop_recorded_run(data_dir)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    clients: str = typer.Option("confluent,kafka-python", "--client", help="Kafka clients to compare"),
+    messages: int = typer.Option(200_000, min=1000, help="telemetry readings preloaded for the processor"),
+    nominal: str = typer.Option("60s", help="length of the nominal-load run (20 machines × 10 Hz); 0 skips it"),
+    out: Path = typer.Option(REPO_ROOT / "data" / "results" / "pipeline", help="where the tidy results go"),
+) -> None:
+    """The application's own numbers: processor throughput per client, latency per stage at nominal load."""
+    import pandas as pd
+
+    from .experiments.pipeline_bench import nominal_latency, processor_throughput
+    from .plots import machine_facts
+
+    get_stack("kafka").require_ready()
+    names = [c.strip() for c in clients.split(",") if c.strip()]
+    throughput = pd.DataFrame([processor_throughput(c, messages) for c in names])
+    nominal_s = 0.0 if nominal.strip() in ("0", "0s") else parse_duration(nominal)
+    latency = pd.concat([nominal_latency(c, nominal_s) for c in names]) if nominal_s else pd.DataFrame()
+    out.mkdir(parents=True, exist_ok=True)
+    throughput.to_csv(out / "processor_throughput.csv", index=False)
+    if not latency.empty:
+        latency.to_csv(out / "nominal_latency.csv", index=False)
+    _print_frame(throughput.round(1), "processor throughput (preloaded telemetry topic)")
+    if not latency.empty:
+        wide = latency.pivot_table(index=["client", "stage"], columns="metric", values="value", sort=False)
+        wide = wide[[m for m in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms") if m in wide]]
+        _print_frame(wide.round(1).reset_index(), f"latency from generator send, ms ({nominal_s:.0f} s at nominal load)")
+    facts = machine_facts()
+    console.print(f"machine: {facts['logical cores']} cores, {facts['memory (GiB)']} GiB, {facts['cpu']} — results in {out}")
+
+
+@bench_app.command("codecs")
+def bench_codecs(messages: int = typer.Option(2000, min=10, help="messages per codec and type"),
+                 repeats: int = typer.Option(5, min=1),
+                 out: Path = typer.Option(REPO_ROOT / "data" / "results" / "codecs", help="where the CSV goes")) -> None:
+    """Encode/decode time and size of every codec on every message type (Bonus 1)."""
+    from .experiments.codec_bench import run_codec_benchmark, save_results, summary_table
+
+    frame = run_codec_benchmark(n_messages=messages, repeats=repeats, progress=True)
+    paths = save_results(frame, out)
+    _print_frame(summary_table(frame).reset_index().round(2), "codecs: µs per message and bytes")
+    console.print(f"saved: {', '.join(str(p) for p in paths)}")
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""`streamlab bench`: run a workload with several drivers side by side, list workloads and drivers.
+
+    streamlab bench run max-throughput-100b --driver kafka-python,confluent-kafka,kafka-perf-test --duration 20s
+    streamlab bench run latency-half-max --driver rabbitmq
+    streamlab bench list
+
+Errors the user can fix (unknown workload or driver, a bad field, a broker that
+is not running) are StackErrors: one line, no traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(help="Benchmarks: workloads × drivers (Python clients vs the brokers' Java tools).",
+                        no_args_is_help=True)
+console = Console()
+
+
+def _overrides(partitions: Optional[int], replication: Optional[int], message_size: Optional[str],
+               producers: Optional[int], consumers: Optional[int], acks: Optional[str],
+               queues: Optional[int], sets: list[str]) -> dict:
+    from .experiments.workload import WorkloadError
+
+    changes: dict = {}
+    for key, value in (("partitions", partitions), ("replication", replication), ("message_size", message_size),
+                       ("producers", producers), ("consumers", consumers), ("acks", acks), ("queues", queues)):
+        if value is not None:
+            changes[key] = value
+    for item in sets:
+        if "=" not in item:
+            raise WorkloadError(f"--set {item!r}: use FIELD=VALUE, e.g. --set linger_ms=10")
+        key, value = item.split("=", 1)
+        changes[key.strip()] = value.strip()
+    return changes
+
+
+@bench_app.command("run")
+def bench_run(
+    workload: str = typer.Argument(..., help="a workload name (see `streamlab bench list`) or a path to a .yaml"),
+    driver: str = typer.Option("kafka-python,confluent-kafka,kafka-perf-test", "--driver", "-d",
+                               help="comma-separated drivers or aliases (kafka, rabbitmq, python, all)"),
+    duration: Optional[str] = typer.Option(None, help="measured time per driver, e.g. 20s (default: the workload's)"),
+    warmup: Optional[str] = typer.Option(None, help="warm-up before measuring, e.g. 5s"),
+    rate: Optional[str] = typer.Option(None, help="max, records/s (5000) or a share of the max (50%)"),
+    partitions: Optional[int] = typer.Option(None, help="Kafka partitions"),
+    replication: Optional[int] = typer.Option(None, help="Kafka replication factor (capped at the brokers)"),
+    message_size: Optional[str] = typer.Option(None, "--message-size", "--size", help="bytes, e.g. 100 or 1KB"),
+    producers: Optional[int] = typer.Option(None, help="producer processes"),
+    consumers: Optional[int] = typer.Option(None, help="consumer processes"),
+    acks: Optional[str] = typer.Option(None, help="0, 1 or all"),
+    queues: Optional[int] = typer.Option(None, help="RabbitMQ queues"),
+    set_: list[str] = typer.Option([], "--set", help="any other workload field, FIELD=VALUE (repeatable)"),
+    repeat: int = typer.Option(1, help="rounds: every driver runs this often, interleaved; the table shows medians"),
+    out: Optional[str] = typer.Option(None, help="results folder (default data/results/bench/<id>)"),
+    save: bool = typer.Option(True, "--save/--no-save", help="write Parquet/CSV results"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+) -> None:
+    """Run WORKLOAD with each driver in turn on the same stack; print the side-by-side table with ratios."""
+    from .experiments.bench import format_table, run_bench
+
+    overrides = _overrides(partitions, replication, message_size, producers, consumers, acks, queues, set_)
+    bench = run_bench(workload, driver, duration=duration, warmup=warmup, rate=rate, overrides=overrides,
+                      out_dir=out, save=save, progress=progress, repeat=repeat)
+    machine = bench.machine
+    if not console.is_terminal:
+        console.width = max(console.width, 200)        # a log file gets the whole table, not 80 columns
+    title = (f"{bench.workload.name} — {machine.get('cores')} cores, {machine.get('memory_gb')} GB, "
+             f"{machine.get('cpu', '')}")
+    console.print(format_table(bench.table, title=title))
+    shown: set[tuple[str, str]] = set()
+    for _run_id, run in bench.runs:
+        for note in run.notes:
+            line = note.splitlines()[0] if note else ""
+            if not line or (run.driver, line) in shown or (run.error and line in run.error):
+                continue
+            shown.add((run.driver, line))
+            console.print(f"[dim]{run.driver}: {line}[/]")
+        if run.error:
+            console.print(f"[red]{run.driver} failed: {run.error}[/]")
+    if bench.out_dir is not None:
+        console.print(f"results: {bench.out_dir}")
+
+
+@bench_app.command("list")
+def bench_list() -> None:
+    """The shipped workloads and the drivers."""
+    from .experiments.drivers.base import ALIASES, DRIVERS, get_driver
+    from .experiments.workload import list_workloads, load_workload
+
+    table = Table(title="workloads (streamlab/experiments/workloads)")
+    for col in ("name", "size", "rate", "prod", "cons", "partitions", "acks", "phases", "warm-up", "duration",
+                "description"):
+        table.add_column(col)
+    for name in list_workloads():
+        wl = load_workload(name)
+        table.add_row(wl.name, f"{wl.message_size} B", wl.rate_label, str(wl.producers), str(wl.consumers),
+                      str(wl.partitions), wl.acks, wl.phases, f"{wl.warmup_s:g}s", f"{wl.duration_s:g}s",
+                      wl.description)
+    console.print(table)
+    drivers = Table(title="drivers")
+    for col in ("driver", "broker", "kind", "description"):
+        drivers.add_column(col)
+    for name in DRIVERS:
+        d = get_driver(name)
+        drivers.add_row(name, d.broker, "native (Java)" if d.native else "Python", d.description)
+    console.print(drivers)
+    console.print("aliases: " + "; ".join(f"{k} = {','.join(v)}" for k, v in ALIASES.items()
+                                          if k in ("kafka", "rabbitmq", "python", "native", "all")))
+
+
+def main() -> None:
+    """Run the bench commands on their own (`python -m streamlab.bench_cli ...`), errors as one line."""
+    import sys
+
+    from .stack import StackError
+
+    try:
+        bench_app(standalone_mode=False)
+    except StackError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
