@@ -49,10 +49,11 @@ $(JARS_STAMP): compose/local/pom.xml
 	@command -v mvn >/dev/null || { echo "error: mvn not found: install Maven (apt-get install maven)" >&2; exit 2; }
 	@echo "fetching Kafka and RabbitMQ PerfTest jars from Maven Central ..."
 	@rm -rf $(JARS)/kafka $(JARS)/perftest
-	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/kafka \
-	  || { echo "error: fetching the Kafka jars failed: is Maven Central reachable?" >&2; exit 2; }
-	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest \
-	  || { echo "error: fetching RabbitMQ PerfTest failed: is Maven Central reachable?" >&2; exit 2; }
+	@mkdir -p $(JARS)
+	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/kafka > $(JARS)/mvn.log 2>&1 \
+	  || { echo "error: fetching the Kafka jars failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
+	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest >> $(JARS)/mvn.log 2>&1 \
+	  || { echo "error: fetching RabbitMQ PerfTest failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
 	@touch $@
 
 $(SYSTEM_STAMP): compose/local/install-system-packages.sh
