@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-COLUMNS = [("sent", "sent"), ("sent_per_s", "sent/s"), ("processed", "processed"), ("processed_per_s", "proc/s"),
-           ("written", "written"), ("dead_lettered", "dead letters"), ("alerts", "alerts"),
-           ("behind_ms", "behind ms"), ("transit_p99_ms", "transit p99 ms")]
+COLUMNS = [("sent", "sent"), ("processed", "scored"), ("written", "on disk"), ("dead_lettered", "dead"),
+           ("alerts", "alerts"), ("behind_ms", "late ms"), ("transit_p99_ms", "p99 ms")]
 
 
 def latest_metrics(metrics_dir: Path) -> dict[str, dict]:
@@ -26,11 +25,12 @@ def latest_metrics(metrics_dir: Path) -> dict[str, dict]:
 
 def metrics_table(metrics: dict[str, dict], elapsed: float, total: float) -> Table:
     table = Table(title=f"streamlab app — {elapsed:.0f}/{total:.0f} s")
-    table.add_column("service")
+    table.add_column("service", no_wrap=True)
     for _key, label in COLUMNS:
         table.add_column(label, justify="right")
     for service, line in metrics.items():
-        table.add_row(service, *[_fmt(line.get(key)) for key, _label in COLUMNS])
+        table.add_row(service.replace("-generator", " gen").replace("health-", ""),
+                      *[_fmt(line.get(key)) for key, _label in COLUMNS])
     return table
 
 
