@@ -26,7 +26,7 @@ def test_parquet_files_share_one_schema_and_restart_skips_what_is_written(tmp_pa
     assert frame["f_temp_mean"].notna().sum() == 3 and frame["f_temp_mean"].isna().sum() == 3
     assert "f_vib_rms_total" in frame
 
-    restarted = HourlyParquetWriter(tmp_path)                         # a new process reads the watermarks back
+    restarted = HourlyParquetWriter(tmp_path)                         # a new process reads back what is written
     redelivered = [_row("M000", s, {"temp_mean": 1.0}) for s in range(4, 8)]
     fresh = restarted.fresh(redelivered)
     assert [r["seq"] for r in fresh] == [6, 7]
@@ -47,3 +47,15 @@ def test_csv_appender_keeps_one_row_per_key_across_restarts(tmp_path):
     frame = pd.read_csv(path)
     assert frame.to_dict("records") == [{"machine_id": "M1", "seq": 0, "state": "warning"},
                                         {"machine_id": "M2", "seq": 0, "state": "critical"}]
+
+
+def test_a_redelivery_behind_newer_records_is_kept(tmp_path):
+    """RabbitMQ requeues an unacknowledged message behind newer ones: seq 1 after seq 2 is not a duplicate."""
+    writer = HourlyParquetWriter(tmp_path)
+    writer.write(writer.fresh([_row("M000", 0, {}), _row("M000", 2, {})]))
+    restarted = HourlyParquetWriter(tmp_path)
+    fresh = restarted.fresh([_row("M000", 3, {}), _row("M000", 1, {}), _row("M000", 2, {}), _row("M000", 1, {})])
+    assert [r["seq"] for r in fresh] == [3, 1]
+    restarted.write(fresh)
+    assert sorted(pd.read_parquet(tmp_path)["seq"]) == [0, 1, 2, 3]
+    assert restarted.seen["M000"].prefix == 3 and not restarted.seen["M000"].beyond

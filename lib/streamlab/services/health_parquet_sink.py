@@ -35,7 +35,7 @@ def health_row(record) -> dict:
 def main(options: ServiceOptions, log: logging.Logger, flush_interval: float, max_batch: int) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health")
-    log.info("resuming with %d machine watermark(s) read from existing files", len(writer.watermarks))
+    log.info("resuming: %d machine(s) already on disk, read back from the files", len(writer.seen))
     run_sink(options, log, SinkSettings(MACHINE_HEALTH.name, "health-parquet-sink", flush_interval, max_batch),
              writer, health_row)
 

@@ -4,8 +4,11 @@ Two rules make a sink safe to kill at any moment: (1) a file appears only
 complete — written to a temp name, fsynced, then renamed (rename is atomic on
 POSIX) and the directory fsynced; (2) offsets are committed only after that, and
 on restart the sink reads back what the files already hold and skips what it
-has written (per machine, sequence numbers only grow within a partition), so a
-batch that was written but not committed is not written twice.
+has written, so a batch that was written but not committed is not written twice.
+What was written is remembered per machine as exact sequence numbers, not as a
+high-water mark: RabbitMQ requeues unacknowledged messages behind newer ones, so
+a redelivered seq 54 can arrive after seq 55, and a mark would drop it as a
+duplicate (it did, in the pipeline test on RabbitMQ).
 """
 
 from __future__ import annotations
@@ -38,6 +41,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+class SeenSequences:
+    """Which sequence numbers of one machine are on disk: a contiguous prefix plus the few beyond it.
+
+    Memory stays bounded by how far out of order records arrive, not by how many were written.
+    """
+
+    __slots__ = ("prefix", "beyond")
+
+    def __init__(self) -> None:
+        self.prefix = -1               # every seq <= prefix is written
+        self.beyond: set[int] = set()  # written seqs > prefix + 1
+
+    def add(self, seq: int) -> bool:
+        """Record `seq`; False when it was already there (a redelivery)."""
+        if seq <= self.prefix or seq in self.beyond:
+            return False
+        self.beyond.add(seq)
+        while self.prefix + 1 in self.beyond:
+            self.prefix += 1
+            self.beyond.remove(self.prefix)
+        return True
+
+
 def hour_partition(ts_ns: int) -> str:
     return time.strftime("date=%Y-%m-%d/hour=%H", time.gmtime(ts_ns / 1e9))
 
@@ -48,28 +74,21 @@ class HourlyParquetWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.watermarks = self._read_watermarks()
+        self.seen: dict[str, SeenSequences] = defaultdict(SeenSequences)
+        self._read_back()
 
-    def _read_watermarks(self) -> dict[str, int]:
-        """Highest sequence number already on disk per machine: the files are the truth."""
+    def _read_back(self) -> None:
+        """What is already on disk per machine: the files are the truth."""
         import pyarrow.parquet as pq
 
-        marks: dict[str, int] = {}
         for path in self.root.rglob("*.parquet"):
             table = pq.read_table(path, columns=["machine_id", "seq"])
             for machine, seq in zip(table.column("machine_id").to_pylist(), table.column("seq").to_pylist()):
-                if seq > marks.get(machine, -1):
-                    marks[machine] = seq
-        return marks
+                self.seen[machine].add(seq)
 
     def fresh(self, rows: list[dict]) -> list[dict]:
-        """Drop rows already written (redelivered after a crash); keeps the order."""
-        out = []
-        for row in rows:
-            if row["seq"] > self.watermarks.get(row["machine_id"], -1):
-                out.append(row)
-                self.watermarks[row["machine_id"]] = row["seq"]
-        return out
+        """Drop rows already written (redelivered after a crash), whatever order they come in."""
+        return [row for row in rows if self.seen[row["machine_id"]].add(row["seq"])]
 
     def write(self, rows: list[dict]) -> list[Path]:
         import pyarrow as pa
