@@ -97,3 +97,24 @@ def group_backlog(bootstrap: str, group: str, topics: list[str] | None = None) -
     if rows.empty or rows["lag"].isna().any():
         return None
     return int(rows["lag"].sum())
+
+
+class KafkaAdminMixin:
+    """The admin half of a Kafka transport, the same whichever client produces and consumes."""
+
+    name = "kafka"
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
+        return ensure_topics(self.bootstrap, specs)
+
+    def delete_topics(self, names: list[str]) -> None:
+        delete_topics(self.bootstrap, names)
+
+    def group_members(self, group: str, topics: list[str]) -> int:
+        return group_members(self.bootstrap, group, topics)
+
+    def group_backlog(self, group: str, topics: list[str]) -> int | None:
+        return group_backlog(self.bootstrap, group, topics)

@@ -8,7 +8,6 @@ machine (see the benchmark chapter).
 from __future__ import annotations
 
 from ..stack.kafka_local import quiet_logger
-from ..topics import TopicSpec
 from . import kafka_admin
 from .base import DeliveryCallback, Record, TransportError, as_key
 
@@ -102,18 +101,8 @@ class ConfluentConsumer:
         self._consumer.close()
 
 
-class ConfluentKafkaTransport:
-    name = "kafka"
+class ConfluentKafkaTransport(kafka_admin.KafkaAdminMixin):
     client = "confluent"
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-
-    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
-        return kafka_admin.ensure_topics(self.bootstrap, specs)
-
-    def delete_topics(self, names: list[str]) -> None:
-        kafka_admin.delete_topics(self.bootstrap, names)
 
     def publisher(self, client_id: str, **options: object) -> ConfluentPublisher:
         return ConfluentPublisher(self.bootstrap, client_id, **options)
@@ -121,9 +110,3 @@ class ConfluentKafkaTransport:
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> ConfluentConsumer:
         return ConfluentConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)
-
-    def group_members(self, group: str, topics: list[str]) -> int:
-        return kafka_admin.group_members(self.bootstrap, group, topics)
-
-    def group_backlog(self, group: str, topics: list[str]) -> int | None:
-        return kafka_admin.group_backlog(self.bootstrap, group, topics)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 
-from ..topics import TopicSpec
 from . import kafka_admin
 from .base import DeliveryCallback, Record, TransportError, as_key
 
@@ -92,18 +91,8 @@ class KafkaPythonConsumer:
         self._consumer.close(autocommit=False)
 
 
-class KafkaPythonTransport:
-    name = "kafka"
+class KafkaPythonTransport(kafka_admin.KafkaAdminMixin):
     client = "kafka-python"
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-
-    def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
-        return kafka_admin.ensure_topics(self.bootstrap, specs)
-
-    def delete_topics(self, names: list[str]) -> None:
-        kafka_admin.delete_topics(self.bootstrap, names)
 
     def publisher(self, client_id: str, **options: object) -> KafkaPythonPublisher:
         return KafkaPythonPublisher(self.bootstrap, client_id, **options)
@@ -111,9 +100,3 @@ class KafkaPythonTransport:
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> KafkaPythonConsumer:
         return KafkaPythonConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)
-
-    def group_members(self, group: str, topics: list[str]) -> int:
-        return kafka_admin.group_members(self.bootstrap, group, topics)
-
-    def group_backlog(self, group: str, topics: list[str]) -> int | None:
-        return kafka_admin.group_backlog(self.bootstrap, group, topics)
