@@ -65,7 +65,8 @@ def jars_dir(kind: str) -> Path:
 
 
 def jar_version(kind: str, artifact: str) -> str:
-    jars = sorted(jars_dir(kind).glob(f"{artifact}-*.jar"))
+    # `[0-9]`: kafka-tools-*.jar would also match kafka-tools-api-4.1.1.jar and report "api-4.1.1"
+    jars = sorted(jars_dir(kind).glob(f"{artifact}-[0-9]*.jar"))
     return jars[-1].stem.removeprefix(f"{artifact}-") if jars else ""
 
 
@@ -197,11 +198,11 @@ def parse_e2e_output(lines: list[str]) -> dict | None:
 
 # -- the drivers --------------------------------------------------------------------------------------
 
-class KafkaPerfTestDriver(Driver):
-    name = "kafka-perf-test"
+class _KafkaToolDriver(Driver):
+    """What Kafka's Java tools share: they run from the kafka-tools jar that setup fetched."""
+
     broker = "kafka"
     native = True
-    description = "kafka-producer-perf-test, then kafka-consumer-perf-test (Java, from the Kafka jars)"
 
     def client_version(self) -> str:
         return f"kafka-tools {jar_version('kafka', 'kafka-tools')} (Java)"
@@ -209,6 +210,11 @@ class KafkaPerfTestDriver(Driver):
     def check(self, endpoints: Any) -> None:
         require_jars("kafka", "kafka-tools")
         super().check(endpoints)
+
+
+class KafkaPerfTestDriver(_KafkaToolDriver):
+    name = "kafka-perf-test"
+    description = "kafka-producer-perf-test, then kafka-consumer-perf-test (Java, from the Kafka jars)"
 
     def estimate_s(self, workload: Workload) -> float:
         windows = math.ceil(workload.warmup_s / WINDOW_S) + max(1, round(workload.duration_s / WINDOW_S))
@@ -345,19 +351,10 @@ class KafkaPerfTestDriver(Driver):
         result.notes.append("consumer rate = fetch.nMsg.sec (group join time excluded)")
 
 
-class KafkaEndToEndLatencyDriver(Driver):
+class KafkaEndToEndLatencyDriver(_KafkaToolDriver):
     name = "kafka-e2e-latency"
-    broker = "kafka"
-    native = True
     takes_rate = False
     description = "Kafka's EndToEndLatency tool: one record in flight, send then poll it back (Java)"
-
-    def client_version(self) -> str:
-        return f"kafka-tools {jar_version('kafka', 'kafka-tools')} (Java)"
-
-    def check(self, endpoints: Any) -> None:
-        require_jars("kafka", "kafka-tools")
-        super().check(endpoints)
 
     def estimate_s(self, workload: Workload) -> float:
         return workload.duration_s + 10.0
