@@ -14,22 +14,32 @@ from streamlab.stack import REPO_ROOT, Stack, StackConfig
 
 TEST_ROOT = REPO_ROOT / "data" / "stack-test"
 
-SINGLE_ENV = {
+#: Several checkouts on one machine can run their suites side by side: each sets its own
+#: STREAMLAB_TEST_PORT_SHIFT (a small whole number) and every test port moves by 10 times it.
+PORT_SHIFT = 10 * int(os.environ.get("STREAMLAB_TEST_PORT_SHIFT", "0") or 0)
+
+
+def shifted(env: dict[str, str]) -> dict[str, str]:
+    """The same stack settings with every port moved by PORT_SHIFT."""
+    return {k: str(int(v) + PORT_SHIFT) if k.endswith("_PORT") else v for k, v in env.items()}
+
+
+SINGLE_ENV = shifted({
     "STREAMLAB_STACK_DIR": str(TEST_ROOT / "single"),
     "BROKERS": "1", "KAFKA_PORT": "29092", "KAFKA_CONTROLLER_PORT": "29093", "KAFKA_HEAP": "384m",
     "RABBIT_NODES": "1", "AMQP_PORT": "5692", "RABBIT_DIST_PORT": "25692", "RABBIT_MGMT_PORT": "15692",
     "RABBIT_EPMD_PORT": "4389", "STACK": "local",
-}
-CLUSTER_ENV = {
+})
+CLUSTER_ENV = shifted({
     "STREAMLAB_STACK_DIR": str(TEST_ROOT / "cluster"),
     "BROKERS": "3", "KAFKA_PORT": "29192", "KAFKA_CONTROLLER_PORT": "29292", "KAFKA_HEAP": "384m",
     "STACK": "local",
-}
-RABBIT_CLUSTER_ENV = {
+})
+RABBIT_CLUSTER_ENV = shifted({
     "STREAMLAB_STACK_DIR": str(TEST_ROOT / "rabbit-cluster"),
     "RABBIT_NODES": "3", "AMQP_PORT": "5892", "RABBIT_DIST_PORT": "25892", "RABBIT_MGMT_PORT": "15892",
     "RABBIT_EPMD_PORT": "4589", "STACK": "local",
-}
+})
 
 
 def stack_env(overrides: dict[str, str]) -> dict[str, str]:

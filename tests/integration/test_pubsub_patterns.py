@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from stacks import SINGLE_ENV, running_stack
+from stacks import PORT_SHIFT, SINGLE_ENV, running_stack
 
 from streamlab.transport.mqtt import MqttTransport
 from streamlab.transport.zeromq import ZmqTransport
@@ -18,7 +18,7 @@ from streamlab.transport.zeromq import ZmqTransport
 
 @pytest.fixture(scope="module")
 def mqtt_transport():
-    env = {**SINGLE_ENV, "MQTT_PORT": "1894"}
+    env = {**SINGLE_ENV, "MQTT_PORT": str(1894 + PORT_SHIFT)}
     for stack in running_stack(env, "mqtt"):
         yield MqttTransport(stack.endpoints.mqtt_url)
 
@@ -84,7 +84,7 @@ def test_mqtt_shared_subscription_splits_a_group(mqtt_transport):
 
 @pytest.mark.zeromq
 def test_zeromq_pubsub_delivers_to_a_connected_subscriber():
-    transport = ZmqTransport(base_port=26100)  # outside the ephemeral range (32768-60999)
+    transport = ZmqTransport(base_port=26100 + PORT_SHIFT)  # outside the ephemeral range (32768-60999)
     topic = f"zmq-{uuid.uuid4().hex[:6]}"
     publisher = transport.publisher("p", hwm=100_000)
     publisher.publish(topic, "M000", b"warm-up")   # binds the endpoint
@@ -103,7 +103,7 @@ def test_zeromq_pubsub_delivers_to_a_connected_subscriber():
 @pytest.mark.zeromq
 def test_zeromq_slow_subscriber_loses_messages_silently():
     """The known issue of PUB/SUB: past the high-water marks, messages are dropped, and nobody is told."""
-    transport = ZmqTransport(base_port=26100)  # outside the ephemeral range (32768-60999)
+    transport = ZmqTransport(base_port=26100 + PORT_SHIFT)  # outside the ephemeral range (32768-60999)
     topic = f"zmq-{uuid.uuid4().hex[:6]}"
     publisher = transport.publisher("p", hwm=100)
     acks: list = []
