@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .errors import UserError
 from .stack import REPO_ROOT, NodeStatus, StackConfig, StackError, get_stack
 
 app = typer.Typer(help="streamlab: streaming systems, measured.", no_args_is_help=True,
@@ -313,7 +314,7 @@ def bench_codecs(messages: int = typer.Option(2000, min=10, help="messages per c
 def main() -> None:
     try:
         app()
-    except StackError as exc:
+    except UserError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -12,14 +12,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 STACK_KINDS = ("local", "docker", "external")
 BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
 
 
-class StackError(RuntimeError):
-    """A problem the user can fix; the CLI prints it as one line, no traceback."""
+class StackError(UserError):
+    """A problem with the stack the user can fix; the CLI prints it as one line, no traceback."""
 
 
 def _env_int(env: dict[str, str], name: str, default: int, allowed: tuple[int, ...] | None = None) -> int:

@@ -9,10 +9,14 @@ from ..topics import TopicSpec
 from .base import TransportError
 
 
-def _admin(bootstrap: str):
+def admin_client(bootstrap: str):
+    """A confluent-kafka AdminClient for `bootstrap`: the one place in the package that makes one."""
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
+
+
+_admin = admin_client
 
 
 def broker_count(bootstrap: str, timeout: float = 10.0) -> int:
