@@ -167,7 +167,7 @@ def topics(ctx: typer.Context, bootstrap: Optional[str] = BootstrapOpt,
 @topics_app.command("create")
 def topics_create(namespace: str = typer.Option("", help="prefix for the topic names"),
                   client: str = typer.Option("confluent", help="Kafka client used for admin calls")) -> None:
-    """Create the application's topics (idempotent) with the settings in streamlab.topics."""
+    """Create the application's topics (idempotent) with the settings in streamlab.pipeline.topics."""
     from .services.common import ensure_app_topics
     from .transport import get_transport
 
@@ -233,7 +233,7 @@ def run_application(
     namespace: str = typer.Option("", help="prefix for topics and groups (a fresh one isolates this run)"),
 ) -> None:
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
-    from .app import AppConfig, AppRun
+    from .pipeline.runner import AppConfig, AppRun
     from .codecs import get_codec
     from .progress import watch_app
 
@@ -261,7 +261,7 @@ def run_application(
 @run_app.command("stop")
 def stop_application(data_dir: Path = typer.Option(REPO_ROOT / "data" / "app", help="the run's data dir")) -> None:
     """Stop a running app (from another terminal) by the pids in its run file."""
-    from .app import stop_recorded_run
+    from .pipeline.runner import stop_recorded_run
 
     stopped = stop_recorded_run(data_dir)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")

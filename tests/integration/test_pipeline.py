@@ -20,9 +20,9 @@ import uuid
 import pandas as pd
 import pytest
 
-from streamlab.app import AppConfig, AppRun
+from streamlab.pipeline.runner import AppConfig, AppRun
 from streamlab.services.common import ensure_app_topics
-from streamlab.topics import ALL_TOPICS
+from streamlab.pipeline.topics import ALL_TOPICS
 from streamlab.transport import default_client, get_transport
 
 MACHINES = 6

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from streamlab.topics import TopicSpec
+from streamlab.transport.spec import TopicSpec
 from streamlab.transport.rabbitmq import RabbitMQTransport, Topology, _mgmt_get
 
 pytestmark = [pytest.mark.cluster, pytest.mark.rabbitmq]

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from streamlab.topics import TopicSpec
+from streamlab.transport.spec import TopicSpec
 from streamlab.transport import get_transport
 
 BACKENDS = [

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from streamlab import app as pipeline
+from streamlab.pipeline import wiring as pipeline
 from streamlab.stack import REPO_ROOT
 from streamlab.stack import compose_check as cc
 

@@ -12,13 +12,14 @@ import shutil
 
 import pytest
 
-from streamlab import app, diagram
+from streamlab.pipeline import diagram, wiring
 from streamlab.services import health_processor, sink_loop
-from streamlab.topics import ALL_TOPICS, DEAD_LETTER, TopicSpec
+from streamlab.pipeline.topics import ALL_TOPICS, DEAD_LETTER
+from streamlab.transport.spec import TopicSpec
 
 graphviz = pytest.importorskip("graphviz")
 
-APP_SERVICES = (*app.GENERATORS, app.PROCESSOR, *app.SINKS)
+APP_SERVICES = (*wiring.GENERATORS, wiring.PROCESSOR, *wiring.SINKS)
 
 # Modules whose TopicSpec constants a service uses: its own, plus the shared loop it runs.
 HELPERS = {"health_parquet_sink": [sink_loop], "alert_csv_sink": [sink_loop]}
@@ -47,28 +48,23 @@ def test_wiring_matches_the_topics_the_service_module_uses(service):
     assert used == declared, f"{service}: module uses {sorted(used)}, diagram says {sorted(declared)}"
 
 
-def test_consumer_groups_come_from_the_app_and_consumers_have_one():
+def test_consumers_have_a_group_and_writers_only_none():
     for svc in diagram.services():
         assert (svc.group is not None) == bool(svc.reads), svc.name
-        if svc.group:
-            assert svc.group == app.GROUPS[svc.name]
     # the group names the services really join
     assert '"health-processor"' in open(health_processor.__file__, encoding="utf-8").read()
 
 
-def test_wiring_agrees_with_what_the_runner_drains():
-    """streamlab.app knows which topics each group consumes (to drain it on stop); the diagram must agree."""
-    group_topics = getattr(app, "GROUP_TOPICS", None)
-    if group_topics is None:
-        pytest.skip("this streamlab.app has no GROUP_TOPICS")
-    wired = {svc.group: tuple(svc.reads) for svc in diagram.services() if svc.group}
-    assert wired == {group: tuple(topics) for group, topics in group_topics.items()}
+def test_consumer_groups_apply_the_namespace():
+    groups = wiring.consumer_groups("ns1")
+    assert groups["ns1.health-processor"] == ["ns1.telemetry", "ns1.vibration"]
+    assert set(groups) == {f"ns1.{svc.group}" for svc in diagram.services() if svc.group}
 
 
 def test_every_topic_is_read_or_written():
     for spec in ALL_TOPICS:
         assert diagram.producers_of(spec.name), f"nobody writes {spec.name}"
-    assert [s.name for s in diagram.producers_of(DEAD_LETTER.name)][0] == app.PROCESSOR
+    assert [s.name for s in diagram.producers_of(DEAD_LETTER.name)][0] == wiring.PROCESSOR
 
 
 def test_graph_source_names_every_topic_service_and_file():

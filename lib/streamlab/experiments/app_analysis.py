@@ -1,6 +1,6 @@
 """Analysis of one bounded run of the application (chapter 01): what the services and the files say.
 
-A run of :class:`streamlab.app.AppRun` leaves, under its data directory,
+A run of :class:`streamlab.pipeline.runner.AppRun` leaves, under its data directory,
 
 * ``metrics/<service>.jsonl`` -- one JSON line per service every couple of
   seconds: cumulative counters, their rates (``*_per_s``) and gauges;

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..stack.config import StackError
 from ..stack.kafka_local import describe_kafka_cluster, quiet_logger
-from ..topics import TopicSpec
+from ..transport.spec import TopicSpec
 
 # --------------------------------------------------------------------------- small helpers
 

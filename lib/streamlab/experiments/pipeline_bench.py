@@ -31,7 +31,7 @@ from ..codecs import get_codec
 from ..domain import Fleet
 from ..stack import endpoints
 from ..stack.kafka_local import quiet_logger
-from ..topics import TELEMETRY
+from ..pipeline.topics import TELEMETRY
 from .latency import LatencyRecorder
 
 
@@ -118,7 +118,7 @@ def processor_throughput(client: str, n_messages: int = 200_000, machines: int =
 def nominal_latency(client: str, duration_s: float = 60.0, machines: int = 20, rate_hz: float = 10.0,
                     flush_interval_s: float | None = None, data_dir: Path | None = None) -> pd.DataFrame:
     """Run the whole app at nominal load; latency percentiles per stage from the Parquet timestamps."""
-    from ..app import AppConfig, AppRun
+    from ..pipeline.runner import AppConfig, AppRun
 
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="streamlab-nominal-"))
     run = AppRun(AppConfig(client=client, machines=machines, rate_hz=rate_hz, duration_s=duration_s,

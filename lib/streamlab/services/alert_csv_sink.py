@@ -9,7 +9,7 @@ import logging
 
 import click
 
-from ..topics import ALERTS
+from ..pipeline.topics import ALERTS
 from .common import ServiceOptions, service_command
 from .sink_loop import SinkSettings, run_sink
 from .sinkio import CsvAppender

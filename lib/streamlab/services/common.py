@@ -169,7 +169,7 @@ def ensure_app_topics(transport: Transport, namespace: str = "") -> list[str]:
     """Create the application's topics (idempotent), prefixed by the namespace if any."""
     from dataclasses import replace
 
-    from ..topics import ALL_TOPICS
+    from ..pipeline.topics import ALL_TOPICS
 
     prefix = f"{namespace}." if namespace else ""
     return transport.ensure_topics([replace(spec, name=prefix + spec.name) for spec in ALL_TOPICS])

@@ -10,7 +10,7 @@ import logging
 import click
 
 from ..domain.health import FEATURE_NAMES
-from ..topics import MACHINE_HEALTH
+from ..pipeline.topics import MACHINE_HEALTH
 from .common import ServiceOptions, service_command
 from .sink_loop import SinkSettings, run_sink
 from .sinkio import HourlyParquetWriter

@@ -22,7 +22,7 @@ import click
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
-from ..topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
+from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command
 from .deadletter import dead_letter_headers

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from ..topics import TELEMETRY
+from ..pipeline.topics import TELEMETRY
 from .common import ServiceOptions, service_command
 from .generator_loop import build_fleet, run_generator, write_ground_truth
 

@@ -10,7 +10,7 @@ import time
 
 import click
 
-from ..topics import VIBRATION
+from ..pipeline.topics import VIBRATION
 from .common import ServiceOptions, service_command
 from .generator_loop import build_fleet, run_generator
 

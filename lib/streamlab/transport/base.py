@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from ..topics import TopicSpec
+from .spec import TopicSpec
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..stack.kafka_local import quiet_logger
-from ..topics import TopicSpec
+from .spec import TopicSpec
 from .base import TransportError
 
 

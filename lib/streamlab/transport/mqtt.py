@@ -22,7 +22,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
-from ..topics import TopicSpec
+from .spec import TopicSpec
 from .base import DeliveryCallback, Record, TransportError, as_key
 
 SESSION_EXPIRY_S = 3600

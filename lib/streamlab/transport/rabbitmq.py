@@ -105,7 +105,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterable
 
-from ..topics import BY_NAME, DEAD_LETTER, TopicSpec
+from ..pipeline.topics import BY_NAME, DEAD_LETTER
+from .spec import TopicSpec
 from .base import DeliveryCallback, Record, TransportError
 
 log = logging.getLogger(__name__)
@@ -870,8 +871,8 @@ def declare_app(transport: RabbitMQTransport, namespace: str = "") -> dict[str, 
     """The app's exchanges and its consumer groups' queues, before any service starts (compose)."""
     from dataclasses import replace
 
-    from ..app import GROUP_TOPICS
-    from ..topics import ALL_TOPICS
+    from ..pipeline.wiring import GROUP_TOPICS
+    from ..pipeline.topics import ALL_TOPICS
 
     prefix = f"{namespace}." if namespace else ""
     created = transport.ensure_topics([replace(s, name=prefix + s.name) for s in ALL_TOPICS])

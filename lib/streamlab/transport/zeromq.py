@@ -19,7 +19,8 @@ import json
 import time
 import zlib
 
-from ..topics import ALL_TOPICS, TopicSpec
+from ..pipeline.topics import ALL_TOPICS
+from .spec import TopicSpec
 from .base import DeliveryCallback, Record, as_key
 
 BASE_PORT = 5900

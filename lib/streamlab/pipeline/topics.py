@@ -1,33 +1,16 @@
 """The application's streams, declared once with their settings.
 
-Both transports read this table: Kafka creates topics from it, RabbitMQ maps
-each stream to an exchange and queues. Retention and compaction are Kafka
-settings; a back end that cannot express one says so in its own module.
+Every back end receives this table from the pipeline: Kafka creates topics from
+it, RabbitMQ maps each stream to an exchange and queues. Retention and
+compaction are Kafka settings; a back end that cannot express one says so in its
+own module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..transport.spec import TopicSpec
 
 DAY_MS = 24 * 3600 * 1000
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    message_type: str          # key into streamlab.domain.MESSAGE_TYPES, or "raw" for dead letters
-    partitions: int = 6
-    replication: int = 3
-    config: dict[str, str] = field(default_factory=dict)
-    purpose: str = ""
-
-    def for_cluster(self, brokers: int) -> "TopicSpec":
-        """The same topic on a smaller cluster: RF and min ISR cannot exceed the broker count."""
-        replication = min(self.replication, brokers)
-        config = dict(self.config)
-        if "min.insync.replicas" in config:
-            config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), replication))
-        return TopicSpec(self.name, self.message_type, self.partitions, replication, config, self.purpose)
 
 
 TELEMETRY = TopicSpec(

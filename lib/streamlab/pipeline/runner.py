@@ -25,17 +25,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .stack import REPO_ROOT, StackError
-from .stack import procs
-from .topics import ALERTS, MACHINE_HEALTH, TELEMETRY, VIBRATION
-
-GENERATORS = ("telemetry_generator", "vibration_generator")
-PROCESSOR = "health_processor"
-SINKS = ("health_parquet_sink", "alert_csv_sink")
-GROUPS = {PROCESSOR: "health-processor", "health_parquet_sink": "health-parquet-sink",
-          "alert_csv_sink": "alert-csv-sink"}
-GROUP_TOPICS = {"health-processor": (TELEMETRY.name, VIBRATION.name),   # what each group consumes
-                "health-parquet-sink": (MACHINE_HEALTH.name,), "alert-csv-sink": (ALERTS.name,)}
+from ..stack import REPO_ROOT, StackError
+from ..stack import procs
+from .wiring import GENERATORS, GROUP_TOPICS, GROUPS, PROCESSOR, SINKS
 
 
 @dataclass
@@ -55,7 +47,7 @@ class AppConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .transport import KAFKA_CLIENTS, default_client
+        from ..transport import KAFKA_CLIENTS, default_client
 
         # A Kafka client named for RabbitMQ is the CLI's Kafka-only default, not a choice: use RabbitMQ's.
         if not self.client or (self.broker != "kafka" and self.client in KAFKA_CLIENTS):
@@ -92,7 +84,7 @@ class AppRun:
     @property
     def transport(self):
         if self._transport is None:
-            from .transport import get_transport
+            from ..transport import get_transport
 
             self._transport = get_transport(self.config.broker, self.config.client)
         return self._transport
@@ -114,7 +106,7 @@ class AppRun:
         self.run_file.write_text(json.dumps(info, indent=2))
 
     def start(self) -> None:
-        from .services.common import ensure_app_topics
+        from ..services.common import ensure_app_topics
 
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_app_topics(self.transport, self.config.namespace)

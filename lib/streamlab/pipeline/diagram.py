@@ -2,17 +2,10 @@
 
 Two sources of truth feed the picture:
 
-* the topics and their settings come from :data:`streamlab.topics.ALL_TOPICS`;
-* the services, their start order and consumer groups come from
-  :mod:`streamlab.app` (``GENERATORS``, ``PROCESSOR``, ``SINKS``, ``GROUPS``).
-
-What the table below adds is the wiring of each service: which topics it reads
-and writes and which files it leaves on disk. It names the topics through the
-same ``TopicSpec`` constants the service modules import, and
-``tests/unit/test_diagram.py`` checks it against the topic constants each
-service module actually references, so a service that starts reading a new
-topic without this table knowing fails a test instead of silently leaving the
-diagram wrong.
+* the topics and their settings come from :data:`streamlab.pipeline.topics.ALL_TOPICS`;
+* the services, their groups and what each reads, writes and leaves on disk
+  come from :data:`streamlab.pipeline.wiring.SERVICES`, the one place the
+  application's wiring is written.
 
 ``component_graph()`` returns a :class:`graphviz.Digraph` (the ``graphviz``
 package of the book extras, rendered by Debian's ``dot``); a notebook cell
@@ -28,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import app
-from .domain import MESSAGE_TYPES
-from .topics import ALERTS, ALL_TOPICS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
-from .topics import TopicSpec
+from ..domain import MESSAGE_TYPES
+from ..transport.spec import TopicSpec
+from .topics import ALL_TOPICS, DEAD_LETTER
+from .wiring import ServiceIO, consumers_of, producers_of, services
 
 if TYPE_CHECKING:  # graphviz is a book extra; importing this module must not need it
     import graphviz
@@ -42,75 +35,6 @@ _SOFT = "#52606d"
 _KAFKA = "#0072B2"       # the house colour of Kafka (plots.SERIES_COLORS)
 _DEAD = "#D55E00"        # vermillion: the error path
 _FILES = "#009E73"
-
-
-@dataclass(frozen=True)
-class ServiceIO:
-    """One service of the pipeline and its interfaces."""
-
-    name: str                      # module under streamlab.services, as streamlab.app names it
-    role: str                      # generator | processor | sink
-    task: str                      # one line: what it does per message
-    reads: tuple[str, ...] = ()    # topic names (un-namespaced)
-    writes: tuple[str, ...] = ()
-    dead_letters: bool = False     # publishes undecodable input to the dead-letter topic
-    files: tuple[str, ...] = ()    # paths under the data directory
-
-    @property
-    def module(self) -> str:
-        return f"streamlab.services.{self.name}"
-
-    @property
-    def group(self) -> str | None:
-        """The consumer group (un-namespaced), from streamlab.app.GROUPS."""
-        return app.GROUPS.get(self.name)
-
-    @property
-    def command(self) -> str:
-        return f"python -m {self.module}"
-
-
-_WIRING: dict[str, ServiceIO] = {
-    "telemetry_generator": ServiceIO(
-        "telemetry_generator", "generator",
-        "simulates the fleet's process sensors; one flat reading per machine per tick (≥ 10 Hz)",
-        writes=(TELEMETRY.name,), files=("ground_truth.json",)),
-    "vibration_generator": ServiceIO(
-        "vibration_generator", "generator",
-        "simulates a 3-axis accelerometer; one window of 3 × 256 samples per machine per tick (1–2 Hz)",
-        writes=(VIBRATION.name,)),
-    "health_processor": ServiceIO(
-        "health_processor", "processor",
-        "rolling telemetry statistics + FFT band energies → health score per reading; alerts on state changes",
-        reads=(TELEMETRY.name, VIBRATION.name),
-        writes=(MACHINE_HEALTH.name, MACHINE_HEALTH_LATEST.name, ALERTS.name), dead_letters=True),
-    "health_parquet_sink": ServiceIO(
-        "health_parquet_sink", "sink",
-        "buffers health records, writes them as Parquet per UTC hour (atomic rename), then commits",
-        reads=(MACHINE_HEALTH.name,), dead_letters=True, files=("health/date=…/hour=…/part-*.parquet",)),
-    "alert_csv_sink": ServiceIO(
-        "alert_csv_sink", "sink",
-        "appends alerts to one CSV file (rewritten atomically per flush), then commits",
-        reads=(ALERTS.name,), dead_letters=True, files=("alerts/alerts.csv",)),
-}
-
-
-def services() -> tuple[ServiceIO, ...]:
-    """The pipeline's services in data-flow order: generators, processor, sinks (as streamlab.app names them)."""
-    order = (*app.GENERATORS, app.PROCESSOR, *app.SINKS)
-    missing = [name for name in order if name not in _WIRING]
-    if missing:
-        raise LookupError(f"streamlab.app runs {', '.join(missing)}, which the diagram's wiring does not know: "
-                          "add it to streamlab.diagram._WIRING")
-    return tuple(_WIRING[name] for name in order)
-
-
-def consumers_of(topic: str) -> list[ServiceIO]:
-    return [svc for svc in services() if topic in svc.reads]
-
-
-def producers_of(topic: str) -> list[ServiceIO]:
-    return [svc for svc in services() if topic in svc.writes or (svc.dead_letters and topic == DEAD_LETTER.name)]
 
 
 # --------------------------------------------------------------------------- settings in words
