@@ -26,10 +26,11 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status test test-unit book chapter app app-stop lab clean-stack clean
+.PHONY: help setup up down status test test-unit book chapter app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV_STAMP) $(JARS_STAMP) $(SYSTEM_STAMP) ## Install what is missing: venv + package, Kafka/PerfTest jars, Debian packages
 
@@ -90,8 +91,17 @@ app: setup ## Run the pipeline on the running stack: make app BROKER=kafka DURAT
 app-stop: ## Stop a running app (from another terminal), by the pids in data/app/run.json
 	@$(STREAMLAB) run stop
 
-lab: setup up ## Open JupyterLab on the chapters (MyST .md open as notebooks) with the stack up
-	@$(VENV)/bin/jupyter lab --notebook-dir=book/chapters
+LAB_PORT ?= 8888
+lab: setup up ## JupyterLab on the chapters, stack up: http://127.0.0.1:8888/lab?token=… (printed; works as root)
+	@$(MAKE) --no-print-directory lab-server
+
+# JupyterLab alone, the stack left as it is (what `lab` runs; its test starts this on a free port).
+# Bound to 127.0.0.1 with a token, so running as root (containers, CI, these machines) is safe.
+lab-server:
+	@token="$${LAB_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
+	echo "JupyterLab: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token  (Ctrl-C stops it)"; \
+	exec $(VENV)/bin/jupyter lab --notebook-dir=book/chapters --ip=127.0.0.1 --port=$(LAB_PORT) \
+	  --no-browser --allow-root --IdentityProvider.token="$$token" --ServerApp.log_level=WARN
 
 clean-stack: down ## Delete the stack's data (logs, topics, queues)
 	@$(STREAMLAB) stack clean
