@@ -10,9 +10,10 @@ import os
 import shutil
 from collections.abc import Iterator
 
-from streamlab.stack import REPO_ROOT, Stack, StackConfig
+from streamlab.paths import HOME
+from streamlab.stack import Stack, StackConfig
 
-TEST_ROOT = REPO_ROOT / "data" / "stack-test"
+TEST_ROOT = HOME / "data" / "stack-test"
 
 #: Several checkouts on one machine can run their suites side by side: each sets its own
 #: STREAMLAB_TEST_PORT_SHIFT (a small whole number) and every test port moves by 10 times it.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
+from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
 from .config import StackConfig, StackError
 
 READY_TIMEOUT_S = 120.0
@@ -46,14 +46,6 @@ logger.cleaner.level = WARN
 def new_cluster_id() -> str:
     """The same format as `kafka-storage random-uuid`: 16 random bytes, url-safe base64, no padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    unfenced: set[int]
-    quorum_leader: int
-    voters: dict[int, int]      # node id -> log end offset of the metadata log
-    high_watermark: int
 
 
 @dataclass(frozen=True)
@@ -317,44 +309,6 @@ class LocalKafka:
         if any(node.pid() for node in self.nodes):
             raise StackError("Kafka is still running: `make down` first")
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def quiet_logger() -> logging.Logger:
-    """librdkafka prints every refused connection while a node is down; probes expect those."""
-    logger = logging.getLogger("streamlab.librdkafka")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
-
-
-def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
-    """One view of the cluster from two admin calls, retried: a dead node may be asked first."""
-    from confluent_kafka.admin import AdminClient
-    from kafka.admin import KafkaAdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
-    cluster = admin.describe_cluster(request_timeout=5).result()
-    last_error: Exception | None = None
-    for _ in range(attempts):
-        quorum_admin = None
-        try:
-            quorum_admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                            client_id="streamlab-stack")
-            partition = quorum_admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
-            break
-        except Exception as exc:  # connection refused by a node that is down: ask again
-            last_error = exc
-        finally:
-            if quorum_admin is not None:
-                quorum_admin.close()
-    else:
-        raise StackError(f"could not describe the KRaft quorum at {bootstrap}: {last_error}")
-    return ClusterView(
-        unfenced={node.id for node in cluster.nodes},
-        quorum_leader=partition["leader_id"],
-        voters={v["replica_id"]: v["log_end_offset"] for v in partition["current_voters"]},
-        high_watermark=partition["high_watermark"],
-    )
 
 
 def _state_of(pid: int | None) -> str:
