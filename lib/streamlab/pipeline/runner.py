@@ -29,7 +29,7 @@ from ..errors import UserError
 from ..paths import APP_DATA_DIR
 from ..stack import procs
 from .declare import app_transport, declare_app
-from .wiring import GENERATORS, GROUP_TOPICS, GROUPS, PROCESSOR, SINKS
+from .wiring import GENERATORS, GROUPS, PROCESSOR, SINKS, consumer_groups
 
 
 @dataclass
@@ -139,8 +139,7 @@ class AppRun:
         return f"{self.config.namespace}.{name}" if self.config.namespace else name
 
     def _topics(self, group: str) -> list[str]:
-        prefix = f"{self.config.namespace}." if self.config.namespace else ""
-        return [prefix + topic for topic in GROUP_TOPICS[group]]
+        return consumer_groups(self.config.namespace)[self._group(group)]
 
     def group_members(self, group: str) -> int:
         return self.transport.group_members(self._group(group), self._topics(group))

@@ -71,11 +71,12 @@ def tail(bootstrap: str, topic: str, count: int = 10, from_beginning: bool = Fal
     from confluent_kafka import TopicPartition
 
     partitions = kafka_admin.topic_partitions(bootstrap, topic)
+    marks = kafka_admin.watermarks(bootstrap, [(topic, pid) for pid in partitions])
     consumer = kafka_admin.offsets_consumer(bootstrap, "streamlab-explorer-tail")
     try:
         assignment, remaining = [], 0
         for pid in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=5)
+            low, high = marks[(topic, pid)]
             start = low if from_beginning else max(low, high - count)
             stop = min(high, start + count)
             if stop > start:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..polling import wait_until
 from .base import TransportError
 from .spec import TopicSpec
 
@@ -50,19 +51,6 @@ def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
 
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                      "logger": quiet_logger()})
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2,
-               error: type[Exception] = TransportError) -> Any:
-    """Call `predicate` until it returns something true (returned), or raise `error` naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise error(f"{what} after {timeout:.0f}s")
-        time.sleep(interval)
 
 
 def metadata(bootstrap: str, topic: str | None = None, timeout: float = 5.0):
@@ -164,7 +152,7 @@ def wait_for_leaders(bootstrap: str, names: str | Iterable[str], timeout: float 
     """Block until every partition of `names` has a leader: topic creation is asynchronous in Kafka."""
     names = [names] if isinstance(names, str) else list(names)
     wait_until(lambda: leaders_ready(bootstrap, names), timeout,
-               f"topics {', '.join(names)} have no leader for every partition")
+               f"a leader for every partition of {', '.join(names)}", interval=0.2, error=TransportError)
 
 
 # -- topics --------------------------------------------------------------------------------------
