@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stacks import running_stack, shifted, stack_env
+from plugins.stacks import running_stack, shifted, stack_env
 
 from streamlab.paths import HOME
 
