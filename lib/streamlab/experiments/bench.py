@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
+from ..transport import TransportError
 from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
 from .drivers.base import (REFERENCE, RESULT_COLUMNS, Driver, Progress, RunResult, driver_names, get_driver)
@@ -181,9 +182,9 @@ def run_one(driver: Driver, workload: Workload, endpoints: Any, progress: Progre
         if scaled:
             result.workload = workload                # the rows say "50% of max" and carry the absolute target
             result.notes.append(f"calibrated max {calibrated:,.0f} records/s; ran at {run_wl.rate:,.0f} records/s")
-    except UserError:
-        raise
     except Exception as exc:  # noqa: BLE001 - one failing driver must not lose the others' results
+        if isinstance(exc, UserError) and not isinstance(exc, TransportError):
+            raise                 # a bad setting stops the bench; a broker failing one driver's run does not
         result = RunResult(driver.name, driver.broker, driver.native, workload, client_version=driver.client_version(),
                            error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         result.notes.append(str(exc)[-2000:])
