@@ -288,7 +288,8 @@ def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
     """
     from kafka.admin import KafkaAdminClient
 
-    cluster = admin_client(bootstrap).describe_cluster(request_timeout=5).result()
+    admin = admin_client(bootstrap)   # held until the future resolves: a dropped client cancels it
+    cluster = admin.describe_cluster(request_timeout=5).result()
     last_error: Exception | None = None
     for _ in range(attempts):
         quorum_admin = None
