@@ -4,4 +4,4 @@ Tests mirror the package: tests/<package>/test_*.py for streamlab.<package>; tes
 unique across the tree (no __init__.py, pytest's default import mode).
 """
 
-pytest_plugins = ["plugins.stacks"]
+pytest_plugins = ["plugins.stacks", "pytester"]   # pytester: the plugin tests its own markers
