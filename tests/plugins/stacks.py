@@ -70,7 +70,11 @@ def running_stack(overrides: dict[str, str], broker: str) -> Iterator[Stack]:
         stack.down()  # leftovers of a crashed run: ours by pid file, stopped by pid
         for part in stack.parts.values():
             shutil.rmtree(part.root, ignore_errors=True)
-        stack.up()
+        try:
+            stack.up()
+        except BaseException:
+            stack.down()    # a stack that never became ready is still ours to stop
+            raise
     try:
         yield stack
     finally:
