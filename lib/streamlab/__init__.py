@@ -1,2 +1,7 @@
-"""streamlab: a predictive-maintenance streaming pipeline, measured on live brokers."""
+"""streamlab: a predictive-maintenance streaming pipeline, measured on live brokers.
+
+Layers, lowest first (each imports only from its own layer or below; see README "Layout"):
+`errors`/`paths`/`polling` → `measure` → `domain` → `codecs` → `transport` → `stack` →
+`pipeline`/`services` → `experiments` → `plots` → `bookrun` → `cli`.
+"""
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ The price is this parser, which understands only the subset the schema uses:
 ``syntax``, ``package``, top-level ``message`` blocks whose fields are
 ``[optional|repeated] <scalar|Message> name = N;`` or
 ``map<scalar, scalar> name = N;``. Anything else is an error, not a silent
-misreading. ``tests/unit/test_codecs.py`` compares the result with protoc's
+misreading. ``tests/codecs/test_codecs.py`` compares the result with protoc's
 own descriptor whenever ``grpcio-tools`` is installed.
 """
 

@@ -611,7 +611,7 @@ class KafkaLagProbe:
     def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]], timeout_s: float = 5.0) -> None:
         from confluent_kafka.admin import AdminClient
 
-        from ..stack.kafka_local import quiet_logger
+        from ..transport.kafka_admin import quiet_logger
 
         self.admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
         self.groups = {group: list(topics) for group, topics in groups.items()}
@@ -659,8 +659,8 @@ def cluster_topics(bootstrap: str, names: Sequence[str]) -> pd.DataFrame:
     """What the cluster reports for ``names``: partitions, replication, ISR, leaders, messages and topic configs."""
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from ..explorer import describe_topics
-    from ..stack.kafka_local import quiet_logger
+    from ..stack.explorer import describe_topics
+    from ..transport.kafka_admin import quiet_logger
 
     parts = describe_topics(bootstrap)
     parts = parts[parts["topic"].isin(list(names))]
@@ -699,7 +699,7 @@ def count_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> tuple[
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    from ..stack.kafka_local import quiet_logger
+    from ..transport.kafka_admin import quiet_logger
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamlab-count", "enable.auto.commit": False,
                          "enable.partition.eof": True, "logger": quiet_logger()})
@@ -735,7 +735,7 @@ def delete_namespace(bootstrap: str, topics: Sequence[str], groups: Sequence[str
     """Remove a run's topics and consumer groups from the cluster (best effort)."""
     from confluent_kafka.admin import AdminClient
 
-    from ..stack.kafka_local import quiet_logger
+    from ..transport.kafka_admin import quiet_logger
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
     for futures in (admin.delete_consumer_groups(list(groups), request_timeout=10) if groups else {},

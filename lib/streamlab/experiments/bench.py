@@ -29,13 +29,15 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from ..stack import REPO_ROOT, StackError
+from ..errors import UserError
+from ..transport import TransportError
+from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
 from .drivers.base import (REFERENCE, RESULT_COLUMNS, Driver, Progress, RunResult, driver_names, get_driver)
 from .workload import Workload, as_workload
 
 DEFAULT_DRIVERS = "kafka-python,confluent-kafka,kafka-perf-test"
-RESULTS_ROOT = REPO_ROOT / "data" / "results" / "bench"
+RESULTS_ROOT = RESULTS_DIR / "bench"
 CALIBRATION_WARMUP_S = 1.0
 CALIBRATION_DURATION_S = 4.0
 TABLE_COLUMNS = [
@@ -137,10 +139,10 @@ def machine_description(endpoints: Any = None, brokers: Iterable[str] = ("kafka"
     if endpoints is not None and "kafka" in brokers:
         info["kafka_bootstrap"] = endpoints.kafka_bootstrap
         try:
-            from .drivers.base import kafka_metadata
+            from ..transport.kafka_admin import broker_count
 
-            info["kafka_brokers"] = len(kafka_metadata(endpoints.kafka_bootstrap).brokers)
-        except StackError:
+            info["kafka_brokers"] = broker_count(endpoints.kafka_bootstrap)
+        except UserError:
             info["kafka_brokers"] = None
     if endpoints is not None and "rabbitmq" in brokers:
         from .drivers.pika_driver import rabbit_version
@@ -163,7 +165,7 @@ def calibrate(driver: Driver, workload: Workload, endpoints: Any, progress: Prog
         rates.append(result.roles["consumer"].records_per_s)
     rates = [r for r in rates if r and not math.isnan(r)]
     if not rates:
-        raise StackError(f"{driver.name}: the calibration run measured no throughput")
+        raise UserError(f"{driver.name}: the calibration run measured no throughput")
     return min(rates)
 
 
@@ -180,9 +182,9 @@ def run_one(driver: Driver, workload: Workload, endpoints: Any, progress: Progre
         if scaled:
             result.workload = workload                # the rows say "50% of max" and carry the absolute target
             result.notes.append(f"calibrated max {calibrated:,.0f} records/s; ran at {run_wl.rate:,.0f} records/s")
-    except StackError:
-        raise
     except Exception as exc:  # noqa: BLE001 - one failing driver must not lose the others' results
+        if isinstance(exc, UserError) and not isinstance(exc, TransportError):
+            raise                 # a bad setting stops the bench; a broker failing one driver's run does not
         result = RunResult(driver.name, driver.broker, driver.native, workload, client_version=driver.client_version(),
                            error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         result.notes.append(str(exc)[-2000:])
@@ -203,7 +205,7 @@ def run_bench(workload: Workload | str | Path | dict, drivers: str | list[str] =
     then shows the median of the rounds.
     """
     if repeat < 1:
-        raise StackError(f"repeat must be at least 1, got {repeat}")
+        raise UserError(f"repeat must be at least 1, got {repeat}")
     wl = as_workload(workload)
     changes = dict(overrides or {})
     for key, value in (("duration", duration), ("warmup", warmup), ("rate", rate)):

@@ -43,7 +43,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from ..stack.config import StackError
-from ..stack.kafka_local import describe_kafka_cluster, quiet_logger
+from ..transport.kafka_admin import describe_kafka_cluster, quiet_logger
 from ..transport.spec import TopicSpec
 
 # --------------------------------------------------------------------------- small helpers

@@ -30,9 +30,9 @@ import pandas as pd
 from ..codecs import get_codec
 from ..domain import Fleet
 from ..stack import endpoints
-from ..stack.kafka_local import quiet_logger
+from ..transport.kafka_admin import quiet_logger
 from ..pipeline.topics import TELEMETRY
-from .latency import LatencyRecorder
+from ..measure.latency import LatencyRecorder
 
 
 def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int, codec_name: str) -> int:
@@ -74,13 +74,12 @@ def _metrics(path: Path) -> pd.DataFrame:
 def processor_throughput(client: str, n_messages: int = 200_000, machines: int = 20, codec: str = "orjson",
                          timeout_s: float = 300.0) -> dict:
     """Preload, then time the processor draining the topic; one dict of results."""
-    from ..services.common import ensure_app_topics
-    from ..transport import get_transport
+    from ..pipeline.declare import app_transport, declare_app
 
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     bootstrap = endpoints().kafka_bootstrap
-    transport = get_transport("kafka", "confluent")
-    ensure_app_topics(transport, namespace)
+    transport = app_transport("kafka", "confluent")
+    declare_app(transport, namespace)
     topic = f"{namespace}.{TELEMETRY.name}"
     loaded = preload_telemetry(bootstrap, topic, n_messages, machines, codec)
     with tempfile.TemporaryDirectory(prefix="streamlab-bench-") as tmp:

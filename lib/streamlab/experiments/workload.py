@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from ..stack.config import StackError
+from ..errors import UserError
 
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 TIMESTAMP_BYTES = 8            # every payload starts with its send time (time.time_ns(), little-endian u64)
@@ -38,7 +38,7 @@ PHASES = ("concurrent", "sequential")
 CODECS = ("raw",)
 
 
-class WorkloadError(StackError, ValueError):
+class WorkloadError(UserError, ValueError):
     """A workload file or override the user can fix; the message names the file and the field."""
 
 

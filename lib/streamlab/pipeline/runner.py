@@ -25,9 +25,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..stack import REPO_ROOT, StackError
+from ..errors import UserError
+from ..paths import APP_DATA_DIR
 from ..stack import procs
-from .wiring import GENERATORS, GROUP_TOPICS, GROUPS, PROCESSOR, SINKS
+from .declare import app_transport, declare_app
+from .wiring import GENERATORS, GROUPS, PROCESSOR, SINKS, consumer_groups
 
 
 @dataclass
@@ -40,7 +42,7 @@ class AppConfig:
     vibration_hz: float = 1.0
     duration_s: float = 60.0
     seed: int = 7
-    data_dir: Path = REPO_ROOT / "data" / "app"
+    data_dir: Path = APP_DATA_DIR
     namespace: str = ""
     drain_timeout_s: float = 60.0
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
@@ -84,9 +86,7 @@ class AppRun:
     @property
     def transport(self):
         if self._transport is None:
-            from ..transport import get_transport
-
-            self._transport = get_transport(self.config.broker, self.config.client)
+            self._transport = app_transport(self.config.broker, self.config.client)
         return self._transport
 
     def _spawn(self, service: str) -> None:
@@ -106,10 +106,8 @@ class AppRun:
         self.run_file.write_text(json.dumps(info, indent=2))
 
     def start(self) -> None:
-        from ..services.common import ensure_app_topics
-
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        ensure_app_topics(self.transport, self.config.namespace)
+        declare_app(self.transport, self.config.namespace)
         self.started_at = time.time()
         for service in (*SINKS, PROCESSOR):
             self._spawn(service)
@@ -128,21 +126,20 @@ class AppRun:
             if all(self.group_members(group) > 0 for group in groups):
                 return
             time.sleep(0.5)
-        raise StackError(f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}")
+        raise UserError(f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}")
 
     def _check_alive(self) -> None:
         for service in self.services.values():
             code = service.process.poll()
             if code not in (None, 0):
                 tail = service.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise StackError(f"{service.name} exited with code {code}: {tail[0][:300]}")
+                raise UserError(f"{service.name} exited with code {code}: {tail[0][:300]}")
 
     def _group(self, name: str) -> str:
         return f"{self.config.namespace}.{name}" if self.config.namespace else name
 
     def _topics(self, group: str) -> list[str]:
-        prefix = f"{self.config.namespace}." if self.config.namespace else ""
-        return [prefix + topic for topic in GROUP_TOPICS[group]]
+        return consumer_groups(self.config.namespace)[self._group(group)]
 
     def group_members(self, group: str) -> int:
         return self.transport.group_members(self._group(group), self._topics(group))
@@ -239,7 +236,7 @@ def stop_recorded_run(data_dir: Path) -> list[str]:
     """`make app-stop`: SIGTERM the processes a run file names, if they are still ours."""
     run_file = data_dir / "run.json"
     if not run_file.exists():
-        raise StackError(f"no running app recorded in {run_file}: nothing to stop")
+        raise UserError(f"no running app recorded in {run_file}: nothing to stop")
     info = json.loads(run_file.read_text())
     stopped = []
     order = [*GENERATORS, PROCESSOR, *SINKS]

@@ -8,7 +8,7 @@ own module.
 
 from __future__ import annotations
 
-from ..transport.spec import TopicSpec
+from ..transport.spec import TopicSpec, TopicTable
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -41,3 +41,6 @@ DEAD_LETTER = TopicSpec(
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (TELEMETRY, VIBRATION, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, ALERTS, DEAD_LETTER)
 BY_NAME = {spec.name: spec for spec in ALL_TOPICS}
+
+#: What a back end is told about the app's streams: their specs in this order, and where dead letters go.
+TABLE = TopicTable(ALL_TOPICS, DEAD_LETTER.name)

@@ -3,7 +3,7 @@
 Everything else derives from `SERVICES`: the runner's start order and the groups
 it drains (`GENERATORS`, `PROCESSOR`, `SINKS`, `GROUPS`, `GROUP_TOPICS`), the
 declaration of queues on brokers that need a queue per group, the component
-diagram, and the chapters' tables. `tests/pipeline/test_wiring.py` checks it
+diagram, and the chapters' tables. `tests/pipeline/test_diagram.py` checks it
 against the topic constants each service module actually references, so a
 service that starts reading a new topic without this table knowing fails a test.
 """

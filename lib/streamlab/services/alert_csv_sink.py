@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-import click
+import typer
 
 from ..pipeline.topics import ALERTS
 from .common import ServiceOptions, service_command
@@ -19,8 +19,8 @@ ALERT_COLUMNS = ["machine_id", "seq", "ts_ns", "source_ts_ns", "previous_state",
 
 
 @service_command("alert-csv-sink")
-@click.option("--flush-interval", default=1.0, show_default=True, help="seconds between durable writes")
-def main(options: ServiceOptions, log: logging.Logger, flush_interval: float) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         flush_interval: float = typer.Option(1.0, show_default=True, help="seconds between durable writes")) -> None:
     """Append alerts to a CSV file, exactly once across restarts."""
     # An alert is identified by the reading that raised it and the state it reports, not by its seq:
     # a restarted processor numbers its alerts from 0 again, but re-raises the same alert for the same reading.

@@ -8,7 +8,7 @@ finished, flushed and committed before the process exits.
 
 from __future__ import annotations
 
-import functools
+import inspect
 import json
 import logging
 import os
@@ -17,10 +17,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-import click
+from typing import Optional
+import typer
 
-from ..stack import REPO_ROOT, StackError
-from ..transport import Transport, TransportError, get_transport
+from ..errors import UserError
+from ..paths import APP_DATA_DIR
+from ..pipeline.declare import app_transport
+from ..transport import Transport
 
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s"
 
@@ -54,7 +57,7 @@ class ServiceOptions:
     broker: str = "kafka"
     client: str = "confluent"
     codec: str = "orjson"
-    data_dir: Path = REPO_ROOT / "data" / "app"
+    data_dir: Path = APP_DATA_DIR
     duration_s: float = 0.0          # 0 = run until signalled
     metrics_interval_s: float = float(os.environ.get("STREAMLAB_METRICS_INTERVAL", "2.0"))
     instance: str = ""
@@ -67,48 +70,57 @@ class ServiceOptions:
         return f"{self.namespace}.{name}" if self.namespace else name
 
     def transport(self) -> Transport:
-        return get_transport(self.broker, self.client)
+        return app_transport(self.broker, self.client)
 
     @property
     def metrics_file(self) -> Path:
         return self.data_dir / "metrics" / f"{self.instance}.jsonl"
 
 
-def service_command(name: str):
-    """Make `func(options, log, **own_flags)` a click command with the options every service shares.
+def _shared_options() -> list[inspect.Parameter]:
+    """The flags every service takes, each also read from a STREAMLAB_* variable (how containers set them)."""
+    def option(name: str, annotation: type, default, envvar: str, help: str) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                 default=typer.Option(default, envvar=envvar, show_default=True, help=help))
 
-    Put the service's own `@click.option`s between this decorator and the function.
-    Every shared flag also reads a STREAMLAB_* environment variable, which is how
-    containers configure the services.
+    return [
+        option("broker", str, "kafka", "STREAMLAB_BROKER", "which broker's transport to use"),
+        option("client", str, "confluent", "STREAMLAB_CLIENT", "Kafka client: confluent (fast path) or kafka-python"),
+        option("codec", str, "orjson", "STREAMLAB_CODEC", "message codec (json, orjson, msgpack, avro, protobuf)"),
+        option("data_dir", Path, APP_DATA_DIR, "STREAMLAB_DATA_DIR", "files, metrics and logs"),
+        option("duration", float, 0.0, "STREAMLAB_DURATION", "seconds to run; 0 runs until SIGTERM"),
+        option("instance", Optional[str], None, "STREAMLAB_INSTANCE",
+               "name in logs and metrics (default: the service name)"),
+        option("namespace", str, "", "STREAMLAB_NAMESPACE", "prefix for topics and consumer groups (isolates runs)"),
+    ]
+
+
+SHARED_OPTIONS = tuple(p.name for p in _shared_options())
+
+
+def service_command(name: str):
+    """Make `func(options, log, **own_flags)` a command line with the options every service shares.
+
+    The service declares its own flags as typer options in its signature, after `options` and `log`.
+    The result is the click command typer builds (so its `.params` list every flag, shared and own);
+    calling it parses `sys.argv` and runs the service.
     """
 
     def decorate(func):
-        @functools.wraps(func)
-        def command(broker: str, client: str, codec: str, data_dir: Path, duration: float,
-                    instance: str | None, namespace: str, **own_flags) -> None:
-            options = ServiceOptions(broker=broker, client=client, codec=codec, data_dir=data_dir,
-                                     duration_s=duration, instance=instance or name, namespace=namespace)
-            run_service(name, lambda opts, log: func(opts, log, **own_flags), options)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in list(inspect.signature(func).parameters.values())[2:]]
 
-        shared = [
-            click.option("--broker", envvar="STREAMLAB_BROKER", default="kafka", show_default=True,
-                          help="which broker's transport to use"),
-            click.option("--client", envvar="STREAMLAB_CLIENT", default="confluent", show_default=True,
-                          help="Kafka client: confluent (fast path) or kafka-python"),
-            click.option("--codec", envvar="STREAMLAB_CODEC", default="orjson", show_default=True,
-                          help="message codec (json, orjson, msgpack, avro, protobuf)"),
-            click.option("--data-dir", envvar="STREAMLAB_DATA_DIR", default=str(REPO_ROOT / "data" / "app"),
-                          type=click.Path(path_type=Path), show_default=True, help="files, metrics and logs"),
-            click.option("--duration", envvar="STREAMLAB_DURATION", default=0.0, type=float, show_default=True,
-                          help="seconds to run; 0 runs until SIGTERM"),
-            click.option("--instance", envvar="STREAMLAB_INSTANCE", default=None,
-                          help="name in logs and metrics (default: the service name)"),
-            click.option("--namespace", envvar="STREAMLAB_NAMESPACE", default="",
-                          help="prefix for topics and consumer groups (isolates runs)"),
-        ]
-        for option in reversed(shared):
-            command = option(command)
-        return click.command(name=name, help=func.__doc__)(command)
+        def command(**flags) -> None:
+            shared = {key: flags.pop(key) for key in SHARED_OPTIONS}
+            options = ServiceOptions(broker=shared["broker"], client=shared["client"], codec=shared["codec"],
+                                     data_dir=shared["data_dir"], duration_s=shared["duration"],
+                                     instance=shared["instance"] or name, namespace=shared["namespace"])
+            run_service(name, lambda opts, log: func(opts, log, **flags), options)
+
+        command.__signature__ = inspect.Signature([*_shared_options(), *own])  # type: ignore[attr-defined]
+        command.__doc__ = func.__doc__
+        app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        app.command(name=name)(command)
+        return typer.main.get_command(app)
 
     return decorate
 
@@ -158,21 +170,11 @@ def run_service(name: str, body, options: ServiceOptions) -> None:
     log = setup_logging(options.instance)
     try:
         body(options, log)
-    except (StackError, TransportError, ValueError) as exc:
+    except (UserError, ValueError) as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-
-
-def ensure_app_topics(transport: Transport, namespace: str = "") -> list[str]:
-    """Create the application's topics (idempotent), prefixed by the namespace if any."""
-    from dataclasses import replace
-
-    from ..pipeline.topics import ALL_TOPICS
-
-    prefix = f"{namespace}." if namespace else ""
-    return transport.ensure_topics([replace(spec, name=prefix + spec.name) for spec in ALL_TOPICS])
 
 
 def headers_for(codec_name: str, message_type: str) -> dict[str, bytes]:

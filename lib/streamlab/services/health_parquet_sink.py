@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-import click
+import typer
 
 from ..domain.health import FEATURE_NAMES
 from ..pipeline.topics import MACHINE_HEALTH
@@ -30,9 +30,9 @@ def health_row(record) -> dict:
 
 
 @service_command("health-parquet-sink")
-@click.option("--flush-interval", default=1.0, show_default=True, help="seconds between durable writes")
-@click.option("--max-batch", default=5000, show_default=True, help="records per write at most")
-def main(options: ServiceOptions, log: logging.Logger, flush_interval: float, max_batch: int) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         flush_interval: float = typer.Option(1.0, show_default=True, help="seconds between durable writes"),
+         max_batch: int = typer.Option(5000, show_default=True, help="records per write at most")) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health")
     log.info("resuming: %d machine(s) already on disk, read back from the files", len(writer.seen))

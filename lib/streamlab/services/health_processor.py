@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
-import click
+import typer
 
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
@@ -161,11 +161,12 @@ class Processor:
 
 
 @service_command("health-processor")
-@click.option("--max-batch", default=1000, show_default=True, help="records per poll, published then committed")
-@click.option("--window", default=50, show_default=True, help="telemetry readings in the rolling statistics")
-@click.option("--confirm", default=3, show_default=True,
-              help="assessments in a row a new state needs before it is alerted (damps flapping)")
-def main(options: ServiceOptions, log: logging.Logger, max_batch: int, window: int, confirm: int) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         max_batch: int = typer.Option(1000, show_default=True, help="records per poll, published then committed"),
+         window: int = typer.Option(50, show_default=True, help="telemetry readings in the rolling statistics"),
+         confirm: int = typer.Option(3, show_default=True,
+                                     help="assessments in a row a new state needs before it is alerted "
+                                          "(damps flapping)")) -> None:
     """Score machine health from telemetry and vibration; publish health records and alerts."""
     Processor(options, log, HealthScorer(window, confirm), max_batch).run(Shutdown(), Deadline(options.duration_s))
 

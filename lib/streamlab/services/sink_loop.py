@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 from ..codecs import DecodeError, get_codec
 from ..domain import MESSAGE_TYPES
-from ..experiments.latency import LatencyRecorder
+from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import BY_NAME, DEAD_LETTER
 from .common import Deadline, Metrics, ServiceOptions, Shutdown
 from .deadletter import dead_letter_headers

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-import click
+import typer
 
 from ..pipeline.topics import TELEMETRY
 from .common import ServiceOptions, service_command
@@ -16,14 +16,12 @@ from .generator_loop import build_fleet, run_generator, write_ground_truth
 
 
 @service_command("telemetry-generator")
-@click.option("--machines", default=20, show_default=True, type=click.IntRange(min=1), help="fleet size")
-@click.option("--rate", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="readings per second per machine")
-@click.option("--seed", default=7, show_default=True, help="seed of the fleet and its fault schedule")
-@click.option("--epoch-ns", default=0, help="wall-clock start of simulated time (shared by both generators)")
-@click.option("--max-messages", default=0, help="stop after this many messages (0: no limit)")
-def main(options: ServiceOptions, log: logging.Logger, machines: int, rate: float, seed: int,
-         epoch_ns: int, max_messages: int) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         machines: int = typer.Option(20, min=1, show_default=True, help="fleet size"),
+         rate: float = typer.Option(10.0, min=0.1, show_default=True, help="readings per second per machine"),
+         seed: int = typer.Option(7, show_default=True, help="seed of the fleet and its fault schedule"),
+         epoch_ns: int = typer.Option(0, help="wall-clock start of simulated time (shared by both generators)"),
+         max_messages: int = typer.Option(0, help="stop after this many messages (0: no limit)")) -> None:
     """Send one telemetry reading per machine per tick, keyed by machine id."""
     fleet = build_fleet(machines, seed, options.duration_s)
     epoch_ns = epoch_ns or time.time_ns()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-import click
+import typer
 
 from ..pipeline.topics import VIBRATION
 from .common import ServiceOptions, service_command
@@ -16,15 +16,13 @@ from .generator_loop import build_fleet, run_generator
 
 
 @service_command("vibration-generator")
-@click.option("--machines", default=20, show_default=True, type=click.IntRange(min=1), help="fleet size")
-@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(min=0.1, max=50),
-              help="windows per second per machine")
-@click.option("--samples", default=256, show_default=True, type=click.IntRange(min=16), help="samples per axis")
-@click.option("--seed", default=7, show_default=True, help="seed of the fleet and its fault schedule")
-@click.option("--epoch-ns", default=0, help="wall-clock start of simulated time (shared by both generators)")
-@click.option("--max-messages", default=0, help="stop after this many messages (0: no limit)")
-def main(options: ServiceOptions, log: logging.Logger, machines: int, rate: float, samples: int, seed: int,
-         epoch_ns: int, max_messages: int) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         machines: int = typer.Option(20, min=1, show_default=True, help="fleet size"),
+         rate: float = typer.Option(1.0, min=0.1, max=50, show_default=True, help="windows per second per machine"),
+         samples: int = typer.Option(256, min=16, show_default=True, help="samples per axis"),
+         seed: int = typer.Option(7, show_default=True, help="seed of the fleet and its fault schedule"),
+         epoch_ns: int = typer.Option(0, help="wall-clock start of simulated time (shared by both generators)"),
+         max_messages: int = typer.Option(0, help="stop after this many messages (0: no limit)")) -> None:
     """Send one vibration window per machine per tick, keyed by machine id."""
     fleet = build_fleet(machines, seed, options.duration_s)
     epoch_ns = epoch_ns or time.time_ns()

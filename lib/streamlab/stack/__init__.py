@@ -1,28 +1,24 @@
-"""Broker stacks: start, stop, inspect and break Kafka and RabbitMQ clusters.
+"""Broker stacks: start, stop, inspect and break Kafka, RabbitMQ and Mosquitto.
 
 `get_stack()` reads STACK / BROKER / BROKERS / RABBIT_NODES and the port variables
 from the environment (see `config.py`) and returns a `Stack` whose `endpoints`
-every other part of streamlab uses to find the brokers.
+every other part of streamlab uses to find the brokers; `open_transport()` is the
+transport for those endpoints. The ways a stack runs sit side by side: `local`
+(processes on one `node.LocalNode` base: `kafka_local`, `rabbitmq_local`,
+`mosquitto_local`), `docker`, `external`; `explorer` shows what a running Kafka
+holds (topics, partitions, groups, messages) as tables; `compose_check` checks
+the compose files against the local stack; `procs` starts and stops processes by pid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..transport import Transport, get_transport
+from ..transport.spec import Endpoints, TopicTable
 from .base import BrokerStack, NodeStatus
-from .config import BROKER_KINDS, REPO_ROOT, StackConfig, StackError
+from .config import BROKER_KINDS, StackConfig, StackError
 
-__all__ = ["Endpoints", "NodeStatus", "Stack", "StackConfig", "StackError", "get_stack", "endpoints", "REPO_ROOT"]
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where clients connect; the same whichever way the brokers run."""
-
-    kafka_bootstrap: str
-    amqp_url: str
-    rabbit_mgmt_url: str
-    mqtt_url: str = "mqtt://127.0.0.1:1884"
+__all__ = ["Endpoints", "NodeStatus", "Stack", "StackConfig", "StackError", "get_stack", "endpoints",
+           "open_transport"]
 
 
 def _broker_names(broker: str) -> list[str]:
@@ -109,4 +105,11 @@ def get_stack(broker: str | None = None, config: StackConfig | None = None) -> S
 def endpoints(config: StackConfig | None = None) -> Endpoints:
     config = config or StackConfig.from_env()
     host, port = config.mqtt_address
-    return Endpoints(config.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, f"mqtt://{host}:{port}")
+    return Endpoints(config.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, f"mqtt://{host}:{port}",
+                     tuple(config.amqp_urls))
+
+
+def open_transport(broker: str = "kafka", client: str = "confluent", table: TopicTable | None = None,
+                   config: StackConfig | None = None) -> Transport:
+    """The transport to the stack the environment names (STACK, ports, KAFKA_BOOTSTRAP, AMQP_URL, ...)."""
+    return get_transport(broker, client, endpoints(config), table)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ..paths import JARS_DIR, STACK_DIR
 
 STACK_KINDS = ("local", "docker", "external")
 BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
@@ -53,8 +52,8 @@ class StackConfig:
     stack: str = "local"
     brokers: int = 3
     rabbit_nodes: int = 1
-    stack_dir: Path = REPO_ROOT / "data" / "stack"
-    jars_dir: Path = REPO_ROOT / ".cache" / "jars"
+    stack_dir: Path = STACK_DIR
+    jars_dir: Path = JARS_DIR
     kafka_port: int = 19092
     kafka_controller_port: int = 19192
     amqp_port: int = 5682
@@ -71,13 +70,13 @@ class StackConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "StackConfig":
         env = dict(os.environ if env is None else env)
-        stack_dir = Path(env.get("STREAMLAB_STACK_DIR") or REPO_ROOT / "data" / "stack")
+        stack_dir = Path(env.get("STREAMLAB_STACK_DIR") or STACK_DIR)
         values: dict[str, object] = dict(
             stack=_env_choice(env, "STACK", "local", STACK_KINDS),
             brokers=_env_int(env, "BROKERS", 3, (1, 3)),
             rabbit_nodes=_env_int(env, "RABBIT_NODES", 1, (1, 3)),
             stack_dir=stack_dir.resolve(),
-            jars_dir=Path(env.get("STREAMLAB_JARS_DIR") or REPO_ROOT / ".cache" / "jars").resolve(),
+            jars_dir=Path(env.get("STREAMLAB_JARS_DIR") or JARS_DIR).resolve(),
             kafka_port=_env_int(env, "KAFKA_PORT", 19092),
             kafka_controller_port=_env_int(env, "KAFKA_CONTROLLER_PORT", 19192),
             amqp_port=_env_int(env, "AMQP_PORT", 5682),

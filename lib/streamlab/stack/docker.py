@@ -14,9 +14,10 @@ import subprocess
 from pathlib import Path
 
 from .base import NodeStatus
-from .config import REPO_ROOT, StackConfig, StackError
+from ..paths import COMPOSE_DIR
+from .config import StackConfig, StackError
 
-COMPOSE_DIR = REPO_ROOT / "compose"
+
 
 
 def _docker_ready() -> None:

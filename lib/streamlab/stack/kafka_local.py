@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import shutil
-import signal
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
+from .node import LocalCluster, LocalNode
+from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
 from .config import StackConfig, StackError
 
 READY_TIMEOUT_S = 120.0
@@ -49,18 +49,7 @@ def new_cluster_id() -> str:
 
 
 @dataclass(frozen=True)
-class ClusterView:
-    unfenced: set[int]
-    quorum_leader: int
-    voters: dict[int, int]      # node id -> log end offset of the metadata log
-    high_watermark: int
-
-
-@dataclass(frozen=True)
-class KafkaNode:
-    index: int
-    config: StackConfig
-
+class KafkaNode(LocalNode):
     @property
     def dir(self) -> Path:
         return self.config.stack_dir / "kafka" / f"node-{self.index}"
@@ -78,10 +67,6 @@ class KafkaNode:
         return self.dir / "server.properties"
 
     @property
-    def pid_file(self) -> Path:
-        return self.dir / "pid"
-
-    @property
     def log_file(self) -> Path:
         return self.dir / "server.log"
 
@@ -90,17 +75,12 @@ class KafkaNode:
         """A string only this node's command line contains, to recognise our pid."""
         return str(self.properties_file)
 
-    def pid(self) -> int | None:
-        pid = procs.read_pid(self.pid_file)
-        if pid is not None and procs.pid_is_ours(pid, self.marker):
-            return pid
-        return None
 
-
-class LocalKafka:
+class LocalKafka(LocalCluster):
     """A KRaft cluster of `config.brokers` nodes on 127.0.0.1."""
 
     name = "kafka"
+    label = "Kafka"
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -268,99 +248,17 @@ class LocalKafka:
                     detail.append("quorum leader")
                 elif node.index in view.voters:
                     detail.append(f"voter, {view.high_watermark - view.voters[node.index]} behind")
-            rows.append(NodeStatus("kafka", node.index, pid, _state_of(pid), f"127.0.0.1:{node.port}",
+            rows.append(NodeStatus("kafka", node.index, pid, node.state(), f"127.0.0.1:{node.port}",
                                    ", ".join(detail)))
         return rows
 
-    def _node(self, index: int) -> KafkaNode:
-        if not 1 <= index <= len(self.nodes):
-            raise StackError(f"Kafka node {index} does not exist: this cluster has nodes 1..{len(self.nodes)}")
-        return self.nodes[index - 1]
+    def not_running_hint(self, index: int) -> str:
+        return f"`streamlab stack up` or restart-node {index}"
 
-    def _running_pid(self, index: int) -> int:
-        node = self._node(index)
-        pid = node.pid()
-        if pid is None:
-            raise StackError(f"Kafka node {index} is not running: `streamlab stack up` or restart-node {index}")
-        return pid
-
-    def kill_node(self, node: int) -> None:
-        """SIGKILL: a crash, no controlled shutdown, the way a power cut looks to the cluster."""
-        pid = self._running_pid(node)
-        procs.stop_pid(pid, self._node(node).marker, timeout=0, sig=signal.SIGKILL)
-
-    def stop_node(self, node: int) -> None:
-        """SIGTERM: a controlled shutdown that moves leadership away first."""
-        pid = self._running_pid(node)
-        procs.stop_pid(pid, self._node(node).marker, timeout=30)
-
-    def pause_node(self, node: int) -> None:
-        """SIGSTOP: the process lives but answers nothing, like a long GC pause or a hung VM."""
-        procs.signal_pid(self._running_pid(node), signal.SIGSTOP)
-
-    def resume_node(self, node: int) -> None:
-        procs.signal_pid(self._running_pid(node), signal.SIGCONT)
-
-    def restart_node(self, node: int, wait: bool = True) -> None:
-        target = self._node(node)
-        pid = target.pid()
-        if pid is not None:
-            procs.stop_pid(pid, target.marker, timeout=30)
+    def start_node(self, node: LocalNode) -> None:
         self._check_java()
-        self._prepare(target, self._cluster_meta()["cluster_id"])
-        self._start_node(target)
-        if wait:
-            self.wait_ready()
-
-    def clean(self) -> None:
-        """Delete the cluster's data; refuses while any node of ours still runs."""
-        if any(node.pid() for node in self.nodes):
-            raise StackError("Kafka is still running: `make down` first")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def quiet_logger() -> logging.Logger:
-    """librdkafka prints every refused connection while a node is down; probes expect those."""
-    logger = logging.getLogger("streamlab.librdkafka")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
-
-
-def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
-    """One view of the cluster from two admin calls, retried: a dead node may be asked first."""
-    from confluent_kafka.admin import AdminClient
-    from kafka.admin import KafkaAdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
-    cluster = admin.describe_cluster(request_timeout=5).result()
-    last_error: Exception | None = None
-    for _ in range(attempts):
-        quorum_admin = None
-        try:
-            quorum_admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                            client_id="streamlab-stack")
-            partition = quorum_admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
-            break
-        except Exception as exc:  # connection refused by a node that is down: ask again
-            last_error = exc
-        finally:
-            if quorum_admin is not None:
-                quorum_admin.close()
-    else:
-        raise StackError(f"could not describe the KRaft quorum at {bootstrap}: {last_error}")
-    return ClusterView(
-        unfenced={node.id for node in cluster.nodes},
-        quorum_leader=partition["leader_id"],
-        voters={v["replica_id"]: v["log_end_offset"] for v in partition["current_voters"]},
-        high_watermark=partition["high_watermark"],
-    )
-
-
-def _state_of(pid: int | None) -> str:
-    if pid is None:
-        return "stopped"
-    return "paused" if procs.process_state(pid) == "T" else "running"
+        self._prepare(node, self._cluster_meta()["cluster_id"])
+        self._start_node(node)
 
 
 def _last_error_line(log_file: Path) -> str:

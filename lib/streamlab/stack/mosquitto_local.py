@@ -7,33 +7,55 @@ other brokers.
 
 from __future__ import annotations
 
-import shutil
-import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
+from .node import LocalCluster, LocalNode
 from .config import StackConfig, StackError
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
-class LocalMosquitto:
-    name = "mqtt"
+@dataclass(frozen=True)
+class MosquittoNode(LocalNode):
+    @property
+    def dir(self) -> Path:
+        return self.config.stack_dir / "mosquitto"
 
-    def __init__(self, config: StackConfig) -> None:
-        self.config = config
-        self.root = config.stack_dir / "mosquitto"
-        self.pid_file = self.root / "pid"
-        self.conf_file = self.root / "mosquitto.conf"
+    @property
+    def conf_file(self) -> Path:
+        return self.dir / "mosquitto.conf"
 
     @property
     def marker(self) -> str:
         return str(self.conf_file)
 
+
+class LocalMosquitto(LocalCluster):
+    """One node: Mosquitto has no clustering of its own."""
+
+    name = "mqtt"
+    label = "Mosquitto"
+    stop_timeout_s = 10
+    down_hint = "`make down BROKER=mqtt` first"
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.nodes = [MosquittoNode(1, config)]
+        self.root = self.nodes[0].dir
+        self.pid_file = self.nodes[0].pid_file
+        self.conf_file = self.nodes[0].conf_file
+
     def pid(self) -> int | None:
-        pid = procs.read_pid(self.pid_file)
-        return pid if pid is not None and procs.pid_is_ours(pid, self.marker) else None
+        return self.nodes[0].pid()
+
+    def not_running_hint(self, index: int) -> str:
+        return "`streamlab stack up --broker mqtt`"
+
+    def start_node(self, node: LocalNode) -> None:
+        self.up()
 
     def _conf(self) -> str:
         return "\n".join([
@@ -71,43 +93,12 @@ class LocalMosquitto:
     def down(self) -> None:
         pid = procs.read_pid(self.pid_file)
         if pid is not None:
-            procs.stop_pid(pid, self.marker, timeout=10)
+            procs.stop_pid(pid, self.nodes[0].marker, timeout=self.stop_timeout_s)
         self.pid_file.unlink(missing_ok=True)
 
     def is_ready(self) -> bool:
         return self.pid() is not None and procs.port_accepts(self.config.mqtt_port)
 
     def status(self) -> list[NodeStatus]:
-        pid = self.pid()
-        state = "stopped" if pid is None else ("paused" if procs.process_state(pid) == "T" else "running")
-        return [NodeStatus("mqtt", 1, pid, state, f"127.0.0.1:{self.config.mqtt_port}", "mosquitto")]
-
-    def _running_pid(self, node: int) -> int:
-        if node != 1:
-            raise StackError("Mosquitto runs one node: node 1")
-        pid = self.pid()
-        if pid is None:
-            raise StackError("Mosquitto is not running: `streamlab stack up --broker mqtt`")
-        return pid
-
-    def kill_node(self, node: int) -> None:
-        procs.stop_pid(self._running_pid(node), self.marker, timeout=0, sig=signal.SIGKILL)
-
-    def stop_node(self, node: int) -> None:
-        procs.stop_pid(self._running_pid(node), self.marker, timeout=10)
-
-    def pause_node(self, node: int) -> None:
-        procs.signal_pid(self._running_pid(node), signal.SIGSTOP)
-
-    def resume_node(self, node: int) -> None:
-        procs.signal_pid(self._running_pid(node), signal.SIGCONT)
-
-    def restart_node(self, node: int, wait: bool = True) -> None:
-        if self.pid() is not None:
-            self.stop_node(node)
-        self.up()
-
-    def clean(self) -> None:
-        if self.pid() is not None:
-            raise StackError("Mosquitto is still running: `make down BROKER=mqtt` first")
-        shutil.rmtree(self.root, ignore_errors=True)
+        node = self.nodes[0]
+        return [NodeStatus("mqtt", 1, node.pid(), node.state(), f"127.0.0.1:{self.config.mqtt_port}", "mosquitto")]

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import polling
 from .config import StackError
 
 
@@ -129,16 +130,5 @@ def stop_pid(pid: int, marker: str, timeout: float = 30.0, sig: signal.Signals =
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25, log_hint: str = "") -> None:
-    """Poll `predicate` until true; on timeout raise a StackError naming what did not happen."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception as exc:  # readiness probes fail in many ways while a node boots
-            last_error = exc
-        time.sleep(interval)
-    detail = f" (last error: {last_error})" if last_error else ""
-    hint = f"; see {log_hint}" if log_hint else ""
-    raise StackError(f"timed out after {timeout:.0f}s waiting for {what}{detail}{hint}")
+    """`polling.wait_until` raising a StackError: what a stack waits for is a problem with the stack."""
+    polling.wait_until(predicate, timeout, what, interval, log_hint, error=StackError)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
+from .node import LocalCluster, LocalNode
 from .config import StackConfig, StackError
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
@@ -26,10 +26,7 @@ READY_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
-class RabbitNode:
-    index: int
-    config: StackConfig
-
+class RabbitNode(LocalNode):
     @property
     def name(self) -> str:
         return f"streamlab-rabbit-{self.index}@localhost"
@@ -51,24 +48,15 @@ class RabbitNode:
         return self.config.rabbit_mgmt_port + self.index - 1
 
     @property
-    def pid_file(self) -> Path:
-        return self.dir / "pid"
-
-    @property
     def marker(self) -> str:
         return str(self.dir / "mnesia")
 
-    def pid(self) -> int | None:
-        pid = procs.read_pid(self.pid_file)
-        if pid is not None and procs.pid_is_ours(pid, self.marker):
-            return pid
-        return None
 
-
-class LocalRabbitMQ:
+class LocalRabbitMQ(LocalCluster):
     """`config.rabbit_nodes` RabbitMQ nodes on 127.0.0.1, clustered by classic peer discovery."""
 
     name = "rabbitmq"
+    label = "RabbitMQ"
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -223,52 +211,17 @@ class LocalRabbitMQ:
     def status(self) -> list[NodeStatus]:
         rows = []
         for node in self.nodes:
-            pid = node.pid()
-            state = "stopped" if pid is None else ("paused" if procs.process_state(pid) == "T" else "running")
+            pid, state = node.pid(), node.state()
             detail = node.name
             if pid is not None and state == "running" and procs.port_accepts(node.port):
                 detail += ", accepting AMQP"
             rows.append(NodeStatus("rabbitmq", node.index, pid, state, f"127.0.0.1:{node.port}", detail))
         return rows
 
-    def _node(self, index: int) -> RabbitNode:
-        if not 1 <= index <= len(self.nodes):
-            raise StackError(f"RabbitMQ node {index} does not exist: this cluster has nodes 1..{len(self.nodes)}")
-        return self.nodes[index - 1]
-
-    def _running_pid(self, index: int) -> int:
-        pid = self._node(index).pid()
-        if pid is None:
-            raise StackError(f"RabbitMQ node {index} is not running: `streamlab stack up` first")
-        return pid
-
-    def kill_node(self, node: int) -> None:
-        procs.stop_pid(self._running_pid(node), self._node(node).marker, timeout=0, sig=signal.SIGKILL)
-
-    def stop_node(self, node: int) -> None:
-        procs.stop_pid(self._running_pid(node), self._node(node).marker, timeout=30)
-
-    def pause_node(self, node: int) -> None:
-        procs.signal_pid(self._running_pid(node), signal.SIGSTOP)
-
-    def resume_node(self, node: int) -> None:
-        procs.signal_pid(self._running_pid(node), signal.SIGCONT)
-
-    def restart_node(self, node: int, wait: bool = True) -> None:
-        target = self._node(node)
-        pid = target.pid()
-        if pid is not None:
-            procs.stop_pid(pid, target.marker, timeout=30)
+    def start_node(self, node: LocalNode) -> None:
         self._check_installed()
         self._ensure_epmd()
-        self._start_node(target)
-        if wait:
-            self.wait_ready()
-
-    def clean(self) -> None:
-        if any(node.pid() for node in self.nodes):
-            raise StackError("RabbitMQ is still running: `make down` first")
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._start_node(node)
 
 
 def _last_line(text: str) -> str:

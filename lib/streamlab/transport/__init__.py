@@ -1,26 +1,30 @@
-"""Transports: one interface (`base.Transport`), a back end per broker and client.
+"""Transports: one interface (`base.Transport`), a back end per broker and client, side by side.
 
-`get_transport("kafka", client="confluent")` is the fast path,
+`get_transport("kafka", client="confluent", ep=...)` is the fast path,
 `client="kafka-python"` the pure-Python reference; `get_transport("rabbitmq",
-client="pika")` maps the same streams onto exchanges and quorum queues (see
+client="pika", ep=...)` maps the same streams onto exchanges and quorum queues (see
 `rabbitmq.py`); `"mqtt"` (paho, QoS 1, shared subscriptions) and `"zeromq"`
 (brokerless PUB/SUB) implement the same contract as far as their patterns allow,
 for Part 3's comparison (see their module docstrings for what they lack).
-Services choose a back end by name only and never import a broker client
-themselves.
+`kafka_admin` is the one module that talks to Kafka's admin API; `spec` holds what
+a caller tells a back end (`TopicSpec`, `TopicTable`, `Endpoints`).
+
+This layer knows no application and no stack: the caller passes the endpoints
+(`streamlab.stack.open_transport` reads them from the running stack) and the table
+of its streams (`streamlab.pipeline.declare.app_transport` passes the app's).
 """
 
 from __future__ import annotations
 
-from ..stack import Endpoints, StackError, endpoints as stack_endpoints
 from .base import Consumer, Publisher, Record, Transport, TransportError
+from .spec import Endpoints, TopicSpec, TopicTable
 
 KAFKA_CLIENTS = ("confluent", "kafka-python")
 RABBITMQ_CLIENTS = ("pika",)
 BROKERS = ("kafka", "rabbitmq", "mqtt", "zeromq")
 
-__all__ = ["Consumer", "Publisher", "Record", "Transport", "TransportError", "get_transport",
-           "KAFKA_CLIENTS", "RABBITMQ_CLIENTS", "BROKERS", "default_client"]
+__all__ = ["Consumer", "Publisher", "Record", "Transport", "TransportError", "get_transport", "Endpoints",
+           "TopicSpec", "TopicTable", "KAFKA_CLIENTS", "RABBITMQ_CLIENTS", "BROKERS", "default_client"]
 
 
 def default_client(broker: str) -> str:
@@ -28,18 +32,15 @@ def default_client(broker: str) -> str:
     return "pika" if broker == "rabbitmq" else "confluent"
 
 
-def get_transport(broker: str = "kafka", client: str = "confluent", ep: Endpoints | None = None) -> Transport:
+def get_transport(broker: str, client: str, ep: Endpoints, table: TopicTable | None = None) -> Transport:
+    """The back end for `broker` and `client`, connecting to `ep`, told about the caller's streams by `table`."""
+    table = table or TopicTable()
     if broker == "rabbitmq":
         # "confluent" is the shared default of the services' and CLI's --client flag, not a choice of client
         if client not in (*RABBITMQ_CLIENTS, "", "confluent"):
-            raise StackError(f"RabbitMQ client {client!r} is not known: use one of {', '.join(RABBITMQ_CLIENTS)}")
-        from ..stack import StackConfig
+            raise TransportError(f"RabbitMQ client {client!r} is not known: use one of {', '.join(RABBITMQ_CLIENTS)}")
         from .rabbitmq import RabbitMQTransport
-        if ep is None:
-            config = StackConfig.from_env()
-            return RabbitMQTransport(config.amqp_urls, config.rabbit_mgmt_url)
-        return RabbitMQTransport(list(getattr(ep, "amqp_urls", ()) or [ep.amqp_url]), ep.rabbit_mgmt_url)
-    ep = ep or stack_endpoints()
+        return RabbitMQTransport(ep.all_amqp_urls, ep.rabbit_mgmt_url, table)
     if broker == "kafka":
         if client == "confluent":
             from .kafka_confluent import ConfluentKafkaTransport
@@ -47,11 +48,11 @@ def get_transport(broker: str = "kafka", client: str = "confluent", ep: Endpoint
         if client == "kafka-python":
             from .kafka_python import KafkaPythonTransport
             return KafkaPythonTransport(ep.kafka_bootstrap)
-        raise StackError(f"Kafka client {client!r} is not known: use one of {', '.join(KAFKA_CLIENTS)}")
+        raise TransportError(f"Kafka client {client!r} is not known: use one of {', '.join(KAFKA_CLIENTS)}")
     if broker == "mqtt":
         from .mqtt import MqttTransport
         return MqttTransport(ep.mqtt_url)
     if broker == "zeromq":
         from .zeromq import ZmqTransport
-        return ZmqTransport()
-    raise StackError(f"broker {broker!r} has no transport: use one of {', '.join(BROKERS)}")
+        return ZmqTransport(table=table)
+    raise TransportError(f"broker {broker!r} has no transport: use one of {', '.join(BROKERS)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from ..errors import UserError
 from .spec import TopicSpec
 
 
@@ -27,7 +28,7 @@ class Record:
     timestamp_ms: int = 0        # broker/producer timestamp, 0 when unknown
 
 
-class TransportError(RuntimeError):
+class TransportError(UserError):
     """The broker refused or could not be reached; the message says what to do."""
 
 
@@ -65,6 +66,10 @@ class Transport(Protocol):
         """Create what is missing, idempotently; returns the names that were created."""
 
     def delete_topics(self, names: list[str]) -> None: ...
+
+    def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
+        """Declare where each consumer group will read, before any member starts, so nothing published in
+        between is lost (RabbitMQ: the group's queues; the others: nothing); returns what was declared."""
 
     def publisher(self, client_id: str, **options: object) -> Publisher: ...
 

@@ -1,44 +1,172 @@
-"""Topic and consumer-group administration shared by both Kafka clients (confluent-kafka's AdminClient)."""
+"""Kafka's admin API, in one place: every part of streamlab that asks Kafka about its cluster comes here.
+
+Client factory (`admin_client`, with librdkafka's connection noise routed to a quiet logger), metadata,
+partition watermarks and their sums, leaders, consumer groups and their lag, creating and deleting
+topics, and the KRaft quorum. Results are plain rows (dicts and dataclasses), not DataFrames: the tables
+people read are built from them in `streamlab.stack.explorer`.
+
+Clients are short-lived: each call makes its own and drops it when done. A librdkafka client used from
+several threads, or kept alive across a broker's restart, has crashed the process here; a fresh client
+per question costs a metadata round trip, which no caller notices.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from ..stack.kafka_local import quiet_logger
-from .spec import TopicSpec
+from ..polling import wait_until
 from .base import TransportError
+from .spec import TopicSpec
+
+#: What to run when Kafka is not there.
+START_HINT = "start it with `streamlab stack up --broker kafka`"
 
 
-def admin_client(bootstrap: str):
+def quiet_logger() -> logging.Logger:
+    """librdkafka prints every refused connection while a node is down; probes expect those."""
+    logger = logging.getLogger("streamlab.librdkafka")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def admin_client(bootstrap: str, socket_timeout_ms: int | None = None):
     """A confluent-kafka AdminClient for `bootstrap`: the one place in the package that makes one."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": quiet_logger()}
+    if socket_timeout_ms is not None:
+        config["socket.timeout.ms"] = socket_timeout_ms
+    return AdminClient(config)
 
 
-_admin = admin_client
+def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
+    """A consumer that only reads watermarks and assigned partitions: never subscribes, never commits."""
+    from confluent_kafka import Consumer
+
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "logger": quiet_logger()})
 
 
-def broker_count(bootstrap: str, timeout: float = 10.0) -> int:
+def metadata(bootstrap: str, topic: str | None = None, timeout: float = 5.0):
+    """Cluster metadata (brokers, topics, partitions); a clear one-line error when nobody answers."""
     from confluent_kafka import KafkaException
 
     try:
-        return len(_admin(bootstrap).list_topics(timeout=timeout).brokers)
-    except KafkaException:
-        raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
+        return admin_client(bootstrap, socket_timeout_ms=5000).list_topics(topic=topic, timeout=timeout)
+    except KafkaException as exc:
+        raise TransportError(f"Kafka does not answer at {bootstrap} ({exc.args[0].str()}): {START_HINT}") from None
 
+
+def broker_count(bootstrap: str, timeout: float = 10.0) -> int:
+    return len(metadata(bootstrap, timeout=timeout).brokers)
+
+
+# -- partitions ----------------------------------------------------------------------------------
+
+def partition_rows(bootstrap: str, include_internal: bool = False) -> list[dict[str, Any]]:
+    """One dict per partition: topic, partition, leader, replicas, isr, under_replicated, error."""
+    rows = []
+    for name, topic in sorted(metadata(bootstrap).topics.items()):
+        if name.startswith("__") and not include_internal:
+            continue
+        for pid, part in sorted(topic.partitions.items()):
+            rows.append({
+                "topic": name, "partition": pid, "leader": part.leader,
+                "replicas": list(part.replicas), "isr": list(part.isrs),
+                "under_replicated": len(part.isrs) < len(part.replicas),
+                "error": str(part.error) if part.error else "",
+            })
+    return rows
+
+
+def watermarks(bootstrap: str, partitions: Iterable[tuple[str, int]], timeout: float = 5.0,
+               group: str = "streamlab-explorer") -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) offsets per (topic, partition); (-1, -1) for a partition without a leader right now."""
+    from confluent_kafka import TopicPartition
+
+    partitions = list(partitions)
+    if not partitions:
+        return {}
+    consumer = offsets_consumer(bootstrap, group)
+    try:
+        marks = {}
+        for topic, partition in partitions:
+            try:
+                marks[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                                           timeout=timeout)
+            except Exception:  # leaderless partition while a broker is down: report it, don't fail the table
+                marks[(topic, partition)] = (-1, -1)
+        return marks
+    finally:
+        consumer.close()
+
+
+def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    meta = metadata(bootstrap, topic)
+    if topic not in meta.topics or meta.topics[topic].error is not None:
+        raise TransportError(f"topic {topic!r} does not exist at {bootstrap}: `streamlab topics` lists the topics")
+    return sorted(meta.topics[topic].partitions)
+
+
+def message_count(bootstrap: str, topics: str | Iterable[str], attempts: int = 3, timeout: float = 10.0) -> int:
+    """Records held by `topics`: the sum over their partitions of high minus low watermark.
+
+    Asked up to `attempts` times: a loaded broker may drop the first request, and a count that
+    silently skipped a partition would be wrong rather than late.
+    """
+    from confluent_kafka import TopicPartition
+
+    names = [topics] if isinstance(topics, str) else list(topics)
+    keys = [(name, pid) for name in names for pid in topic_partitions(bootstrap, name)]
+    last_error: Exception | None = None
+    for _attempt in range(attempts):
+        consumer = offsets_consumer(bootstrap, "streamlab-count")
+        try:
+            total = 0
+            for topic, pid in keys:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=timeout)
+                total += max(0, high - low)
+            return total
+        except Exception as exc:  # noqa: BLE001 - KafkaException: timeouts, destroyed broker handles
+            last_error = exc
+            time.sleep(1)
+        finally:
+            consumer.close()
+    raise TransportError(f"cannot read the offsets of {', '.join(names)}: {last_error}")
+
+
+def leaders_ready(bootstrap: str, names: Iterable[str]) -> bool:
+    """True when every partition of every topic in `names` exists and has a leader."""
+    topics = metadata(bootstrap).topics
+    return all(name in topics and topics[name].partitions and
+               all(p.leader >= 0 for p in topics[name].partitions.values()) for name in names)
+
+
+def wait_for_leaders(bootstrap: str, names: str | Iterable[str], timeout: float = 30.0) -> None:
+    """Block until every partition of `names` has a leader: topic creation is asynchronous in Kafka."""
+    names = [names] if isinstance(names, str) else list(names)
+    wait_until(lambda: leaders_ready(bootstrap, names), timeout,
+               f"a leader for every partition of {', '.join(names)}", interval=0.2, error=TransportError)
+
+
+# -- topics --------------------------------------------------------------------------------------
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
     """Create the missing topics, sized down to the cluster (RF ≤ brokers); wait for their leaders."""
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import NewTopic
 
-    admin = _admin(bootstrap)
-    brokers = broker_count(bootstrap)
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [spec.for_cluster(brokers) for spec in specs if spec.name not in existing]
+    meta = metadata(bootstrap, timeout=timeout)
+    wanted = [spec.for_cluster(len(meta.brokers)) for spec in specs if spec.name not in meta.topics]
     if not wanted:
         return []
+    admin = admin_client(bootstrap)  # kept until the futures resolve
     futures = admin.create_topics([NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
                                             config=s.config) for s in wanted], request_timeout=timeout)
     created = []
@@ -51,56 +179,138 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
             if getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue  # a concurrent creator won the race: fine, the topic is there
             raise TransportError(f"creating topic {name!r} failed: {error}") from None
-    _wait_for_leaders(admin, [s.name for s in wanted], timeout)
+    wait_for_leaders(bootstrap, [s.name for s in wanted], timeout)
     return created
 
 
-def _wait_for_leaders(admin, names: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        topics = admin.list_topics(timeout=5).topics
-        if all(name in topics and topics[name].partitions and
-               all(p.leader >= 0 for p in topics[name].partitions.values()) for name in names):
-            return
-        time.sleep(0.2)
-    raise TransportError(f"topics {', '.join(names)} have no leader after {timeout:.0f}s")
-
-
-def delete_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:
+def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -> None:
+    """Delete `names`; a topic that is already gone is fine, and cleanup never hides a caller's result."""
+    names = list(names)
     if not names:
         return
-    admin = _admin(bootstrap)
-    for future in admin.delete_topics(names, request_timeout=timeout).values():
-        try:
-            future.result(timeout=timeout)
-        except Exception:
-            pass  # already gone
+    admin = admin_client(bootstrap)
+    try:
+        for future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).values():
+            try:
+                future.result(timeout=timeout)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+    except Exception:  # noqa: BLE001 - the broker went away during cleanup
+        pass
 
 
-def _group_rows(bootstrap: str, group: str, topics: list[str] | None):
-    from ..explorer import describe_groups
+# -- consumer groups -----------------------------------------------------------------------------
 
-    frame = describe_groups(bootstrap)
-    rows = frame[frame["group"] == group]
+GROUP_COLUMNS = ["group", "state", "members", "topic", "partition", "member", "committed", "end", "lag"]
+
+
+def group_rows(bootstrap: str, groups: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """One dict per (group, topic, partition): committed offset, end offset, lag, and the member owning it.
+
+    A group without partitions yet gives one row without a topic (it still counts its members).
+    `groups` limits the answer to those groups (all but the explorer's own when None).
+    """
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    metadata(bootstrap)  # fails with a clear line when nobody answers; listing groups would just be empty
+    admin = admin_client(bootstrap, socket_timeout_ms=5000)
+    try:
+        listing = admin.list_consumer_groups(request_timeout=10).result()
+    except Exception as exc:
+        raise TransportError(f"Kafka does not answer at {bootstrap} ({exc}): {START_HINT}") from None
+    group_ids = sorted(g.group_id for g in listing.valid if not g.group_id.startswith("streamlab-explorer"))
+    if groups is not None:
+        wanted = set(groups)
+        group_ids = [gid for gid in group_ids if gid in wanted]
+    if not group_ids:
+        return []
+    descriptions = {gid: fut.result() for gid, fut in admin.describe_consumer_groups(group_ids).items()}
+    rows: list[dict[str, Any]] = []
+    for gid in group_ids:
+        desc = descriptions[gid]
+        owner = {(tp.topic, tp.partition): m.client_id
+                 for m in desc.members for tp in (m.assignment.topic_partitions if m.assignment else [])}
+        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)])[gid].result()
+        committed = {(tp.topic, tp.partition): tp.offset for tp in offsets.topic_partitions}
+        keys = sorted(set(committed) | set(owner))
+        marks = watermarks(bootstrap, keys)
+        state = str(desc.state).rsplit(".", 1)[-1]
+        if not keys:
+            rows.append({"group": gid, "state": state, "members": len(desc.members)})
+        for topic, partition in keys:
+            start, end = marks[(topic, partition)]
+            done = committed.get((topic, partition), -1)
+            # nothing committed yet: everything still in the partition is waiting for this group
+            position = done if done >= 0 else start
+            rows.append({
+                "group": gid, "state": state, "members": len(desc.members),
+                "topic": topic, "partition": partition, "member": owner.get((topic, partition), ""),
+                "committed": done, "end": end, "lag": (end - position) if end >= 0 and position >= 0 else None,
+            })
+    return rows
+
+
+def _rows_of(bootstrap: str, group: str, topics: list[str] | None) -> list[dict[str, Any]]:
+    rows = group_rows(bootstrap, [group])
     if topics:
-        # a group without partitions yet has one row with no topic: keep it, it still counts members
-        rows = rows[rows["topic"].isin(topics) | rows["topic"].isna()]
+        rows = [r for r in rows if r.get("topic") is None or r["topic"] in topics]
     return rows
 
 
 def group_members(bootstrap: str, group: str, topics: list[str] | None = None) -> int:
     """Members of the consumer group (0 when it does not exist)."""
-    rows = _group_rows(bootstrap, group, topics)
-    return int(rows["members"].max()) if not rows.empty else 0
+    return max((int(r["members"]) for r in _rows_of(bootstrap, group, topics)), default=0)
 
 
 def group_backlog(bootstrap: str, group: str, topics: list[str] | None = None) -> int | None:
     """Total lag of the group on `topics` (end offset minus committed); None while any partition is unknown."""
-    rows = _group_rows(bootstrap, group, topics)
-    rows = rows[rows["topic"].notna()]
-    if rows.empty or rows["lag"].isna().any():
+    rows = [r for r in _rows_of(bootstrap, group, topics) if r.get("topic") is not None]
+    if not rows or any(r["lag"] is None for r in rows):
         return None
-    return int(rows["lag"].sum())
+    return int(sum(r["lag"] for r in rows))
+
+
+# -- the KRaft quorum ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClusterView:
+    unfenced: set[int]
+    quorum_leader: int
+    voters: dict[int, int]      # node id -> log end offset of the metadata log
+    high_watermark: int
+
+
+def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
+    """One view of the cluster from two admin calls, retried: a dead node may be asked first.
+
+    confluent-kafka reports the unfenced brokers; kafka-python is the client that describes the
+    metadata quorum (leader, voters and their log end offsets).
+    """
+    from kafka.admin import KafkaAdminClient
+
+    admin = admin_client(bootstrap)   # held until the future resolves: a dropped client cancels it
+    cluster = admin.describe_cluster(request_timeout=5).result()
+    last_error: Exception | None = None
+    for _ in range(attempts):
+        quorum_admin = None
+        try:
+            quorum_admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
+                                            client_id="streamlab-stack")
+            partition = quorum_admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
+            break
+        except Exception as exc:  # connection refused by a node that is down: ask again
+            last_error = exc
+        finally:
+            if quorum_admin is not None:
+                quorum_admin.close()
+    else:
+        raise TransportError(f"could not describe the KRaft quorum at {bootstrap}: {last_error}")
+    return ClusterView(
+        unfenced={node.id for node in cluster.nodes},
+        quorum_leader=partition["leader_id"],
+        voters={v["replica_id"]: v["log_end_offset"] for v in partition["current_voters"]},
+        high_watermark=partition["high_watermark"],
+    )
 
 
 class KafkaAdminMixin:
@@ -116,6 +326,10 @@ class KafkaAdminMixin:
 
     def delete_topics(self, names: list[str]) -> None:
         delete_topics(self.bootstrap, names)
+
+    def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
+        """Nothing to declare: a topic keeps its records for every group, and a group exists once a member joins."""
+        return []
 
     def group_members(self, group: str, topics: list[str]) -> int:
         return group_members(self.bootstrap, group, topics)

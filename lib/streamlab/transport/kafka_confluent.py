@@ -7,8 +7,8 @@ machine (see the benchmark chapter).
 
 from __future__ import annotations
 
-from ..stack.kafka_local import quiet_logger
 from . import kafka_admin
+from .kafka_admin import quiet_logger
 from .base import DeliveryCallback, Record, TransportError, as_key
 
 

@@ -175,6 +175,10 @@ class MqttTransport:
     def delete_topics(self, names: list[str]) -> None:
         """Nothing to delete: MQTT keeps no log."""
 
+    def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
+        """A shared subscription exists while its first subscriber is connected: nothing to declare."""
+        return []
+
     def group_members(self, group: str, topics: list[str]) -> int:
         """Not observable over MQTT without broker plugins: unknown, so never reported as joined."""
         return 0

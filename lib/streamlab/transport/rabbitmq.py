@@ -87,9 +87,11 @@ What maps, what does not (TopicSpec → RabbitMQ)
   app runner re-checks the backlog after a stage has stopped, when nothing is
   unacked any more.
 
-Run `python -m streamlab.transport.rabbitmq declare-app` to declare the app's
-exchanges and group queues up front (the compose file's `topology-init`), and
-`python -m streamlab.transport.rabbitmq bench` to time the publisher.
+The back end knows no stream by name: the caller's `TopicTable` gives each stream's
+spec and the dead-letter stream's name, and `ensure_groups` the groups to declare.
+`python -m streamlab.pipeline.declare --broker rabbitmq` declares the app's exchanges
+and group queues up front (the compose file's `topology-init`); `publish_rate` times
+the publisher.
 """
 
 from __future__ import annotations
@@ -105,8 +107,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterable
 
-from ..pipeline.topics import BY_NAME, DEAD_LETTER
-from .spec import TopicSpec
+from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
 from .base import DeliveryCallback, Record, TransportError
 
 log = logging.getLogger(__name__)
@@ -123,16 +124,15 @@ PUBLISH_CHUNK = 500                       # messages per I/O-loop turn, so confi
 
 # ---- topology: every declaration, in one place ---------------------------------------------------------
 
-def _base_name(topic: str) -> str:
-    return topic.rsplit(".", 1)[-1]
-
-
-def _namespace_prefix(topic: str) -> str:
-    return topic.rsplit(".", 1)[0] + "." if "." in topic else ""
-
-
 class Topology:
-    """Names and arguments of exchanges and queues; consumers, publishers and admin calls all use these."""
+    """Names and arguments of exchanges and queues; consumers, publishers and admin calls all use these.
+
+    The caller's `TopicTable` says what each stream needs (replication, retention) and where
+    undeliverable messages go; a stream the table does not know gets quorum queues of 3.
+    """
+
+    def __init__(self, table: TopicTable | None = None) -> None:
+        self.table = table or TopicTable()
 
     @staticmethod
     def exchange(topic: str) -> dict[str, Any]:
@@ -142,39 +142,37 @@ class Topology:
     def queue_name(group: str, topic: str) -> str:
         return f"{group}.{topic}"
 
-    @staticmethod
-    def dead_letter_exchange(topic: str) -> str | None:
-        """The namespace's dead-letter exchange; None for the dead-letter stream itself (no cycles)."""
-        if _base_name(topic) == DEAD_LETTER.name:
+    def dead_letter_exchange(self, topic: str) -> str | None:
+        """The namespace's dead-letter exchange; None for the dead-letter stream itself (no cycles), or
+        when the caller named none."""
+        dead_letter = self.table.dead_letter
+        if dead_letter is None or base_name(topic) == dead_letter:
             return None
-        return _namespace_prefix(topic) + DEAD_LETTER.name
+        return namespace_prefix(topic) + dead_letter
 
-    @staticmethod
-    def queue_arguments(topic: str, spec: TopicSpec | None = None) -> dict[str, Any]:
-        spec = spec or BY_NAME.get(_base_name(topic))
+    def queue_arguments(self, topic: str, spec: TopicSpec | None = None) -> dict[str, Any]:
+        spec = spec or self.table.spec(topic)
         args: dict[str, Any] = {"x-queue-type": "quorum", "x-expires": GROUP_EXPIRES_MS,
                                 "x-quorum-initial-group-size": spec.replication if spec else 3}
         if spec is not None and "retention.ms" in spec.config:
             args["x-message-ttl"] = int(spec.config["retention.ms"])
-        dlx = Topology.dead_letter_exchange(topic)
+        dlx = self.dead_letter_exchange(topic)
         if dlx is not None:
             args["x-dead-letter-exchange"] = dlx
             args["x-delivery-limit"] = DELIVERY_LIMIT
         return args
 
-    @staticmethod
-    def queue(group: str, topic: str) -> dict[str, Any]:
+    def queue(self, group: str, topic: str) -> dict[str, Any]:
         return {"queue": Topology.queue_name(group, topic), "durable": True, "exclusive": False,
-                "auto_delete": False, "arguments": Topology.queue_arguments(topic)}
+                "auto_delete": False, "arguments": self.queue_arguments(topic)}
 
-    @staticmethod
-    def declare_group_queue(channel, group: str, topic: str) -> str:
+    def declare_group_queue(self, channel, group: str, topic: str) -> str:
         """Exchange (and its dead-letter exchange), queue, binding: idempotent, on a BlockingChannel."""
         channel.exchange_declare(**Topology.exchange(topic))
-        dlx = Topology.dead_letter_exchange(topic)
+        dlx = self.dead_letter_exchange(topic)
         if dlx is not None:
             channel.exchange_declare(**Topology.exchange(dlx))
-        spec = Topology.queue(group, topic)
+        spec = self.queue(group, topic)
         channel.queue_declare(**spec)
         channel.queue_bind(spec["queue"], topic, routing_key="#")
         return spec["queue"]
@@ -182,14 +180,16 @@ class Topology:
 
 # ---- connections ---------------------------------------------------------------------------------------
 
-def connection_parameters(url: str, client_id: str = "streamlab"):
+def connection_parameters(url: str, client_id: str = "streamlab", socket_timeout: float = 5,
+                          heartbeat: int | None = HEARTBEAT_S, blocked_timeout: float | None = None):
+    """pika's parameters for `url`, the one place they are set (heartbeat None: the broker's proposal)."""
     import pika
 
     params = pika.URLParameters(url)
-    params.heartbeat = HEARTBEAT_S
-    params.socket_timeout = 5
-    params.stack_timeout = 10
-    params.blocked_connection_timeout = None
+    params.heartbeat = heartbeat
+    params.socket_timeout = socket_timeout
+    params.stack_timeout = max(10, socket_timeout)
+    params.blocked_connection_timeout = blocked_timeout
     params.connection_attempts = 1
     params.client_properties = {"connection_name": client_id, "product": "streamlab"}
     return params
@@ -602,8 +602,9 @@ class PikaConsumer:
 
     def __init__(self, urls: list[str], topics: list[str], group: str, client_id: str,
                  prefetch: int | None = None, reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
-                 connect_timeout_s: float = 30.0) -> None:
+                 connect_timeout_s: float = 30.0, topology: Topology | None = None) -> None:
         self.urls = list(urls)
+        self.topology = topology or Topology()
         self.topics = list(topics)
         self.group = group
         self.client_id = client_id
@@ -627,7 +628,7 @@ class PikaConsumer:
                 channel = self._conn.channel()
                 channel.basic_qos(prefetch_count=self.prefetch)
                 for topic in self.topics:
-                    queue = Topology.declare_group_queue(channel, self.group, topic)
+                    queue = self.topology.declare_group_queue(channel, self.group, topic)
                     channel.basic_consume(queue, self._on_message)
                 self._channel = channel
                 return
@@ -732,9 +733,10 @@ class RabbitMQTransport:
     name = "rabbitmq"
     client = "pika"
 
-    def __init__(self, urls: list[str] | str, mgmt_url: str = "") -> None:
+    def __init__(self, urls: list[str] | str, mgmt_url: str = "", table: TopicTable | None = None) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self.mgmt_url = mgmt_url.rstrip("/")
+        self.topology = Topology(table)
         self._admin = None
         self._admin_channel = None
 
@@ -801,6 +803,8 @@ class RabbitMQTransport:
 
     # -- the Transport interface ------------------------------------------------------------------
     def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
+        # the group queues declared later (by consumers or ensure_groups) take their arguments from these
+        self.topology.table = self.topology.table.with_specs(specs)
         created = []
         for spec in specs:
             if not self._exists("exchange", spec.name):
@@ -821,7 +825,7 @@ class RabbitMQTransport:
         vhost = urllib.parse.quote(_vhost(self.urls[0]), safe="")
         url = f"{self.mgmt_url}/api/exchanges/{vhost}/{urllib.parse.quote(exchange, safe='')}/bindings/source"
         try:
-            bindings = _mgmt_get(url, self.urls[0])
+            bindings = mgmt_get(url, self.urls[0])
         except (OSError, ValueError):
             return []  # no management API: the queues stay until x-expires removes them
         return sorted({b["destination"] for b in bindings
@@ -833,7 +837,13 @@ class RabbitMQTransport:
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> PikaConsumer:
         # from_beginning has no meaning here: a queue holds what arrived since it was declared, no more
-        return PikaConsumer(self.urls, topics, group, client_id, **options)  # type: ignore[arg-type]
+        return PikaConsumer(self.urls, topics, group, client_id, topology=self.topology,  # type: ignore[arg-type]
+                            **options)
+
+    def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
+        """Each group's queue on each of its topics, so what is published before a consumer starts is kept."""
+        return [self._admin_call(lambda ch, g=group, t=topic: self.topology.declare_group_queue(ch, g, t))
+                for group, topics in group_topics.items() for topic in topics]
 
     def group_members(self, group: str, topics: list[str]) -> int:
         counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]
@@ -854,35 +864,19 @@ def _vhost(url: str) -> str:
     return pika.URLParameters(url).virtual_host
 
 
-def _mgmt_get(url: str, amqp_url: str):
+def mgmt_get(url: str, amqp_url: str, timeout: float = 5):
+    """GET a management-API URL as JSON, with the credentials of `amqp_url`: the one place that does."""
     import pika
 
     creds = pika.URLParameters(amqp_url).credentials
     request = urllib.request.Request(url)
     token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
     request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
 
-# ---- command line: declare the app's topology, time the publisher ---------------------------------------
-
-def declare_app(transport: RabbitMQTransport, namespace: str = "") -> dict[str, list[str]]:
-    """The app's exchanges and its consumer groups' queues, before any service starts (compose)."""
-    from dataclasses import replace
-
-    from ..pipeline.wiring import GROUP_TOPICS
-    from ..pipeline.topics import ALL_TOPICS
-
-    prefix = f"{namespace}." if namespace else ""
-    created = transport.ensure_topics([replace(s, name=prefix + s.name) for s in ALL_TOPICS])
-    queues = []
-    for group, topics in GROUP_TOPICS.items():
-        for topic in topics:
-            queues.append(transport._admin_call(
-                lambda ch, g=prefix + group, t=prefix + topic: Topology.declare_group_queue(ch, g, t)))
-    return {"exchanges_created": created, "queues": queues}
-
+# ---- measuring the publisher ---------------------------------------------------------------------------
 
 def publish_rate(transport: RabbitMQTransport, messages: int = 100_000, size: int = 100,
                  confirms: bool = True, topic: str = "") -> dict[str, float]:
@@ -892,7 +886,7 @@ def publish_rate(transport: RabbitMQTransport, messages: int = 100_000, size: in
     topic = topic or f"bench-{uuid.uuid4().hex[:8]}.publish"     # its own namespace, so its own dead-letter exchange
     group = "bench"
     transport.ensure_topics([TopicSpec(topic, "raw", replication=1)])
-    queue = transport._admin_call(lambda ch: Topology.declare_group_queue(ch, group, topic))
+    queue = transport.ensure_groups({group: [topic]})[0]
     publisher = transport.publisher("bench-publisher", confirms=confirms)
     payload = bytes(size)
     acked = [0]
@@ -910,39 +904,7 @@ def publish_rate(transport: RabbitMQTransport, messages: int = 100_000, size: in
     finally:
         publisher.close()
         transport._admin_call(lambda ch: ch.queue_delete(queue=queue))
-        for exchange in (topic, Topology.dead_letter_exchange(topic)):
+        for exchange in filter(None, (topic, transport.topology.dead_letter_exchange(topic))):
             transport._admin_call(lambda ch, e=exchange: ch.exchange_delete(exchange=e))
     return {"messages": messages, "size": size, "confirms": confirms, "seconds": round(elapsed, 3),
             "msgs_per_s": round(messages / elapsed), "acked": acked[0], "pending": pending}
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    import os
-
-    from ..stack import StackConfig
-
-    parser = argparse.ArgumentParser(prog="python -m streamlab.transport.rabbitmq")
-    sub = parser.add_subparsers(dest="command", required=True)
-    declare = sub.add_parser("declare-app", help="declare the app's exchanges and group queues")
-    declare.add_argument("--namespace", default=os.environ.get("STREAMLAB_NAMESPACE", ""))
-    bench = sub.add_parser("bench", help="publish()+flush() rate of the transport's publisher")
-    bench.add_argument("--messages", type=int, default=100_000)
-    bench.add_argument("--size", type=int, default=100)
-    bench.add_argument("--no-confirms", action="store_true")
-    args = parser.parse_args(argv)
-    config = StackConfig.from_env()
-    transport = RabbitMQTransport(config.amqp_urls, config.rabbit_mgmt_url)
-    try:
-        if args.command == "declare-app":
-            print(json.dumps(declare_app(transport, args.namespace)))
-        else:
-            print(json.dumps(publish_rate(transport, args.messages, args.size, not args.no_confirms)))
-    except TransportError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    finally:
-        transport.close()
-
-
-if __name__ == "__main__":
-    main()

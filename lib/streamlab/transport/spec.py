@@ -25,3 +25,56 @@ class TopicSpec:
         if "min.insync.replicas" in config:
             config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), replication))
         return TopicSpec(self.name, self.message_type, self.partitions, replication, config, self.purpose)
+
+
+@dataclass(frozen=True)
+class TopicTable:
+    """What a caller tells a back end about its streams, since the back end knows none by name.
+
+    `specs` in the caller's order (ZeroMQ numbers its ports by it), and the name of the stream that
+    collects what could not be delivered (RabbitMQ dead-letters there; None: nothing is dead-lettered).
+    Names may carry a namespace prefix (`run-1.telemetry`): lookups fall back to the last dotted part.
+    """
+
+    specs: tuple[TopicSpec, ...] = ()
+    dead_letter: str | None = None
+
+    def spec(self, topic: str) -> TopicSpec | None:
+        by_name = {s.name: s for s in self.specs}
+        return by_name.get(topic) or by_name.get(base_name(topic))
+
+    def position(self, topic: str) -> int | None:
+        """Index of the stream in the caller's table (namespace ignored); None for a stream not in it."""
+        names = [s.name for s in self.specs]
+        stream = base_name(topic)
+        return names.index(stream) if stream in names else None
+
+    def with_specs(self, specs: list[TopicSpec]) -> "TopicTable":
+        """The same table knowing `specs` too (a later spec of a name replaces the earlier one)."""
+        known = {s.name: s for s in (*self.specs, *specs)}
+        return TopicTable(tuple(known.values()), self.dead_letter)
+
+
+def base_name(topic: str) -> str:
+    """The stream's name without its namespace: `run-1.telemetry` → `telemetry`."""
+    return topic.rsplit(".", 1)[-1]
+
+
+def namespace_prefix(topic: str) -> str:
+    """The namespace part with its dot: `run-1.telemetry` → `run-1.`; empty without one."""
+    return topic.rsplit(".", 1)[0] + "." if "." in topic else ""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where clients connect; the same whichever way the brokers run (`streamlab.stack` fills it in)."""
+
+    kafka_bootstrap: str
+    amqp_url: str
+    rabbit_mgmt_url: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1884"
+    amqp_urls: tuple[str, ...] = ()   # every node of a RabbitMQ cluster, first one first; () = amqp_url only
+
+    @property
+    def all_amqp_urls(self) -> list[str]:
+        return list(self.amqp_urls) or [self.amqp_url]

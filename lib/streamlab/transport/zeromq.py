@@ -19,29 +19,29 @@ import json
 import time
 import zlib
 
-from ..pipeline.topics import ALL_TOPICS
-from .spec import TopicSpec
+from .spec import TopicSpec, TopicTable
 from .base import DeliveryCallback, Record, as_key
 
 BASE_PORT = 5900
 
 
-def endpoint(topic: str, base_port: int = BASE_PORT) -> str:
-    """A fixed endpoint per stream: the app's streams in table order, other names by hash."""
-    names = [spec.name for spec in ALL_TOPICS]
-    stream = topic.rsplit(".", 1)[-1]
-    offset = names.index(stream) if stream in names else 20 + zlib.crc32(topic.encode()) % 900
+def endpoint(topic: str, base_port: int = BASE_PORT, table: TopicTable | None = None) -> str:
+    """A fixed endpoint per stream: the caller's streams in its table's order, other names by hash."""
+    position = (table or TopicTable()).position(topic)
+    offset = position if position is not None else 20 + zlib.crc32(topic.encode()) % 900
     return f"tcp://127.0.0.1:{base_port + offset}"
 
 
 class ZmqPublisher:
-    def __init__(self, client_id: str, hwm: int = 1000, base_port: int = BASE_PORT, **_options: object) -> None:
+    def __init__(self, client_id: str, hwm: int = 1000, base_port: int = BASE_PORT, table: TopicTable | None = None,
+                 **_options: object) -> None:
         import zmq
 
         self._context = zmq.Context.instance()
         self._sockets: dict[str, object] = {}
         self._hwm = hwm
         self._base_port = base_port
+        self._table = table
 
     def _socket(self, topic: str):
         import zmq
@@ -50,7 +50,7 @@ class ZmqPublisher:
             sock = self._context.socket(zmq.PUB)
             sock.setsockopt(zmq.SNDHWM, self._hwm)
             sock.setsockopt(zmq.LINGER, 1000)
-            sock.bind(endpoint(topic, self._base_port))
+            sock.bind(endpoint(topic, self._base_port, self._table))
             self._sockets[topic] = sock
         return self._sockets[topic]
 
@@ -73,13 +73,14 @@ class ZmqPublisher:
 
 class ZmqConsumer:
     def __init__(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
-                 hwm: int = 1000, base_port: int = BASE_PORT, **_options: object) -> None:
+                 hwm: int = 1000, base_port: int = BASE_PORT, table: TopicTable | None = None,
+                 **_options: object) -> None:
         import zmq
 
         self._socket = zmq.Context.instance().socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, hwm)
         for topic in topics:
-            self._socket.connect(endpoint(topic, base_port))
+            self._socket.connect(endpoint(topic, base_port, table))
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._connected_at = time.monotonic()
 
@@ -114,8 +115,13 @@ class ZmqTransport:
     name = "zeromq"
     client = "pyzmq"
 
-    def __init__(self, base_port: int = BASE_PORT) -> None:
+    def __init__(self, base_port: int = BASE_PORT, table: TopicTable | None = None) -> None:
         self.base_port = base_port
+        self.table = table
+
+    def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
+        """PUB/SUB has no groups to declare."""
+        return []
 
     def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
         return []
@@ -132,8 +138,9 @@ class ZmqTransport:
         return None
 
     def publisher(self, client_id: str, **options: object) -> ZmqPublisher:
-        return ZmqPublisher(client_id, base_port=self.base_port, **options)
+        return ZmqPublisher(client_id, base_port=self.base_port, table=self.table, **options)
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> ZmqConsumer:
-        return ZmqConsumer(topics, group, client_id, from_beginning, base_port=self.base_port, **options)
+        return ZmqConsumer(topics, group, client_id, from_beginning, base_port=self.base_port, table=self.table,
+                           **options)

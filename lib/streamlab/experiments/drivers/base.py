@@ -44,8 +44,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from ...stack.config import StackError
-from ..latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
+from ...errors import UserError
+from ...transport import kafka_admin
+from ...transport.rabbitmq import connection_parameters
+from ...transport.spec import TopicSpec
+from ...measure.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
 from ..workload import TIMESTAMP_BYTES, Workload
 
 MB = 1024 * 1024          # MB/s as the Kafka and RabbitMQ tools print it (2^20 bytes)
@@ -230,7 +233,7 @@ class Driver(ABC):
     def client_version(self) -> str: ...
 
     def check(self, endpoints: Any) -> None:
-        """Raise StackError with one line when this driver cannot run (broker down, tool missing)."""
+        """Raise UserError with one line when this driver cannot run (broker down, tool missing)."""
         check_broker(self.broker, endpoints)
 
     @abstractmethod
@@ -272,12 +275,12 @@ def driver_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
         expanded = ALIASES.get(item, [item])
         for name in expanded:
             if name not in DRIVERS:
-                raise StackError(f"driver {item!r} is not known: use {', '.join(DRIVERS)} "
+                raise UserError(f"driver {item!r} is not known: use {', '.join(DRIVERS)} "
                                  f"(or {', '.join(a for a in ALIASES if a in ('kafka', 'rabbitmq', 'python', 'all'))})")
             if name not in names:
                 names.append(name)
     if not names:
-        raise StackError("no driver given: use --driver kafka-python,confluent-kafka,kafka-perf-test (for example)")
+        raise UserError("no driver given: use --driver kafka-python,confluent-kafka,kafka-perf-test (for example)")
     return names
 
 
@@ -294,99 +297,31 @@ def get_driver(name: str) -> Driver:
 
 def check_broker(broker: str, endpoints: Any) -> None:
     if broker == "kafka":
-        kafka_metadata(endpoints.kafka_bootstrap)
+        kafka_admin.metadata(endpoints.kafka_bootstrap, timeout=8)
     elif broker == "rabbitmq":
         import pika
 
         try:
-            conn = pika.BlockingConnection(_amqp_params(endpoints.amqp_url, timeout=5))
+            conn = pika.BlockingConnection(amqp_params(endpoints.amqp_url, timeout=5))
             conn.close()
         except Exception as exc:  # noqa: BLE001 - any connection failure means the same to the user
-            raise StackError(f"RabbitMQ does not answer at {endpoints.amqp_url} ({type(exc).__name__}): start it with "
-                             f"`streamlab stack up --broker rabbitmq`") from None
+            raise UserError(f"RabbitMQ does not answer at {endpoints.amqp_url} ({type(exc).__name__}): start it with "
+                            f"`streamlab stack up --broker rabbitmq`") from None
 
 
-def _amqp_params(url: str, timeout: float = 10):
-    import pika
-
-    params = pika.URLParameters(url)
-    params.socket_timeout = timeout
-    params.blocked_connection_timeout = 60
-    return params
-
-
-def kafka_admin(bootstrap: str):
-    from confluent_kafka.admin import AdminClient
-
-    from ...stack.kafka_local import quiet_logger
-
-    return AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger(), "socket.timeout.ms": 5000})
-
-
-def kafka_metadata(bootstrap: str, topic: str | None = None):
-    from confluent_kafka import KafkaException
-
-    try:
-        return kafka_admin(bootstrap).list_topics(topic=topic, timeout=8)
-    except KafkaException as exc:
-        raise StackError(f"Kafka does not answer at {bootstrap} ({exc.args[0].str()}): start it with "
-                         f"`streamlab stack up --broker kafka`") from None
+def amqp_params(url: str, timeout: float = 10):
+    """A bench client's connection: the broker's heartbeat, and a publisher blocked by flow control for
+    up to a minute before it gives up."""
+    return connection_parameters(url, "streamlab-bench", socket_timeout=timeout, heartbeat=None, blocked_timeout=60)
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int, replication: int,
                  config: dict[str, str] | None = None) -> tuple[int, int]:
     """Create a bench topic (replication capped at the broker count); returns (brokers, replication)."""
-    from confluent_kafka.admin import NewTopic
-
-    from ...explorer import wait_for_leaders
-
-    brokers = len(kafka_metadata(bootstrap).brokers)
-    rf = max(1, min(replication, brokers))
-    admin = kafka_admin(bootstrap)          # keep the client alive until the futures resolve
-    futures = admin.create_topics([NewTopic(topic, partitions, rf, config=config or {})], request_timeout=20)
-    for fut in futures.values():
-        fut.result(timeout=30)
-    wait_for_leaders(bootstrap, topic)
-    return brokers, rf
-
-
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    if not topics:
-        return
-    admin = kafka_admin(bootstrap)
-    try:
-        for fut in admin.delete_topics(list(topics), operation_timeout=20, request_timeout=20).values():
-            try:
-                fut.result(timeout=30)
-            except Exception:  # noqa: BLE001 - already gone is fine
-                pass
-    except Exception:  # noqa: BLE001 - cleanup must not hide the result
-        pass
-
-
-def topic_message_count(bootstrap: str, topic: str) -> int:
-    """Records in `topic` (sum over partitions of high − low watermark)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from ...stack.kafka_local import quiet_logger
-
-    metadata = kafka_metadata(bootstrap, topic)
-    last_error: Exception | None = None
-    for _attempt in range(3):              # a loaded broker may drop the first request: ask again
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "streamlab-bench-count",
-                             "enable.auto.commit": False, "logger": quiet_logger()})
-        try:
-            total = 0
-            for pid in metadata.topics[topic].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
-                total += max(0, high - low)
-            return total
-        except Exception as exc:  # noqa: BLE001 - KafkaException: timeouts, destroyed broker handles
-            last_error = exc
-            time.sleep(1)
-        finally:
-            consumer.close()
-    raise DriverError(f"cannot read the offsets of {topic}: {last_error}")
+    brokers = kafka_admin.broker_count(bootstrap)
+    spec = TopicSpec(topic, "raw", partitions, max(1, replication), dict(config or {})).for_cluster(brokers)
+    kafka_admin.ensure_topics(bootstrap, [spec])
+    return brokers, spec.replication
 
 
 def bench_name(driver: str) -> str:
@@ -733,7 +668,7 @@ class KafkaProcessDriver(ProcessDriver):
                 "brokers": brokers, "replication": rf, "notes": notes}
 
     def cleanup(self, prepared: dict[str, Any], endpoints: Any) -> None:
-        delete_topics(endpoints.kafka_bootstrap, [prepared["target"]["topic"]])
+        kafka_admin.delete_topics(endpoints.kafka_bootstrap, [prepared["target"]["topic"]])
 
 
 @contextlib.contextmanager
@@ -766,5 +701,5 @@ def python_version() -> str:
 
 __all__ = ["Driver", "ProcessDriver", "KafkaProcessDriver", "RunResult", "RoleResult", "Progress", "DriverError", "ChildSpec", "Control",
            "RESULT_COLUMNS", "DRIVERS", "ALIASES", "REFERENCE", "driver_names", "get_driver", "payload_template",
-           "Schedule", "STAMP", "MB", "create_topic", "delete_topics", "topic_message_count", "kafka_metadata",
+           "Schedule", "STAMP", "MB", "create_topic",
            "check_broker", "bench_name", "producer_payload", "consumer_payload"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..latency import LatencyRecorder, Timeline
+from ...measure.latency import LatencyRecorder, Timeline
 from ..workload import Workload
 from .base import (STAMP, ChildSpec, Control, KafkaProcessDriver, Schedule, consumer_payload, payload_template,
                    producer_payload)

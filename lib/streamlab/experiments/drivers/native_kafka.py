@@ -31,11 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...stack.config import StackConfig, StackError
-from ..latency import LatencySummary
+from ...errors import UserError
+from ...stack.config import StackConfig
+from ...measure.latency import LatencySummary
 from ..workload import Workload
-from .base import (Driver, DriverError, Progress, RoleResult, RunResult, bench_name, create_topic, delete_topics,
-                   share, topic_message_count)
+from ...transport.kafka_admin import delete_topics, message_count
+from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, create_topic, share
 
 WINDOW_S = 5.0                    # ProducerPerformance's fixed reporting interval
 LOG4J2_QUIET = """\
@@ -86,11 +87,11 @@ def java_command(kind: str, main: str, args: list[str], heap: str = "512m") -> l
 
 def require_jars(kind: str, artifact: str) -> None:
     if not jar_version(kind, artifact):
-        raise StackError(f"{artifact} jar not found in {jars_dir(kind)}: run `make setup` to fetch it")
+        raise UserError(f"{artifact} jar not found in {jars_dir(kind)}: run `make setup` to fetch it")
     try:
         subprocess.run([StackConfig.from_env().java, "-version"], capture_output=True, timeout=20, check=True)
     except (OSError, subprocess.SubprocessError):
-        raise StackError("java is not on PATH (or $JAVA is wrong): install Java 17, e.g. with `make setup`") from None
+        raise UserError("java is not on PATH (or $JAVA is wrong): install Java 17, e.g. with `make setup`") from None
 
 
 class ToolProcess:
@@ -324,7 +325,7 @@ class KafkaPerfTestDriver(_KafkaToolDriver):
                                               total_records=total_records, latency=lat, per_second=per_second)
 
     def _consume(self, wl: Workload, topic: str, bootstrap: str, result: RunResult, progress: Progress) -> None:
-        expected = topic_message_count(bootstrap, topic)
+        expected = message_count(bootstrap, topic)
         result.roles["producer"].total_records = expected     # what the broker holds: acked or not
         if expected == 0:
             raise DriverError("ProducerPerformance wrote no records")

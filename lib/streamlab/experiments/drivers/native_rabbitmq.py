@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from ...stack.config import StackConfig
-from ..latency import LatencySummary
+from ...measure.latency import LatencySummary
 from ..workload import Workload
 from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, share
 from .native_kafka import ToolProcess, jar_version, java_command, require_jars, wait_all

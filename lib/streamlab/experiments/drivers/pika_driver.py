@@ -23,9 +23,9 @@ import collections
 import time
 from typing import Any
 
-from ..latency import LatencyRecorder, Timeline
+from ...measure.latency import LatencyRecorder, Timeline
 from ..workload import Workload
-from .base import (STAMP, ChildSpec, Control, ProcessDriver, Schedule, _amqp_params, consumer_payload,
+from .base import (STAMP, ChildSpec, Control, ProcessDriver, Schedule, amqp_params, consumer_payload,
                    payload_template, producer_payload)
 
 WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
@@ -34,7 +34,7 @@ WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 def declare_queues(amqp_url: str, names: list[str], queue_type: str = "classic") -> None:
     import pika
 
-    conn = pika.BlockingConnection(_amqp_params(amqp_url))
+    conn = pika.BlockingConnection(amqp_params(amqp_url))
     try:
         ch = conn.channel()
         for name in names:
@@ -48,7 +48,7 @@ def delete_queues(amqp_url: str, names: list[str]) -> None:
     import pika
 
     try:
-        conn = pika.BlockingConnection(_amqp_params(amqp_url))
+        conn = pika.BlockingConnection(amqp_params(amqp_url))
     except Exception:  # noqa: BLE001 - cleanup must not hide the result
         return
     try:
@@ -70,7 +70,7 @@ def rabbit_version(amqp_url: str) -> str:
     import pika
 
     try:
-        conn = pika.BlockingConnection(_amqp_params(amqp_url, timeout=5))
+        conn = pika.BlockingConnection(amqp_params(amqp_url, timeout=5))
     except Exception:  # noqa: BLE001
         return ""
     try:
@@ -208,7 +208,7 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
             st["error"] = f"connection closed: {reason!r}"
         conn.ioloop.stop()
 
-    conn = pika.SelectConnection(_amqp_params(spec.endpoint), on_open_callback=on_open,
+    conn = pika.SelectConnection(amqp_params(spec.endpoint), on_open_callback=on_open,
                                  on_open_error_callback=on_open_error, on_close_callback=on_closed)
     st["conn"] = conn
     conn.ioloop.start()
@@ -223,7 +223,7 @@ def consumer_main(spec: ChildSpec, ctl: Control) -> None:
     import pika
 
     wl = spec.workload
-    conn = pika.BlockingConnection(_amqp_params(spec.endpoint))
+    conn = pika.BlockingConnection(amqp_params(spec.endpoint))
     ch = conn.channel()
     if wl.prefetch:
         ch.basic_qos(prefetch_count=wl.prefetch)

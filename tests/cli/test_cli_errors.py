@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from streamlab.stack import REPO_ROOT
+from streamlab.paths import HOME
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "AMQP_URL", "BROKER", "STACK")}
     full_env.update(env)
     return subprocess.run([sys.executable, "-m", "streamlab.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=REPO_ROOT, timeout=60)
+                          env=full_env, cwd=HOME, timeout=60)
 
 
 @pytest.mark.parametrize("args, env, expected", [

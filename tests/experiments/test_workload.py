@@ -6,7 +6,7 @@ import pytest
 
 from streamlab.experiments.workload import (Workload, WorkloadError, list_workloads, load_workload, parse_duration,
                                             parse_rate, workload_from_dict)
-from streamlab.stack import StackError
+from streamlab.errors import UserError
 
 
 def write(tmp_path, text: str, name: str = "w.yaml"):
@@ -103,7 +103,7 @@ def test_missing_file():
 
 
 def test_workload_error_is_a_stack_error_for_the_cli():
-    assert issubclass(WorkloadError, StackError)
+    assert issubclass(WorkloadError, UserError)
 
 
 def test_acks_spellings():

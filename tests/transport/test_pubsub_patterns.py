@@ -10,17 +10,15 @@ import time
 import uuid
 
 import pytest
-from stacks import PORT_SHIFT, SINGLE_ENV, running_stack
+from plugins.stacks import PORT_SHIFT
 
 from streamlab.transport.mqtt import MqttTransport
 from streamlab.transport.zeromq import ZmqTransport
 
 
 @pytest.fixture(scope="module")
-def mqtt_transport():
-    env = {**SINGLE_ENV, "MQTT_PORT": str(1894 + PORT_SHIFT)}
-    for stack in running_stack(env, "mqtt"):
-        yield MqttTransport(stack.endpoints.mqtt_url)
+def mqtt_transport(mqtt_stack):
+    return MqttTransport(mqtt_stack.endpoints.mqtt_url)
 
 
 def _drain(consumer, want: int, timeout: float = 20.0) -> list:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from streamlab.transport.spec import TopicSpec
-from streamlab.transport.rabbitmq import RabbitMQTransport, Topology, _mgmt_get
+from streamlab.transport.rabbitmq import RabbitMQTransport, Topology, mgmt_get
 
 pytestmark = [pytest.mark.cluster, pytest.mark.rabbitmq]
 
@@ -107,7 +107,7 @@ def test_killing_a_node_under_a_confirming_publisher_loses_no_confirmed_message(
     publisher = transport.publisher("failover-publisher")
     node = _node_of(publisher.connected_url, config.amqp_port)
     queue = Topology.queue_name(group, topic)
-    info = _mgmt_get(f"{config.rabbit_mgmt_url}/api/queues/%2F/{queue}", transport.urls[0])
+    info = mgmt_get(f"{config.rabbit_mgmt_url}/api/queues/%2F/{queue}", transport.urls[0])
     leader = info.get("leader", "")
     assert node == 1 and leader.startswith("streamlab-rabbit-1@"), (node, leader)
 
@@ -153,7 +153,7 @@ def test_killing_a_node_under_a_confirming_publisher_loses_no_confirmed_message(
         assert confirmed == set(range(total))       # every message confirmed in the end (republished if needed)
         assert not lost                             # ... and every confirmed one is in the queue
         survivor_mgmt = f"http://127.0.0.1:{config.rabbit_mgmt_port + 1}"    # node 2's management API
-        leader_after = _mgmt_get(f"{survivor_mgmt}/api/queues/%2F/{queue}", transport.urls[1]).get("leader", "")
+        leader_after = mgmt_get(f"{survivor_mgmt}/api/queues/%2F/{queue}", transport.urls[1]).get("leader", "")
         assert leader_after and not leader_after.startswith("streamlab-rabbit-1@")
         transport.delete_topics([topic])
     finally:

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from streamlab.stack import Stack, StackConfig, StackError, get_stack
+from streamlab.errors import UserError
+from streamlab.stack import Stack, StackConfig, get_stack
 from streamlab.stack import procs
 from streamlab.stack.kafka_local import LocalKafka, new_cluster_id
 
@@ -34,12 +35,12 @@ def test_external_endpoints_come_from_env():
     ({"KAFKA_PORT": "-1"}, "KAFKA_PORT=-1 must be positive"),
 ])
 def test_bad_values_are_named(env, message):
-    with pytest.raises(StackError, match=message.replace("(", r"\(")):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
         StackConfig.from_env(env)
 
 
 def test_unknown_broker_is_named():
-    with pytest.raises(StackError, match="BROKER='zeromq' is not known"):
+    with pytest.raises(UserError, match="BROKER='zeromq' is not known"):
         Stack(StackConfig.from_env({}), "zeromq")
 
 
@@ -56,27 +57,27 @@ def test_port_in_use_is_reported_with_its_number(tmp_path):
         config = StackConfig.from_env({"STREAMLAB_STACK_DIR": str(tmp_path), "BROKERS": "1",
                                        "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(port + 1)})
         kafka = LocalKafka(config)
-        with pytest.raises(StackError, match=f"port already in use: kafka node 1 {port}"):
+        with pytest.raises(UserError, match=f"port already in use: kafka node 1 {port}"):
             kafka._start_node(kafka.nodes[0])
 
 
 def test_missing_java_is_reported(tmp_path):
     config = StackConfig.from_env({"STREAMLAB_STACK_DIR": str(tmp_path), "JAVA": "no-such-java-binary"})
-    with pytest.raises(StackError, match="`no-such-java-binary` not found: install a Java 17"):
+    with pytest.raises(UserError, match="`no-such-java-binary` not found: install a Java 17"):
         LocalKafka(config).up()
 
 
 def test_missing_jars_are_reported(tmp_path):
     config = StackConfig.from_env({"STREAMLAB_STACK_DIR": str(tmp_path / "s"),
                                    "STREAMLAB_JARS_DIR": str(tmp_path / "nojars")})
-    with pytest.raises(StackError, match="Kafka jars not found .* run `make setup`"):
+    with pytest.raises(UserError, match="Kafka jars not found .* run `make setup`"):
         LocalKafka(config).up()
 
 
 def test_formatted_size_mismatch_is_refused(tmp_path):
     env = {"STREAMLAB_STACK_DIR": str(tmp_path)}
     LocalKafka(StackConfig.from_env({**env, "BROKERS": "3"}))._cluster_meta()
-    with pytest.raises(StackError, match="formatted for 3 broker\\(s\\), not 1"):
+    with pytest.raises(UserError, match="formatted for 3 broker\\(s\\), not 1"):
         LocalKafka(StackConfig.from_env({**env, "BROKERS": "1"}))._cluster_meta()
 
 
@@ -103,11 +104,11 @@ def test_stop_pid_stops_our_process(tmp_path):
 
 def test_external_stack_refuses_to_kill():
     stack = get_stack("kafka", StackConfig.from_env({"STACK": "external", "KAFKA_BOOTSTRAP": "127.0.0.1:1"}))
-    with pytest.raises(StackError, match="not ours to kill"):
+    with pytest.raises(UserError, match="not ours to kill"):
         stack.part("kafka").kill_node(1)
     assert not stack.is_ready()
 
 
 def test_external_needs_its_variables():
-    with pytest.raises(StackError, match="STACK=external needs KAFKA_BOOTSTRAP"):
+    with pytest.raises(UserError, match="STACK=external needs KAFKA_BOOTSTRAP"):
         get_stack("kafka", StackConfig.from_env({"STACK": "external"}))

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from streamlab.experiments import cluster_tour as tour
-from streamlab.explorer import describe_topics
+from streamlab.stack.explorer import describe_topics
 from streamlab.transport import get_transport
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]

@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import pytest
 
-from streamlab.stack import REPO_ROOT, StackConfig
+from streamlab.paths import HOME
+from streamlab.stack import StackConfig
 from streamlab.stack import compose_check as cc
 from streamlab.stack.docker import docker_kafka, docker_rabbitmq
 
@@ -89,8 +90,8 @@ def test_schema_catches_malformed_files(mutate, expected, schema):
 # ---- (b) the files agree with the code and with themselves -------------------------------
 
 def test_compose_files_are_where_docker_py_looks():
-    assert KAFKA.compose_file == REPO_ROOT / "compose" / "kafka.yml"
-    assert RABBIT.compose_file == REPO_ROOT / "compose" / "rabbitmq.yml"
+    assert KAFKA.compose_file == HOME / "compose" / "kafka.yml"
+    assert RABBIT.compose_file == HOME / "compose" / "rabbitmq.yml"
     assert set(kafka_doc()["services"]) == {KAFKA._service(i) for i in range(1, 4)}
     assert set(rabbit_doc()["services"]) == {RABBIT._service(i) for i in range(1, 4)}
 
@@ -132,7 +133,7 @@ def test_every_service_has_a_healthcheck():
 
 
 def test_readme_documents_the_ports_and_the_untested_status():
-    text = (REPO_ROOT / "compose" / "README.md").read_text()
+    text = (HOME / "compose" / "README.md").read_text()
     ports = [CONFIG.kafka_port + i for i in range(3)]
     ports += [CONFIG.amqp_port + i for i in range(3)] + [CONFIG.rabbit_mgmt_port + i for i in range(3)]
     for port in ports:

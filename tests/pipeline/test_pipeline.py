@@ -21,9 +21,8 @@ import pandas as pd
 import pytest
 
 from streamlab.pipeline.runner import AppConfig, AppRun
-from streamlab.services.common import ensure_app_topics
+from streamlab.pipeline.declare import app_transport, declare_app
 from streamlab.pipeline.topics import ALL_TOPICS
-from streamlab.transport import default_client, get_transport
 
 MACHINES = 6
 DURATION_S = 24.0
@@ -46,11 +45,11 @@ def pipeline_run(request, tmp_path_factory):
     broker = request.param
     stack = request.getfixturevalue("kafka_stack" if broker == "kafka" else "rabbit_stack")
     env = _broker_env(broker, stack)
-    transport = get_transport(broker, default_client(broker), stack.endpoints)
+    transport = app_transport(broker, ep=stack.endpoints)
     namespace = f"pipe-{uuid.uuid4().hex[:6]}"
     data_dir = tmp_path_factory.mktemp(f"app-{broker}")
     audit = f"{namespace}.audit"
-    ensure_app_topics(transport, namespace)
+    declare_app(transport, namespace)
     transport.consumer([f"{namespace}.dead-letter"], audit, "audit").close()   # subscribed, read after the run
     config = AppConfig(broker=broker, machines=MACHINES, duration_s=DURATION_S, data_dir=data_dir,
                        namespace=namespace, seed=3, extra_env=env)

@@ -14,9 +14,9 @@ from streamlab.experiments.drivers.base import (RESULT_COLUMNS, RoleResult, RunR
 from streamlab.experiments.drivers.native_kafka import (parse_consumer_output, parse_e2e_output,
                                                         parse_producer_output)
 from streamlab.experiments.drivers.native_rabbitmq import parse_perftest_output
-from streamlab.experiments.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
+from streamlab.measure.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
 from streamlab.experiments.workload import load_workload
-from streamlab.stack import StackError
+from streamlab.errors import UserError
 
 
 def record_range(recorder: LatencyRecorder, lo_us: int, hi_us: int) -> None:
@@ -126,7 +126,7 @@ def test_payload_and_assignment_helpers():
     assert len(payload) == 100 and set(payload) <= set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     assert split_evenly(list(range(6)), 4, 1) == [1, 5]
     assert driver_names("kafka, pika") == ["kafka-python", "confluent-kafka", "kafka-perf-test", "pika"]
-    with pytest.raises(StackError, match="not known"):
+    with pytest.raises(UserError, match="not known"):
         driver_names("kafka-go")
 
 

@@ -19,14 +19,14 @@ import re
 import pytest
 
 from streamlab.pipeline import wiring as pipeline
-from streamlab.stack import REPO_ROOT
+from streamlab.paths import HOME
 from streamlab.stack import compose_check as cc
 
-APP_FILE = REPO_ROOT / "compose" / "app.yml"
-KAFKA_FILE = REPO_ROOT / "compose" / "kafka.yml"
-RABBIT_APP_FILE = REPO_ROOT / "compose" / "app-rabbitmq.yml"
-RABBIT_FILE = REPO_ROOT / "compose" / "rabbitmq.yml"
-DOCKERFILE = REPO_ROOT / "containers" / "Dockerfile"
+APP_FILE = HOME / "compose" / "app.yml"
+KAFKA_FILE = HOME / "compose" / "kafka.yml"
+RABBIT_APP_FILE = HOME / "compose" / "app-rabbitmq.yml"
+RABBIT_FILE = HOME / "compose" / "rabbitmq.yml"
+DOCKERFILE = HOME / "containers" / "Dockerfile"
 
 
 def app_problems(app_doc: dict, kafka_doc: dict) -> list[str]:
@@ -101,7 +101,7 @@ def dockerfile_problems(text: str) -> list[str]:
     for line in lines:
         if line.startswith("COPY") and "--from" not in line:
             for source in line.split()[1:-1]:
-                if not (REPO_ROOT / source).exists():
+                if not (HOME / source).exists():
                     problems.append(f"COPY source {source} does not exist in the repo")
     return problems
 

@@ -4,27 +4,34 @@
     streamlab bench run latency-half-max --driver rabbitmq
     streamlab bench list
 
+    streamlab bench pipeline      # the application's own numbers
+    streamlab bench codecs        # Bonus 1: encode/decode time and size per codec
+
 Errors the user can fix (unknown workload or driver, a bad field, a broker that
-is not running) are StackErrors: one line, no traceback.
+is not running) are UserErrors: one line, no traceback.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from ..paths import RESULTS_DIR
+from ..stack import get_stack
+from .output import console, print_frame
+from .units import positive_duration
 
 bench_app = typer.Typer(help="Benchmarks: workloads × drivers (Python clients vs the brokers' Java tools).",
                         no_args_is_help=True)
-console = Console()
 
 
 def _overrides(partitions: Optional[int], replication: Optional[int], message_size: Optional[str],
                producers: Optional[int], consumers: Optional[int], acks: Optional[str],
                queues: Optional[int], sets: list[str]) -> dict:
-    from .experiments.workload import WorkloadError
+    from ..experiments.workload import WorkloadError
 
     changes: dict = {}
     for key, value in (("partitions", partitions), ("replication", replication), ("message_size", message_size),
@@ -61,7 +68,7 @@ def bench_run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Run WORKLOAD with each driver in turn on the same stack; print the side-by-side table with ratios."""
-    from .experiments.bench import format_table, run_bench
+    from ..experiments.bench import format_table, run_bench
 
     overrides = _overrides(partitions, replication, message_size, producers, consumers, acks, queues, set_)
     bench = run_bench(workload, driver, duration=duration, warmup=warmup, rate=rate, overrides=overrides,
@@ -89,8 +96,8 @@ def bench_run(
 @bench_app.command("list")
 def bench_list() -> None:
     """The shipped workloads and the drivers."""
-    from .experiments.drivers.base import ALIASES, DRIVERS, get_driver
-    from .experiments.workload import list_workloads, load_workload
+    from ..experiments.drivers.base import ALIASES, DRIVERS, get_driver
+    from ..experiments.workload import list_workloads, load_workload
 
     table = Table(title="workloads (streamlab/experiments/workloads)")
     for col in ("name", "size", "rate", "prod", "cons", "partitions", "acks", "phases", "warm-up", "duration",
@@ -113,27 +120,45 @@ def bench_list() -> None:
                                           if k in ("kafka", "rabbitmq", "python", "native", "all")))
 
 
-def main() -> None:
-    """Run the bench commands on their own (`python -m streamlab.bench_cli ...`), errors as one line."""
-    import sys
+@bench_app.command("pipeline")
+def bench_pipeline(
+    clients: str = typer.Option("confluent,kafka-python", "--client", help="Kafka clients to compare"),
+    messages: int = typer.Option(200_000, min=1000, help="telemetry readings preloaded for the processor"),
+    nominal: str = typer.Option("60s", help="length of the nominal-load run (20 machines × 10 Hz); 0 skips it"),
+    out: Path = typer.Option(RESULTS_DIR / "pipeline", help="where the tidy results go"),
+) -> None:
+    """The application's own numbers: processor throughput per client, latency per stage at nominal load."""
+    import pandas as pd
 
-    from .stack import StackError
+    from ..experiments.pipeline_bench import nominal_latency, processor_throughput
+    from ..plots import machine_facts
 
-    try:
-        bench_app(standalone_mode=False)
-    except StackError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
+    get_stack("kafka").require_ready()
+    names = [c.strip() for c in clients.split(",") if c.strip()]
+    throughput = pd.DataFrame([processor_throughput(c, messages) for c in names])
+    nominal_s = 0.0 if nominal.strip() in ("0", "0s") else positive_duration(nominal)
+    latency = pd.concat([nominal_latency(c, nominal_s) for c in names]) if nominal_s else pd.DataFrame()
+    out.mkdir(parents=True, exist_ok=True)
+    throughput.to_csv(out / "processor_throughput.csv", index=False)
+    if not latency.empty:
+        latency.to_csv(out / "nominal_latency.csv", index=False)
+    print_frame(throughput.round(1), "processor throughput (preloaded telemetry topic)")
+    if not latency.empty:
+        wide = latency.pivot_table(index=["client", "stage"], columns="metric", values="value", sort=False)
+        wide = wide[[m for m in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms") if m in wide]]
+        print_frame(wide.round(1).reset_index(), f"latency from generator send, ms ({nominal_s:.0f} s at nominal load)")
+    facts = machine_facts()
+    console.print(f"machine: {facts['logical cores']} cores, {facts['memory (GiB)']} GiB, {facts['cpu']} — results in {out}")
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
+@bench_app.command("codecs")
+def bench_codecs(messages: int = typer.Option(2000, min=10, help="messages per codec and type"),
+                 repeats: int = typer.Option(5, min=1),
+                 out: Path = typer.Option(RESULTS_DIR / "codecs", help="where the CSV goes")) -> None:
+    """Encode/decode time and size of every codec on every message type (Bonus 1)."""
+    from ..experiments.codec_bench import run_codec_benchmark, save_results, summary_table
 
-if __name__ == "__main__":
-    main()
+    frame = run_codec_benchmark(n_messages=messages, repeats=repeats, progress=True)
+    paths = save_results(frame, out)
+    print_frame(summary_table(frame).reset_index().round(2), "codecs: µs per message and bytes")
+    console.print(f"saved: {', '.join(str(p) for p in paths)}")

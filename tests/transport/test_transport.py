@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from streamlab.transport.spec import TopicSpec
+from streamlab.transport.spec import TopicSpec, TopicTable
 from streamlab.transport import get_transport
 
 BACKENDS = [
@@ -89,7 +89,8 @@ def test_rabbitmq_dead_letters_a_message_that_keeps_coming_back(rabbit_stack, un
     (a poison message that kills every consumer) to the namespace's dead-letter exchange, saying why."""
     from streamlab.transport.rabbitmq import DELIVERY_LIMIT
 
-    transport = get_transport("rabbitmq", "pika", rabbit_stack.endpoints)
+    # the caller names its dead-letter stream: the back end knows no stream by name
+    transport = get_transport("rabbitmq", "pika", rabbit_stack.endpoints, TopicTable(dead_letter="dead-letter"))
     topic, dead = f"{unique_name}.telemetry", f"{unique_name}.dead-letter"
     audit = transport.consumer([dead], f"{unique_name}.audit", "audit")
     transport.consumer([topic], f"{unique_name}.g", "declare").close()

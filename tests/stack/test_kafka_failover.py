@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from streamlab.explorer import describe_topics, wait_for_leaders
+from streamlab.stack.explorer import describe_topics, wait_for_leaders
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 

@@ -24,7 +24,7 @@ def smoke(**changes):
 
 
 def bench_topics(bootstrap: str) -> list[str]:
-    from streamlab.explorer import describe_topics
+    from streamlab.stack.explorer import describe_topics
 
     frame = describe_topics(bootstrap, offsets=False)
     return sorted(t for t in set(frame["topic"]) if t.startswith("streamlab-bench-"))

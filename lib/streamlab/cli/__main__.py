@@ -1,0 +1,5 @@
+"""`python -m streamlab.cli ...` is `streamlab ...` (the compose files call it this way)."""
+
+from . import main
+
+main()

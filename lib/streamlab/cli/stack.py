@@ -1,0 +1,112 @@
+"""`streamlab stack ...`: start, stop, inspect and break the broker stacks."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import UserError
+from ..stack import NodeStatus, StackConfig, get_stack
+from .output import console, err_console
+
+stack_app = typer.Typer(help="Start, stop, inspect and break the broker stacks.", no_args_is_help=True)
+
+BrokerOpt = typer.Option(None, "--broker", "-b", help="kafka, rabbitmq or all (default: $BROKER or all)")
+
+
+def _config(brokers: Optional[int] = None, rabbit_nodes: Optional[int] = None) -> StackConfig:
+    env = dict(os.environ)
+    if brokers is not None:
+        env["BROKERS"] = str(brokers)
+    if rabbit_nodes is not None:
+        env["RABBIT_NODES"] = str(rabbit_nodes)
+    return StackConfig.from_env(env)
+
+
+def _status_table(rows: list[NodeStatus]) -> Table:
+    table = Table(title="streamlab stack", show_lines=False)
+    for col in ("broker", "node", "state", "pid", "address", "detail"):
+        table.add_column(col)
+    colour = {"running": "green", "paused": "yellow", "stopped": "red", "external": "green"}
+    for row in rows:
+        state = f"[{colour.get(row.state, 'white')}]{row.state}[/]"
+        table.add_row(row.broker, str(row.node), state, str(row.pid or "-"), row.address, row.detail)
+    return table
+
+
+@stack_app.command("up")
+def stack_up(broker: Optional[str] = BrokerOpt,
+             brokers: Optional[int] = typer.Option(None, help="Kafka nodes: 1 or 3 (default: $BROKERS or 3)"),
+             rabbit_nodes: Optional[int] = typer.Option(None, help="RabbitMQ nodes: 1 or 3 (default: $RABBIT_NODES or 1)")) -> None:
+    """Start the brokers (idempotent) and wait until they really serve."""
+    stack = get_stack(broker, _config(brokers, rabbit_nodes))
+    started = time.monotonic()
+    stack.up()
+    console.print(_status_table(stack.status()))
+    console.print(f"ready in {time.monotonic() - started:.1f} s — "
+                  f"KAFKA_BOOTSTRAP={stack.endpoints.kafka_bootstrap} AMQP_URL={stack.endpoints.amqp_url}")
+
+
+@stack_app.command("down")
+def stack_down(broker: Optional[str] = BrokerOpt) -> None:
+    """Stop every broker process this stack started (by pid)."""
+    stack = get_stack(broker)
+    stack.down()
+    console.print(_status_table(stack.status()))
+
+
+@stack_app.command("status")
+def stack_status(broker: Optional[str] = BrokerOpt) -> None:
+    """Show each node: state, pid, address, role (quorum leader, fenced, ...)."""
+    console.print(_status_table(get_stack(broker).status()))
+
+
+@stack_app.command("check")
+def stack_check(broker: Optional[str] = BrokerOpt,
+                quiet: bool = typer.Option(False, "-q", "--quiet", help="no output, exit code only")) -> None:
+    """Exit 0 when every selected broker serves, 1 otherwise (for scripts and make)."""
+    stack = get_stack(broker)
+    try:
+        stack.require_ready()
+    except UserError as exc:
+        if not quiet:
+            err_console.print(f"[yellow]not ready:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if not quiet:
+        console.print("ready")
+
+
+@stack_app.command("env")
+def stack_env() -> None:
+    """Print the endpoints as shell exports: eval "$(streamlab stack env)"."""
+    ep = get_stack("all").endpoints
+    print(f"export KAFKA_BOOTSTRAP={ep.kafka_bootstrap}\nexport AMQP_URL='{ep.amqp_url}'")
+
+
+@stack_app.command("clean")
+def stack_clean(broker: Optional[str] = BrokerOpt) -> None:
+    """Delete the stack's data (only when stopped)."""
+    get_stack(broker).clean()
+    console.print("stack data removed")
+
+
+def _node_action(action: str, help_text: str) -> None:
+    def command(node: int = typer.Argument(..., help="node number, from 1"),
+                broker: str = typer.Option("kafka", "--broker", "-b", help="kafka or rabbitmq")) -> None:
+        stack = get_stack(broker)
+        getattr(stack.part(broker), action.replace("-", "_"))(node)
+        console.print(_status_table(stack.status()))
+
+    command.__doc__ = help_text
+    stack_app.command(action)(command)
+
+
+_node_action("kill-node", "SIGKILL one node: a crash, no controlled shutdown.")
+_node_action("stop-node", "SIGTERM one node: a controlled shutdown.")
+_node_action("pause-node", "SIGSTOP one node: alive but silent, like a long GC pause.")
+_node_action("resume-node", "SIGCONT a paused node.")
+_node_action("restart-node", "Start one node again (stopping it first if running) and wait until ready.")

@@ -1,0 +1,56 @@
+"""The runner's configuration and the app's declaration, without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlab.pipeline.declare import declare_app
+from streamlab.pipeline.runner import AppConfig
+from streamlab.pipeline.topics import ALL_TOPICS, DEAD_LETTER, TABLE
+from streamlab.pipeline.wiring import GROUP_TOPICS, consumer_groups
+
+
+def test_the_client_defaults_to_the_brokers_own():
+    assert AppConfig().client == "confluent"
+    assert AppConfig(broker="rabbitmq").client == "pika"
+    assert AppConfig(broker="rabbitmq", client="confluent").client == "pika"   # the CLI's Kafka default
+    assert AppConfig(client="kafka-python").client == "kafka-python"
+
+
+def test_service_args_give_generators_the_fleet_and_everyone_the_run():
+    config = AppConfig(broker="kafka", machines=5, rate_hz=12.5, vibration_hz=2.0, duration_s=30, seed=3,
+                       data_dir=Path("/tmp/run"), namespace="ns", epoch_ns=42)
+    shared = ["--broker", "kafka", "--client", "confluent", "--codec", "orjson", "--data-dir", "/tmp/run",
+              "--namespace", "ns"]
+    assert config.service_args("health_processor") == shared
+    assert config.service_args("telemetry_generator") == shared + [
+        "--machines", "5", "--seed", "3", "--duration", "30", "--rate", "12.5", "--epoch-ns", "42"]
+    assert config.service_args("vibration_generator")[-4:] == ["--rate", "2.0", "--epoch-ns", "42"]
+
+
+class RecordingTransport:
+    def __init__(self):
+        self.topics, self.groups = [], {}
+
+    def ensure_topics(self, specs):
+        self.topics += specs
+        return [spec.name for spec in specs]
+
+    def ensure_groups(self, group_topics):
+        self.groups.update(group_topics)
+        return [f"{g}.{t}" for g, topics in group_topics.items() for t in topics]
+
+
+def test_declare_app_names_every_topic_and_group_queue_in_the_namespace():
+    transport = RecordingTransport()
+    declared = declare_app(transport, "run-7")
+    assert [spec.name for spec in transport.topics] == [f"run-7.{spec.name}" for spec in ALL_TOPICS]
+    assert [spec.partitions for spec in transport.topics] == [spec.partitions for spec in ALL_TOPICS]
+    assert transport.groups == consumer_groups("run-7")
+    assert set(transport.groups) == {f"run-7.{group}" for group in GROUP_TOPICS}
+    assert len(declared.queues) == sum(len(topics) for topics in GROUP_TOPICS.values())
+    assert declare_app(RecordingTransport(), "", groups=False).queues == []
+
+
+def test_the_app_tells_back_ends_its_streams_and_dead_letter_stream():
+    assert TABLE.specs == ALL_TOPICS and TABLE.dead_letter == DEAD_LETTER.name
