@@ -102,9 +102,13 @@ def describe_brokers(bootstrap: str) -> pd.DataFrame:
 
 def describe_groups(bootstrap: str) -> pd.DataFrame:
     """One row per (group, topic, partition): committed offset, end offset, lag, and the member that owns it."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
+    from .transport.kafka_admin import group_committed
 
-    _metadata(bootstrap)  # fails with a clear line when nobody answers; listing groups would just be empty
+    metadata = _metadata(bootstrap)  # fails with a clear line when nobody answers; listing groups would just be empty
+    # what a group may have committed on; read through a consumer, never the admin OffsetFetch that
+    # crashes librdkafka when a coordinator moves (transport.kafka_admin, rule 4)
+    partitions = [(name, p) for name, topic in metadata.topics.items() if not name.startswith("__")
+                  for p in topic.partitions]
     admin = _admin(bootstrap)
     try:
         listing = admin.list_consumer_groups(request_timeout=10).result()
@@ -120,8 +124,7 @@ def describe_groups(bootstrap: str) -> pd.DataFrame:
         desc = descriptions[gid]
         owner = {(tp.topic, tp.partition): m.client_id
                  for m in desc.members for tp in (m.assignment.topic_partitions if m.assignment else [])}
-        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)])[gid].result()
-        committed = {(tp.topic, tp.partition): tp.offset for tp in offsets.topic_partitions}
+        committed = {key: offset for key, offset in group_committed(bootstrap, gid, partitions).items() if offset >= 0}
         keys = sorted(set(committed) | set(owner))
         marks = _watermarks(bootstrap, keys)
         state = str(desc.state).rsplit(".", 1)[-1]

@@ -1,4 +1,39 @@
-"""Topic and consumer-group administration shared by both Kafka clients (confluent-kafka's AdminClient)."""
+"""Topic and consumer-group administration shared by both Kafka clients, and how a long-lived Kafka client is owned.
+
+`admin_client` is the one place that makes a confluent-kafka AdminClient, and
+`group_offsets_reader` the one that makes a client to read a group's committed
+offsets. Every Kafka client the library keeps for longer than one call (a lag
+probe sampled every second, a tour's metadata loop, a service's publisher)
+follows four rules, learnt from a crash (issue 20):
+
+1. **One owner thread.** The client is made by the thread that uses it, lazily
+   on first use, and used by that thread only. A helper that samples in a
+   background thread makes its clients in that thread and refuses calls from
+   any other (`KafkaLagProbe`).
+2. **Closed once, by its owner, never used after.** `close()` is idempotent and
+   runs on the owner thread (a sampler closes its probe when its loop ends). An
+   AdminClient has no `close()`: it is released with its last reference, so
+   hold it until every future it returned has resolved, and never wait on one
+   of its futures after dropping it.
+3. **Logs are served on the owner thread.** With a Python `logger` in the
+   config, librdkafka queues its log lines (`log.queue`) and calls the logger
+   only inside `poll()`/`flush()`/`consume()` of the thread that calls them,
+   never on a librdkafka thread. An AdminClient's calls do not poll, so its
+   lines pile up until someone does: a long-lived one is polled by its owner
+   after each use (`admin.poll(0)`).
+4. **No `AdminClient.list_consumer_group_offsets`.** In librdkafka (2.16.0 here;
+   upstream librdkafka#5040, still open) an admin OffsetFetch answered with
+   NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE calls
+   `rd_kafka_cgrp_op(rk->rk_cgrp, ...)` on a client that has no consumer
+   group: a NULL read on the client's `rdk:main` thread, and the process dies
+   with SIGSEGV. Group coordinators move whenever leadership of
+   `__consumer_offsets` moves (a broker stops or restarts; the controller's
+   preferred-leader rebalance, every 300 s by default), so a probe that asks
+   every second dies within minutes of such a move. Committed offsets are read
+   with `committed_offsets` instead: a Consumer configured with the group's id
+   (never subscribed, so never a member of the group) asks through the
+   consumer's own coordinator code, which handles the move and retries.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +52,36 @@ def admin_client(bootstrap: str):
 
 
 _admin = admin_client
+
+
+def group_offsets_reader(bootstrap: str, group: str):
+    """A Consumer that reads `group`'s committed offsets and partition watermarks (rule 4 above).
+
+    It never subscribes, so it never joins the group nor disturbs its members; closing it leaves nothing behind."""
+    from confluent_kafka import Consumer
+
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "logger": quiet_logger()})
+
+
+def committed_offsets(reader, partitions: list[tuple[str, int]], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The committed offset of each (topic, partition) for the reader's group; -1 where it committed nothing."""
+    from confluent_kafka import TopicPartition
+
+    if not partitions:
+        return {}
+    answer = reader.committed([TopicPartition(topic, partition) for topic, partition in partitions], timeout=timeout)
+    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
+
+
+def group_committed(bootstrap: str, group: str, partitions: list[tuple[str, int]],
+                    timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """`committed_offsets` with a reader made and closed for this one call."""
+    reader = group_offsets_reader(bootstrap, group)
+    try:
+        return committed_offsets(reader, partitions, timeout)
+    finally:
+        reader.close()
 
 
 def broker_count(bootstrap: str, timeout: float = 10.0) -> int:
