@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -328,3 +329,53 @@ def test_order_violations_count_seq_going_backwards():
     assert table.loc["A", "inversions"] == 0 and table.loc["B", "inversions"] == 1
     ties = pd.DataFrame({"machine_id": ["A", "A"], "seq": [1, 0], "ts_ns": [5, 5]})
     assert aa.order_violations(ties, "ts_ns").loc[0, "inversions"] == 0   # a tie is not a reordering
+
+
+def test_run_sampler_closes_its_lag_probe_on_its_own_thread():
+    class Probe:
+        def __init__(self):
+            self.threads: list[str] = []
+            self.closed_on: list[str] = []
+
+        def __call__(self):
+            self.threads.append(threading.current_thread().name)
+            return {"g": 0}
+
+        def close(self):
+            self.closed_on.append(threading.current_thread().name)
+
+    probe = Probe()
+    with aa.RunSampler({}, probe, interval_s=0.01):
+        time.sleep(0.2)
+    assert set(probe.threads) == {"run-sampler"} and probe.closed_on == ["run-sampler"]
+
+
+def test_kafka_lag_probe_belongs_to_the_thread_that_first_calls_it():
+    """Rules 1 and 2 of streamlab.transport.kafka_admin: one owner thread, closed once by it, unusable after."""
+    probe = aa.KafkaLagProbe("127.0.0.1:1", {"g": ["t"]}, timeout_s=0.2)  # nobody listens: calls fail fast
+    failures: list[BaseException] = []
+
+    def in_owner_thread(call) -> None:
+        thread = threading.Thread(target=lambda: _record_failure(call, failures))
+        thread.start()
+        thread.join(10)
+
+    in_owner_thread(probe)   # the first call makes this thread the owner (and fails: no broker)
+    assert len(failures) == 1 and not isinstance(failures[0], RuntimeError)
+    with pytest.raises(RuntimeError, match="thread that first called it"):
+        probe()
+    with pytest.raises(RuntimeError, match="closed by the thread that used it"):
+        probe.close()
+
+    unused = aa.KafkaLagProbe("127.0.0.1:1", {"g": ["t"]})
+    unused.close()
+    unused.close()           # once: the second close does nothing
+    with pytest.raises(RuntimeError, match="closed"):
+        unused()
+
+
+def _record_failure(call, failures: list[BaseException]) -> None:
+    try:
+        call()
+    except BaseException as exc:  # noqa: BLE001 - the test asserts on it
+        failures.append(exc)

@@ -49,6 +49,17 @@ def test_cluster_id_has_kafka_format():
     assert len(cid) == 22 and "=" not in cid
 
 
+def test_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """kafka-storage reads `-t -X...` as two options; Kafka's Uuid.randomUuid skips such ids, and so do we."""
+    import uuid
+
+    from streamlab.stack import kafka_local
+
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])  # "-A..." then "EA..."
+    monkeypatch.setattr(kafka_local.uuid, "uuid4", lambda: next(drawn))
+    assert new_cluster_id().startswith("EA")
+
+
 def test_port_in_use_is_reported_with_its_number(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -538,10 +538,15 @@ class RunSampler:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.sample()
-            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.sample()
+                self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            close = getattr(self.lag, "close", None)
+            if close is not None:  # the probe's clients were made on this thread: they end on it
+                close()
 
     def sample(self) -> None:
         """Take one sample now (also what the thread does every interval)."""
@@ -606,50 +611,85 @@ class KafkaLagProbe:
     ``groups`` maps a group id to the topics it consumes. Lag of a partition
     is end − committed, or end − earliest when the group has committed
     nothing there yet (as `kafka-consumer-groups` shows it).
+
+    Its Kafka clients belong to the thread that first calls it (a
+    :class:`RunSampler`'s thread): made there, used there only, closed there by
+    :meth:`close`, which the sampler calls when its loop ends. Committed offsets
+    come from one offsets reader per group, not from the AdminClient, whose
+    ``list_consumer_group_offsets`` kills the process when a group coordinator
+    moves (issue 20; the rules are in :mod:`streamlab.transport.kafka_admin`).
     """
 
     def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]], timeout_s: float = 5.0) -> None:
-        from confluent_kafka.admin import AdminClient
-
-        from ..transport.kafka_admin import quiet_logger
-
-        self.admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
+        self.bootstrap = bootstrap
         self.groups = {group: list(topics) for group, topics in groups.items()}
         self.timeout_s = timeout_s
         self._partitions: dict[str, list[int]] = {}
+        self._owner: int | None = None
+        self._admin: Any = None
+        self._readers: dict[str, Any] = {}
+        self._closed = False
+
+    def _check_owner(self) -> None:
+        if self._closed:
+            raise RuntimeError("this KafkaLagProbe is closed")
+        me = threading.get_ident()
+        if self._owner is None:
+            self._owner = me
+        elif self._owner != me:
+            raise RuntimeError("a KafkaLagProbe is used only by the thread that first called it")
 
     def _partitions_of(self, topic: str) -> list[int]:
         if topic not in self._partitions:
-            metadata = self.admin.list_topics(topic, timeout=self.timeout_s)
+            metadata = self._admin.list_topics(topic, timeout=self.timeout_s)
             self._partitions[topic] = sorted(metadata.topics[topic].partitions)
         return self._partitions[topic]
 
     def __call__(self) -> dict[str, int | None]:
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
-        from confluent_kafka import ConsumerGroupTopicPartitions
 
-        topics = sorted({t for ts in self.groups.values() for t in ts})
-        parts = [TopicPartition(t, p) for t in topics for p in self._partitions_of(t)]
-        ends = self._offsets(parts, OffsetSpec.latest())
-        starts = self._offsets(parts, OffsetSpec.earliest())
-        result: dict[str, int | None] = {}
-        for group, group_topics in self.groups.items():
-            wanted = [TopicPartition(t, p) for t in group_topics for p in self._partitions_of(t)]
-            future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, wanted)],
-                                                            request_timeout=self.timeout_s)[group]
-            committed = {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions}
-            lag = 0
-            for tp in wanted:
-                key = (tp.topic, tp.partition)
-                done = committed.get(key, -1)
-                lag += ends[key] - (done if done >= 0 else starts[key])
-            result[group] = lag
-        return result
+        from ..transport.kafka_admin import admin_client, committed_offsets, offsets_consumer
+
+        self._check_owner()
+        if self._admin is None:
+            self._admin = admin_client(self.bootstrap)
+        try:
+            topics = sorted({t for ts in self.groups.values() for t in ts})
+            parts = [TopicPartition(t, p) for t in topics for p in self._partitions_of(t)]
+            ends = self._offsets(parts, OffsetSpec.latest())
+            starts = self._offsets(parts, OffsetSpec.earliest())
+            result: dict[str, int | None] = {}
+            for group, group_topics in self.groups.items():
+                if group not in self._readers:
+                    self._readers[group] = offsets_consumer(self.bootstrap, group)
+                reader = self._readers[group]
+                wanted = [(t, p) for t in group_topics for p in self._partitions_of(t)]
+                try:
+                    committed = committed_offsets(reader, wanted, self.timeout_s)
+                finally:
+                    reader.poll(0)  # serve its queued log lines here, on the owner thread
+                result[group] = sum(ends[key] - (committed[key] if committed.get(key, -1) >= 0 else starts[key])
+                                    for key in wanted)
+            return result
+        finally:
+            self._admin.poll(0)  # the same for the admin client, whose calls never poll
 
     def _offsets(self, parts: list[Any], spec: Any) -> dict[tuple[str, int], int]:
-        futures = self.admin.list_offsets({tp: spec for tp in parts}, request_timeout=self.timeout_s)
+        futures = self._admin.list_offsets({tp: spec for tp in parts}, request_timeout=self.timeout_s)
         return {(tp.topic, tp.partition): fut.result().offset for tp, fut in futures.items()}
+
+    def close(self) -> None:
+        """Close the clients, on the owner thread, once; later calls do nothing."""
+        if self._closed:
+            return
+        if self._owner is not None and self._owner != threading.get_ident():
+            raise RuntimeError("a KafkaLagProbe is closed by the thread that used it")
+        self._closed = True
+        readers, self._readers = self._readers, {}
+        for reader in readers.values():
+            reader.close()
+        self._admin = None  # no future of it is pending: every call above waited for its own
 
 
 # --------------------------------------------------------------------------- the cluster's view

@@ -244,6 +244,7 @@ class ClusterSampler:
                         self.partition_rows.append(row)
                 with self._lock:
                     self._latest = (t, live, parts)
+            admin.poll(0)  # serve the log lines queued meanwhile (refused connections while a node is down)
             self._stop.wait(max(0.0, self.every_s - (time.monotonic() - started)))
 
     def _quorum_loop(self) -> None:

@@ -44,8 +44,13 @@ logger.cleaner.level = WARN
 
 
 def new_cluster_id() -> str:
-    """The same format as `kafka-storage random-uuid`: 16 random bytes, url-safe base64, no padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """The same format as `kafka-storage random-uuid`: 16 random bytes, url-safe base64, no padding.
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool would read it as an option
+    (`--cluster-id: expected one argument`), so one fresh stack in 64 failed to format."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 @dataclass(frozen=True)

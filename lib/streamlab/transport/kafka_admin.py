@@ -5,9 +5,40 @@ partition watermarks and their sums, leaders, consumer groups and their lag, cre
 topics, and the KRaft quorum. Results are plain rows (dicts and dataclasses), not DataFrames: the tables
 people read are built from them in `streamlab.stack.explorer`.
 
-Clients are short-lived: each call makes its own and drops it when done. A librdkafka client used from
-several threads, or kept alive across a broker's restart, has crashed the process here; a fresh client
-per question costs a metadata round trip, which no caller notices.
+Clients made here are short-lived: each call makes its own and drops it when done (a fresh client per
+question costs a metadata round trip, which no caller notices).
+
+Every Kafka client the library keeps for longer than one call (a lag
+probe sampled every second, a tour's metadata loop, a service's publisher)
+follows four rules, learnt from a crash (issue 20):
+
+1. **One owner thread.** The client is made by the thread that uses it, lazily
+   on first use, and used by that thread only. A helper that samples in a
+   background thread makes its clients in that thread and refuses calls from
+   any other (`KafkaLagProbe`).
+2. **Closed once, by its owner, never used after.** `close()` is idempotent and
+   runs on the owner thread (a sampler closes its probe when its loop ends). An
+   AdminClient has no `close()`: it is released with its last reference, so
+   hold it until every future it returned has resolved, and never wait on one
+   of its futures after dropping it.
+3. **Logs are served on the owner thread.** With a Python `logger` in the
+   config, librdkafka queues its log lines (`log.queue`) and calls the logger
+   only inside `poll()`/`flush()`/`consume()` of the thread that calls them,
+   never on a librdkafka thread. An AdminClient's calls do not poll, so its
+   lines pile up until someone does: a long-lived one is polled by its owner
+   after each use (`admin.poll(0)`).
+4. **No `AdminClient.list_consumer_group_offsets`.** In librdkafka (2.16.0 here;
+   upstream librdkafka#5040, still open) an admin OffsetFetch answered with
+   NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE calls
+   `rd_kafka_cgrp_op(rk->rk_cgrp, ...)` on a client that has no consumer
+   group: a NULL read on the client's `rdk:main` thread, and the process dies
+   with SIGSEGV. Group coordinators move whenever leadership of
+   `__consumer_offsets` moves (a broker stops or restarts; the controller's
+   preferred-leader rebalance, every 300 s by default), so a probe that asks
+   every second dies within minutes of such a move. Committed offsets are read
+   with `committed_offsets` instead: a Consumer configured with the group's id
+   (never subscribed, so never a member of the group) asks through the
+   consumer's own coordinator code, which handles the move and retries.
 """
 
 from __future__ import annotations
@@ -46,11 +77,33 @@ def admin_client(bootstrap: str, socket_timeout_ms: int | None = None):
 
 
 def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
-    """A consumer that only reads watermarks and assigned partitions: never subscribes, never commits."""
+    """A consumer that reads watermarks and `group`'s committed offsets (rule 4 above).
+
+    It never subscribes, so it never joins the group nor disturbs its members, and never commits."""
     from confluent_kafka import Consumer
 
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                      "logger": quiet_logger()})
+
+
+def committed_offsets(reader, partitions: list[tuple[str, int]], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The committed offset of each (topic, partition) for the reader's group; -1 where it committed nothing."""
+    from confluent_kafka import TopicPartition
+
+    if not partitions:
+        return {}
+    answer = reader.committed([TopicPartition(topic, partition) for topic, partition in partitions], timeout=timeout)
+    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
+
+
+def group_committed(bootstrap: str, group: str, partitions: list[tuple[str, int]],
+                    timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """`committed_offsets` with a reader made and closed for this one call."""
+    reader = offsets_consumer(bootstrap, group)
+    try:
+        return committed_offsets(reader, partitions, timeout)
+    finally:
+        reader.close()
 
 
 def metadata(bootstrap: str, topic: str | None = None, timeout: float = 5.0):
@@ -204,14 +257,14 @@ def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -
 GROUP_COLUMNS = ["group", "state", "members", "topic", "partition", "member", "committed", "end", "lag"]
 
 
-def group_rows(bootstrap: str, groups: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def group_rows(bootstrap: str, groups: Iterable[str] | None = None,
+               topics: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """One dict per (group, topic, partition): committed offset, end offset, lag, and the member owning it.
 
     A group without partitions yet gives one row without a topic (it still counts its members).
-    `groups` limits the answer to those groups (all but the explorer's own when None).
+    `groups` limits the answer to those groups (all but the explorer's own when None), `topics` to those
+    topics. Committed offsets are read by `group_committed` over the topics' partitions (rule 4 above).
     """
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
     metadata(bootstrap)  # fails with a clear line when nobody answers; listing groups would just be empty
     admin = admin_client(bootstrap, socket_timeout_ms=5000)
     try:
@@ -225,13 +278,16 @@ def group_rows(bootstrap: str, groups: Iterable[str] | None = None) -> list[dict
     if not group_ids:
         return []
     descriptions = {gid: fut.result() for gid, fut in admin.describe_consumer_groups(group_ids).items()}
+    wanted_topics = None if topics is None else set(topics)
+    partitions = [(r["topic"], r["partition"]) for r in partition_rows(bootstrap)
+                  if wanted_topics is None or r["topic"] in wanted_topics]
     rows: list[dict[str, Any]] = []
     for gid in group_ids:
         desc = descriptions[gid]
         owner = {(tp.topic, tp.partition): m.client_id
                  for m in desc.members for tp in (m.assignment.topic_partitions if m.assignment else [])}
-        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)])[gid].result()
-        committed = {(tp.topic, tp.partition): tp.offset for tp in offsets.topic_partitions}
+        asked = sorted(set(partitions) | set(owner))
+        committed = {key: offset for key, offset in group_committed(bootstrap, gid, asked).items() if offset >= 0}
         keys = sorted(set(committed) | set(owner))
         marks = watermarks(bootstrap, keys)
         state = str(desc.state).rsplit(".", 1)[-1]
@@ -251,7 +307,7 @@ def group_rows(bootstrap: str, groups: Iterable[str] | None = None) -> list[dict
 
 
 def _rows_of(bootstrap: str, group: str, topics: list[str] | None) -> list[dict[str, Any]]:
-    rows = group_rows(bootstrap, [group])
+    rows = group_rows(bootstrap, [group], topics or None)
     if topics:
         rows = [r for r in rows if r.get("topic") is None or r["topic"] in topics]
     return rows

@@ -29,20 +29,32 @@ class ConfluentPublisher:
         if on_delivery is not None:
             def callback(err, _msg, _cb=on_delivery):
                 _cb(None if err is None else str(err))
+        producer = self._live()
         while True:
             try:
-                self._producer.produce(topic, value, as_key(key), headers=list((headers or {}).items()),
-                                       on_delivery=callback)
+                producer.produce(topic, value, as_key(key), headers=list((headers or {}).items()),
+                                 on_delivery=callback)
                 break
             except BufferError:  # local queue full: serve delivery reports, then try again
-                self._producer.poll(0.05)
-        self._producer.poll(0)
+                producer.poll(0.05)
+        producer.poll(0)
 
     def flush(self, timeout: float = 30.0) -> int:
-        return self._producer.flush(timeout)
+        return self._live().flush(timeout)
+
+    def _live(self):
+        if self._producer is None:
+            raise TransportError("this publisher is closed")
+        return self._producer
 
     def close(self) -> None:
-        self._producer.flush(30)
+        """Deliver what is queued (its callbacks run here, on the caller's thread), then retire the producer.
+
+        Once: a second close does nothing, a publish after it raises (transport.kafka_admin, rule 2)."""
+        if self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        producer.flush(30)
 
 
 class ConfluentConsumer:
@@ -65,12 +77,13 @@ class ConfluentConsumer:
 
         # consume() waits for the full timeout unless max_records arrive, which would add up to `timeout`
         # of latency at low rates; so: take what is queued, else wait for the first record only.
-        messages = self._consumer.consume(num_messages=max_records, timeout=0)
+        consumer = self._live()
+        messages = consumer.consume(num_messages=max_records, timeout=0)
         if not messages:
-            first = self._consumer.poll(timeout)
+            first = consumer.poll(timeout)
             if first is None:
                 return []
-            messages = [first, *self._consumer.consume(num_messages=max_records - 1, timeout=0)]
+            messages = [first, *consumer.consume(num_messages=max_records - 1, timeout=0)]
         records = []
         for msg in messages:
             error = msg.error()
@@ -91,14 +104,23 @@ class ConfluentConsumer:
         if not self._pending:
             return
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self._pending.items()]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._live().commit(offsets=offsets, asynchronous=False)
         self._pending.clear()
 
     def assignment_ready(self) -> bool:
-        return bool(self._consumer.assignment())
+        return bool(self._live().assignment())
+
+    def _live(self):
+        if self._consumer is None:
+            raise TransportError("this consumer is closed")
+        return self._consumer
 
     def close(self) -> None:
-        self._consumer.close()
+        """Leave the group and retire the consumer, once (transport.kafka_admin, rule 2)."""
+        if self._consumer is None:
+            return
+        consumer, self._consumer = self._consumer, None
+        consumer.close()
 
 
 class ConfluentKafkaTransport(kafka_admin.KafkaAdminMixin):
