@@ -10,7 +10,8 @@ from streamlab.experiments.apprun import verdicts
 
 def test_rate_verdict_claims_the_configured_rate_only_when_every_machine_reached_it():
     ok = pd.Series([10.0, 9.99, 10.01])
-    assert verdicts.rate_verdict(ok, 10.0).startswith("the 10 Hz configured for the run, and at least")
+    assert verdicts.rate_verdict(ok, 10.0) == (
+        "within 2% of the 10 Hz configured for the run, which meets the 10 Hz the assignment asks for")
     slow = pd.Series([10.0, 8.2])
     text = verdicts.rate_verdict(slow, 10.0)
     assert text.startswith("short of the 10 Hz") and "8.20 Hz" in text and "assignment" in text

@@ -32,10 +32,11 @@ def rate_verdict(per_machine_hz: pd.Series, configured_hz: float, required_hz: f
     met_config = slowest >= configured_hz * (1 - tolerance)
     met_required = slowest >= required_hz * (1 - tolerance)
     if met_config and met_required:
-        return (f"the {configured_hz:g} Hz configured for the run, and at least the {required_hz:g} Hz "
-                "the assignment asks for")
+        return (f"within {tolerance:.0%} of the {configured_hz:g} Hz configured for the run, which meets the "
+                f"{required_hz:g} Hz the assignment asks for")
     if met_config:
-        return f"the {configured_hz:g} Hz configured for the run, below the {required_hz:g} Hz the assignment asks for"
+        return (f"within {tolerance:.0%} of the {configured_hz:g} Hz configured for the run, below the "
+                f"{required_hz:g} Hz the assignment asks for")
     return (f"short of the {configured_hz:g} Hz configured for the run (the slowest machine: {slowest:.2f} Hz)"
             + ("" if met_required else f", and short of the {required_hz:g} Hz the assignment asks for"))
 

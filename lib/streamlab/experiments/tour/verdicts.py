@@ -22,7 +22,7 @@ def _n(n: int, one: str, many: str | None = None) -> str:
 
 def stack_up(was_ready: bool) -> str:
     """Whether `up()` found the stack running or started it."""
-    return "it was already running, and `up()` confirmed it ready" if was_ready else \
+    return "it was already running, and up() confirmed it ready" if was_ready else \
         "this cell started it, and it was ready"
 
 
