@@ -80,3 +80,9 @@ def test_broker_note_without_local_brokers():
     assert "not local processes" in verdicts.broker_note(empty)
     brokers = pd.DataFrame({"mean CPU (% of a core)": [10.0, 20.0], "peak memory (MiB)": [400.0, 500.0]})
     assert verdicts.broker_note(brokers).startswith("The 2 brokers together used 30 % of a core and 900 MiB")
+
+
+def test_early_latency_without_early_readings():
+    assert verdicts.early_latency(pd.Series([10.0, 30.0, 20.0]), 5.0) == (
+        "median 20 ms end to end for readings sent in the first 5 s")
+    assert verdicts.early_latency(pd.Series([], dtype=float), 5.0).startswith("no reading was sent in the first 5 s")

@@ -106,10 +106,11 @@ def test_listeners_ports_and_connections_of_the_running_cluster(kafka_cluster):
 
 def test_load_timeline_fills_empty_seconds_with_zeros():
     clock = timing.Clock()
-    load = load.BackgroundLoad(transport=None, topics={"t": {}}, rate_per_s=1, clock=clock)
-    load.deliveries = [("t", 0, 0.1, 0.2, None), ("t", 1, 0.1, 3.5, "KafkaError{code=_MSG_TIMED_OUT,val=-192}")]
-    load.consumed = [("group", "t", 0, 0, 0, 0.3), ("assigned", "t", 0, 0, 0, 0.4)]
-    frame = load.load_timeline(load, end_s=4.0)
+    background = load.BackgroundLoad(transport=None, topics={"t": {}}, rate_per_s=1, clock=clock)
+    background.deliveries = [("t", 0, 0.1, 0.2, None),
+                             ("t", 1, 0.1, 3.5, "KafkaError{code=_MSG_TIMED_OUT,val=-192}")]
+    background.consumed = [("group", "t", 0, 0, 0, 0.3), ("assigned", "t", 0, 0, 0, 0.4)]
+    frame = load.load_timeline(background, end_s=4.0)
     assert len(frame) == 5 * 4  # seconds 0..4 × four outcomes
     counts = frame.set_index(["t_s", "outcome"])["messages"]
     assert counts[(0.0, "acknowledged")] == 1 and counts[(3.0, "failed")] == 1

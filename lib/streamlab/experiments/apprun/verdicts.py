@@ -49,6 +49,14 @@ def rate_holds(steady_hz: float, configured_hz: float, tolerance: float = 0.02) 
             f"of the {configured_hz:g} Hz configured")
 
 
+def early_latency(early_ms: pd.Series, warmup_s: float) -> str:
+    """The start-up transient: median end-to-end latency of the readings sent in the first ``warmup_s``."""
+    if early_ms.empty:
+        return (f"no reading was sent in the first {warmup_s:g} s of the run, because the services took that long "
+                "to start, so there is no start-up transient to show")
+    return f"median {early_ms.median():.0f} ms end to end for readings sent in the first {warmup_s:g} s"
+
+
 def order_verdict(inversions: int) -> str:
     """What the ordering check says about the processor's view of each machine's readings."""
     if inversions == 0:
