@@ -35,9 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 #: Arrows that break the order today in modules another branch is splitting (issue 10, item 5:
 #: the tour's charts move to `plots`). A gone exception only warns, so that split can land first.
-KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset({
-    ("streamlab.experiments.cluster_tour", "streamlab.plots"),
-})
+KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 
 
 def module_name(root: Path, path: Path, package: str) -> str:
@@ -57,6 +55,27 @@ def _resolve(importer: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of the tree except the bodies of `if TYPE_CHECKING:` blocks, which never run: a type-only
+    import lets a checker see a name without an import at run time, so it is neither an arrow nor a cycle."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if _is_type_checking(child):
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+
+
 def import_graph(root: Path, package: str = "streamlab") -> dict[str, set[str]]:
     """module → the package's modules it imports (anywhere in the file, functions included)."""
     files = {module_name(root, p, package): p for p in sorted(root.rglob("*.py"))}
@@ -64,7 +83,7 @@ def import_graph(root: Path, package: str = "streamlab") -> dict[str, set[str]]:
     for name, path in files.items():
         is_package = path.name == "__init__.py"
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 candidates = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -199,6 +218,20 @@ def test_a_synthetic_bad_tree_is_caught(tmp_path):
         ["streamlab.pipeline.topics", "streamlab.transport.rabbit"],
         ["streamlab.stack.a", "streamlab.stack.b"],
     ]
+
+
+def test_type_only_imports_are_not_arrows_but_their_else_branch_is(tmp_path):
+    root = _write(tmp_path, {
+        "__init__.py": "",
+        "stack/__init__.py": "",
+        "stack/a.py": "from typing import TYPE_CHECKING\nfrom . import b\n",
+        "stack/b.py": ("import typing\nif typing.TYPE_CHECKING:\n    from .a import A\n"
+                       "else:\n    from . import c\n"),
+        "stack/c.py": "",
+    })
+    graph = import_graph(root)
+    assert graph["streamlab.stack.b"] == {"streamlab.stack.c"}
+    assert import_cycles(graph) == []
 
 
 def test_a_module_outside_every_layer_is_named(tmp_path):

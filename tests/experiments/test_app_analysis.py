@@ -14,9 +14,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streamlab.experiments import app_analysis as aa
+from streamlab.experiments.apprun.dead_letters import dead_letter_table, publish_malformed
+from streamlab.experiments.apprun.delivery import exactly_once, expected_per_machine, order_violations
+from streamlab.experiments.apprun.detections import alert_timeline, fleet_scores, score_detections
+from streamlab.experiments.apprun.ground_truth import NS, ground_truth_from_dict, load_ground_truth
+from streamlab.experiments.apprun.latency import STAGE_NAMES, latency_over_time, latency_percentile_curve, latency_stages, latency_summary
+from streamlab.experiments.apprun.metrics import final_counters, load_metrics, service_rates, steady_rate
+from streamlab.experiments.apprun.sampler import RunSampler, resource_summary
+from streamlab.experiments.apprun.kafka_probes import KafkaLagProbe
+from streamlab.experiments.apprun.sink_output import files_summary, load_health, sink_files
 
-EPOCH = 1_800_000_000 * aa.NS
+EPOCH = 1_800_000_000 * NS
 
 
 # --------------------------------------------------------------------------- metrics
@@ -30,7 +38,7 @@ def _write_metrics(folder, service, lines):
 
 
 def test_metrics_are_tidy_numeric_and_on_the_run_clock(tmp_path):
-    base = EPOCH / aa.NS
+    base = EPOCH / NS
     _write_metrics(tmp_path, "telemetry-generator", [
         {"service": "telemetry-generator", "ts": base + 2, "uptime_s": 2.0, "sent": 400, "sent_per_s": 200.0},
         {"service": "telemetry-generator", "ts": base + 4, "uptime_s": 4.0, "sent": 800, "sent_per_s": 200.0},
@@ -40,24 +48,24 @@ def test_metrics_are_tidy_numeric_and_on_the_run_clock(tmp_path):
          "transit_p50_ms": 12.5, "transit_histogram": "HISTFAAA..."},
         '{"service": "health-parquet-sink", "ts": 18',  # a killed service's half line
     ])
-    metrics = aa.load_metrics(tmp_path, EPOCH)
+    metrics = load_metrics(tmp_path, EPOCH)
     assert list(metrics.columns) == ["service", "ts", "t_s", "metric", "value"]
     assert "transit_histogram" not in set(metrics["metric"])
     assert metrics["t_s"].min() == pytest.approx(2.0)
-    counters = aa.final_counters(metrics)
+    counters = final_counters(metrics)
     assert counters.loc["telemetry-generator", "sent"] == 800
     assert counters.loc["health-parquet-sink", "written"] == 500
     assert "sent_per_s" not in counters.columns and "transit_p50_ms" not in counters.columns
-    rates = aa.service_rates(metrics)
+    rates = service_rates(metrics)
     sent = rates[rates["series"] == "telemetry generator: sent"]
     assert list(sent["rate"]) == [200.0, 200.0] and list(sent["t_s"]) == pytest.approx([2.0, 4.0])
-    steady = aa.steady_rate(rates, 2.5, 10)
+    steady = steady_rate(rates, 2.5, 10)
     assert steady["telemetry generator: sent"] == 200.0 and steady["Parquet sink: rows written"] == 250.0
 
 
 def test_metrics_without_epoch_start_at_the_first_line(tmp_path):
     _write_metrics(tmp_path, "a", [{"service": "a", "ts": 100.0, "sent": 1}, {"service": "a", "ts": 101.5, "sent": 2}])
-    assert list(aa.load_metrics(tmp_path)["t_s"]) == [0.0, 1.5]
+    assert list(load_metrics(tmp_path)["t_s"]) == [0.0, 1.5]
 
 
 # --------------------------------------------------------------------------- Parquet health records
@@ -81,7 +89,7 @@ def test_load_health_keeps_columns_that_only_later_files_have(tmp_path):
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pandas(early, preserve_index=False), folder / "part-1.parquet")
     pq.write_table(pa.Table.from_pandas(late, preserve_index=False), folder / "part-2.parquet")
-    health = aa.load_health(tmp_path / "health")
+    health = load_health(tmp_path / "health")
     assert len(health) == 8 and "f_temp_mean" in health.columns
     assert health["f_temp_mean"].isna().sum() == 4
     assert health["source_ts_ns"].is_monotonic_increasing
@@ -89,18 +97,18 @@ def test_load_health_keeps_columns_that_only_later_files_have(tmp_path):
 
 
 def test_load_health_of_an_empty_folder(tmp_path):
-    assert aa.load_health(tmp_path).empty
+    assert load_health(tmp_path).empty
 
 
 def test_latency_stages_add_up_and_summarise():
-    stages = aa.latency_stages(_health(n=10), EPOCH)
-    assert list(stages["stage"].cat.categories) == list(aa.STAGE_NAMES)
+    stages = latency_stages(_health(n=10), EPOCH)
+    assert list(stages["stage"].cat.categories) == list(STAGE_NAMES)
     by_stage = stages.groupby("stage", observed=True)["latency_ms"].median()
     assert by_stage["generator → processor"] == pytest.approx(10.0)
     assert by_stage["processor → sink"] == pytest.approx(20.0)
     assert by_stage["sink buffer → durable write"] == pytest.approx(500.0)
     assert by_stage["end to end (send → durable)"] == pytest.approx(530.0)
-    summary = aa.latency_summary(stages).set_index("stage")
+    summary = latency_summary(stages).set_index("stage")
     assert list(summary.columns) == ["records", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"]
     assert summary.loc["end to end (send → durable)", "records"] == 20
     assert summary.loc["processor → sink", "max_ms"] == pytest.approx(20.0)
@@ -109,26 +117,26 @@ def test_latency_stages_add_up_and_summarise():
 
 def test_latency_summary_after_warm_up_and_percentiles_are_exact():
     health = _health(machines=("M000",), n=100)
-    health.loc[:9, "sink_ts_ns"] += 5 * aa.NS  # a slow start: the first second waited 5 s more
-    stages = aa.latency_stages(health, EPOCH)
-    everything = aa.latency_summary(stages).set_index("stage")
-    steady = aa.latency_summary(stages, after_s=1.0).set_index("stage")
+    health.loc[:9, "sink_ts_ns"] += 5 * NS  # a slow start: the first second waited 5 s more
+    stages = latency_stages(health, EPOCH)
+    everything = latency_summary(stages).set_index("stage")
+    steady = latency_summary(stages, after_s=1.0).set_index("stage")
     e2e = "end to end (send → durable)"
     assert everything.loc[e2e, "max_ms"] == pytest.approx(5530.0)
     assert steady.loc[e2e, "max_ms"] == pytest.approx(530.0) and steady.loc[e2e, "records"] == 90
-    curve = aa.latency_percentile_curve(stages, percentiles=(50, 100))
-    assert set(curve["stage"]) == set(aa.STAGE_NAMES) and len(curve) == 8
+    curve = latency_percentile_curve(stages, percentiles=(50, 100))
+    assert set(curve["stage"]) == set(STAGE_NAMES) and len(curve) == 8
 
 
 def test_latency_over_time_bins_by_send_time():
-    stages = aa.latency_stages(_health(machines=("M000",), n=30), EPOCH)
-    over = aa.latency_over_time(stages, bin_s=1.0, stage_names=["end to end (send → durable)"])
+    stages = latency_stages(_health(machines=("M000",), n=30), EPOCH)
+    over = latency_over_time(stages, bin_s=1.0, stage_names=["end to end (send → durable)"])
     assert list(over.columns) == ["t_s", "stage", "statistic", "latency_ms"]
     assert sorted(over["t_s"].unique()) == [0.0, 1.0, 2.0]
     assert set(over["statistic"]) == {"p50", "p99"}
     assert over["latency_ms"].to_numpy() == pytest.approx(530.0)
     with pytest.raises(ValueError):
-        aa.latency_over_time(stages, bin_s=0)
+        latency_over_time(stages, bin_s=0)
 
 
 # --------------------------------------------------------------------------- exactly once
@@ -139,7 +147,7 @@ def test_exactly_once_finds_gaps_duplicates_and_strays():
         "machine_id": ["A"] * 4 + ["B"] * 4 + ["C"] * 1,
         "seq": [0, 1, 2, 3] + [0, 1, 1, 3] + [0],
     })  # fmt: skip
-    table = aa.exactly_once(records, {"A": 4, "B": 4, "D": 2}).set_index("machine_id")
+    table = exactly_once(records, {"A": 4, "B": 4, "D": 2}).set_index("machine_id")
     assert table.loc["A", "exactly_once"]
     assert (table.loc["B", ["duplicates", "missing", "unexpected"]] == [1, 1, 0]).all()
     assert not table.loc["B", "exactly_once"]
@@ -148,16 +156,16 @@ def test_exactly_once_finds_gaps_duplicates_and_strays():
 
 
 def test_expected_per_machine_splits_ticks():
-    assert aa.expected_per_machine(600, ["M0", "M1", "M2"]) == {"M0": 200, "M1": 200, "M2": 200}
+    assert expected_per_machine(600, ["M0", "M1", "M2"]) == {"M0": 200, "M1": 200, "M2": 200}
     with pytest.raises(ValueError, match="cut short"):
-        aa.expected_per_machine(601, ["M0", "M1", "M2"])
+        expected_per_machine(601, ["M0", "M1", "M2"])
 
 
 # --------------------------------------------------------------------------- detection scoring
 
 
 def _truth():
-    return aa.ground_truth_from_dict({
+    return ground_truth_from_dict({
         "epoch_ns": EPOCH,
         "machines": ["M000", "M001", "M002", "M003"],
         "faults": [
@@ -168,7 +176,7 @@ def _truth():
 
 
 def _alert(machine, t_s, previous, state, seq=0):
-    return {"machine_id": machine, "seq": seq, "source_ts_ns": EPOCH + int(t_s * aa.NS),
+    return {"machine_id": machine, "seq": seq, "source_ts_ns": EPOCH + int(t_s * NS),
             "previous_state": previous, "state": state, "reason": "", "health_score": 0.5}
 
 
@@ -181,14 +189,14 @@ def test_detections_are_scored_against_the_fault_schedule():
         _alert("M002", 5.0, "ok", "warning", 0),        # healthy machine: false alarm
         _alert("M002", 6.0, "warning", "ok", 1),
     ])  # M001 faulty but never detected; M003 healthy and quiet
-    table = aa.score_detections(alerts, _truth()).set_index("machine_id")
+    table = score_detections(alerts, _truth()).set_index("machine_id")
     assert list(table["outcome"]) == ["TP", "FN", "FP", "TN"]
     assert table.loc["M000", "delay_s"] == pytest.approx(1.0)
     assert table.loc["M000", "lead_s"] == pytest.approx(19.0)
     assert table.loc["M000", "detected_state"] == "warning"
     assert table.loc["M000", "false_alarms"] == 1 and table.loc["M002", "false_alarms"] == 1
     assert math.isnan(table.loc["M001", "detected_s"])
-    scores = aa.fleet_scores(table.reset_index())
+    scores = fleet_scores(table.reset_index())
     assert scores["precision"] == pytest.approx(0.5) and scores["recall"] == pytest.approx(0.5)
     assert scores["faulty"] == 2 and scores["healthy"] == 2 and scores["false_alarms"] == 2
     assert scores["median_lead_s"] == pytest.approx(19.0)
@@ -196,7 +204,7 @@ def test_detections_are_scored_against_the_fault_schedule():
 
 def test_a_machine_already_alerting_at_onset_counts_as_detected_at_onset():
     alerts = pd.DataFrame([_alert("M001", 11.0, "ok", "warning")])
-    table = aa.score_detections(alerts, _truth()).set_index("machine_id")
+    table = score_detections(alerts, _truth()).set_index("machine_id")
     assert table.loc["M001", "outcome"] == "TP"
     assert table.loc["M001", "detected_s"] == pytest.approx(12.0)
     assert table.loc["M001", "detected_state"] == "(already alerting)"
@@ -210,10 +218,10 @@ def test_reading_level_precision_and_recall_per_machine():
     for machine in truth.machines:
         for k, t_s in enumerate(t):
             bad = (machine == "M000" and t_s >= 12) or (machine == "M002" and t_s in (3.0, 3.5))
-            rows.append({"machine_id": machine, "seq": k, "source_ts_ns": EPOCH + int(t_s * aa.NS),
+            rows.append({"machine_id": machine, "seq": k, "source_ts_ns": EPOCH + int(t_s * NS),
                          "state": "warning" if bad else "ok"})
     health = pd.DataFrame(rows)
-    table = aa.score_detections(pd.DataFrame([_alert("M000", 12.0, "ok", "warning")]), truth, health,
+    table = score_detections(pd.DataFrame([_alert("M000", 12.0, "ok", "warning")]), truth, health,
                                 end_s=30).set_index("machine_id")
     assert table.loc["M000", "precision"] == 1.0 and table.loc["M000", "recall"] == 1.0
     assert table.loc["M001", "recall"] == 0.0 and math.isnan(table.loc["M001", "precision"])
@@ -223,7 +231,7 @@ def test_reading_level_precision_and_recall_per_machine():
 def test_alert_timeline_marks_alerts_during_faults():
     alerts = pd.DataFrame([_alert("M000", 9.0, "ok", "warning"), _alert("M000", 11.0, "ok", "warning"),
                            _alert("M002", 11.0, "ok", "warning")])
-    timeline = aa.alert_timeline(alerts, _truth())
+    timeline = alert_timeline(alerts, _truth())
     assert list(timeline["during_fault"]) == [False, True, False]
     assert list(timeline["t_s"]) == pytest.approx([9.0, 11.0, 11.0])
 
@@ -231,7 +239,7 @@ def test_alert_timeline_marks_alerts_during_faults():
 def test_ground_truth_file(tmp_path):
     path = tmp_path / "ground_truth.json"
     path.write_text(json.dumps({"epoch_ns": 5, "machines": ["M0"], "faults": []}))
-    truth = aa.load_ground_truth(path)
+    truth = load_ground_truth(path)
     assert truth.epoch_ns == 5 and truth.faults.empty and "developed_s" in truth.faults.columns
 
 
@@ -247,12 +255,12 @@ def test_sink_files_lists_sizes_and_rows(tmp_path):
     (tmp_path / "alerts" / "alerts.csv").write_text("machine_id,seq\nM0,0\nM0,1\n")
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "x.log").write_text("not a sink file")
-    files = aa.sink_files(tmp_path).set_index("path")
+    files = sink_files(tmp_path).set_index("path")
     assert files.loc["health/date=2027-01-15/hour=08/part-1.parquet", "rows"] == 3
     assert files.loc["alerts/alerts.csv", "rows"] == 2
     assert files.loc["health/date=2027-01-15/hour=08/.part-2.parquet.abcd.tmp", "kind"] == "temp"
     assert not any(p.startswith("logs/") for p in files.index)
-    summary = aa.files_summary(files.reset_index()).set_index(["folder", "kind"])
+    summary = files_summary(files.reset_index()).set_index(["folder", "kind"])
     assert summary.loc[("health", "parquet"), "rows"] == 3 and summary.loc[("alerts", "csv"), "files"] == 1
 
 
@@ -275,7 +283,7 @@ def test_malformed_payloads_are_published_round_robin_over_keys():
     from streamlab.domain import TelemetryReading
 
     publisher = _FakePublisher()
-    assert aa.publish_malformed(publisher, "ns.telemetry", 7, ["M000", "M001"]) == 0
+    assert publish_malformed(publisher, "ns.telemetry", 7, ["M000", "M001"]) == 0
     assert len(publisher.sent) == 7 and {s[1] for s in publisher.sent} == {"M000", "M001"}
     for _, _, value, _ in publisher.sent:  # none of them decodes: each must end in the dead-letter topic
         with pytest.raises(DecodeError):
@@ -288,7 +296,7 @@ class _Letter:
 
 
 def test_dead_letter_table_decodes_the_headers():
-    table = aa.dead_letter_table([_Letter(3, b"M000", b"\xff\xfe junk", {
+    table = dead_letter_table([_Letter(3, b"M000", b"\xff\xfe junk", {
         "error": b"orjson codec could not decode", "source_topic": b"ns.telemetry", "source_partition": b"2",
         "source_offset": b"41", "failed_by": b"health-processor"}), _Letter(4, None, b"", {})])
     assert table.loc[0, "source"] == "ns.telemetry[2]@41" and table.loc[0, "failed_by"] == "health-processor"
@@ -304,31 +312,31 @@ def test_run_sampler_measures_cpu_memory_and_lag_of_live_processes():
             raise RuntimeError("broker slow")
         return {"g1": 5, "g2": None}
 
-    sampler = aa.RunSampler({"me": os.getpid(), "gone": 2**22 + 12345}, lag, interval_s=0.05)
+    sampler = RunSampler({"me": os.getpid(), "gone": 2**22 + 12345}, lag, interval_s=0.05)
     with sampler:
         deadline = time.monotonic() + 1.0   # long enough for several samples on a loaded machine
         while time.monotonic() < deadline:  # burn some CPU so the percentage is > 0
             sum(i * i for i in range(10_000))
     lag_frame, resources = sampler.frames()
     mine = resources[resources["service"] == "me"]
-    assert set(resources["service"]) == {"me", aa.RunSampler.MACHINE} and len(mine) >= 2
+    assert set(resources["service"]) == {"me", RunSampler.MACHINE} and len(mine) >= 2
     assert mine["cpu_pct"].max() > 1 and mine["rss_mib"].min() > 10
-    machine = resources[resources["service"] == aa.RunSampler.MACHINE]
+    machine = resources[resources["service"] == RunSampler.MACHINE]
     assert (machine["cpu_pct"] >= 0).all() and (machine["cpu_pct"] <= 100 * (os.cpu_count() or 1) + 1).all()
     assert set(lag_frame["group"]) == {"g1", "g2"} and sampler.errors == ["RuntimeError: broker slow"]
     assert lag_frame["t_s"].min() >= 0
-    summary = aa.resource_summary(resources)
-    assert set(summary.index) == {"me", aa.RunSampler.MACHINE} and summary.loc["me", "samples"] == len(mine)
+    summary = resource_summary(resources)
+    assert set(summary.index) == {"me", RunSampler.MACHINE} and summary.loc["me", "samples"] == len(mine)
 
 
 def test_order_violations_count_seq_going_backwards():
     records = pd.DataFrame({"machine_id": ["A"] * 4 + ["B"] * 3,
                             "seq": [0, 1, 2, 3, 0, 1, 2],
                             "ts_ns": [10, 20, 30, 40, 10, 30, 20]})
-    table = aa.order_violations(records, "ts_ns").set_index("machine_id")
+    table = order_violations(records, "ts_ns").set_index("machine_id")
     assert table.loc["A", "inversions"] == 0 and table.loc["B", "inversions"] == 1
     ties = pd.DataFrame({"machine_id": ["A", "A"], "seq": [1, 0], "ts_ns": [5, 5]})
-    assert aa.order_violations(ties, "ts_ns").loc[0, "inversions"] == 0   # a tie is not a reordering
+    assert order_violations(ties, "ts_ns").loc[0, "inversions"] == 0   # a tie is not a reordering
 
 
 def test_run_sampler_closes_its_lag_probe_on_its_own_thread():
@@ -345,14 +353,14 @@ def test_run_sampler_closes_its_lag_probe_on_its_own_thread():
             self.closed_on.append(threading.current_thread().name)
 
     probe = Probe()
-    with aa.RunSampler({}, probe, interval_s=0.01):
+    with RunSampler({}, probe, interval_s=0.01):
         time.sleep(0.2)
     assert set(probe.threads) == {"run-sampler"} and probe.closed_on == ["run-sampler"]
 
 
 def test_kafka_lag_probe_belongs_to_the_thread_that_first_calls_it():
     """Rules 1 and 2 of streamlab.transport.kafka_admin: one owner thread, closed once by it, unusable after."""
-    probe = aa.KafkaLagProbe("127.0.0.1:1", {"g": ["t"]}, timeout_s=0.2)  # nobody listens: calls fail fast
+    probe = KafkaLagProbe("127.0.0.1:1", {"g": ["t"]}, timeout_s=0.2)  # nobody listens: calls fail fast
     failures: list[BaseException] = []
 
     def in_owner_thread(call) -> None:
@@ -367,7 +375,7 @@ def test_kafka_lag_probe_belongs_to_the_thread_that_first_calls_it():
     with pytest.raises(RuntimeError, match="closed by the thread that used it"):
         probe.close()
 
-    unused = aa.KafkaLagProbe("127.0.0.1:1", {"g": ["t"]})
+    unused = KafkaLagProbe("127.0.0.1:1", {"g": ["t"]})
     unused.close()
     unused.close()           # once: the second close does nothing
     with pytest.raises(RuntimeError, match="closed"):

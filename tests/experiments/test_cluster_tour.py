@@ -17,7 +17,8 @@ import os
 import pandas as pd
 import pytest
 
-from streamlab.experiments import cluster_tour as tour
+from streamlab.experiments.tour import endpoints, failover, listeners, load, probes, quorum, timing
+from streamlab.plots import tour as tour_charts
 from streamlab.stack.explorer import describe_topics
 from streamlab.transport import get_transport
 
@@ -35,10 +36,10 @@ def test_failover_tour_loses_nothing_and_restores_the_cluster(kafka_cluster, tmp
     kafka = kafka_cluster.part("kafka")
     bootstrap = kafka_cluster.endpoints.kafka_bootstrap
     transport = get_transport("kafka", "confluent", kafka_cluster.endpoints)
-    plan = tour.TourPlan(partitions=3, rate_per_s=50, baseline_s=2.0, down_s=4.0, after_s=1.0,
+    plan = failover.TourPlan(partitions=3, rate_per_s=50, baseline_s=2.0, down_s=4.0, after_s=1.0,
                          two_down=True, probe_timeout_s=2.0, sample_every_s=0.5)
 
-    result = tour.failover_tour(kafka, transport, bootstrap, plan)
+    result = failover.failover_tour(kafka, transport, bootstrap, plan)
 
     assert kafka.is_ready(), "the tour must leave every broker running and unfenced"
     names = {spec.name for spec in result.topics.values()}
@@ -73,9 +74,10 @@ def test_failover_tour_loses_nothing_and_restores_the_cluster(kafka_cluster, tmp
         assert not math.isnan(marks[name]) and marks[name] > 0, f"milestone never reached: {name}"
     assert result.leaders_per_broker.set_index("moment").loc["rebalanced", "no leader"] == 0
 
-    folder_files = tour.save_results(result, tmp_path)
+    folder_files = failover.save_results(result, tmp_path)
     assert all(path.stat().st_size > 0 for path in folder_files)
-    for chart in (tour.leadership_chart, tour.isr_chart, tour.throughput_chart, tour.latency_chart):
+    for chart in (tour_charts.leadership_chart, tour_charts.isr_chart, tour_charts.throughput_chart,
+                  tour_charts.latency_chart):
         assert chart(result).to_dict()  # builds a valid Vega-Lite spec from the real frames
 
 
@@ -83,18 +85,18 @@ def test_listeners_ports_and_connections_of_the_running_cluster(kafka_cluster):
     kafka = kafka_cluster.part("kafka")
     bootstrap = kafka_cluster.endpoints.kafka_bootstrap
 
-    listeners = tour.local_listener_table(kafka)
+    listeners = listeners.local_listener_table(kafka)
     assert set(listeners["listener"]) == {"PLAINTEXT", "CONTROLLER"} and len(listeners) == 6
-    advertised = tour.advertised_view(bootstrap.split(",")[0])
+    advertised = listeners.advertised_view(bootstrap.split(",")[0])
     assert sorted(advertised["advertised address"]) == sorted(bootstrap.split(","))
 
-    endpoints = tour.stack_endpoints(kafka_cluster)
-    checks = tour.port_checks(endpoints)
+    endpoints = endpoints.stack_endpoints(kafka_cluster)
+    checks = endpoints.port_checks(endpoints)
     assert (checks["accepts"] == "yes").all()
     assert set(checks["binds"]) == {"127.0.0.1"}, "the Kafka listeners must bind loopback only"
 
-    connections = tour.live_connections(endpoints, clients={"this test": os.getpid()})
-    quorum = tour.quorum_table(bootstrap)
+    connections = endpoints.live_connections(endpoints, clients={"this test": os.getpid()})
+    quorum = quorum.quorum_table(bootstrap)
     leader = quorum.attrs["leader"]
     to_controller = connections[(connections["to"] == f"kafka node {leader}")
                                 & (connections["listener"] == "CONTROLLER")]
@@ -103,15 +105,16 @@ def test_listeners_ports_and_connections_of_the_running_cluster(kafka_cluster):
 
 
 def test_load_timeline_fills_empty_seconds_with_zeros():
-    clock = tour.Clock()
-    load = tour.BackgroundLoad(transport=None, topics={"t": {}}, rate_per_s=1, clock=clock)
-    load.deliveries = [("t", 0, 0.1, 0.2, None), ("t", 1, 0.1, 3.5, "KafkaError{code=_MSG_TIMED_OUT,val=-192}")]
-    load.consumed = [("group", "t", 0, 0, 0, 0.3), ("assigned", "t", 0, 0, 0, 0.4)]
-    frame = tour.load_timeline(load, end_s=4.0)
+    clock = timing.Clock()
+    background = load.BackgroundLoad(transport=None, topics={"t": {}}, rate_per_s=1, clock=clock)
+    background.deliveries = [("t", 0, 0.1, 0.2, None),
+                             ("t", 1, 0.1, 3.5, "KafkaError{code=_MSG_TIMED_OUT,val=-192}")]
+    background.consumed = [("group", "t", 0, 0, 0, 0.3), ("assigned", "t", 0, 0, 0, 0.4)]
+    frame = load.load_timeline(background, end_s=4.0)
     assert len(frame) == 5 * 4  # seconds 0..4 × four outcomes
     counts = frame.set_index(["t_s", "outcome"])["messages"]
     assert counts[(0.0, "acknowledged")] == 1 and counts[(3.0, "failed")] == 1
     assert counts[(1.0, "acknowledged")] == 0 and counts[(0.0, "read by the group")] == 1
-    assert tour.error_name("KafkaError{code=NOT_ENOUGH_REPLICAS,val=19,str=\"x\"}") == "NOT_ENOUGH_REPLICAS"
-    assert tour.error_text('KafkaError{code=X,val=1,str="Broker: Not enough in-sync replicas"}') \
+    assert probes.error_name("KafkaError{code=NOT_ENOUGH_REPLICAS,val=19,str=\"x\"}") == "NOT_ENOUGH_REPLICAS"
+    assert probes.error_text('KafkaError{code=X,val=1,str="Broker: Not enough in-sync replicas"}') \
         == "Broker: Not enough in-sync replicas"

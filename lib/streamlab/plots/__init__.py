@@ -5,9 +5,11 @@ the ``svg`` renderer, so a notebook cell that ends with a chart stores an
 ``image/svg+xml`` output made by vl-convert in-process: the executed notebook
 and the HTML book need no network and no JavaScript to show a figure.
 
-The chart builders are deliberately few and generic (a line over time, a bar
-comparison, a latency-percentile curve); chapters compose them with plain
-altair when they need more. Each builder puts the machine the numbers were
+The chart builders here are deliberately few and generic (a line over time, a
+bar comparison, a latency-percentile curve); the charts of one chapter live in
+a module of their own (`streamlab.plots.tour` for chapter 00,
+`streamlab.plots.application` for chapter 01), so chapters build no chart
+inline. Each builder puts the machine the numbers were
 measured on into the subtitle, because the measuring rules of the book say
 every figure carries its machine.
 """
