@@ -104,6 +104,26 @@ def drain_queue(channel, queue: str, timeout_s: float, limit: int = 1_000_000, a
     return got
 
 
+def publish_and_settle(channel, exchange: str, items: list[tuple[str, bytes]], queues: list[str],
+                       expected: int, timeout_s: float = 20.0) -> int:
+    """Publish without per-message confirms (a blocking channel waits a round trip for each), then wait
+    until the queues hold `expected` messages or stop growing; returns what they hold."""
+    for key, value in items:
+        channel.basic_publish(exchange, key, value)
+    deadline = time.monotonic() + timeout_s
+    held, before, stable_since = 0, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        held = sum(channel.queue_declare(q, passive=True).method.message_count for q in queues)
+        if held >= expected:
+            break
+        if held != before:
+            before, stable_since = held, time.monotonic()
+        elif time.monotonic() - stable_since > 2.0:
+            break
+        time.sleep(0.1)
+    return held
+
+
 def consume_n(channel, queue: str, want: int, timeout_s: float, prefetch: int = 500) -> list:
     """Consume (auto-ack) until `want` messages arrived or `timeout_s` passed: faster than basic_get."""
     got: list = []
