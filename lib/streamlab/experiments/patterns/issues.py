@@ -487,3 +487,12 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """Wide view for the chapter: one row per (issue, back end, variant), one column per metric."""
     return table.pivot_table(index=["issue", "backend", "variant"], columns="metric", values="value",
                              sort=False)
+
+
+def value(table: pd.DataFrame, backend: str, variant_start: str, metric: str) -> float:
+    """One figure of an issues table: the first row of `backend` whose variant starts with `variant_start`."""
+    rows = table[(table["backend"] == backend) & table["variant"].str.startswith(variant_start)
+                 & (table["metric"] == metric)]
+    if rows.empty:
+        raise KeyError(f"no {metric!r} for {backend} / {variant_start!r}")
+    return float(rows["value"].iloc[0])
