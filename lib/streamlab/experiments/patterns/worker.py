@@ -4,7 +4,7 @@
 
 Decodes each window (orjson) and computes its FFT band energies, as the
 processor does, commits after every batch, and stops once nothing arrived for
-IDLE_S seconds after the first message (or after 120 s in all). Prints one
+IDLE_S seconds after the first message (or after 90 s in all). Prints one
 JSON line: the wall-clock time of every message it processed.
 """
 
@@ -29,13 +29,13 @@ def main(argv: list[str]) -> None:
         from ...transport.rabbitmq import RabbitMQTransport
 
         transport = RabbitMQTransport([address])
-        consumer = transport.consumer([topic], group, "ch03-worker", prefetch=20)
+        consumer = transport.consumer([topic], group, "ch03-worker", prefetch=100)
     codec = get_codec("orjson")
     times: list[float] = []
     started = time.monotonic()
     last = None
-    while time.monotonic() - started < 120:
-        records = consumer.poll(0.2, 10)
+    while time.monotonic() - started < 90:
+        records = consumer.poll(0.2, 100)
         if records:
             for record in records:
                 vibration_band_energies(codec.decode(record.value, VibrationWindow))
