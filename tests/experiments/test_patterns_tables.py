@@ -73,3 +73,21 @@ def test_before_after_chart_colours_by_when():
     chart = pp.before_after(_issues_table(), "in_queue", "t", "messages")
     spec = chart.to_dict()
     assert spec["layer"][0]["encoding"]["color"]["field"] == "when"
+
+
+def test_scaling_verdict_counts_only_real_gains():
+    peaks = pd.DataFrame({"best_consumers": [2, 4], "best_speedup": [1.6, 1.05], "one_msgs_per_s": [1.0, 1.0]},
+                         index=["Kafka", "RabbitMQ"])
+    text = scaling.verdict(peaks, cores=2)
+    assert "Kafka peaked at 2 consumers" in text and "RabbitMQ gained nothing" in text
+    assert "no back end gained beyond 2 consumers" in text
+
+
+def test_rewrite_verdict_names_a_run_that_broke_a_promise():
+    def run(backend, dups):
+        return pd.DataFrame({"backend": backend, "group": "g", "metric": [
+            "machines with every seq once", "machines", "duplicate rows", "missing seqs", "services exiting 0",
+            "services", "faulty machines found (TP)", "healthy machines alerted (FP)"],
+            "value": [20, 20, dups, 0, 5, 5, 6, 0]})
+    assert rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 0))).startswith("Both runs kept")
+    assert "RabbitMQ did not" in rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 3)))

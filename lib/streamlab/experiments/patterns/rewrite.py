@@ -195,3 +195,24 @@ def rabbit_topology(brokers: Brokers, namespace: str) -> dict[str, pd.DataFrame]
                              for b in _mgmt(brokers, "/api/bindings/%2F")
                              if b["source"].startswith(prefix) and b["destination_type"] == "queue"])
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """One sentence on whether every back end's run kept chapter 01's promises, read from `side_by_side`."""
+    figures = table.droplevel("group")
+    kept, broken = [], []
+    for backend in figures.columns:
+        column = figures[backend]
+        exact = (column["machines with every seq once"] == column["machines"] and column["duplicate rows"] == 0
+                 and column["missing seqs"] == 0 and column["services exiting 0"] == column["services"])
+        (kept if exact else broken).append(backend)
+    detections = figures.loc[["faulty machines found (TP)", "healthy machines alerted (FP)"]]
+    same = bool((detections.nunique(axis=1) == 1).all())
+    if not broken:
+        text = f"Both runs kept chapter 01's promises ({' and '.join(kept)}: every reading exactly once on disk, " \
+               "every service stopped cleanly)"
+    else:
+        text = f"Not every run kept chapter 01's promises: {', '.join(broken)} did not (see the table)"
+    return text + (", and the detections agreed." if same else
+                   "; the detections differed between the back ends (timing of a short run decides which readings "
+                   "a confirmation window sees first).")

@@ -129,3 +129,25 @@ def extrapolate(peaks_table: pd.DataFrame, machines: int, factors: tuple[int, ..
             row[f"{backend}: consumers for the windows"] = int(-(-fleet * vibration_hz // per_consumer))
         rows.append(row)
     return pd.DataFrame(rows).set_index("fleet (machines)")
+
+
+def verdict(peaks_table: pd.DataFrame, cores: int) -> str:
+    """Where each back end stopped scaling in this run, next to the machine's core count."""
+    parts = []
+    for backend, row in peaks_table.iterrows():
+        n, speedup = int(row["best_consumers"]), float(row["best_speedup"])
+        if speedup < 1.15:
+            parts.append(f"{backend} gained nothing measurable from more consumers")
+        else:
+            parts.append(f"{backend} peaked at {n} consumers ({speedup:.1f}× one)")
+    gained = peaks_table[peaks_table["best_speedup"] >= 1.15]
+    if gained.empty:
+        tail = f"; on this {cores}-core machine, shared by the brokers, the publisher and every worker, " \
+               "the work did not spread"
+    elif int(gained["best_consumers"].max()) <= cores:
+        tail = f"; no back end gained beyond {int(gained['best_consumers'].max())} consumers on this " \
+               f"{cores}-core machine, where the brokers, the publisher and every worker share the cores"
+    else:
+        tail = f"; more consumers than the machine's {cores} cores still helped, so the workers were waiting " \
+               "on the brokers rather than on the CPU"
+    return "; ".join(parts) + tail + "."
