@@ -18,13 +18,10 @@ def brokers(kafka_stack, rabbit_stack) -> Brokers:
 
 
 def test_competing_consumers_process_every_message_once(brokers):
-    table = scaling.scale_out(brokers, consumers=(1, 2), messages=120, partitions=4, idle_s=2.0)
-    assert len(table) == 4
-    assert (table["processed"] == 120).all()
-    peaks = scaling.peaks(table)
-    assert set(peaks.index) == {"Kafka", "RabbitMQ"}
-    future = scaling.extrapolate(peaks, machines=20)
-    assert list(future.index) == [20, 200, 20000]
+    table = scaling.scale_out(brokers, consumers=(2,), messages=120, partitions=4, idle_s=2.0)
+    assert list(table["backend"]) == ["Kafka", "RabbitMQ"]
+    assert (table["processed"] == 120).all()       # two processes shared the backlog; none lost, none twice
+    assert (table["msgs_per_s"] > 0).all()
 
 
 def test_app_on_rabbitmq_exactly_once_with_its_topology_read_back(brokers, tmp_path, monkeypatch):
