@@ -81,6 +81,13 @@ def delete_queues(amqp_url: str, queues: list[str], exchanges: list[str] = ()) -
                     channel.exchange_delete(exchange=name)
 
 
+def dead_letter_exchange(stream: str) -> str:
+    """The dead-letter exchange the RabbitMQ back end declares for a stream's group queues (to delete it)."""
+    from ...transport.rabbitmq import Topology
+
+    return Topology.dead_letter_exchange(stream) or ""
+
+
 def queue_depth(amqp_url: str, queue: str) -> int:
     """Ready messages of a queue, live (passive declare)."""
     with amqp_channel(amqp_url) as channel:

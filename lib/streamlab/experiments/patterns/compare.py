@@ -23,6 +23,7 @@ import pandas as pd
 
 from .brokers import (Brokers, amqp_channel, consume_n, delete_queues, kafka_cleanup, kafka_consumer,
                       kafka_produce, kafka_read, kafka_topic, publish_and_settle, unique)
+from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["experiment", "backend", "variant", "metric", "value"]
 
@@ -179,7 +180,7 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
     rows: list[dict[str, Any]] = []
     ep = Endpoints(brokers.bootstrap, brokers.amqp_url, brokers.mgmt_url)
     for backend in ("kafka", "rabbitmq"):
-        name = unique(f"order-{backend}")
+        name = f"{unique(f'order-{backend}')}.stream"   # a namespace: its own dead-letter exchange
         group = f"{name}.g"
         if backend == "kafka":
             transport = get_transport("kafka", "confluent", ep)
@@ -230,6 +231,8 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
             for member in members:
                 member.close()
             transport.delete_topics([name])
+            if backend != "kafka":
+                delete_queues(brokers.amqp_url, [], [_dlx(name)])
             if backend == "kafka":
                 kafka_cleanup(brokers.bootstrap, [], [group])
             else:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from .brokers import (Brokers, amqp_channel, consume_n, delete_queues, drain_queue, kafka_cleanup, kafka_consumer,
                       kafka_produce, kafka_topic, queue_depth, unique, zmq_base_port)
+from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["issue", "backend", "variant", "metric", "value"]
 
@@ -98,7 +99,7 @@ def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[st
     from ...transport.rabbitmq import RabbitMQTransport
     from ...transport.spec import TopicSpec
 
-    name = unique(f"slow-{backend}")
+    name = f"{unique(f'slow-{backend}')}.stream"   # a namespace: its own dead-letter exchange
     group = f"{name}.g"
     if backend == "kafka":
         transport = get_transport("kafka", "confluent", _ep(brokers))
@@ -132,6 +133,8 @@ def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[st
     finally:
         consumer.close()
         transport.delete_topics([name])
+        if backend != "kafka":
+            delete_queues(brokers.amqp_url, [], [_dlx(name)])
         if backend == "kafka":
             kafka_cleanup(brokers.bootstrap, [], [group])
         if hasattr(transport, "close"):
@@ -176,7 +179,7 @@ def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: i
     from ...transport.rabbitmq import RabbitMQTransport
     from ...transport.spec import TopicSpec
 
-    name = unique(f"redeliver-{backend}")
+    name = f"{unique(f'redeliver-{backend}')}.stream"   # a namespace: its own dead-letter exchange
     group = f"{name}.g"
     if backend == "kafka":
         transport = get_transport("kafka", "confluent", _ep(brokers))
@@ -218,6 +221,8 @@ def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: i
         return applied
     finally:
         transport.delete_topics([name])
+        if backend != "kafka":
+            delete_queues(brokers.amqp_url, [], [_dlx(name)])
         if backend == "kafka":
             kafka_cleanup(brokers.bootstrap, [], [group])
         if hasattr(transport, "close"):

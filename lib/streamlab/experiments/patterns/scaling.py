@@ -24,6 +24,7 @@ import time
 import pandas as pd
 
 from .brokers import Brokers, amqp_channel, delete_queues, kafka_cleanup, kafka_topic, unique
+from .brokers import dead_letter_exchange as _dlx
 
 
 def _backlog(messages: int, machines: int = 20) -> list[tuple[str, bytes]]:
@@ -58,7 +59,7 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
     from ...stack import Endpoints
     from ...transport import get_transport
 
-    name = unique(f"scale-{backend}-{n}")
+    name = f"{unique(f'scale-{backend}-{n}')}.stream"   # a namespace: its own dead-letter exchange
     group = f"{name}.workers"
     queue = ""
     if backend == "kafka":
@@ -100,7 +101,7 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
         if backend == "kafka":
             kafka_cleanup(brokers.bootstrap, [name], [group])
         else:
-            delete_queues(brokers.amqp_url, [queue], [name, f"{name.rsplit('.', 1)[0]}.dead-letter"])
+            delete_queues(brokers.amqp_url, [queue], [name, _dlx(name)])
             transport.close()
 
 
