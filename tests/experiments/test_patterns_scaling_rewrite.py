@@ -18,7 +18,7 @@ def brokers(kafka_stack, rabbit_stack) -> Brokers:
 
 
 def test_competing_consumers_process_every_message_once(brokers):
-    table = scaling.scale_out(brokers, consumers=(2,), messages=120, partitions=4, idle_s=2.0)
+    table = scaling.scale_out(brokers, consumers=(2,), messages=120, partitions=4)
     assert list(table["backend"]) == ["Kafka", "RabbitMQ"]
     assert (table["processed"] == 120).all()       # two processes shared the backlog; none lost, none twice
     assert (table["msgs_per_s"] > 0).all()

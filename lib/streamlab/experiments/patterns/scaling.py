@@ -4,8 +4,8 @@ The workload is the processor's own work on vibration windows (decode + FFT
 band energies, `worker.py`), one process per consumer, so the figure shows
 what adding consumers buys on this machine. A backlog of `messages` windows
 is published first; then N workers start together and drain it. Throughput
-is messages / (last processed − first processed), joins and rebalances
-included: they are part of the cost of scaling out.
+is messages over the time from the first batch done to the last, joins and
+rebalances included: they are part of the cost of scaling out.
 
 Where it stops: a Kafka group scales to at most its partition count (a
 member without a partition idles); a RabbitMQ queue lets any number compete,
@@ -16,9 +16,10 @@ publisher.
 
 from __future__ import annotations
 
-import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -38,24 +39,34 @@ def _backlog(messages: int, machines: int = 20) -> list[tuple[str, bytes]]:
 
 
 def scale_out(brokers: Brokers, consumers: tuple[int, ...] = (1, 2, 4), messages: int = 1500,
-              partitions: int = 8, idle_s: float = 3.0) -> pd.DataFrame:
-    """Columns: backend, consumers, messages, processed, seconds, msgs_per_s, speedup."""
+              partitions: int = 8, timeout_s: float = 120.0) -> pd.DataFrame:
+    """Columns: backend, consumers, messages, processed, timed (messages after the first batch), seconds, msgs_per_s, speedup.
+
+    The workers report each batch's end; the rate counts the messages after the
+    first batch over the time from its end to the last batch's end."""
     payloads = _backlog(messages)
     rows = []
     for backend in ("kafka", "rabbitmq"):
         for n in consumers:
-            processed, seconds = _drain_with(brokers, backend, n, payloads, partitions, idle_s)
+            processed, timed, seconds = _drain_with(brokers, backend, n, payloads, partitions, timeout_s)
             rows.append({"backend": "Kafka" if backend == "kafka" else "RabbitMQ", "consumers": n,
-                         "messages": messages, "processed": processed, "seconds": seconds,
-                         "msgs_per_s": processed / seconds if seconds > 0 else float("nan")})
+                         "messages": messages, "processed": processed, "timed": timed, "seconds": seconds,
+                         "msgs_per_s": timed / seconds if seconds > 0 else float("nan")})
     table = pd.DataFrame(rows)
     base = table[table["consumers"] == min(consumers)].set_index("backend")["msgs_per_s"]
     table["speedup"] = table["msgs_per_s"] / table["backend"].map(base)
     return table
 
 
+def _read_batches(worker: subprocess.Popen, batches: list[tuple[int, float]]) -> None:
+    for line in worker.stdout:
+        count, _, stamp = line.strip().partition(" ")
+        if count.isdigit():
+            batches.append((int(count), float(stamp)))
+
+
 def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str, bytes]], partitions: int,
-                idle_s: float) -> tuple[int, float]:
+                timeout_s: float) -> tuple[int, int, float]:
     from ...stack import Endpoints
     from ...transport import get_transport
 
@@ -81,18 +92,34 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
         publisher.flush(120)
         publisher.close()
         workers = [subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.worker", backend,
-                                     address, name, group, str(idle_s)], stdout=subprocess.PIPE, text=True,
-                                    stderr=subprocess.PIPE) for _ in range(n)]
-        times: list[float] = []
+                                     address, name, group], stdout=subprocess.PIPE, text=True,
+                                    stderr=subprocess.DEVNULL) for _ in range(n)]
+        batches: list[tuple[int, float]] = []
+        readers = [threading.Thread(target=_read_batches, args=(w, batches), daemon=True) for w in workers]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + timeout_s
+        while sum(count for count, _ in batches) < len(payloads) and time.monotonic() < deadline:
+            if all(w.poll() is not None for w in workers):
+                break
+            time.sleep(0.2)
         for worker in workers:
-            out, err = worker.communicate(timeout=180)
-            if worker.returncode != 0:
-                raise RuntimeError(f"a {backend} worker failed: {err.strip().splitlines()[-1:] or 'no output'}")
-            lines = [line for line in out.splitlines() if line.startswith("{")]
-            times += json.loads(lines[-1])["times"] if lines else []
-        if len(times) < 2:
-            return len(times), float("nan")
-        return len(times), max(times) - min(times)
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for reader in readers:
+            reader.join(5)
+        processed = sum(count for count, _ in batches)
+        if len(batches) < 2:
+            return processed, processed, float("nan")
+        first_batch = min(batches, key=lambda b: b[1])
+        # the first batch's own work is not timed (only its end is known): count from its end
+        return processed, processed - first_batch[0], max(t for _, t in batches) - first_batch[1]
     finally:
         for worker in workers:
             if worker.poll() is None:

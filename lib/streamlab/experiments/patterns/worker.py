@@ -1,27 +1,31 @@
 """One competing consumer doing the processor's work on vibration windows, as its own process.
 
-    python -m streamlab.experiments.patterns.worker BROKER BOOTSTRAP_OR_AMQP_URL TOPIC GROUP IDLE_S
+    python -m streamlab.experiments.patterns.worker BROKER BOOTSTRAP_OR_AMQP_URL TOPIC GROUP
 
 Decodes each window (orjson) and computes its FFT band energies, as the
-processor does, commits after every batch, and stops once nothing arrived for
-IDLE_S seconds after the first message (or after 90 s in all). Prints one
-JSON line: the wall-clock time of every message it processed.
+processor does, commits after every batch, and prints one line per batch:
+``<records> <wall-clock time>``. The parent counts those lines and sends
+SIGTERM once the whole backlog is done, so no worker has to guess when the
+others have finished; a worker also stops after 120 s on its own.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import signal
 import sys
 import time
 
 
 def main(argv: list[str]) -> None:
-    broker, address, topic, group, idle_s = argv
+    broker, address, topic, group = argv[:4]
     from ...codecs import get_codec
     from ...domain import VibrationWindow, vibration_band_energies
     from ...stack import Endpoints
     from ...transport import get_transport
 
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     if broker == "kafka":
         transport = get_transport("kafka", "confluent", Endpoints(address, "", ""))
         consumer = transport.consumer([topic], group, "ch03-worker")
@@ -31,21 +35,16 @@ def main(argv: list[str]) -> None:
         transport = RabbitMQTransport([address])
         consumer = transport.consumer([topic], group, "ch03-worker", prefetch=100)
     codec = get_codec("orjson")
-    times: list[float] = []
     started = time.monotonic()
-    last = None
-    while time.monotonic() - started < 90:
+    while not stop and time.monotonic() - started < 120:
         records = consumer.poll(0.2, 100)
         if records:
             for record in records:
                 vibration_band_energies(codec.decode(record.value, VibrationWindow))
-                times.append(time.time())
             consumer.commit()
-            last = time.monotonic()
-        elif last is not None and time.monotonic() - last > float(idle_s):
-            break
-    consumer.close()
-    print(json.dumps({"times": times}), flush=True)
+            print(f"{len(records)} {time.time()}", flush=True)
+    sys.stdout.flush()
+    os._exit(0)   # no close(): leaving the group may block for a rebalance; everything done is committed
 
 
 if __name__ == "__main__":
