@@ -91,7 +91,7 @@ def before_after(table: pd.DataFrame, metric: str, title: str, value_title: str,
     data["when"] = data["variant"].str.extract(r"^(before|after)", expand=False).fillna("as is")
     colors = alt.Scale(domain=["before", "after", "as is"], range=[PALETTE[5], PALETTE[2], PALETTE[0]])
     base = alt.Chart(data, title=_title(title, subtitle)).encode(
-        y=alt.Y("case:N", title=None, sort=list(data["case"])),
+        y=alt.Y("case:N", title=None, sort=list(data["case"]), axis=alt.Axis(labelLimit=360)),
         x=alt.X("value:Q", title=value_title),
     )
     bars = base.mark_bar().encode(color=alt.Color("when:N", title=None, scale=colors))
@@ -105,7 +105,8 @@ def scaling_chart(table: pd.DataFrame, subtitle: str | None = None) -> alt.Chart
     scale = alt.Scale(domain=list(names), range=[SERIES_COLORS.get(n.lower(), PALETTE[3]) for n in names])
     return alt.Chart(table, title=_title("Throughput with N consumers, processor's work per message",
                                          subtitle)).mark_line(point=True).encode(
-        x=alt.X("consumers:Q", title="consumers (processes)", scale=alt.Scale(type="log", base=2)),
+        x=alt.X("consumers:Q", title="consumers (processes)", scale=alt.Scale(type="log", base=2),
+                axis=alt.Axis(values=sorted(int(n) for n in table["consumers"].unique()), format="d")),
         y=alt.Y("msgs_per_s:Q", title="messages per second"),
         color=alt.Color("backend:N", title="back end", scale=scale),
     ).properties(width=BAR_WIDTH, height=220)

@@ -176,6 +176,6 @@ def verdict(peaks_table: pd.DataFrame, cores: int) -> str:
         tail = f"; no back end gained beyond {int(gained['best_consumers'].max())} consumers on this " \
                f"{cores}-core machine, where the brokers, the publisher and every worker share the cores"
     else:
-        tail = f"; more consumers than the machine's {cores} cores still helped, so the workers were waiting " \
-               "on the brokers rather than on the CPU"
+        tail = f"; more consumers than the machine's {cores} cores still helped: the workers spent part of " \
+               "their time waiting (fetches, commits, acks) rather than computing"
     return "; ".join(parts) + tail + "."
