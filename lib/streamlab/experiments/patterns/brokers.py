@@ -1,0 +1,218 @@
+"""Where the brokers are, and the raw-client helpers the experiments need beyond the transport interface.
+
+The transport interface is deliberately small (publish, consume, commit); the
+known issues of chapter 03 live in the knobs it hides: queue arguments
+(`x-max-length`, `x-overflow`, `x-queue-type: stream`), nack/requeue, a
+consumer that dies without leaving its group. Those are built here on the raw
+clients (pika, confluent-kafka) rather than in `transport/`, so the
+application's back ends stay as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...stack import StackConfig, endpoints
+
+
+@dataclass(frozen=True)
+class Brokers:
+    """Endpoints of one stack: Kafka bootstrap, AMQP URL, RabbitMQ management URL."""
+
+    bootstrap: str
+    amqp_url: str
+    mgmt_url: str
+
+    @classmethod
+    def from_env(cls) -> "Brokers":
+        config = StackConfig.from_env()
+        ep = endpoints(config)
+        return cls(ep.kafka_bootstrap, ep.amqp_url, config.rabbit_mgmt_url)
+
+    @classmethod
+    def from_stack(cls, stack) -> "Brokers":
+        return cls(stack.endpoints.kafka_bootstrap, stack.endpoints.amqp_url, stack.config.rabbit_mgmt_url)
+
+
+def unique(what: str) -> str:
+    """A name no other run uses: ``ch03-<what>-<8 hex>``."""
+    return f"ch03-{what}-{uuid.uuid4().hex[:8]}"
+
+
+def zmq_base_port() -> int:
+    """ZeroMQ endpoints: STREAMLAB_ZMQ_BASE_PORT if set, else a port below the ephemeral range."""
+    return int(os.environ.get("STREAMLAB_ZMQ_BASE_PORT", "26900"))
+
+
+# --------------------------------------------------------------------------- RabbitMQ (pika)
+
+
+@contextlib.contextmanager
+def amqp_channel(amqp_url: str, confirms: bool = False) -> Iterator:
+    """A BlockingChannel on its own connection, closed on exit."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        if confirms:
+            channel.confirm_delivery()
+        yield channel
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+def delete_queues(amqp_url: str, queues: list[str], exchanges: list[str] = ()) -> None:
+    """Delete what an experiment declared; missing ones are fine."""
+    import pika
+
+    for kind, names in (("queue", queues), ("exchange", exchanges)):
+        for name in names:
+            with contextlib.suppress(pika.exceptions.AMQPError), amqp_channel(amqp_url) as channel:
+                if kind == "queue":
+                    channel.queue_delete(queue=name)
+                else:
+                    channel.exchange_delete(exchange=name)
+
+
+def dead_letter_exchange(stream: str) -> str:
+    """The dead-letter exchange the RabbitMQ back end declares for a stream's group queues (to delete it)."""
+    from ...transport.rabbitmq import Topology
+
+    return Topology.dead_letter_exchange(stream) or ""
+
+
+def queue_depth(amqp_url: str, queue: str) -> int:
+    """Ready messages of a queue, live (passive declare)."""
+    with amqp_channel(amqp_url) as channel:
+        return channel.queue_declare(queue=queue, passive=True).method.message_count
+
+
+def drain_queue(channel, queue: str, timeout_s: float, limit: int = 1_000_000, ack: bool = True) -> list:
+    """(method, properties, body) of every message until the queue is idle for 0.5 s or `timeout_s` passes."""
+    got: list = []
+    deadline = time.monotonic() + timeout_s
+    idle_since = time.monotonic()
+    while time.monotonic() < deadline and len(got) < limit:
+        method, props, body = channel.basic_get(queue, auto_ack=ack)
+        if method is None:
+            if time.monotonic() - idle_since > 0.5:
+                break
+            time.sleep(0.02)
+            continue
+        idle_since = time.monotonic()
+        got.append((method, props, body))
+    return got
+
+
+def publish_and_settle(channel, exchange: str, items: list[tuple[str, bytes]], queues: list[str],
+                       expected: int, timeout_s: float = 20.0) -> int:
+    """Publish without per-message confirms (a blocking channel waits a round trip for each), then wait
+    until the queues hold `expected` messages or stop growing; returns what they hold."""
+    for key, value in items:
+        channel.basic_publish(exchange, key, value)
+    deadline = time.monotonic() + timeout_s
+    held, before, stable_since = 0, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        held = sum(channel.queue_declare(q, passive=True).method.message_count for q in queues)
+        if held >= expected:
+            break
+        if held != before:
+            before, stable_since = held, time.monotonic()
+        elif time.monotonic() - stable_since > 2.0:
+            break
+        time.sleep(0.1)
+    return held
+
+
+def consume_n(channel, queue: str, want: int, timeout_s: float, prefetch: int = 500) -> list:
+    """Consume (auto-ack) until `want` messages arrived or `timeout_s` passed: faster than basic_get."""
+    got: list = []
+    if want <= 0:
+        return got
+    channel.basic_qos(prefetch_count=prefetch)
+    deadline = time.monotonic() + timeout_s
+    for method, props, body in channel.consume(queue, auto_ack=True, inactivity_timeout=0.5):
+        if method is not None:
+            got.append((method, props, body))
+        if len(got) >= want or time.monotonic() > deadline:
+            break
+    channel.cancel()
+    return got
+
+
+# --------------------------------------------------------------------------- Kafka (confluent-kafka)
+
+
+def kafka_topic(bootstrap: str, name: str, partitions: int = 1, replication: int = 1,
+                config: dict[str, str] | None = None) -> str:
+    from ...transport import kafka_admin
+    from ...transport.spec import TopicSpec
+
+    kafka_admin.ensure_topics(bootstrap, [TopicSpec(name, "raw", partitions, replication, dict(config or {}))])
+    return name
+
+
+def kafka_cleanup(bootstrap: str, topics: list[str], groups: list[str] = ()) -> None:
+    """Delete the experiment's topics and consumer groups (best effort: a group may still be leaving)."""
+    from ...transport import kafka_admin
+
+    with contextlib.suppress(Exception):
+        kafka_admin.delete_topics(bootstrap, topics)
+    if groups:
+        admin = kafka_admin.admin_client(bootstrap)
+        with contextlib.suppress(Exception):
+            for future in admin.delete_consumer_groups(list(groups), request_timeout=10).values():
+                with contextlib.suppress(Exception):
+                    future.result()
+
+
+def kafka_produce(bootstrap: str, topic: str, values: list[tuple[str, bytes]], **config) -> int:
+    """Produce (key, value) pairs with acks=all; returns how many were not acknowledged."""
+    from confluent_kafka import Producer
+
+    from ...stack.kafka_local import quiet_logger
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                         "logger": quiet_logger(), **config})
+    failed = [0]
+
+    def report(err, _msg):
+        if err is not None:
+            failed[0] += 1
+
+    for key, value in values:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    return producer.flush(30) + failed[0]
+
+
+def kafka_consumer(bootstrap: str, group: str, **config):
+    from confluent_kafka import Consumer
+
+    from ...stack.kafka_local import quiet_logger
+
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                     "enable.auto.commit": False, "logger": quiet_logger(), **config})
+
+
+def kafka_read(consumer, want: int, timeout_s: float) -> list:
+    """Messages (no errors) until `want` arrived or `timeout_s` passed."""
+    got: list = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < want and time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=min(500, want - len(got)), timeout=0.2):
+            if msg.error() is None:
+                got.append(msg)
+    return got

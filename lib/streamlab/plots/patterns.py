@@ -1,0 +1,112 @@
+"""Charts and diagrams of chapter 03: the topology each back end declared, known issues before/after.
+
+The topology diagrams are drawn from what the brokers report after a run
+(`experiments.patterns.rewrite.kafka_topology` / `rabbit_topology`), not by
+hand, so they show what the code really declared.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import altair as alt
+import pandas as pd
+
+from . import BAR_WIDTH, PALETTE, SERIES_COLORS, _title
+
+if TYPE_CHECKING:
+    import graphviz
+
+FONT = "Liberation Sans"
+_SOFT = "#52606d"
+_DEAD = "#D55E00"
+
+
+def _label(title: str, *lines: str, color: str = "#1f2933") -> str:
+    parts = [f'<B><FONT COLOR="{color}">{html.escape(title)}</FONT></B>']
+    parts += [f'<FONT POINT-SIZE="9" COLOR="{_SOFT}">{html.escape(str(line))}</FONT>' for line in lines if line]
+    return "<" + "<BR/>".join(parts) + ">"
+
+
+def _graph(name: str) -> graphviz.Digraph:
+    import graphviz
+
+    graph = graphviz.Digraph(name, format="svg")
+    graph.attr(rankdir="LR", fontname=FONT, fontsize="11", nodesep="0.2", ranksep="0.6", bgcolor="white", pad="0.2")
+    graph.attr("node", fontname=FONT, fontsize="11", color=_SOFT, penwidth="1.2")
+    graph.attr("edge", fontname=FONT, fontsize="9", color=_SOFT, fontcolor=_SOFT, arrowsize="0.7")
+    return graph
+
+
+def kafka_topology_graph(topology: dict[str, pd.DataFrame]) -> graphviz.Digraph:
+    """Topics (partitions, RF, retention/compaction) → the consumer groups that read them."""
+    graph = _graph("kafka_topology")
+    color = SERIES_COLORS["kafka"]
+    for row in topology["topics"].itertuples(index=False):
+        dead = row.topic == "dead-letter"
+        graph.node(f"t_{row.topic}", _label(row.topic, f"{row.partitions} partitions · RF {row.replication}",
+                                            f"cleanup: {row[8]} · min ISR {row[6]}",
+                                            color=_DEAD if dead else color),
+                   shape="cylinder", style="filled", fillcolor="#fbeee6" if dead else "#eef5fb",
+                   color=_DEAD if dead else color)
+    for group in topology["reads"]["group"].unique():
+        graph.node(f"g_{group}", _label(group, "consumer group: offsets per partition"), shape="box",
+                   style="rounded,filled", fillcolor="#fdf1dc")
+    for row in topology["reads"].itertuples(index=False):
+        graph.edge(f"t_{row.topic}", f"g_{row.group}", label="poll · commit offset")
+    return graph
+
+
+def rabbit_topology_graph(topology: dict[str, pd.DataFrame]) -> graphviz.Digraph:
+    """Exchanges → bindings (routing keys) → quorum queues, and each queue's dead-letter exchange."""
+    graph = _graph("rabbit_topology")
+    color = SERIES_COLORS["rabbitmq"]
+    bound = set(topology["bindings"]["exchange"]) if len(topology["bindings"]) else set()
+    for row in topology["exchanges"].itertuples(index=False):
+        dead = row.exchange == "dead-letter"
+        graph.node(f"x_{row.exchange}", _label(row.exchange, f"{row.type} exchange",
+                                               "" if row.exchange in bound else "no queue bound",
+                                               color=_DEAD if dead else color),
+                   shape="hexagon", style="filled", fillcolor="#fbeee6" if dead else "#fdf1dc",
+                   color=_DEAD if dead else color)
+    for row in topology["queues"].itertuples(index=False):
+        graph.node(f"q_{row.queue}", _label(row.queue, f"{row.type} queue · initial group size {row.replicas}",
+                                            f"delivery limit {row[3]} · TTL {int(row[4]) // 86_400_000} d"
+                                            if row[4] != "" else f"delivery limit {row[3]}"),
+                   shape="box", style="filled", fillcolor="#eef5fb")
+        if row[2]:
+            graph.edge(f"q_{row.queue}", f"x_{row[2]}", label="dead-letter", style="dashed", color=_DEAD,
+                       fontcolor=_DEAD, constraint="false")
+    for row in topology["bindings"].itertuples(index=False):
+        graph.edge(f"x_{row.exchange}", f"q_{row.queue}", label=f"binding '{row[2]}'")
+    return graph
+
+
+def before_after(table: pd.DataFrame, metric: str, title: str, value_title: str, *,
+                 label_column: str = "variant", subtitle: str | None = None, fmt: str = ",.0f") -> alt.LayerChart:
+    """One bar per (back end, variant) for one metric of a tidy issues/compare table."""
+    data = table[table["metric"] == metric].copy()
+    data["case"] = data["backend"] + " · " + data[label_column]
+    data["when"] = data["variant"].str.extract(r"^(before|after)", expand=False).fillna("as is")
+    colors = alt.Scale(domain=["before", "after", "as is"], range=[PALETTE[5], PALETTE[2], PALETTE[0]])
+    base = alt.Chart(data, title=_title(title, subtitle)).encode(
+        y=alt.Y("case:N", title=None, sort=list(data["case"]), axis=alt.Axis(labelLimit=360)),
+        x=alt.X("value:Q", title=value_title),
+    )
+    bars = base.mark_bar().encode(color=alt.Color("when:N", title=None, scale=colors))
+    text = base.mark_text(align="left", dx=4, color=_SOFT).encode(text=alt.Text("value:Q", format=fmt))
+    return alt.layer(bars, text).properties(width=BAR_WIDTH - 120)
+
+
+def scaling_chart(table: pd.DataFrame, subtitle: str | None = None) -> alt.Chart:
+    """Messages per second against the number of consumers, one line per back end."""
+    names = table["backend"].unique()
+    scale = alt.Scale(domain=list(names), range=[SERIES_COLORS.get(n.lower(), PALETTE[3]) for n in names])
+    return alt.Chart(table, title=_title("Throughput with N consumers, processor's work per message",
+                                         subtitle)).mark_line(point=True).encode(
+        x=alt.X("consumers:Q", title="consumers (processes)", scale=alt.Scale(type="log", base=2),
+                axis=alt.Axis(values=sorted(int(n) for n in table["consumers"].unique()), format="d")),
+        y=alt.Y("msgs_per_s:Q", title="messages per second"),
+        color=alt.Color("backend:N", title="back end", scale=scale),
+    ).properties(width=BAR_WIDTH, height=220)

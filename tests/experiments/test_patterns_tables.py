@@ -1,0 +1,93 @@
+"""Chapter 03's pure helpers (no broker): table lookups, peaks and the extrapolation, and the charts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from streamlab.experiments.patterns import issues, rewrite, scaling
+from streamlab.plots import patterns as pp
+
+
+def _issues_table() -> pd.DataFrame:
+    rows = [("unbounded queue", "RabbitMQ", "before: unbounded", "in_queue", 1000),
+            ("unbounded queue", "RabbitMQ", "after: x-max-length 200, drop-head", "in_queue", 200),
+            ("unbounded queue", "RabbitMQ", "after: x-max-length 200, reject-publish", "nacked", 800)]
+    return pd.DataFrame(rows, columns=issues.COLUMNS)
+
+
+def test_value_picks_by_variant_prefix_and_names_what_is_missing():
+    table = _issues_table()
+    assert issues.value(table, "RabbitMQ", "after: x-max-length 200, reject", "nacked") == 800
+    assert issues.value(table, "RabbitMQ", "before", "in_queue") == 1000
+    with pytest.raises(KeyError, match="in_queue"):
+        issues.value(table, "Kafka", "before", "in_queue")
+    wide = issues.verdicts(table)
+    assert wide.loc[("unbounded queue", "RabbitMQ", "before: unbounded"), "in_queue"] == 1000
+
+
+def test_peaks_and_extrapolation():
+    table = pd.DataFrame({"backend": ["Kafka"] * 3 + ["RabbitMQ"] * 3, "consumers": [1, 2, 4] * 2,
+                          "msgs_per_s": [100.0, 180.0, 150.0, 80.0, 90.0, 95.0]})
+    table["speedup"] = table["msgs_per_s"] / table["backend"].map({"Kafka": 100.0, "RabbitMQ": 80.0})
+    peaks = scaling.peaks(table)
+    assert peaks.loc["Kafka", "best_consumers"] == 2 and peaks.loc["Kafka", "best_speedup"] == pytest.approx(1.8)
+    assert peaks.loc["RabbitMQ", "best_consumers"] == 4
+    future = scaling.extrapolate(peaks, machines=20)
+    assert future.loc[20000, "vibration windows/s"] == 20000
+    assert future.loc[20000, "Kafka: consumers for the windows"] == 200       # 20000 / 100, rounded up
+    assert future.loc[200, "RabbitMQ: consumers for the windows"] == 3        # 200 / 80 → 3
+
+
+def test_side_by_side_keeps_the_order_of_the_figures():
+    a = pd.DataFrame({"backend": "Kafka", "group": ["rates", "latency"], "metric": ["sent", "p50"],
+                      "value": [10.0, 5.0]})
+    b = a.assign(backend="RabbitMQ", value=[10.0, 7.0])
+    wide = rewrite.side_by_side(a, b)
+    assert list(wide.index.get_level_values("metric")) == ["sent", "p50"]
+    assert wide.loc[("latency", "p50"), "RabbitMQ"] == 7.0
+
+
+def test_topology_graphs_show_the_unbound_dead_letter_exchange():
+    topology = {
+        "exchanges": pd.DataFrame([{"exchange": "telemetry", "type": "topic", "durable": True},
+                                   {"exchange": "dead-letter", "type": "topic", "durable": True}]),
+        "queues": pd.DataFrame([{"queue": "health-processor.telemetry", "type": "quorum",
+                                 "dead-letter exchange": "dead-letter", "delivery limit": 10,
+                                 "message TTL (ms)": 86400000, "replicas": 3}]),
+        "bindings": pd.DataFrame([{"exchange": "telemetry", "queue": "health-processor.telemetry",
+                                   "routing key": "#"}]),
+    }
+    source = pp.rabbit_topology_graph(topology).source
+    assert source.count("no queue bound") == 1          # dead-letter only: telemetry has its binding
+    assert "binding '#'" in source
+    kafka = {"topics": pd.DataFrame([{"topic": "telemetry", "partitions": 6, "replication": 3,
+                                      "min ISR size seen": 3, "leaders on brokers": "1, 2, 3", "messages": 10,
+                                      "min.insync.replicas": "2", "retention.ms": "86400000",
+                                      "cleanup.policy": "delete"}]),
+             "reads": pd.DataFrame([{"group": "health-processor", "topic": "telemetry"}])}
+    assert "6 partitions · RF 3" in pp.kafka_topology_graph(kafka).source
+
+
+def test_before_after_chart_colours_by_when():
+    chart = pp.before_after(_issues_table(), "in_queue", "t", "messages")
+    spec = chart.to_dict()
+    assert spec["layer"][0]["encoding"]["color"]["field"] == "when"
+
+
+def test_scaling_verdict_counts_only_real_gains():
+    peaks = pd.DataFrame({"best_consumers": [2, 4], "best_speedup": [1.6, 1.05], "one_msgs_per_s": [1.0, 1.0]},
+                         index=["Kafka", "RabbitMQ"])
+    text = scaling.verdict(peaks, cores=2)
+    assert "Kafka peaked at 2 consumers" in text and "RabbitMQ gained nothing" in text
+    assert "no back end gained beyond 2 consumers" in text
+
+
+def test_rewrite_verdict_names_a_run_that_broke_a_promise():
+    def run(backend, dups):
+        return pd.DataFrame({"backend": backend, "group": "g", "metric": [
+            "machines with every seq once", "machines", "duplicate rows", "missing seqs", "services exiting 0",
+            "services", "faulty machines found (TP)", "healthy machines alerted (FP)"],
+            "value": [20, 20, dups, 0, 5, 5, 6, 0]})
+    assert rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 0))).startswith("Both runs kept")
+    assert "RabbitMQ did not" in rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 3)))
