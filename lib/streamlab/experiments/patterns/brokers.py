@@ -85,7 +85,7 @@ def dead_letter_exchange(stream: str) -> str:
     """The dead-letter exchange the RabbitMQ back end declares for a stream's group queues (to delete it)."""
     from ...transport.rabbitmq import Topology
 
-    return Topology.dead_letter_exchange(stream) or ""
+    return Topology().dead_letter_exchange(stream) or ""
 
 
 def queue_depth(amqp_url: str, queue: str) -> int:
@@ -177,7 +177,7 @@ def kafka_produce(bootstrap: str, topic: str, values: list[tuple[str, bytes]], *
     """Produce (key, value) pairs with acks=all; returns how many were not acknowledged."""
     from confluent_kafka import Producer
 
-    from ...stack.kafka_local import quiet_logger
+    from ...transport.kafka_admin import quiet_logger
 
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
                          "logger": quiet_logger(), **config})
@@ -201,7 +201,7 @@ def kafka_produce(bootstrap: str, topic: str, values: list[tuple[str, bytes]], *
 def kafka_consumer(bootstrap: str, group: str, **config):
     from confluent_kafka import Consumer
 
-    from ...stack.kafka_local import quiet_logger
+    from ...transport.kafka_admin import quiet_logger
 
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                      "enable.auto.commit": False, "logger": quiet_logger(), **config})

@@ -5,7 +5,7 @@ named back end (the services take `--broker`; nothing else changes), slips a
 few undecodable messages into `telemetry`, stops it cleanly, reads the
 topology the back end declared back from the broker, and deletes it.
 `summarize` turns the run's files into the figures chapter 01 shows, with the
-same functions (`experiments.app_analysis`), as one tidy frame per run.
+same functions (`experiments.apprun`), as one tidy frame per run.
 
 MQTT is not run here: its back end cannot tell the runner who is subscribed or
 how much is queued (`group_members`/`group_backlog` are unknown over MQTT), and
@@ -29,7 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import app_analysis as aa
+from ..apprun import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
+from ..apprun import latency as stage_latency
+from ..apprun import metrics as run_metrics
 from .brokers import Brokers
 
 BACKEND_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
@@ -64,7 +66,7 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
         run.start()
         time.sleep(duration_s / 3)
         intruder = run.transport.publisher("ch03-malformed")
-        unacked = aa.publish_malformed(intruder, f"{namespace}.telemetry", malformed,
+        unacked = dead_letters.publish_malformed(intruder, f"{namespace}.telemetry", malformed,
                                        [f"M{i:03d}" for i in range(machines)])
         intruder.close()
         while run.generators_running():
@@ -82,7 +84,7 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
     finally:
         if not keep:
             if broker == "kafka":
-                aa.delete_namespace(brokers.bootstrap, topics, list(wiring.consumer_groups(namespace)))
+                kafka_probes.delete_namespace(brokers.bootstrap, topics, list(wiring.consumer_groups(namespace)))
             else:
                 run.transport.delete_topics(topics)
                 run.transport.close()
@@ -96,18 +98,18 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
 def summarize(result: AppResult, warmup_s: float = 3.0) -> pd.DataFrame:
     """Chapter 01's figures of one run, tidy: ``backend``, ``group``, ``metric``, ``value``."""
     data_dir = result.data_dir
-    truth = aa.load_ground_truth(data_dir / "ground_truth.json")
-    metrics = aa.load_metrics(data_dir / "metrics", truth.epoch_ns)
-    counters = aa.final_counters(metrics)
-    health = aa.load_health(data_dir / "health")
+    truth = ground_truth.load_ground_truth(data_dir / "ground_truth.json")
+    metrics = run_metrics.load_metrics(data_dir / "metrics", truth.epoch_ns)
+    counters = run_metrics.final_counters(metrics)
+    health = sink_output.load_health(data_dir / "health")
     alerts = pd.read_csv(data_dir / "alerts" / "alerts.csv")
     duration = float(metrics[metrics["service"] == "telemetry-generator"]["t_s"].max())
-    rates = aa.steady_rate(aa.service_rates(metrics), warmup_s, max(warmup_s + 1, duration - 1))
+    rates = run_metrics.steady_rate(run_metrics.service_rates(metrics), warmup_s, max(warmup_s + 1, duration - 1))
     sent = int(counters.loc["telemetry-generator", "sent"])
-    once = aa.exactly_once(health, aa.expected_per_machine(sent, truth.machines))
-    order = aa.order_violations(health, "ts_ns")
-    latency = aa.latency_summary(aa.latency_stages(health, truth.epoch_ns), after_s=warmup_s).set_index("stage")
-    scores = aa.fleet_scores(aa.score_detections(alerts, truth, health, end_s=duration))
+    once = delivery.exactly_once(health, delivery.expected_per_machine(sent, truth.machines))
+    order = delivery.order_violations(health, "ts_ns")
+    latency = stage_latency.latency_summary(stage_latency.latency_stages(health, truth.epoch_ns), after_s=warmup_s).set_index("stage")
+    scores = detections.fleet_scores(detections.score_detections(alerts, truth, health, end_s=duration))
     backend = BACKEND_LABEL[result.broker]
 
     def get(service: str, counter: str) -> float:
@@ -133,7 +135,7 @@ def summarize(result: AppResult, warmup_s: float = 3.0) -> pd.DataFrame:
         ("detections", "healthy machines alerted (FP)", scores["FP"]),
         ("detections", "median delay (s)", scores["median_delay_s"]),
     ]
-    for stage in aa.STAGE_NAMES:
+    for stage in stage_latency.STAGE_NAMES:
         rows.append(("latency", f"{stage} p50 (ms)", float(latency.loc[stage, "p50_ms"])))
         rows.append(("latency", f"{stage} p99 (ms)", float(latency.loc[stage, "p99_ms"])))
     rows.append(("run", "wall time incl. start and drain (s)", result.wall_s))
@@ -159,7 +161,7 @@ def kafka_topology(bootstrap: str, namespace: str) -> dict[str, pd.DataFrame]:
     from ...pipeline.topics import ALL_TOPICS
 
     names = [f"{namespace}.{spec.name}" for spec in ALL_TOPICS]
-    topics = aa.cluster_topics(bootstrap, names)
+    topics = kafka_probes.cluster_topics(bootstrap, names)
     topics["topic"] = topics["topic"].str.removeprefix(f"{namespace}.")
     reads = pd.DataFrame([{"group": group, "topic": topic} for group, ts in wiring.GROUP_TOPICS.items()
                           for topic in ts])

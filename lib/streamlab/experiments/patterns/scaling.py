@@ -82,7 +82,7 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
 
         transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
         with amqp_channel(brokers.amqp_url) as channel:
-            queue = Topology.declare_group_queue(channel, group, name)
+            queue = Topology().declare_group_queue(channel, group, name)
         address = brokers.amqp_url
     workers: list[subprocess.Popen] = []
     try:
