@@ -16,7 +16,7 @@ from ..errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-STACK_KINDS = ("local", "docker", "external")
+STACK_KINDS = ("local", "docker", "podman", "external")
 BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
 
 
