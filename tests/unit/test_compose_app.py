@@ -1,4 +1,4 @@
-"""Static checks of the application's container setup (containers/*/Containerfile, compose/app.yml and
+"""Static checks of the application's container setup (containers/Dockerfile and */Containerfile, compose/app.yml and
 compose/app-rabbitmq.yml).
 
 No Docker engine here, so: the compose file against the Compose schema and
@@ -27,7 +27,7 @@ APP_FILE = REPO_ROOT / "compose" / "app.yml"
 KAFKA_FILE = REPO_ROOT / "compose" / "kafka.yml"
 RABBIT_APP_FILE = REPO_ROOT / "compose" / "app-rabbitmq.yml"
 RABBIT_FILE = REPO_ROOT / "compose" / "rabbitmq.yml"
-DOCKERFILE = REPO_ROOT / "containers" / "app" / "Containerfile"
+DOCKERFILE = REPO_ROOT / "containers" / "Dockerfile"
 SPECS = {spec.folder: spec for spec in image_specs()}
 
 
@@ -156,7 +156,7 @@ def test_rabbitmq_app_checker_catches(rabbit_docs, mutate, expected):
 
 @pytest.mark.parametrize("folder", ["app", "kafka", "rabbitmq"])
 def test_containerfiles_follow_the_rules(folder):
-    assert dockerfile_problems((REPO_ROOT / "containers" / folder / "Containerfile").read_text(), folder) == []
+    assert dockerfile_problems(SPECS[folder].containerfile.read_text(), folder) == []
 
 
 @pytest.mark.parametrize("mutate, expected", [

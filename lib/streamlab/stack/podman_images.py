@@ -108,17 +108,21 @@ class ImageSpec:
     """One Containerfile image: what goes into its staged context, and which image it builds on."""
 
     tag: str
-    folder: str                                       # containers/<folder>/Containerfile
+    folder: str                                       # containers/<folder>/: Containerfile and its files
     extra: dict[str, Path] = field(default_factory=dict)   # context subdir -> host dir of files to copy
+    containerfile_path: Path | None = None            # the app's is containers/Dockerfile (the name Docker users know)
 
     @property
     def containerfile(self) -> Path:
-        return CONTAINERS_DIR / self.folder / "Containerfile"
+        return self.containerfile_path or CONTAINERS_DIR / self.folder / "Containerfile"
 
     def files(self) -> list[tuple[str, Path]]:
-        """(path in the context, host file) for everything staged."""
-        out = [(str(p.relative_to(CONTAINERS_DIR / self.folder)), p)
-               for p in sorted((CONTAINERS_DIR / self.folder).rglob("*")) if p.is_file()]
+        """(path in the context, host file) for everything staged; the Containerfile is staged as `Containerfile`."""
+        if self.containerfile_path is not None:
+            out = [("Containerfile", self.containerfile_path)]
+        else:
+            out = [(str(p.relative_to(CONTAINERS_DIR / self.folder)), p)
+                   for p in sorted((CONTAINERS_DIR / self.folder).rglob("*")) if p.is_file()]
         for sub, source in self.extra.items():
             found = sorted(source.iterdir()) if source.is_dir() else []    # the wheelhouse may not exist yet
             out += [(f"{sub}/{p.name}", p) for p in found if p.is_file() and not p.name.startswith(".")]
@@ -261,7 +265,7 @@ def image_specs(jars_dir: Path | None = None) -> list[ImageSpec]:
     return [
         ImageSpec(KAFKA_IMAGE, "kafka", {"jars": jars}),
         ImageSpec(RABBITMQ_IMAGE, "rabbitmq"),
-        ImageSpec(APP_IMAGE, "app", {"wheels": WHEELHOUSE}),
+        ImageSpec(APP_IMAGE, "app", {"wheels": WHEELHOUSE}, CONTAINERS_DIR / "Dockerfile"),
     ]
 
 
@@ -281,6 +285,16 @@ def build_all(force: bool = False, only: tuple[str, ...] = ()) -> dict[str, floa
     return {tag: image_size_mb(tag) for tag in (BASE_IMAGE, *(s.tag for s in image_specs()))}
 
 
+def stage_for_docker() -> int:
+    """Docker users: the same contexts, built with `docker build` on Debian's registry image as the base."""
+    build_wheelhouse()
+    for spec in image_specs():
+        context = _stage(spec)
+        short = spec.tag.removeprefix("localhost/")
+        print(f"docker build --build-arg BASE=debian:bookworm-slim -t {short} {context.relative_to(REPO_ROOT)}")
+    return 0
+
+
 def missing_images(tags: list[str]) -> list[str]:
     return [tag for tag in tags if image_label(tag) is None]
 
@@ -291,8 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streamlab.stack.podman_images", description=__doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
     parser.add_argument("--only", nargs="*", default=[], help="kafka, rabbitmq and/or app (the base always)")
+    parser.add_argument("--stage-only", action="store_true",
+                        help="only stage the build contexts (for `docker build`), print the commands")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.stage_only:
+        return stage_for_docker()
     try:
         sizes = build_all(args.force, tuple(args.only))
     except StackError as exc:
