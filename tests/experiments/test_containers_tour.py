@@ -66,3 +66,15 @@ def test_reaction_verdict_when_the_cluster_never_noticed():
     timeline = pd.DataFrame([{"t_s": 0.0, "event": "killed", "unfenced": 3},
                              {"t_s": 5.0, "event": "restarted", "unfenced": 3}])
     assert math.isnan(ct.reaction_verdict(timeline, nodes=3)["noticed_s"])
+
+
+@pytest.mark.parametrize("text, seconds", [("20s", 20.0), ("2m", 120.0), ("45", 45.0), ("1.5m", 90.0)])
+def test_durations(text, seconds):
+    assert ct.parse_duration(text) == seconds
+
+
+def test_bad_duration_is_a_user_error():
+    from streamlab.errors import UserError
+
+    with pytest.raises(UserError, match="is not a duration"):
+        ct.parse_duration("soon")

@@ -73,8 +73,11 @@ def test_brokers_run_in_containers_published_on_loopback(podman_stack):
 def test_app_in_containers_writes_every_reading_exactly_once(podman_stack, tmp_path):
     from streamlab.experiments.containers import run_app_in_containers
 
-    summary = run_app_in_containers("kafka", duration_s=20, machines=10, data_dir=tmp_path / "app",
-                                    config=podman_stack.config)
+    run = run_app_in_containers("kafka", duration_s=20, machines=10, data_dir=tmp_path / "app",
+                                config=podman_stack.config)
+    summary = run.summary
+    services = set(run.stats["container"].str.removeprefix(project_name(podman_stack.config) + "-"))
+    assert {"telemetry-generator", "health-processor", "health-parquet-sink"} <= services   # sampled mid-run
     assert summary["non-zero exits"] == "none"
     assert summary["readings sent"] >= 10 * 10 * 15          # 10 machines at 10 Hz for most of 20 s
     assert summary["rows in Parquet"] == summary["readings sent"]

@@ -20,6 +20,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,16 @@ def reaction_verdict(timeline: pd.DataFrame, nodes: int) -> dict[str, Any]:
         "whole_again_s": float(whole["t_s"].iloc[0] - t_restart) if len(whole) else float("nan"),
         "served_throughout": bool(len(served)) and bool((served >= nodes - 1).all()),
     }
+
+
+def parse_duration(text: str) -> float:
+    """'20s' / '2m' / '45' -> seconds; a bad value is a UserError (one line)."""
+    from ..errors import UserError
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*", text or "")
+    if not match:
+        raise UserError(f"DURATION={text!r} is not a duration: use e.g. 20s or 2m")
+    return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
 
 
 # ---- live parts -----------------------------------------------------------------------------------
@@ -265,6 +276,61 @@ def kill_and_restart(stack: Any, node: int = 2, down_s: float = 12.0, settle_s: 
     return pd.DataFrame(rows, columns=["t_s", "event", "unfenced", "quorum_leader", "running"])
 
 
+def tour_config(port_offset: int = 400) -> StackConfig:
+    """A podman stack on its own ports (the environment's + `port_offset`), beside the local stack the
+    other chapters use, so the tour can run during a book build."""
+    from dataclasses import replace
+
+    base = StackConfig.from_env()
+    return replace(base, stack="podman", brokers=3, rabbit_nodes=1, kafka_port=base.kafka_port + port_offset,
+                   amqp_port=base.amqp_port + port_offset, rabbit_mgmt_port=base.rabbit_mgmt_port + port_offset,
+                   kafka_bootstrap_override="", amqp_url_override="")
+
+
+def start_tour_stack(config: StackConfig, broker: str = "all") -> tuple[Any, float]:
+    """live: images built if needed, the compose stack up in containers; returns (stack, seconds to ready)."""
+    from ..stack import Stack
+    from ..stack.podman_images import build_all
+
+    build_all()
+    stack = Stack(config, broker)
+    started = time.monotonic()
+    stack.up()
+    return stack, time.monotonic() - started
+
+
+def stop_tour_stack(stack: Any) -> pd.DataFrame:
+    """live: containers, volumes and network removed; returns what is left of the project (empty)."""
+    stack.down()
+    stack.clean()
+    return leftovers(stack.config)
+
+
+def run_app_locally(broker: str = "kafka", duration_s: float = 20.0, machines: int = 20,
+                    data_dir: Path | None = None) -> dict[str, Any]:
+    """live: the same bounded run as local processes on the environment's stack, for the side-by-side."""
+    from ..pipeline.runner import AppConfig, AppRun
+    from ..stack import REPO_ROOT
+
+    data_dir = Path(data_dir or REPO_ROOT / "data" / "app-local-compare")
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    run = AppRun(AppConfig(broker=broker, machines=machines, duration_s=duration_s, data_dir=data_dir,
+                           namespace=f"local{int(time.time())}"))
+    try:
+        run.start()
+        while run.generators_running():
+            run._check_alive()
+            time.sleep(1.0)
+    except BaseException:
+        run.kill_all()
+        raise
+    codes = run.stop()
+    summary = run_summary(data_dir, f"local processes ({broker})")
+    summary["non-zero exits"] = ", ".join(f"{k}={v}" for k, v in codes.items() if v not in (0, None)) or "none"
+    return summary
+
+
 def leftovers(config: StackConfig | None = None) -> pd.DataFrame:
     """live: the project's containers, pods and networks still present (empty after `make down`)."""
     objects = project_objects(project_name(config or StackConfig.from_env()))
@@ -272,10 +338,19 @@ def leftovers(config: StackConfig | None = None) -> pd.DataFrame:
                         columns=["kind", "name"])
 
 
+@dataclass
+class ContainerRun:
+    """A bounded app run in containers: its figures (as `run_summary`) and `podman stats` mid-run."""
+
+    summary: dict[str, Any]
+    stats: pd.DataFrame
+
+
 def run_app_in_containers(broker: str = "kafka", duration_s: float = 20.0, machines: int = 20,
                           data_dir: Path | None = None, config: StackConfig | None = None,
-                          namespace: str = "", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """live: the five services, each in its own container, for `duration_s`; then the run's figures."""
+                          namespace: str = "", progress: Callable[[str], None] | None = None) -> ContainerRun:
+    """live: the five services, each in its own container, for `duration_s`; then the run's figures,
+    with one `podman stats` sample of every container half-way through."""
     from ..pipeline.container_runner import ContainerAppRun, data_dir_default
     from ..pipeline.runner import AppConfig
 
@@ -289,8 +364,12 @@ def run_app_in_containers(broker: str = "kafka", duration_s: float = 20.0, machi
         run.start()
         say = progress or (lambda _msg: None)
         say(f"{len(run.services)} containers running on network {run.project.network}; generators for {duration_s:.0f} s")
+        started = time.monotonic()
+        stats = parse_stats("[]")
         while run.generators_running():
             run._check_alive()
+            if stats.empty and time.monotonic() - started >= duration_s / 2:
+                stats = container_stats(run.stack_config)
             time.sleep(1.0)
         say("generators done; draining processor and sinks ...")
     except BaseException:
@@ -300,7 +379,7 @@ def run_app_in_containers(broker: str = "kafka", duration_s: float = 20.0, machi
     failed = {name: code for name, code in codes.items() if code not in (0, None)}
     summary = run_summary(data_dir, f"containers ({broker})")
     summary["non-zero exits"] = ", ".join(f"{k}={v}" for k, v in failed.items()) or "none"
-    return summary
+    return ContainerRun(summary, stats)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,13 +401,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "leftovers":
             print(leftovers().to_string(index=False) if len(leftovers()) else "no container, pod or network left")
             return 0
-        duration = float(re.sub(r"s$", "", args.duration)) * (60 if args.duration.endswith("m") else 1) \
-            if not args.duration.endswith("m") else float(args.duration[:-1]) * 60
-        summary = run_app_in_containers(args.broker, duration, args.machines, args.data_dir,
-                                        progress=lambda msg: print(msg, flush=True))
+        duration = parse_duration(args.duration)
+        result = run_app_in_containers(args.broker, duration, args.machines, args.data_dir,
+                                       progress=lambda msg: print(msg, flush=True))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    summary = result.summary
+    if not result.stats.empty:
+        print(result.stats.round(1).to_string(index=False))
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {value:,.1f}" if isinstance(value, float) else f"{key:<{width}}  {value}")

@@ -45,8 +45,19 @@ class ContainerAppRun(AppRun):
         if config.broker not in APP_FILES:
             raise ValueError(f"STACK=podman runs the app on kafka or rabbitmq, not {config.broker!r}")
         stack_config = stack_config or StackConfig.from_env()
+        self.stack_config = stack_config
         self.project = Project(project_name(stack_config), port_map(stack_config))
         self.definitions = load_services(APP_FILES[config.broker])
+
+    @property
+    def transport(self):
+        """The host's view of the brokers (topics, group backlog): this stack's published ports."""
+        if self._transport is None:
+            from ..stack import endpoints
+            from ..transport import get_transport
+
+            self._transport = get_transport(self.config.broker, self.config.client, endpoints(self.stack_config))
+        return self._transport
 
     def start(self) -> None:
         from ..stack import StackError

@@ -35,7 +35,8 @@ from .podman_images import APP_IMAGE, KAFKA_IMAGE, RABBITMQ_IMAGE, image_label, 
 
 COMPOSE_DIR = REPO_ROOT / "compose"
 PROJECT_LABEL = "io.streamlab.project"
-READY_TIMEOUT_S = 180.0
+CGROUP_PARENT = "/"
+READY_TIMEOUT_S = 300.0   # three JVMs electing a quorum on a loaded 2-core machine
 #: The registry images the compose files name for Docker users -> the images `make images` builds.
 IMAGE_MAP = {"apache/kafka:4.1.1": KAFKA_IMAGE, "rabbitmq:3.13-management": RABBITMQ_IMAGE,
              "streamlab-app:latest": APP_IMAGE}
@@ -113,6 +114,11 @@ class Project:
                 "--label", f"{PROJECT_LABEL}={self.name}", "--label", f"io.streamlab.service={service_name}"]
         if service.get("init", True):             # every service: PID 1 must forward SIGTERM
             args.append("--init")
+        # Each container's cgroup directly under the root, beside the host's processes. Under podman's
+        # default parent (libpod_parent) all containers together weigh as much as ONE host task in
+        # cgroup v1's CPU sharing: on a busy machine three broker JVMs then got ~1 % of a core and never
+        # formed a quorum. Here a container competes like a local process does (memory limits still hold).
+        args += ["--cgroup-parent", CGROUP_PARENT]
         if service.get("mem_limit"):
             args += ["--memory", str(service["mem_limit"])]
         grace = _duration_s(service.get("stop_grace_period"))
@@ -182,8 +188,14 @@ def container_states(project: str) -> dict[str, dict[str, Any]]:
 
 
 def ensure_network(project: str) -> None:
+    """The project's network, with DNS: the containers find each other by name (kafka-1, rabbitmq-1)."""
     if podman("network", "exists", project, check=False).returncode != 0:
         podman("network", "create", "--label", f"{PROJECT_LABEL}={project}", project)
+    info = json.loads(podman("network", "inspect", project).stdout or "[{}]")[0]
+    if not info.get("dns_enabled"):
+        podman("network", "rm", project, check=False)
+        raise StackError(f"podman network {project} resolves no container names: install netavark and "
+                         "aardvark-dns (`make setup`)")
 
 
 def remove_network_if_unused(project: str) -> None:
@@ -192,10 +204,11 @@ def remove_network_if_unused(project: str) -> None:
 
 
 def last_log_line(container: str) -> str:
-    out = podman("logs", "--tail", "40", container, check=False)
+    """The line that says why a container stopped: its first ERROR near the end, else its last line."""
+    out = podman("logs", "--tail", "300", container, check=False)
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r"ERROR|Exception|error", line)]
-    return ((errors or lines or ["no output"])[-1])[:300]
+    errors = [line for line in lines if re.search(r"\bERROR\b|FATAL|error:", line)]
+    return (errors[0] if errors else (lines or ["no output"])[-1])[:300]
 
 
 class PodmanBroker:
@@ -254,7 +267,7 @@ class PodmanBroker:
         states = self._states()
         for node in range(1, self.nodes + 1):
             container = self._container(node)
-            if states.get(container, {}).get("state") in ("exited", "stopped"):
+            if states.get(container, {}).get("state") in ("exited", "stopped", "stopping"):
                 raise StackError(f"{self.name} container {container} exited during start-up: "
                                  f"{last_log_line(container)}; see `podman logs {container}`")
 
@@ -262,12 +275,16 @@ class PodmanBroker:
         raise NotImplementedError
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        def ready() -> bool:
+        """Until the cluster serves; a container that exits meanwhile fails at once, with its reason."""
+        deadline = time.monotonic() + timeout
+        while True:
             self._check_not_exited()
-            return self._serving()
-
-        procs.wait_until(ready, timeout, f"the {self.name} containers to serve",
-                         log_hint=f"podman logs {self._container(1)}")
+            if self._serving():
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"timed out after {timeout:.0f}s waiting for the {self.name} containers to serve; "
+                                 f"see `podman logs {self._container(1)}`")
+            time.sleep(1.0)
 
     def is_ready(self) -> bool:
         try:
