@@ -208,10 +208,14 @@ def build_wheelhouse() -> Path:
                *sorted(p for p in (REPO_ROOT / "lib").rglob("*") if p.is_file() and "__pycache__" not in p.parts
                        and ".egg-info" not in str(p))]
     digest = inputs_hash([(str(p.relative_to(REPO_ROOT)), p.read_bytes()) for p in sources])
-    stamp = WHEELHOUSE / ".inputs"
+    stamp, deps_stamp = WHEELHOUSE / ".inputs", WHEELHOUSE / ".dependencies"
     if stamp.is_file() and stamp.read_text() == digest:
         return WHEELHOUSE
-    _say("app image: building the wheelhouse on the host (pip wheel) ...")
+    deps_digest = inputs_hash([("pyproject.toml", (REPO_ROOT / "pyproject.toml").read_bytes())])
+    # the dependencies' wheels only when pyproject.toml changed; a code change rebuilds streamlab's wheel alone
+    only_ours = deps_stamp.is_file() and deps_stamp.read_text() == deps_digest
+    _say("app image: building the wheelhouse on the host (pip wheel"
+         + (", streamlab only" if only_ours else ", with dependencies") + ") ...")
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
     for old in WHEELHOUSE.glob("streamlab-*.whl"):
         old.unlink()
@@ -220,12 +224,13 @@ def build_wheelhouse() -> Path:
             target = Path(tmp) / path.relative_to(REPO_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(WHEELHOUSE), tmp],
-                                capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", *(["--no-deps"] if only_ours else []),
+                                 "--wheel-dir", str(WHEELHOUSE), tmp], capture_output=True, text=True)
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1:] or ["no output"]
         raise StackError(f"pip wheel failed ({last[0][:200]}): is PyPI reachable?")
     stamp.write_text(digest)
+    deps_stamp.write_text(deps_digest)
     return WHEELHOUSE
 
 
@@ -249,7 +254,9 @@ def build_image(spec: ImageSpec, base_digest: str, force: bool = False) -> str:
     _say(f"{spec.tag}: podman build ...")
     started = time.monotonic()
     context = _stage(spec)
-    result = subprocess.run(["podman", "build", "--layers", "-f", str(context / "Containerfile"),
+    # --network host: a build's only traffic is apt reaching the Debian mirror, as the host's apt does
+    # (through podman's bridge, the host's resolver is not reachable on every machine).
+    result = subprocess.run(["podman", "build", "--layers", "--network", "host", "-f", str(context / "Containerfile"),
                              "--label", f"{LABEL}={digest}", "-t", spec.tag, str(context)],
                             capture_output=True, text=True, env=podman_env())
     if result.returncode != 0:
