@@ -64,7 +64,7 @@ def test_app_service_gets_its_command_and_the_run_data_dir():
                    command=["streamlab.services.health_processor", "--data-dir", "/data"], volumes=["/tmp/x:/data"])
     assert "-d" not in args and "--rm" in args
     assert args[-3:] == ["streamlab.services.health_processor", "--data-dir", "/data"]
-    assert "/tmp/x:/data" in flag_values(args, "-v")
+    assert flag_values(args, "-v") == ["/tmp/x:/data"]          # the run's dir replaces the file's ../data/app
     assert env_of(args)["KAFKA_BOOTSTRAP"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
 
 

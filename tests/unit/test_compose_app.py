@@ -175,7 +175,7 @@ def test_app_checker_catches(docs, mutate, expected):
 @pytest.mark.parametrize("old, new, expected", [
     ('ENTRYPOINT ["python", "-m"]', "ENTRYPOINT python -m", "exec form"),
     ("USER streamlab", "USER root", "non-root"),
-    ("COPY wheels/ /wheels/", "COPY src/ /wheels/", "COPY source src/"),
+    ("COPY deps/ /wheels/", "COPY src/ /wheels/", "COPY source src/"),
     ("FROM ${BASE}", "FROM python:3.11-slim", "base image must be ARG BASE"),
 ])
 def test_dockerfile_checker_catches(old, new, expected):

@@ -139,8 +139,10 @@ class Project:
             # container port = host port where the compose file does so (Kafka's EXTERNAL listener)
             inner = moved if target == published else target
             args += ["-p", f"127.0.0.1:{moved}:{inner}"]
-        for entry in [*(service.get("volumes") or []), *(volumes or [])]:
-            args += ["-v", self._volume_arg(str(entry))]
+        by_target = {_volume_target(str(e)): str(e) for e in service.get("volumes") or []}
+        by_target.update({_volume_target(str(e)): str(e) for e in volumes or []})   # the caller's win
+        for entry in by_target.values():
+            args += ["-v", self._volume_arg(entry)]
         image = str(service.get("image", ""))
         args.append(IMAGE_MAP.get(image, image))
         args += [str(c) for c in (command if command is not None else service.get("command") or [])]
@@ -152,6 +154,10 @@ class Project:
             path = Path(source) if source.startswith("/") else (self.compose_dir / source).resolve()
             return f"{path}:{rest}"
         return f"{self.volume(source)}:{rest}"
+
+
+def _volume_target(entry: str) -> str:
+    return entry.split(":")[1] if ":" in entry else entry
 
 
 def _port_entry(entry: Any) -> tuple[str, int, int]:

@@ -216,16 +216,19 @@ def build_wheelhouse() -> Path:
     only_ours = deps_stamp.is_file() and deps_stamp.read_text() == deps_digest
     _say("app image: building the wheelhouse on the host (pip wheel"
          + (", streamlab only" if only_ours else ", with dependencies") + ") ...")
-    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-    for old in WHEELHOUSE.glob("streamlab-*.whl"):
-        old.unlink()
+    deps, ours = WHEELHOUSE / "deps", WHEELHOUSE / "app"
+    deps.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ours, ignore_errors=True)
+    ours.mkdir()
     with tempfile.TemporaryDirectory(prefix="streamlab-src-") as tmp:
         for path in sources:                      # a clean copy: pip builds in its source tree
             target = Path(tmp) / path.relative_to(REPO_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", *(["--no-deps"] if only_ours else []),
-                                 "--wheel-dir", str(WHEELHOUSE), tmp], capture_output=True, text=True)
+                                 "--wheel-dir", str(ours if only_ours else deps), tmp], capture_output=True, text=True)
+    for wheel in deps.glob("streamlab-*.whl"):             # ours goes to its own layer
+        shutil.move(str(wheel), ours / wheel.name)
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1:] or ["no output"]
         raise StackError(f"pip wheel failed ({last[0][:200]}): is PyPI reachable?")
@@ -272,7 +275,7 @@ def image_specs(jars_dir: Path | None = None) -> list[ImageSpec]:
     return [
         ImageSpec(KAFKA_IMAGE, "kafka", {"jars": jars}),
         ImageSpec(RABBITMQ_IMAGE, "rabbitmq"),
-        ImageSpec(APP_IMAGE, "app", {"wheels": WHEELHOUSE}, CONTAINERS_DIR / "Dockerfile"),
+        ImageSpec(APP_IMAGE, "app", {"deps": WHEELHOUSE / "deps", "app": WHEELHOUSE / "app"}, CONTAINERS_DIR / "Dockerfile"),
     ]
 
 
