@@ -51,7 +51,7 @@ def require_podman() -> str:
     path = shutil.which("podman")
     if path is None:
         raise StackError("podman not found: run `make setup` (installs podman, runc, debootstrap) "
-                         "or `apt-get install podman runc catatonit`")
+                         "or `apt-get install podman runc catatonit netavark aardvark-dns`")
     return path
 
 
