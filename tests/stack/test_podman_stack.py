@@ -93,5 +93,8 @@ def test_a_killed_broker_container_stays_down_and_comes_back(podman_stack):
     assert [r.state for r in podman_stack.status()] == ["running", "running", "stopped"]
     started = time.monotonic()
     kafka.restart_node(3)
+    deadline = time.monotonic() + 60        # every node answers; a client may still meet one mid-start
+    while not podman_stack.is_ready() and time.monotonic() < deadline:
+        time.sleep(1)
     assert podman_stack.is_ready()
     assert time.monotonic() - started < 180

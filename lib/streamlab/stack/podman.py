@@ -344,6 +344,11 @@ class PodmanBroker:
             podman("stop", "-t", "30", container)
         podman("start", container)
         if wait:
+            # The controller still counts a killed broker as registered until its session times out, so the
+            # cluster check alone could pass before the restarted node serves: wait for its own port first.
+            procs.wait_until(lambda: procs.port_accepts(self.host_ports[node - 1]), READY_TIMEOUT_S,
+                             f"{self.name} node {node} to listen on 127.0.0.1:{self.host_ports[node - 1]}",
+                             interval=1.0, log_hint=f"podman logs {container}")
             self.wait_ready()
 
     def clean(self) -> None:
