@@ -1,5 +1,5 @@
 # streamlab — every target documents itself: `make help`.
-# Knobs (environment or make variables): STACK=local|docker|external  BROKER=kafka|rabbitmq|all
+# Knobs (environment or make variables): STACK=local|podman|docker|external  BROKER=kafka|rabbitmq|all
 #   BROKERS=1|3 (Kafka nodes)  RABBIT_NODES=1|3  PROFILE=quick|full  CH=01 (one chapter)
 
 SHELL := /bin/bash
@@ -26,7 +26,7 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status test test-unit book chapter app app-stop lab lab-server clean-stack clean
+.PHONY: help setup images up down status test test-unit book chapter app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -61,7 +61,10 @@ $(SYSTEM_STAMP): compose/local/install-system-packages.sh
 	@bash compose/local/install-system-packages.sh
 	@mkdir -p $(dir $@) && touch $@
 
-up: setup ## Start the brokers (STACK, BROKER, BROKERS, RABBIT_NODES) and wait until ready
+images: setup ## Build the container images from Debian packages with podman (quick when up to date)
+	@$(PY) -m streamlab.stack.podman_images
+
+up: setup $(if $(filter podman,$(STACK)),images) ## Start the brokers (STACK, BROKER, BROKERS, RABBIT_NODES) and wait until ready
 	@$(STREAMLAB) stack up
 
 down: ## Stop every broker process the stack started
@@ -74,7 +77,7 @@ test: setup ## Run the test suite; it starts the brokers it needs on its own por
 	@$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no broker
-	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt" $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 book: setup ## Start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
 	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --build)
@@ -85,8 +88,12 @@ chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 
 DURATION ?= 60s
 MACHINES ?= 20
-app: setup ## Run the pipeline on the running stack: make app BROKER=kafka DURATION=60s MACHINES=20
+app: setup ## Run the pipeline on the running stack: make app BROKER=kafka DURATION=60s MACHINES=20 (STACK=podman: in containers)
+ifeq ($(STACK),podman)
+	@$(PY) -m streamlab.experiments.containers run-app --broker $(if $(filter all,$(BROKER)),kafka,$(BROKER)) --duration $(DURATION) --machines $(MACHINES)
+else
 	@$(STREAMLAB) run app --broker $(if $(filter all,$(BROKER)),kafka,$(BROKER)) --duration $(DURATION) --machines $(MACHINES)
+endif
 
 app-stop: ## Stop a running app (from another terminal), by the pids in data/app/run.json
 	@$(STREAMLAB) run stop

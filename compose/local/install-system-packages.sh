@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack and the book's checks need, only where missing:
 #   rabbitmq-server (the broker; started as private nodes by lib/streamlab/stack, never as a service),
-#   chromium (headless checks of the built HTML), graphviz (the component diagram).
+#   chromium (headless checks of the built HTML), graphviz (the component diagram),
+#   podman + runc + catatonit + netavark + aardvark-dns (STACK=podman: the compose files in real
+#   containers; runc because crun fails here, catatonit for --init, aardvark-dns so containers find
+#   each other by name) and debootstrap (`make images` builds the base image with it).
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
-wanted=(rabbitmq-server mosquitto chromium graphviz)
+wanted=(rabbitmq-server mosquitto chromium graphviz podman runc catatonit netavark aardvark-dns debootstrap)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

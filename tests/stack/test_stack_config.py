@@ -28,7 +28,7 @@ def test_external_endpoints_come_from_env():
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"STACK": "kubernetes"}, "STACK='kubernetes' is not known: use one of local, docker, external"),
+    ({"STACK": "kubernetes"}, "STACK='kubernetes' is not known: use one of local, docker, podman, external"),
     ({"BROKERS": "2"}, "BROKERS=2 is not supported: use one of 1, 3"),
     ({"BROKERS": "three"}, "BROKERS='three' is not a whole number"),
     ({"RABBIT_NODES": "5"}, "RABBIT_NODES=5 is not supported"),

@@ -40,6 +40,9 @@ def _make(name: str, config: StackConfig) -> BrokerStack:
             return LocalKafka(config)
         from .rabbitmq_local import LocalRabbitMQ
         return LocalRabbitMQ(config)
+    if config.stack == "podman":
+        from .podman import podman_kafka, podman_rabbitmq
+        return podman_kafka(config) if name == "kafka" else podman_rabbitmq(config)
     if config.stack == "docker":
         from .docker import docker_kafka, docker_rabbitmq
         return docker_kafka(config) if name == "kafka" else docker_rabbitmq(config)

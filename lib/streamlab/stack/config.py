@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..paths import JARS_DIR, STACK_DIR
 
-STACK_KINDS = ("local", "docker", "external")
+STACK_KINDS = ("local", "docker", "podman", "external")
 BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
 
 
