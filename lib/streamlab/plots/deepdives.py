@@ -16,24 +16,24 @@ def durability(frame: pd.DataFrame) -> alt.LayerChart:
                                        "duplicates": "read twice"})
     return bar_compare(tidy, "setting", "records", "count",
                        "A broker dies with its disk: acknowledged records that did not survive",
-                       value_title="records", category_title="", color_title="",
+                       value_title="records", category_title=" ", color_title="",
                        subtitle=f"{int(frame['sent'].iloc[0]):,} numbered records per setting · {machine_caption()}",
                        sort=list(frame["setting"]))
 
 
-def cost(frame: pd.DataFrame) -> alt.HConcatChart:
+def cost(frame: pd.DataFrame) -> alt.VConcatChart:
     """Throughput and acknowledgement latency (p50, p99) per durability setting."""
     order = list(dict.fromkeys(frame["setting"]))
     rate = bar_compare(frame.groupby("setting", as_index=False)["records_per_s"].median(), "setting",
                        "records_per_s", title="Producer throughput", value_title="records/s",
-                       category_title="", sort=order)
+                       category_title=" ", sort=order)
     latency = frame.melt(id_vars=["setting"], value_vars=["ack_p50_ms", "ack_p99_ms"], var_name="percentile",
                          value_name="ms")
     latency["percentile"] = latency["percentile"].map({"ack_p50_ms": "p50", "ack_p99_ms": "p99"})
     lat = bar_compare(latency.groupby(["setting", "percentile"], as_index=False)["ms"].median(), "setting", "ms",
-                      "percentile", "Send → acknowledgement", value_title="ms", category_title="", sort=order,
-                      labels=",.1f").properties(width=260)
-    return alt.hconcat(rate.properties(width=260), lat).properties(
+                      "percentile", "Send → acknowledgement", value_title="ms", category_title=" ", sort=order,
+                      labels=",.1f")
+    return alt.vconcat(rate, lat).properties(
         title=alt.TitleParams("What durability costs the producer", subtitle=machine_caption()))
 
 
@@ -68,7 +68,7 @@ def ordering(frame: pd.DataFrame) -> alt.LayerChart:
     """Inversions per machine, keyed vs unkeyed."""
     summary = frame.groupby("design", as_index=False)["inversions"].sum()
     return bar_compare(summary, "design", "inversions", title="Readings that arrived after a later one of their machine",
-                       value_title="inversions (all machines)", category_title="",
+                       value_title="inversions (all machines)", category_title=" ",
                        subtitle=f"{int(frame['received'].sum() / 2):,} readings per design, one consumer · "
                                 f"{machine_caption()}")
 
@@ -85,14 +85,19 @@ def hot_key(per_partition: pd.DataFrame) -> alt.Chart:
         "A hot machine: records per partition", subtitle=machine_caption()))
 
 
-def group_scaling(frame: pd.DataFrame) -> alt.Chart:
-    """Partitions owned per member for each group size: idle members show as empty bars."""
+def group_scaling(frame: pd.DataFrame) -> alt.FacetChart:
+    """Partitions owned per member for each group size; idle members are labelled, not just missing bars."""
     frame = frame.assign(member=frame["member"].map(lambda i: f"member {i + 1}"),
-                         consumers=frame["consumers"].map(lambda n: f"{n} consumer{'s' if n > 1 else ''}"))
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("partitions_owned:Q", title="partitions owned", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("member:N", title=None),
-        color=alt.Color("idle:N", title="idle", scale=alt.Scale(domain=[False, True], range=["#0072B2", "#D55E00"])),
-        row=alt.Row("consumers:N", title=None, sort=list(dict.fromkeys(frame["consumers"]))),
-    ).properties(width=360, title=alt.TitleParams("A consumer group on 6 partitions: who owns what",
-                                                  subtitle=machine_caption()))
+                         consumers=frame["consumers"].map(lambda n: f"{n} consumer{'s' if n > 1 else ''}"),
+                         label=frame["idle"].map(lambda idle: "idle" if idle else ""))
+    base = alt.Chart().encode(y=alt.Y("member:N", title=None))
+    bars = base.mark_bar(color="#0072B2").encode(
+        x=alt.X("partitions_owned:Q", title="partitions owned", axis=alt.Axis(tickMinStep=1),
+                scale=alt.Scale(domain=[0, 6])))
+    idle = base.mark_text(align="left", dx=4, color="#D55E00", fontWeight="bold").encode(
+        x=alt.X("partitions_owned:Q"), text="label:N")
+    return alt.layer(bars, idle, data=frame).properties(width=360).facet(
+        row=alt.Row("consumers:N", title=None, sort=list(dict.fromkeys(frame["consumers"])),
+                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")),
+    ).resolve_scale(y="independent").properties(
+        title=alt.TitleParams("A consumer group on 6 partitions: who owns what", subtitle=machine_caption()))
