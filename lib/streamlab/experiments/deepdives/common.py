@@ -150,14 +150,12 @@ def read_all(bootstrap: str, topic_name: str, timeout_s: float = 30.0) -> list[R
     try:
         reader.assign([TopicPartition(topic_name, p, OFFSET_BEGINNING) for p in ends])
         remaining = {p for p, end in ends.items() if end > 0}
-        position = {p: -1 for p in ends}
         deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
             for msg in reader.consume(1000, 0.5):
                 if msg.error():
                     continue
                 records.append(Record(msg.partition(), msg.offset(), msg.key(), msg.value(), msg.timestamp()[1]))
-                position[msg.partition()] = msg.offset()
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     remaining.discard(msg.partition())
     finally:
