@@ -244,19 +244,6 @@ def test_faulty_machine_drifts_by_its_mode(mode):
         assert bands["vib_rms_0_50"] > 5 * base_bands["vib_rms_0_50"]
 
 
-def test_telemetry_is_cheap():
-    """The brief allows ~20 us per reading; the bound is loose because CI machines are shared."""
-    fleet = Fleet(50, seed=1)
-    n = 5000
-    best = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        for k in range(n):
-            fleet.telemetry(k % 50, k / 500)
-        best = min(best, (time.perf_counter() - start) / n)
-    assert best < 60e-6, f"{best * 1e6:.1f} us per telemetry reading"
-
-
 # ------------------------------------------------------------------------------------------ health features
 
 

@@ -160,7 +160,7 @@ class LocalKafka(LocalCluster):
             return
         cmd = [self.config.java, "-Xmx256m", "-cp", self._classpath(),
                f"-Dlog4j2.configurationFile={node.dir / 'log4j2.properties'}",
-               "kafka.tools.StorageTool", "format", "-t", cluster_id,
+               "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                "-c", str(node.properties_file), "--ignore-formatted"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

@@ -1,0 +1,36 @@
+"""The chapter's closing table: each deep dive, the one number that matters from this run, the fleet's setting."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+NOT_MEASURED = "not measured in this build"
+
+#: The nine deep dives in the assignment's order.
+DEEP_DIVES = ("1 consumer groups", "2 limits of send/receive", "3 distribution of brokers and partitions",
+              "4 replication factor and partitions", "5 offsets/reprocessing", "6 retention/compaction",
+              "7 Kafka Streams", "8 retries", "9 keys")
+
+
+def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.DataFrame,
+                  hot: pd.DataFrame) -> pd.DataFrame:
+    """One row per deep dive; the numbers come from the frames of this run, the rest says it was not measured."""
+    by = durability.set_index(["replication", "acks"])
+    largest = groups.iloc[-1]
+    inv = order.groupby("design")["inversions"].sum()
+    rows = {
+        "1 consumer groups": (f"{int(largest['idle_members'])} of {int(largest['consumers'])} members idle on 6 "
+                              "partitions", "partitions = the most instances of a service ever run (6)"),
+        "4 replication factor and partitions": (
+            f"acknowledged-then-lost after a broker died with its disk: RF 1: "
+            f"{int(by.loc[(1, '1'), 'lost_acknowledged'])}, RF 3 acks=1: "
+            f"{int(by.loc[(3, '1'), 'lost_acknowledged'])}, RF 3 acks=all: "
+            f"{int(by.loc[(3, 'all'), 'lost_acknowledged'])}",
+            "RF 3, acks=all, min.insync.replicas=2, idempotent producer"),
+        "9 keys": (f"per-machine inversions: {int(inv['keyed by machine'])} keyed vs {int(inv['no key']):,} "
+                   f"unkeyed; hot-key skew {hot.iloc[0]['skew_max_over_mean']:.1f}× → "
+                   f"{hot.iloc[1]['skew_max_over_mean']:.1f}× salted",
+                   "key = machine id, partitioner=murmur2_random; salt only a known hot key"),
+    }
+    return pd.DataFrame([{"deep dive": name, "the number that matters (this run)": rows.get(name, (NOT_MEASURED,))[0],
+                          "setting for the fleet": rows.get(name, (None, "—"))[1]} for name in DEEP_DIVES])

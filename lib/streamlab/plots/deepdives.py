@@ -1,0 +1,103 @@
+"""Chart builders of chapter 02 (the Kafka deep dives), in the house style of `streamlab.plots`."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from . import bar_compare, line_over_time, machine_caption
+
+
+def durability(frame: pd.DataFrame) -> alt.LayerChart:
+    """Acknowledged, read back and acknowledged-but-lost records per durability setting."""
+    tidy = frame.melt(id_vars=["setting"], value_vars=["acknowledged", "lost_acknowledged", "duplicates"],
+                      var_name="count", value_name="records")
+    tidy["count"] = tidy["count"].map({"acknowledged": "acknowledged", "lost_acknowledged": "acknowledged, then lost",
+                                       "duplicates": "read twice"})
+    return bar_compare(tidy, "setting", "records", "count",
+                       "A broker dies with its disk: acknowledged records that did not survive",
+                       value_title="records", category_title=" ", color_title="",
+                       subtitle=f"{int(frame['sent'].iloc[0]):,} numbered records per setting · {machine_caption()}",
+                       sort=list(frame["setting"]))
+
+
+def cost(frame: pd.DataFrame) -> alt.VConcatChart:
+    """Throughput and acknowledgement latency (p50, p99) per durability setting."""
+    order = list(dict.fromkeys(frame["setting"]))
+    rate = bar_compare(frame.groupby("setting", as_index=False)["records_per_s"].median(), "setting",
+                       "records_per_s", title="Producer throughput", value_title="records/s",
+                       category_title=" ", sort=order)
+    latency = frame.melt(id_vars=["setting"], value_vars=["ack_p50_ms", "ack_p99_ms"], var_name="percentile",
+                         value_name="ms")
+    latency["percentile"] = latency["percentile"].map({"ack_p50_ms": "p50", "ack_p99_ms": "p99"})
+    lat = bar_compare(latency.groupby(["setting", "percentile"], as_index=False)["ms"].median(), "setting", "ms",
+                      "percentile", "Send → acknowledgement", value_title="ms", category_title=" ", sort=order,
+                      labels=",.1f")
+    return alt.vconcat(rate, lat).properties(
+        title=alt.TitleParams("What durability costs the producer", subtitle=machine_caption()))
+
+
+def partition_scaling(frame: pd.DataFrame) -> alt.HConcatChart:
+    """Producer throughput and ack latency against the partition count."""
+    frame = frame.assign(partitions=frame["partitions"].astype(int))
+    rate = line_over_time(frame, "partitions", "records_per_s", title="Throughput", x_title="partitions",
+                          y_title="records/s", points=True)
+    lat = frame.melt(id_vars=["partitions"], value_vars=["ack_p50_ms", "ack_p99_ms"], var_name="percentile",
+                     value_name="ms")
+    lat["percentile"] = lat["percentile"].str.extract(r"(p\d+)")[0]
+    latency = line_over_time(lat, "partitions", "ms", "percentile", "Send → acknowledgement",
+                             x_title="partitions", y_title="ms", points=True)
+    return alt.hconcat(rate.properties(width=280), latency.properties(width=280)).properties(
+        title=alt.TitleParams("Partitions: one producer, acks=all, RF 3", subtitle=machine_caption()))
+
+
+def user_error_note(call) -> "Markdown":
+    """Run ``call``; a `UserError` becomes the one-line note a reader sees instead of a traceback."""
+    from IPython.display import Markdown
+
+    from ..errors import UserError
+
+    try:
+        call()
+    except UserError as error:
+        return Markdown(f"> **Refused:** {error}")
+    return Markdown("> **Accepted:** these parameters are within what the cluster allows.")
+
+
+def ordering(frame: pd.DataFrame) -> alt.LayerChart:
+    """Inversions per machine, keyed vs unkeyed."""
+    summary = frame.groupby("design", as_index=False)["inversions"].sum()
+    return bar_compare(summary, "design", "inversions", title="Readings that arrived after a later one of their machine",
+                       value_title="inversions (all machines)", category_title=" ",
+                       subtitle=f"{int(frame['received'].sum() / 2):,} readings per design, one consumer · "
+                                f"{machine_caption()}")
+
+
+def hot_key(per_partition: pd.DataFrame) -> alt.Chart:
+    """Records per partition for each key design: the hot key's skew and what salting does to it."""
+    per_partition = per_partition.assign(partition=per_partition["partition"].astype(str))
+    return alt.Chart(per_partition).mark_bar().encode(
+        x=alt.X("partition:N", title="partition"),
+        y=alt.Y("records:Q", title="records"),
+        color=alt.Color("design:N", title="", legend=None),
+        column=alt.Column("design:N", title=None),
+    ).properties(width=260, height=220, title=alt.TitleParams(
+        "A hot machine: records per partition", subtitle=machine_caption()))
+
+
+def group_scaling(frame: pd.DataFrame) -> alt.FacetChart:
+    """Partitions owned per member for each group size; idle members are labelled, not just missing bars."""
+    frame = frame.assign(member=frame["member"].map(lambda i: f"member {i + 1}"),
+                         consumers=frame["consumers"].map(lambda n: f"{n} consumer{'s' if n > 1 else ''}"),
+                         label=frame["idle"].map(lambda idle: "idle" if idle else ""))
+    base = alt.Chart().encode(y=alt.Y("member:N", title=None))
+    bars = base.mark_bar(color="#0072B2").encode(
+        x=alt.X("partitions_owned:Q", title="partitions owned", axis=alt.Axis(tickMinStep=1),
+                scale=alt.Scale(domain=[0, 6])))
+    idle = base.mark_text(align="left", dx=4, color="#D55E00", fontWeight="bold").encode(
+        x=alt.X("partitions_owned:Q"), text="label:N")
+    return alt.layer(bars, idle, data=frame).properties(width=360).facet(
+        row=alt.Row("consumers:N", title=None, sort=list(dict.fromkeys(frame["consumers"])),
+                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")),
+    ).resolve_scale(y="independent").properties(
+        title=alt.TitleParams("A consumer group on 6 partitions: who owns what", subtitle=machine_caption()))
