@@ -18,10 +18,12 @@ import logging
 import time
 
 import click
+import numpy as np
 
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
+from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command
@@ -53,12 +55,57 @@ class HealthScorer:
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)
         return record, self.alerts.update(record)
 
+    def on_telemetry_batch(self, readings: list[TelemetryReading]) -> list[tuple]:
+        """:meth:`on_telemetry` for a run of readings with no vibration window between them, vectorised.
+
+        Returns the same (health record, alert or None) pairs in the same order
+        (a unit test holds this), but the rolling statistics and the severities
+        are computed per machine over the whole run with numpy, so the Python
+        work per reading is building its record and asking the alert tracker.
+        The readings of one machine stay in their order; only the processing
+        time stamp is shared by the batch (taken once the batch is scored).
+        """
+        by_machine: dict[str, list[int]] = {}
+        for index, reading in enumerate(readings):
+            by_machine.setdefault(reading.machine_id, []).append(index)
+        records: list = [None] * len(readings)
+        model = self.model
+        for machine_id, indices in by_machine.items():
+            features = self.telemetry.get(machine_id)
+            if features is None:
+                features = self.telemetry[machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
+            mine = [readings[i] for i in indices]
+            ts_ns = np.fromiter((r.ts_ns for r in mine), dtype=np.int64, count=len(mine))
+            values = np.array([(r.temperature_c, r.rpm, r.load_pct, r.power_kw) for r in mine], dtype=float)
+            stats = features.update_many(ts_ns, values)
+            vibration = self.vibration.get(machine_id)
+            ready = stats["ready"]
+            worst = model.worst_many(stats, vibration, ready)
+            names = [name for name in TELEMETRY_FEATURE_NAMES if name in stats]
+            columns = [stats[name].tolist() for name in names]
+            ready_list = ready.tolist()
+            for k, (index, reading) in enumerate(zip(indices, mine)):
+                feats: dict[str, float] = dict(zip(names, (column[k] for column in columns))) if ready_list[k] else {}
+                if vibration:
+                    feats.update(vibration)
+                w = float(worst[k])
+                records[index] = (reading, Assessment(1.0 - w, HealthModel.state_of(w), feats))
+        now = time.time_ns()
+        out = []
+        for reading, assessment in records:
+            record = model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment, now)
+            out.append((record, self.alerts.update(record)))
+        return out
+
+
 
 class Processor:
     """The consume → score → publish → commit loop around a HealthScorer."""
 
-    def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int) -> None:
+    def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int,
+                 batch_scoring: bool = True) -> None:
         self.options = options
+        self.batch_scoring = batch_scoring
         self.log = log
         self.scorer = scorer
         self.max_batch = max_batch
@@ -103,18 +150,65 @@ class Processor:
         return None
 
     def handle(self, record: Record) -> None:
+        """The per-record path: decode, score and publish one record (the reference the batch path is held to)."""
         message = self._decode(record)
         if message is None:
             return
-        try:
+        if isinstance(message, VibrationWindow):
+            self._on_vibration(record, message)
+        else:
+            self._score_one(record, message)
+
+    def process_batch(self, records: list[Record]) -> None:
+        """The batch path: readings between two vibration windows are scored together, vectorised.
+
+        Order is kept: a vibration window ends the run of readings before it
+        (they are scored with the bands known until then), exactly as the
+        per-record path sees them.
+        """
+        run: list[tuple[Record, TelemetryReading]] = []
+        for record in records:
+            message = self._decode(record)
+            if message is None:
+                continue
             if isinstance(message, VibrationWindow):
-                self.scorer.on_vibration(message)
-                self.metrics.count("vibration")
-                return
-            health, alert = self.scorer.on_telemetry(message)
+                self._score_run(run)
+                run = []
+                self._on_vibration(record, message)
+            else:
+                run.append((record, message))
+        self._score_run(run)
+
+    def _on_vibration(self, record: Record, window: VibrationWindow) -> None:
+        try:
+            self.scorer.on_vibration(window)
         except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
+        self.metrics.count("vibration")
+
+    def _score_one(self, record: Record, reading: TelemetryReading) -> None:
+        try:
+            health, alert = self.scorer.on_telemetry(reading)
+        except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
+            self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
+            return
+        self._publish(health, alert)
+
+    def _score_run(self, run: list[tuple[Record, TelemetryReading]]) -> None:
+        if not run:
+            return
+        try:
+            results = self.scorer.on_telemetry_batch([reading for _record, reading in run])
+        except Exception:
+            # Some reading breaks the model: go through them one by one, so that only it is dead-lettered.
+            for record, reading in run:
+                self._score_one(record, reading)
+            return
+        for health, alert in results:
+            self._publish(health, alert)
+
+    def _publish(self, health, alert) -> None:
         payload = self.codec.encode(health)
         self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
         self.latest[health.machine_id] = payload
@@ -143,8 +237,11 @@ class Processor:
             while not shutdown.requested and not deadline.passed():
                 records = self.consumer.poll(timeout=0.2, max_records=self.max_batch)
                 started = time.perf_counter()
-                for record in records:
-                    self.handle(record)
+                if self.batch_scoring:
+                    self.process_batch(records)
+                else:
+                    for record in records:
+                        self.handle(record)
                 if records:
                     self.commit_batch()
                     self.metrics.gauge("batch_ms", round((time.perf_counter() - started) * 1000, 2))
@@ -165,9 +262,14 @@ class Processor:
 @click.option("--window", default=50, show_default=True, help="telemetry readings in the rolling statistics")
 @click.option("--confirm", default=3, show_default=True,
               help="assessments in a row a new state needs before it is alerted (damps flapping)")
-def main(options: ServiceOptions, log: logging.Logger, max_batch: int, window: int, confirm: int) -> None:
+@click.option("--scoring", type=click.Choice(["batch", "per-record"]), default="batch", show_default=True,
+              envvar="STREAMLAB_PROCESSOR_SCORING",
+              help="score each poll batch vectorised (numpy), or record by record (the reference path)")
+def main(options: ServiceOptions, log: logging.Logger, max_batch: int, window: int, confirm: int,
+         scoring: str) -> None:
     """Score machine health from telemetry and vibration; publish health records and alerts."""
-    Processor(options, log, HealthScorer(window, confirm), max_batch).run(Shutdown(), Deadline(options.duration_s))
+    Processor(options, log, HealthScorer(window, confirm), max_batch, batch_scoring=scoring == "batch").run(
+        Shutdown(), Deadline(options.duration_s))
 
 
 if __name__ == "__main__":
