@@ -1,0 +1,61 @@
+"""Charts of chapter 04: loop-time distributions, icicle pictures of profiles, before/after throughput."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from . import PALETTE, WIDTH, _title, series_scale
+
+
+def loop_time_distribution(times: pd.DataFrame, title: str = "Time per record through each service's loop",
+                           subtitle: str | None = None) -> alt.LayerChart:
+    """Per service: every busy metrics interval as a dot (µs per record), one colour per run, and a box over all.
+
+    A log axis, because the generator, the processor and the sink differ by
+    more than a factor of ten.
+    """
+    frame = times.assign(run=times["run"].astype(str))
+    base = alt.Chart(frame)
+    x = alt.X("us_per_record:Q", title="µs per record (log)", scale=alt.Scale(type="log"))
+    y = alt.Y("service:N", title=None)
+    box = base.mark_boxplot(extent="min-max", opacity=0.35, size=26, color=PALETTE[0]).encode(x=x, y=y)
+    dots = base.mark_circle(size=28, opacity=0.8).encode(
+        x=x, y=y, yOffset=alt.YOffset("run:N"),
+        color=alt.Color("run:N", title="run", scale=series_scale(sorted(frame["run"].unique()))),
+        tooltip=["service", "run", alt.Tooltip("us_per_record:Q", format=",.1f")])
+    return alt.layer(box, dots, title=_title(title, subtitle)).properties(width=WIDTH, height=200)
+
+
+def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None, label_share: float = 0.06) -> alt.LayerChart:
+    """An icicle picture of a profile (root on top, callees below, width = share of the time).
+
+    ``frame`` comes from :func:`streamlab.experiments.profiling.icicle_frame`;
+    rectangles wider than ``label_share`` carry their function's name.
+    """
+    data = frame.assign(label=frame["function"].str.slice(0, 28), pct=100 * frame["share"])
+    base = alt.Chart(data)
+    y = alt.Y("depth:O", title="call depth", axis=alt.Axis(labels=False, ticks=False))
+    rects = base.mark_rect(stroke="white", strokeWidth=0.7).encode(
+        x=alt.X("start:Q", title="share of the run's time", axis=alt.Axis(format="%")),
+        x2="end:Q", y=y,
+        color=alt.Color("pct:Q", title="% of time", scale=alt.Scale(scheme="oranges")),
+        tooltip=["function", "where", alt.Tooltip("pct:Q", format=".1f"), alt.Tooltip("seconds:Q", format=".3f")])
+    text = base.transform_filter(alt.datum.share >= label_share).mark_text(
+        align="left", dx=3, fontSize=9, color="#1f2933").encode(x="start:Q", y=y, text="label:N")
+    return alt.layer(rects, text, title=_title(title, subtitle)).properties(
+        width=WIDTH, height=22 * (int(frame["depth"].max()) + 1))
+
+
+def throughput_before_after(frame: pd.DataFrame, title: str = "Processor throughput, same session",
+                            subtitle: str | None = None) -> alt.LayerChart:
+    """Records/s per client and scoring path (columns ``client``, ``scoring``, ``records_per_s``)."""
+    base = alt.Chart(frame)
+    y = alt.Y("scoring:N", title=None)
+    bars = base.mark_bar().encode(
+        x=alt.X("records_per_s:Q", title="telemetry records/s"), y=y,
+        color=alt.Color("scoring:N", legend=None, scale=series_scale(frame["scoring"].unique())))
+    text = base.mark_text(align="left", dx=3).encode(x="records_per_s:Q", y=y,
+                                                     text=alt.Text("records_per_s:Q", format=",.0f"))
+    return alt.layer(bars, text).properties(width=420, height=70).facet(
+        row=alt.Row("client:N", title=None), title=_title(title, subtitle))
