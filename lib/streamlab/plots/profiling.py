@@ -47,15 +47,18 @@ def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None, label_s
         width=WIDTH, height=22 * (int(frame["depth"].max()) + 1))
 
 
-def throughput_before_after(frame: pd.DataFrame, title: str = "Processor throughput, same session",
-                            subtitle: str | None = None) -> alt.LayerChart:
-    """Records/s per client and scoring path (columns ``client``, ``scoring``, ``records_per_s``)."""
-    base = alt.Chart(frame)
+def throughput_before_after(frame: pd.DataFrame, value: str = "records_per_s",
+                            value_title: str = "telemetry records/s",
+                            title: str = "Processor throughput, same session",
+                            subtitle: str | None = None) -> alt.FacetChart:
+    """``value`` per client and scoring path, median over rounds as a bar, every round as a tick."""
+    base = alt.Chart()
     y = alt.Y("scoring:N", title=None)
-    bars = base.mark_bar().encode(
-        x=alt.X("records_per_s:Q", title="telemetry records/s"), y=y,
-        color=alt.Color("scoring:N", legend=None, scale=series_scale(frame["scoring"].unique())))
-    text = base.mark_text(align="left", dx=3).encode(x="records_per_s:Q", y=y,
-                                                     text=alt.Text("records_per_s:Q", format=",.0f"))
-    return alt.layer(bars, text).properties(width=420, height=70).facet(
+    bars = base.mark_bar(opacity=0.8).encode(
+        x=alt.X(f"median({value}):Q", title=value_title), y=y,
+        color=alt.Color("scoring:N", legend=None, scale=series_scale(sorted(frame["scoring"].unique()))))
+    ticks = base.mark_tick(color="#1f2933", thickness=2).encode(x=f"{value}:Q", y=y)
+    text = base.mark_text(align="left", dx=4, dy=-8).encode(
+        x=f"median({value}):Q", y=y, text=alt.Text(f"median({value}):Q", format=",.0f"))
+    return alt.layer(bars, ticks, text, data=frame).properties(width=420, height=80).facet(
         row=alt.Row("client:N", title=None), title=_title(title, subtitle))

@@ -12,11 +12,13 @@
 """
 
 from .runs import (LINE_TARGETS, LOOP_COUNTERS, ProfiledRun, loop_summary, loop_times, nominal_profiles,
-                   profile_links, staged_runs)
+                   processor_rate, profile_links, scoring_comparison, speedups,
+                   staged_runs)
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "ProfiledRun", "call_graph_svg", "icicle_frame", "line_table",
-    "load_line_stats", "loop_summary", "loop_times", "nominal_profiles", "profile_links", "staged_runs",
+    "load_line_stats", "loop_summary", "loop_times", "nominal_profiles", "processor_rate", "profile_links", "scoring_comparison",
+    "speedups", "staged_runs",
     "top_functions",
 ]

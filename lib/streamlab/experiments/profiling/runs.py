@@ -41,8 +41,10 @@ LOOP_COUNTERS = {"telemetry_generator": "sent", "vibration_generator": "sent", "
 # the hot functions line_profiler looks at, per service (found in the cProfile tables)
 LINE_TARGETS = {
     "health_processor": ["streamlab.services.health_processor:Processor.process_batch",
+                         "streamlab.services.health_processor:Processor._publish",
                          "streamlab.services.health_processor:HealthScorer.on_telemetry_batch"],
-    "health_parquet_sink": ["streamlab.services.sink_loop:SinkLoop.step"],
+    "health_parquet_sink": ["streamlab.services.sink_loop:run_sink",
+                            "streamlab.services.health_parquet_sink:health_row"],
 }
 METRICS_INTERVAL_S = 0.25
 
@@ -120,12 +122,14 @@ def run_service(service: str, out: Path, args: list[str], data_dir: Path, target
 
 
 def staged_runs(out: Path, runs: int = 5, records: int = 20_000, machines: int = 20, client: str = "confluent",
-                codec: str = "orjson", lines: bool = True, progress: bool = True) -> list[ProfiledRun]:
+                codec: str = "orjson", lines: bool = True, scoring: str = "batch",
+                progress: bool = True) -> list[ProfiledRun]:
     """``runs`` unthrottled runs of generator → processor → sink, one stage at a time, each under cProfile.
 
     Profiles land in ``out/unthrottled/run<i>/<service>.prof``; with ``lines``
     one more run line-profiles the processor's and the sink's hot functions
-    (``out/lines/<service>.lprof``).
+    (``out/lines/<service>.lprof``). ``scoring`` is the processor's path
+    (``batch`` or the ``per-record`` reference).
     """
     from tqdm.auto import tqdm
 
@@ -135,7 +139,7 @@ def staged_runs(out: Path, runs: int = 5, records: int = 20_000, machines: int =
     transport = get_transport("kafka", client)
     results: list[ProfiledRun] = []
     plan = [("unthrottled", i) for i in range(runs)] + ([("lines", runs)] if lines else [])
-    for mode, i in tqdm(plan, desc="profiled runs", disable=not progress):
+    for mode, i in tqdm(plan, desc=f"profiled runs ({scoring} scoring)", disable=not progress):
         namespace = f"prof-{uuid.uuid4().hex[:6]}"
         folder = out / ("lines" if mode == "lines" else f"unthrottled/run{i}")
         folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +152,7 @@ def staged_runs(out: Path, runs: int = 5, records: int = 20_000, machines: int =
                     if service == "telemetry_generator":
                         args += ["--machines", str(machines), "--rate", "1000000", "--max-messages", str(records)]
                     if service == "health_processor":
-                        args += ["--max-batch", "2000"]
+                        args += ["--max-batch", "2000", "--scoring", scoring]
                     # in the line-profiling run the generator still feeds the processor (under cProfile)
                     path = run_service(service, folder, args, data_dir, records,
                                        lines=mode == "lines" and service in LINE_TARGETS)
@@ -209,32 +213,30 @@ def nominal_profiles(out: Path, duration_s: float = 20.0, machines: int = 20, ra
 
 
 def loop_times(runs: list[ProfiledRun]) -> pd.DataFrame:
-    """Time per record through each service's loop, one row per busy metrics interval (µs).
+    """Time per record through each service's loop, one row per working metrics interval (µs).
 
-    The first and last busy interval of a run are left out when there are more
-    than three: they hold the start-up and the drain's tail, partly idle.
+    An interval counts as working when its rate is at least a fifth of the
+    run's best: the others hold the start-up, the wait for the first records
+    and the drain's tail, when the loop waits instead of working.
     """
     rows = []
     for run in runs:
         counter = f"{LOOP_COUNTERS[run.service]}_per_s"
         if counter not in run.metrics:
             continue
-        rates = run.metrics[counter].fillna(0.0)
-        busy = rates[rates > 0].to_numpy()
-        if len(busy) > 3:
-            busy = busy[1:-1]
+        rates = run.metrics[counter].fillna(0.0).to_numpy()
+        working = rates[rates >= 0.2 * rates.max()] if rates.max() > 0 else rates[:0]
         rows += [{"service": run.service, "mode": run.mode, "run": run.run, "interval": k,
-                  "records_per_s": rate, "us_per_record": 1e6 / rate} for k, rate in enumerate(busy)]
+                  "records_per_s": rate, "us_per_record": 1e6 / rate} for k, rate in enumerate(working)]
     return pd.DataFrame(rows, columns=["service", "mode", "run", "interval", "records_per_s", "us_per_record"])
 
 
 def loop_summary(times: pd.DataFrame) -> pd.DataFrame:
-    """Per service: mean ± std over runs of each run's time per record (records over busy time)."""
-    per_run = times.groupby(["service", "run"]).agg(records_per_s=("records_per_s", "mean"))
-    per_run["us_per_record"] = 1e6 / per_run["records_per_s"]
+    """Per service: mean ± std over runs of each run's time per record (its working intervals' records / time)."""
+    per_run = times.groupby(["service", "run"]).agg(us_per_record=("us_per_record", "mean"))
     summary = per_run.groupby("service").agg(runs=("us_per_record", "size"), mean_us=("us_per_record", "mean"),
-                                             std_us=("us_per_record", "std"),
-                                             records_per_s=("records_per_s", "mean"))
+                                             std_us=("us_per_record", "std"))
+    summary["records_per_s"] = 1e6 / summary["mean_us"]
     summary["cv_pct"] = 100 * summary["std_us"] / summary["mean_us"]
     return summary.reset_index()
 
@@ -251,3 +253,99 @@ def profile_links(paths: list[Path]) -> "object":
             shown = path.as_posix()
         links.append(f"[{path.parent.name}/{path.name}]({shown})")
     return Markdown("Download: " + " · ".join(links))
+
+
+def processor_rate(client: str, messages: int, scoring: str, machines: int = 20, codec: str = "orjson",
+                   timeout_s: float = 600.0) -> dict:
+    """Processor throughput over a preloaded topic, as ``streamlab bench pipeline`` measures it, plus its CPU cost.
+
+    Wall-clock records/s is what the bench reports; on a machine shared with
+    other work it moves with everyone else's load. The processor's own CPU
+    time per record (its process, librdkafka's threads included, read with
+    psutil just before it is stopped) moves much less, so it is the fairer
+    before/after figure; ``per_core_records_per_s`` = 1 / CPU time per record
+    is what one otherwise idle core would sustain.
+    """
+    import psutil
+
+    from ...services.common import ensure_app_topics
+    from ...stack import endpoints
+    from ...transport import get_transport
+    from ..pipeline_bench import preload_telemetry
+
+    namespace = f"rate-{uuid.uuid4().hex[:6]}"
+    transport = get_transport("kafka", "confluent")
+    ensure_app_topics(transport, namespace)
+    try:
+        loaded = preload_telemetry(endpoints().kafka_bootstrap, f"{namespace}.telemetry", messages, machines, codec)
+        with tempfile.TemporaryDirectory(prefix="streamlab-rate-") as tmp:
+            data_dir = Path(tmp)
+            args = _service_args("health_processor", client, codec, namespace, data_dir)
+            args += ["--max-batch", "2000", "--scoring", scoring]
+            env = {**os.environ, "STREAMLAB_METRICS_INTERVAL": str(METRICS_INTERVAL_S)}
+            log = data_dir / "processor.log"
+            with open(log, "wb") as handle:
+                process = subprocess.Popen([sys.executable, "-m", "streamlab.services.health_processor", *args],
+                                           stdout=handle, stderr=subprocess.STDOUT, env=env)
+            metrics_file = data_dir / "metrics" / "health-processor.jsonl"
+            cpu_start = cpu_end = None
+            deadline = time.monotonic() + timeout_s
+            try:
+                while time.monotonic() < deadline and process.poll() is None:
+                    frame = _metrics(metrics_file)
+                    done = int(frame["processed"].max()) if "processed" in frame else 0
+                    times = psutil.Process(process.pid).cpu_times()
+                    cpu = times.user + times.system
+                    if cpu_start is None and done > 0:
+                        cpu_start = (cpu, done)
+                    if done >= loaded:
+                        cpu_end = (cpu, done)
+                        break
+                    time.sleep(0.1)
+                if process.poll() not in (None, 0):
+                    raise RuntimeError(f"processor exited early: {log.read_text(errors='replace')[-400:]}")
+            finally:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                process.wait(60)
+            frame = _metrics(metrics_file)
+    finally:
+        transport.delete_topics([f"{namespace}.{t}" for t in ("telemetry", "vibration", "machine-health",
+                                                              "machine-health-latest", "alerts", "dead-letter")])
+    busy = frame[frame["processed"] > 0]
+    elapsed = busy["uptime_s"].iloc[-1] - busy["uptime_s"].iloc[0]
+    counted = busy["processed"].iloc[-1] - busy["processed"].iloc[0]
+    cpu_us = float("nan")
+    if cpu_start and cpu_end and cpu_end[1] > cpu_start[1]:
+        cpu_us = 1e6 * (cpu_end[0] - cpu_start[0]) / (cpu_end[1] - cpu_start[1])
+    return {"client": client, "scoring": scoring, "messages": int(loaded), "seconds": elapsed,
+            "records_per_s": counted / elapsed if elapsed > 0 else float("nan"),
+            "cpu_us_per_record": cpu_us, "per_core_records_per_s": 1e6 / cpu_us if cpu_us == cpu_us else cpu_us}
+
+
+def scoring_comparison(clients: list[str], messages: int, scorings: tuple[str, ...] = ("per-record", "batch"),
+                       rounds: int = 2, machines: int = 20) -> pd.DataFrame:
+    """Processor throughput per client and scoring path in one session, the paths alternating ``rounds`` times.
+
+    Alternating (per-record, batch, per-record, batch …) rather than one block
+    after the other keeps a change of the machine's load from favouring one side.
+    """
+    rows = [{**processor_rate(client, messages, scoring, machines), "round": k}
+            for k in range(rounds) for client in clients for scoring in scorings]
+    return pd.DataFrame(rows)
+
+
+def speedups(comparison: pd.DataFrame, before: str = "per-record", after: str = "batch") -> pd.DataFrame:
+    """Per client: median records/s and CPU µs per record of each path, and the ratios after/before."""
+    medians = comparison.groupby(["client", "scoring"])[["records_per_s", "cpu_us_per_record",
+                                                         "per_core_records_per_s"]].median().unstack("scoring")
+    out = pd.DataFrame({
+        f"records_per_s {before}": medians[("records_per_s", before)],
+        f"records_per_s {after}": medians[("records_per_s", after)],
+        f"cpu_us {before}": medians[("cpu_us_per_record", before)],
+        f"cpu_us {after}": medians[("cpu_us_per_record", after)],
+        f"per_core_records_per_s {after}": medians[("per_core_records_per_s", after)],
+    })
+    out["wall_speedup"] = out[f"records_per_s {after}"] / out[f"records_per_s {before}"]
+    out["cpu_speedup"] = out[f"cpu_us {before}"] / out[f"cpu_us {after}"]
+    return out.reset_index()
