@@ -62,3 +62,39 @@ def throughput_before_after(frame: pd.DataFrame, value: str = "records_per_s",
         x=f"median({value}):Q", y=y, text=alt.Text(f"median({value}):Q", format=",.0f"))
     return alt.layer(bars, ticks, text, data=frame).properties(width=420, height=80).facet(
         row=alt.Row("client:N", title=None), title=_title(title, subtitle))
+
+
+HOP_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0)
+
+
+def hop_latency(samples: pd.DataFrame, summary: pd.DataFrame,
+                title: str = "Latency per hop at nominal load, beside Kafka's EndToEndLatency",
+                subtitle: str | None = None) -> alt.FacetChart:
+    """Per hop: latency by percentile of each setting, and Kafka's tool (same run) as the reference line.
+
+    ``samples`` holds one row per record and hop (``setting``, ``hop``, ``ms``);
+    ``summary`` the tidy percentiles including the ``Kafka EndToEndLatency`` rows.
+    """
+    import numpy as np
+
+    from . import _nines
+
+    rows = []
+    for (setting, hop), group in samples.groupby(["setting", "hop"], sort=False):
+        values = np.percentile(group["ms"].to_numpy(), HOP_PERCENTILES)
+        rows += [{"series": setting, "hop": hop, "percentile": p, "ms": v} for p, v in zip(HOP_PERCENTILES, values)]
+    ref = summary[summary["setting"] == "Kafka EndToEndLatency"].set_index("metric")["value"]
+    for hop in samples["hop"].unique():
+        rows += [{"series": "Kafka EndToEndLatency", "hop": hop, "percentile": p, "ms": ref[m]}
+                 for p, m in ((50.0, "p50_ms"), (99.0, "p99_ms"), (99.9, "p999_ms")) if m in ref]
+    data = pd.DataFrame(rows)
+    data["_nines"] = data["percentile"].map(_nines)
+    x = alt.X("_nines:Q", title="percentile", scale=alt.Scale(domain=[0, 6]),
+              axis=alt.Axis(values=[_nines(p) for p in (50, 90, 99, 99.9, 99.99)],
+                            labelExpr="format(100 - 100 * pow(10, -datum.value), '.5~') + '%'"))
+    chart = alt.Chart().mark_line(point=True).encode(
+        x=x, y=alt.Y("ms:Q", title="ms (log)", scale=alt.Scale(type="log")),
+        color=alt.Color("series:N", title=None, scale=series_scale(list(dict.fromkeys(data["series"])))),
+        tooltip=["series", "hop", "percentile", alt.Tooltip("ms:Q", format=",.2f")])
+    return chart.properties(width=300, height=220).facet(
+        data=data, column=alt.Column("hop:N", title=None), title=_title(title, subtitle))

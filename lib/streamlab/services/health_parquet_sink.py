@@ -30,8 +30,10 @@ def health_row(record) -> dict:
 
 
 @service_command("health-parquet-sink")
-@click.option("--flush-interval", default=1.0, show_default=True, help="seconds between durable writes")
-@click.option("--max-batch", default=5000, show_default=True, help="records per write at most")
+@click.option("--flush-interval", default=1.0, show_default=True, envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
+              help="rolling policy: write a file once the oldest buffered record has waited this long (s)")
+@click.option("--max-batch", default=5000, show_default=True, envvar="STREAMLAB_SINK_FLUSH_SIZE",
+              help="rolling policy: write a file once this many records are buffered")
 def main(options: ServiceOptions, log: logging.Logger, flush_interval: float, max_batch: int) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health")
