@@ -45,20 +45,31 @@ def stats_frame(prof: str | Path) -> pd.DataFrame:
     return frame
 
 
+# Frames around a service's loop rather than in it: the profiling runner, click, the shared service entry
+# (services/common.py), and Python's import machinery (the service's imports are profiled too).
+WRAPPER_WHERE = ("click/", "profiling/runner.py", "services/common.py", "frozen importlib", "importlib/")
+WRAPPER_FUNCTIONS = ("<module>", "<built-in method builtins.exec>", "<built-in method builtins.__import__>",
+                     "main")
+
+
+def _is_wrapper(frame: pd.DataFrame) -> pd.Series:
+    where = frame["where"].map(lambda w: any(part in w for part in WRAPPER_WHERE))
+    return where | frame["function"].isin(WRAPPER_FUNCTIONS) | frame["function"].str.contains("_find_and_load")
+
+
 def top_functions(prof: str | Path, by: str = "cumulative", n: int = 3) -> pd.DataFrame:
     """The top ``n`` functions of a profile by ``cumulative`` time, ``own`` time or ``calls``.
 
-    For cumulative time the wrapper frames (cumulative time ≥ 97 % of the run:
+    For cumulative time the wrapper frames (cumulative time ≥ 97 % of the run,
     the runner, click, the service's ``main``) are left out, since they contain
-    everything; the profile's ``<module>`` import frames too.
+    everything, and so are the import frames.
     """
     if by not in ORDERS:
         raise ValueError(f"by must be one of {', '.join(ORDERS)}, got {by!r}")
     frame = stats_frame(prof)
     total = frame.attrs["total_s"]
     if by == "cumulative":
-        frame = frame[(frame["cumulative_s"] < WRAPPER_SHARE * total) & (frame["function"] != "<module>")]
-        frame = frame[~frame["function"].str.contains("builtins.exec|_find_and_load|_call_with_frames", regex=True)]
+        frame = frame[(frame["cumulative_s"] < WRAPPER_SHARE * total) & ~_is_wrapper(frame)]
     frame = frame.sort_values(ORDERS[by], ascending=False).head(n).copy()
     frame["per_call_us"] = frame["cumulative_s"] / frame["calls"].clip(lower=1) * 1e6
     frame.insert(0, "rank", range(1, len(frame) + 1))
