@@ -108,3 +108,11 @@ def test_loop_times_and_summary():
     summary = loop_summary(times)
     assert summary.loc[0, "runs"] == 5
     assert summary.loc[0, "mean_us"] == pytest.approx(1e6 * (1 / 900 + 2 / 1000 + 1 / 500) / 4, rel=0.01)
+
+
+def test_call_graph_svg_from_a_root(prof, tmp_path):
+    svg = call_graph_svg(prof, tmp_path / "rooted.svg", node_threshold=0.1,
+                         root=f"test_profiling_stats:{other.__code__.co_firstlineno}:other")
+    text = svg.read_text()
+    assert f":{other.__code__.co_firstlineno}:other" in text
+    assert f":{middle.__code__.co_firstlineno}:middle" not in text   # not below the root

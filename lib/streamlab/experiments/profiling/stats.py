@@ -125,16 +125,21 @@ def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01) 
 
 
 def call_graph_svg(prof: str | Path, svg: str | Path, node_threshold: float = 2.0,
-                   edge_threshold: float = 0.5) -> Path:
+                   edge_threshold: float = 0.5, root: str | None = None) -> Path:
     """Render the call graph of a .prof file to SVG: gprof2dot makes the dot file, graphviz's ``dot`` draws it.
 
     Nodes below ``node_threshold`` % of the total time and edges below
     ``edge_threshold`` % are left out, as gprof2dot does by default, so the
-    picture shows the paths that matter.
+    picture shows the paths that matter. ``root`` (gprof2dot's
+    ``module:line:function``, e.g. ``health_processor:236:run``) keeps only
+    what that function calls: the service's loop without its start-up imports.
     """
     svg = Path(svg)
-    dot = subprocess.run([sys.executable, "-m", "gprof2dot", "-f", "pstats", "-n", str(node_threshold),
-                          "-e", str(edge_threshold), str(prof)], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-m", "gprof2dot", "-f", "pstats", "-n", str(node_threshold),
+               "-e", str(edge_threshold), str(prof)]
+    if root:
+        command[3:3] = ["-z", root]
+    dot = subprocess.run(command, capture_output=True, text=True, check=True)
     try:
         subprocess.run(["dot", "-Tsvg", "-o", str(svg)], input=dot.stdout, text=True, check=True,
                        capture_output=True)
