@@ -150,6 +150,12 @@ def call_graph_svg(prof: str | Path, svg: str | Path, node_threshold: float = 2.
     return svg
 
 
+def gprof2dot_name(func) -> str:
+    """How gprof2dot names a Python function of a pstats file (``module:line:name``), e.g. for ``root``."""
+    code = func.__code__
+    return f"{Path(code.co_filename).stem}:{code.co_firstlineno}:{code.co_name}"
+
+
 def load_line_stats(path: str | Path):
     """line_profiler's stats saved by the runner (``LineStats``: timings per function, unit in seconds)."""
     from line_profiler import load_stats
