@@ -76,7 +76,7 @@ def top_functions(prof: str | Path, by: str = "cumulative", n: int = 3) -> pd.Da
     return frame[TOP_COLUMNS].reset_index(drop=True)
 
 
-def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01) -> pd.DataFrame:
+def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01, root=None) -> pd.DataFrame:
     """Rectangles of an icicle (flame graph upside down) from a pstats call graph.
 
     pstats keeps, per function, the time spent in it per caller, not whole
@@ -85,7 +85,8 @@ def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01) 
     scaled down where the child is called from several places (its time is
     split in proportion to the edge). Rectangles narrower than ``min_share``
     of the root are dropped; a function already on the path is not descended
-    into again (recursion).
+    into again (recursion). ``root`` (a function object, e.g. the service's
+    loop) starts the picture there instead of at the profile's top.
     """
     stats = pstats.Stats(str(prof)).stats
     children: dict[tuple, list[tuple[tuple, float]]] = {}
@@ -94,6 +95,10 @@ def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01) 
             children.setdefault(caller, []).append((func, edge[3]))
     called = {func for func, entry in stats.items() if entry[4]}
     roots = [func for func in stats if func not in called]
+    if root is not None:
+        code = root.__code__
+        roots = [func for func in stats
+                 if func[2] == code.co_name and func[1] == code.co_firstlineno and func[0] == code.co_filename]
     total = sum(stats[r][3] for r in roots) or 1.0
     rows: list[dict] = []
 
