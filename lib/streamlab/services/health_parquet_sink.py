@@ -31,8 +31,11 @@ def health_row(record) -> dict:
 
 @service_command("health-parquet-sink")
 def main(options: ServiceOptions, log: logging.Logger,
-         flush_interval: float = typer.Option(1.0, show_default=True, help="seconds between durable writes"),
-         max_batch: int = typer.Option(5000, show_default=True, help="records per write at most")) -> None:
+         flush_interval: float = typer.Option(1.0, show_default=True, envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
+                                              help="rolling policy: write a file once the oldest buffered record "
+                                                   "has waited this long (s)"),
+         max_batch: int = typer.Option(5000, show_default=True, envvar="STREAMLAB_SINK_FLUSH_SIZE",
+                                       help="rolling policy: write a file once this many records are buffered")) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health")
     log.info("resuming: %d machine(s) already on disk, read back from the files", len(writer.seen))

@@ -5,9 +5,9 @@ energies, scores every telemetry reading (one `machine-health` record per
 reading, carrying the reading's `seq`, so sinks can prove nothing was lost),
 mirrors each machine's newest record of a batch to the compacted
 `machine-health-latest`, and publishes an `alerts`
-record when the state changes. Offsets are committed only after everything a
-batch produced is acknowledged: at-least-once, with duplicates removed by the
-sinks.
+record when the state changes. Offsets are committed only after everything
+read before them produced is acknowledged (every commit interval, 0.1 s by
+default): at-least-once, with duplicates removed by the sinks.
 
 Run: python -m streamlab.services.health_processor
 """
@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import typer
 
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
+from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command
@@ -53,12 +55,58 @@ class HealthScorer:
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)
         return record, self.alerts.update(record)
 
+    def on_telemetry_batch(self, readings: list[TelemetryReading]) -> list[tuple]:
+        """:meth:`on_telemetry` for a run of readings with no vibration window between them, vectorised.
+
+        Returns the same (health record, alert or None) pairs in the same order
+        (a unit test holds this), but the rolling statistics and the severities
+        are computed per machine over the whole run with numpy, so the Python
+        work per reading is building its record and asking the alert tracker.
+        The readings of one machine stay in their order; only the processing
+        time stamp is shared by the batch (taken once the batch is scored).
+        """
+        by_machine: dict[str, list[int]] = {}
+        for index, reading in enumerate(readings):
+            by_machine.setdefault(reading.machine_id, []).append(index)
+        records: list = [None] * len(readings)
+        model = self.model
+        for machine_id, indices in by_machine.items():
+            features = self.telemetry.get(machine_id)
+            if features is None:
+                features = self.telemetry[machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
+            mine = [readings[i] for i in indices]
+            ts_ns = np.fromiter((r.ts_ns for r in mine), dtype=np.int64, count=len(mine))
+            values = np.array([(r.temperature_c, r.rpm, r.load_pct, r.power_kw) for r in mine], dtype=float)
+            stats = features.update_many(ts_ns, values)
+            vibration = self.vibration.get(machine_id)
+            ready = stats["ready"]
+            worst = model.worst_many(stats, vibration, ready)
+            names = [name for name in TELEMETRY_FEATURE_NAMES if name in stats]
+            columns = [stats[name].tolist() for name in names]
+            ready_list = ready.tolist()
+            for k, (index, reading) in enumerate(zip(indices, mine)):
+                feats: dict[str, float] = dict(zip(names, (column[k] for column in columns))) if ready_list[k] else {}
+                if vibration:
+                    feats.update(vibration)
+                w = float(worst[k])
+                records[index] = (reading, Assessment(1.0 - w, HealthModel.state_of(w), feats))
+        now = time.time_ns()
+        out = []
+        for reading, assessment in records:
+            record = model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment, now)
+            out.append((record, self.alerts.update(record)))
+        return out
+
+
 
 class Processor:
     """The consume → score → publish → commit loop around a HealthScorer."""
 
-    def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int) -> None:
+    def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int,
+                 batch_scoring: bool = True, commit_interval_s: float = 0.0, linger_ms: float | None = None) -> None:
         self.options = options
+        self.batch_scoring = batch_scoring
+        self.commit_interval_s = commit_interval_s
         self.log = log
         self.scorer = scorer
         self.max_batch = max_batch
@@ -66,7 +114,9 @@ class Processor:
         transport = options.transport()
         self.inputs = {options.topic(TELEMETRY.name): TelemetryReading, options.topic(VIBRATION.name): VibrationWindow}
         self.consumer = transport.consumer(list(self.inputs), options.group("health-processor"), options.instance)
-        self.publisher = transport.publisher(options.instance)
+        # linger is a Kafka producer setting (both clients spell it linger_ms); other brokers have none
+        producer_options = {"linger_ms": linger_ms} if linger_ms is not None and options.broker == "kafka" else {}
+        self.publisher = transport.publisher(options.instance, **producer_options)
         self.metrics = Metrics(options, log)
         self.health_topic = options.topic(MACHINE_HEALTH.name)
         self.latest_topic = options.topic(MACHINE_HEALTH_LATEST.name)
@@ -103,18 +153,65 @@ class Processor:
         return None
 
     def handle(self, record: Record) -> None:
+        """The per-record path: decode, score and publish one record (the reference the batch path is held to)."""
         message = self._decode(record)
         if message is None:
             return
-        try:
+        if isinstance(message, VibrationWindow):
+            self._on_vibration(record, message)
+        else:
+            self._score_one(record, message)
+
+    def process_batch(self, records: list[Record]) -> None:
+        """The batch path: readings between two vibration windows are scored together, vectorised.
+
+        Order is kept: a vibration window ends the run of readings before it
+        (they are scored with the bands known until then), exactly as the
+        per-record path sees them.
+        """
+        run: list[tuple[Record, TelemetryReading]] = []
+        for record in records:
+            message = self._decode(record)
+            if message is None:
+                continue
             if isinstance(message, VibrationWindow):
-                self.scorer.on_vibration(message)
-                self.metrics.count("vibration")
-                return
-            health, alert = self.scorer.on_telemetry(message)
+                self._score_run(run)
+                run = []
+                self._on_vibration(record, message)
+            else:
+                run.append((record, message))
+        self._score_run(run)
+
+    def _on_vibration(self, record: Record, window: VibrationWindow) -> None:
+        try:
+            self.scorer.on_vibration(window)
         except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
+        self.metrics.count("vibration")
+
+    def _score_one(self, record: Record, reading: TelemetryReading) -> None:
+        try:
+            health, alert = self.scorer.on_telemetry(reading)
+        except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
+            self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
+            return
+        self._publish(health, alert)
+
+    def _score_run(self, run: list[tuple[Record, TelemetryReading]]) -> None:
+        if not run:
+            return
+        try:
+            results = self.scorer.on_telemetry_batch([reading for _record, reading in run])
+        except Exception:
+            # Some reading breaks the model: go through them one by one, so that only it is dead-lettered.
+            for record, reading in run:
+                self._score_one(record, reading)
+            return
+        for health, alert in results:
+            self._publish(health, alert)
+
+    def _publish(self, health, alert) -> None:
         payload = self.codec.encode(health)
         self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
         self.latest[health.machine_id] = payload
@@ -139,14 +236,26 @@ class Processor:
     def run(self, shutdown: Shutdown, deadline: Deadline) -> None:
         self.log.info("scoring %s into %s and %s via %s/%s, codec %s", ", ".join(self.inputs), self.health_topic,
                       self.alert_topic, self.options.broker, self.options.client, self.codec.name)
+        # Outputs are flushed and offsets committed together, every commit interval (0: after every poll batch).
+        # Between commits the loop does not wait for acknowledgements, so a record is not held up behind the
+        # flush and the synchronous commit of the batch before it; a restart redoes at most one interval,
+        # whose duplicates the sinks drop.
+        uncommitted = False
+        last_commit = time.monotonic()
         try:
             while not shutdown.requested and not deadline.passed():
-                records = self.consumer.poll(timeout=0.2, max_records=self.max_batch)
+                records = self.consumer.poll(timeout=0.05 if uncommitted else 0.2, max_records=self.max_batch)
                 started = time.perf_counter()
-                for record in records:
-                    self.handle(record)
-                if records:
+                if self.batch_scoring:
+                    self.process_batch(records)
+                else:
+                    for record in records:
+                        self.handle(record)
+                uncommitted = uncommitted or bool(records)
+                if uncommitted and time.monotonic() - last_commit >= self.commit_interval_s:
                     self.commit_batch()
+                    uncommitted, last_commit = False, time.monotonic()
+                if records:
                     self.metrics.gauge("batch_ms", round((time.perf_counter() - started) * 1000, 2))
                     newest = max(r.timestamp_ms for r in records)
                     self.metrics.gauge("input_age_ms", round(time.time() * 1000 - newest, 1))
@@ -160,15 +269,36 @@ class Processor:
             self.metrics.close()
 
 
+#: How the processor scores a poll batch: vectorised over the batch, or record by record (the reference).
+SCORING_PATHS = ("batch", "per-record")
+
+
+def _scoring_path(value: str) -> str:
+    if value not in SCORING_PATHS:
+        raise typer.BadParameter(f"{value!r} is not a scoring path: use one of {', '.join(SCORING_PATHS)}")
+    return value
+
+
 @service_command("health-processor")
 def main(options: ServiceOptions, log: logging.Logger,
          max_batch: int = typer.Option(1000, show_default=True, help="records per poll, published then committed"),
          window: int = typer.Option(50, show_default=True, help="telemetry readings in the rolling statistics"),
          confirm: int = typer.Option(3, show_default=True,
                                      help="assessments in a row a new state needs before it is alerted "
-                                          "(damps flapping)")) -> None:
+                                          "(damps flapping)"),
+         scoring: str = typer.Option("batch", show_default=True, envvar="STREAMLAB_PROCESSOR_SCORING",
+                                     callback=_scoring_path,
+                                     help="batch: score each poll batch vectorised (numpy); per-record: record "
+                                          "by record (the reference path)"),
+         commit_interval: float = typer.Option(0.1, show_default=True, min=0.0,
+                                               envvar="STREAMLAB_PROCESSOR_COMMIT_INTERVAL",
+                                               help="seconds between flush-and-commit of outputs and offsets "
+                                                    "(0: after every poll batch)"),
+         linger_ms: float = typer.Option(1.0, show_default=True, min=0.0, envvar="STREAMLAB_PROCESSOR_LINGER_MS",
+                                         help="Kafka producer linger for the outputs")) -> None:
     """Score machine health from telemetry and vibration; publish health records and alerts."""
-    Processor(options, log, HealthScorer(window, confirm), max_batch).run(Shutdown(), Deadline(options.duration_s))
+    Processor(options, log, HealthScorer(window, confirm), max_batch, batch_scoring=scoring == "batch",
+              commit_interval_s=commit_interval, linger_ms=linger_ms).run(Shutdown(), Deadline(options.duration_s))
 
 
 if __name__ == "__main__":

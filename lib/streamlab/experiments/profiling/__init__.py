@@ -1,0 +1,24 @@
+"""Profiling the application's services: where their time goes, and why.
+
+* :mod:`.runner` -- runs one service (``python -m streamlab.services.<name>``'s
+  command) in its own process under cProfile, or under line_profiler for named
+  hot functions, and saves the result files;
+* :mod:`.stats` -- reads those files back: top-N tables from pstats, the call
+  tree for an icicle picture, the gprof2dot → graphviz call graph, and
+  line_profiler's per-line table;
+* :mod:`.runs` -- the experiments: each service unthrottled (stage by stage over
+  a fresh namespace, ≥ 5 runs) and the whole pipeline at its nominal rate, with
+  time per record through each service's loop read from its metrics.
+"""
+
+from .runs import (LINE_TARGETS, LOOP_COUNTERS, ProfiledRun, loop_summary, loop_times, nominal_profiles,
+                   processor_rate, profile_links, scoring_comparison, speedups,
+                   staged_runs)
+from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
+
+__all__ = [
+    "LINE_TARGETS", "LOOP_COUNTERS", "ProfiledRun", "call_graph_svg", "icicle_frame", "line_table",
+    "load_line_stats", "loop_summary", "loop_times", "nominal_profiles", "processor_rate", "profile_links", "scoring_comparison",
+    "speedups", "staged_runs",
+    "top_functions",
+]

@@ -1,0 +1,36 @@
+"""Hop latencies come from the stage clocks in the Parquet rows; the verdict compares them with Kafka's tool."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from streamlab.experiments.profiling import hops
+
+
+def health_rows(n: int = 1000) -> pd.DataFrame:
+    base = 1_700_000_000_000_000_000
+    src = pd.Series([base + k * 5_000_000 for k in range(n)])
+    return pd.DataFrame({"source_ts_ns": src, "ts_ns": src + 3_800_000, "sink_received_ns": src + 10_000_000,
+                         "sink_ts_ns": src + 500_000_000})
+
+
+def test_hop_latencies_split_the_path_into_hops():
+    summary = hops.hop_latencies(health_rows(), "after")
+    p50 = summary[summary["metric"] == "p50_ms"].set_index("hop")["value"]
+    assert p50["generator → processor"] == pytest.approx(3.8, rel=0.01)
+    assert p50["processor → sink"] == pytest.approx(6.2, rel=0.01)
+    assert p50["sink → on disk"] == pytest.approx(490.0, rel=0.01)
+    samples = hops.hop_samples(health_rows(10), "after")
+    assert set(samples.columns) == {"setting", "hop", "ms"} and len(samples) == 30
+
+
+def test_against_reference_applies_the_targets():
+    reference = pd.DataFrame([{"setting": "Kafka EndToEndLatency", "hop": "one hop (Java tool)", "metric": m,
+                               "value": v, "records": 100} for m, v in (("p50_ms", 2.0), ("p99_ms", 3.0))])
+    summary = pd.concat([hops.hop_latencies(health_rows(), "after"), reference], ignore_index=True)
+    verdict = hops.against_reference(summary).set_index("hop")
+    assert "sink → on disk" not in verdict.index
+    assert verdict.loc["generator → processor", "p50_vs_kafka"] == pytest.approx(1.9, rel=0.01)
+    assert bool(verdict.loc["generator → processor", "target_met"])
+    assert not bool(verdict.loc["processor → sink", "target_met"])   # 6.2 ms is 3.1 × the tool's p50

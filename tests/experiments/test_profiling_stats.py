@@ -1,0 +1,118 @@
+"""The profiling helpers write valid profiles and read them back into the tables the chapter shows."""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+
+import pandas as pd
+import pytest
+
+from streamlab.experiments.profiling import (call_graph_svg, icicle_frame, line_table, loop_summary, loop_times,
+                                             top_functions)
+from streamlab.experiments.profiling.runner import main as runner_main
+from streamlab.experiments.profiling.runs import ProfiledRun
+from streamlab.experiments.profiling.stats import LINE_COLUMNS, TOP_COLUMNS
+
+
+def leaf(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+def middle(n: int) -> int:
+    return sum(leaf(n) for _ in range(20))
+
+
+def other(n: int) -> int:
+    return sum(leaf(n) for _ in range(5))
+
+
+def workload() -> int:
+    return middle(1000) + other(3000)
+
+
+@pytest.fixture
+def prof(tmp_path):
+    path = tmp_path / "work.prof"
+    profiler = cProfile.Profile()
+    profiler.runcall(workload)
+    profiler.dump_stats(path)
+    return path
+
+
+@pytest.mark.parametrize("by", ["cumulative", "own", "calls"])
+def test_top_functions_tables(prof, by):
+    pstats.Stats(str(prof))  # a valid pstats file
+    table = top_functions(prof, by=by)
+    assert list(table.columns) == TOP_COLUMNS
+    assert len(table) == 3 and table["rank"].tolist() == [1, 2, 3]
+    column = {"cumulative": "cumulative_s", "own": "own_s", "calls": "calls"}[by]
+    assert table[column].is_monotonic_decreasing
+    if by == "calls":
+        assert table.loc[0, "function"] == "<genexpr>"
+
+
+def test_top_functions_refuses_unknown_order(prof):
+    with pytest.raises(ValueError, match="by must be"):
+        top_functions(prof, by="wall")
+
+
+def test_icicle_frame_nests_callees_inside_callers(prof):
+    frame = icicle_frame(prof, min_share=0.0)
+    assert {"function", "depth", "start", "end", "share"} <= set(frame.columns)
+    leaf_rows = frame[frame["function"] == "leaf"]
+    middle_rows = frame[frame["function"] == "middle"]
+    assert not leaf_rows.empty and not middle_rows.empty
+    m = middle_rows.iloc[0]
+    inside = leaf_rows[(leaf_rows["depth"] == m["depth"] + 1)]
+    assert ((inside["start"] >= m["start"] - 1e-12) & (inside["end"] <= m["end"] + 1e-12)).all()
+    assert frame["end"].max() <= 1.0 + 1e-9
+
+
+def test_call_graph_svg(prof, tmp_path):
+    svg = call_graph_svg(prof, tmp_path / "work.svg", node_threshold=0.1)
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text and "middle" in text
+
+
+def test_line_table_has_the_expected_columns(tmp_path):
+    from line_profiler import LineProfiler
+
+    profiler = LineProfiler()
+    profiler.add_function(leaf)
+    profiler.enable()
+    workload()
+    profiler.disable()
+    profiler.dump_stats(str(tmp_path / "work.lprof"))
+    table = line_table(tmp_path / "work.lprof")
+    assert list(table.columns) == LINE_COLUMNS
+    assert set(table["function"]) == {"leaf"}
+    assert table["pct_time"].sum() == pytest.approx(100.0)
+    assert "range(n)" in table["source"].iloc[0]
+
+
+def test_runner_writes_a_profile_even_when_the_service_fails(tmp_path):
+    prof = tmp_path / "health_processor.prof"
+    code = runner_main(["health_processor", "--prof", str(prof), "--", "--client", "no-such-client",
+                        "--data-dir", str(tmp_path), "--duration", "1"])
+    assert code == 2
+    assert pstats.Stats(str(prof)).total_calls > 0
+
+
+def test_loop_times_and_summary():
+    runs = [ProfiledRun("health_processor", "unthrottled", i, None,
+                        pd.DataFrame({"processed_per_s": [0.0, 900.0, 1000.0 + i, 1000.0 - i, 500.0]}), 100)
+            for i in range(5)]
+    times = loop_times(runs)
+    assert times[times["run"] == 0]["records_per_s"].tolist() == [900.0, 1000.0, 1000.0, 500.0]  # idle left out
+    summary = loop_summary(times)
+    assert summary.loc[0, "runs"] == 5
+    assert summary.loc[0, "mean_us"] == pytest.approx(1e6 * (1 / 900 + 2 / 1000 + 1 / 500) / 4, rel=0.01)
+
+
+def test_call_graph_svg_from_a_root(prof, tmp_path):
+    svg = call_graph_svg(prof, tmp_path / "rooted.svg", node_threshold=0.1,
+                         root=f"test_profiling_stats:{other.__code__.co_firstlineno}:other")
+    text = svg.read_text()
+    assert f":{other.__code__.co_firstlineno}:other" in text
+    assert f":{middle.__code__.co_firstlineno}:middle" not in text   # not below the root
