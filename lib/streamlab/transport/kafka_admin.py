@@ -76,6 +76,14 @@ def admin_client(bootstrap: str, socket_timeout_ms: int | None = None):
     return AdminClient(config)
 
 
+def quorum_client(bootstrap: str, client_id: str = "streamlab-stack", timeout_ms: int = 3000, **options: Any):
+    """kafka-python's KafkaAdminClient, for the one question confluent-kafka cannot ask: DescribeQuorum
+    (the KRaft controller quorum). The one place the package makes one; the caller closes it."""
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, client_id=client_id, **options)
+
+
 def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
     """A consumer that reads watermarks and `group`'s committed offsets (rule 4 above).
 
@@ -342,16 +350,13 @@ def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
     confluent-kafka reports the unfenced brokers; kafka-python is the client that describes the
     metadata quorum (leader, voters and their log end offsets).
     """
-    from kafka.admin import KafkaAdminClient
-
     admin = admin_client(bootstrap)   # held until the future resolves: a dropped client cancels it
     cluster = admin.describe_cluster(request_timeout=5).result()
     last_error: Exception | None = None
     for _ in range(attempts):
         quorum_admin = None
         try:
-            quorum_admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                            client_id="streamlab-stack")
+            quorum_admin = quorum_client(bootstrap)
             partition = quorum_admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
             break
         except Exception as exc:  # connection refused by a node that is down: ask again

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 import pandas as pd
 
+from ...transport.kafka_admin import quorum_client
+
 
 @contextmanager
 def quiet_kafka_python() -> Iterator[None]:
@@ -29,10 +31,8 @@ def quiet_kafka_python() -> Iterator[None]:
 
 def quorum_table(bootstrap: str) -> pd.DataFrame:
     """The KRaft controller quorum as the cluster describes it (DescribeQuorum): voters, their lag, endpoints."""
-    from kafka.admin import KafkaAdminClient
-
     with quiet_kafka_python():
-        client = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="streamlab-tour")
+        client = quorum_client(bootstrap, "streamlab-tour", 5000)
         try:
             answer = client.describe_metadata_quorum()
         finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...transport.kafka_admin import admin_client
+from ...transport.kafka_admin import admin_client, quorum_client
 from .probes import error_text
 from .quorum import quiet_kafka_python
 from .timing import Clock
@@ -108,8 +108,6 @@ class ClusterSampler:
             self._stop.wait(max(0.0, self.every_s - (time.monotonic() - started)))
 
     def _quorum_loop(self) -> None:
-        from kafka.admin import KafkaAdminClient
-
         client = None
         with quiet_kafka_python():
             while not self._stop.is_set():
@@ -117,8 +115,7 @@ class ClusterSampler:
                 t = round(self.clock.now(), 3)
                 try:
                     if client is None:
-                        client = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=1500,
-                                                  client_id="streamlab-tour", bootstrap_timeout_ms=1500)
+                        client = quorum_client(self.bootstrap, "streamlab-tour", 1500, bootstrap_timeout_ms=1500)
                     part = client.describe_metadata_quorum()["topics"][0]["partitions"][0]
                     row = {"t_s": t, "quorum_leader": part["leader_id"], "leader_epoch": part["leader_epoch"],
                            "high_watermark": part["high_watermark"],
