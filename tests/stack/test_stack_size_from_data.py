@@ -57,7 +57,7 @@ def test_the_format_step_writes_what_the_config_reads(tmp_path):
 
 
 def test_stack_env_exports_the_running_stacks_size(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")}
+    env = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP", "STACK")}
     out = subprocess.run([sys.executable, "-m", "streamlab.cli", "stack", "env"], capture_output=True, text=True,
                          env={**env, **_formatted(tmp_path, 1)}, timeout=60)
     assert out.returncode == 0, out.stderr
