@@ -14,8 +14,8 @@ from streamlab.stack import procs
 from streamlab.stack.kafka_local import LocalKafka, new_cluster_id
 
 
-def test_defaults_give_three_brokers_on_loopback():
-    config = StackConfig.from_env({})
+def test_defaults_give_three_brokers_on_loopback(tmp_path):
+    config = StackConfig.from_env({"STREAMLAB_STACK_DIR": str(tmp_path)})   # no stack formatted there yet
     assert config.brokers == 3
     assert config.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
     assert config.amqp_url == "amqp://guest:guest@127.0.0.1:5682/%2F"

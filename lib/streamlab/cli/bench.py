@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-
 from ..paths import RESULTS_DIR
 from ..stack import get_stack
-from .output import console, print_frame
+from .output import Column, console, print_frame, print_table
 from .units import positive_duration
 
 bench_app = typer.Typer(help="Benchmarks: workloads × drivers (Python clients vs the brokers' Java tools).",
@@ -68,17 +66,16 @@ def bench_run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Run WORKLOAD with each driver in turn on the same stack; print the side-by-side table with ratios."""
-    from ..experiments.bench import format_table, run_bench
+    from ..experiments.bench import DISPLAY_CAPTION, DISPLAY_COLUMNS, result_rows, run_bench
 
     overrides = _overrides(partitions, replication, message_size, producers, consumers, acks, queues, set_)
     bench = run_bench(workload, driver, duration=duration, warmup=warmup, rate=rate, overrides=overrides,
                       out_dir=out, save=save, progress=progress, repeat=repeat)
     machine = bench.machine
-    if not console.is_terminal:
-        console.width = max(console.width, 200)        # a log file gets the whole table, not 80 columns
     title = (f"{bench.workload.name} — {machine.get('cores')} cores, {machine.get('memory_gb')} GB, "
              f"{machine.get('cpu', '')}")
-    console.print(format_table(bench.table, title=title))
+    print_table([Column(name, justify) for name, justify in DISPLAY_COLUMNS], result_rows(bench.table),
+                title=title, caption=DISPLAY_CAPTION)
     shown: set[tuple[str, str]] = set()
     for _run_id, run in bench.runs:
         for note in run.notes:
@@ -99,23 +96,19 @@ def bench_list() -> None:
     from ..experiments.drivers.base import ALIASES, DRIVERS, get_driver
     from ..experiments.workload import list_workloads, load_workload
 
-    table = Table(title="workloads (streamlab/experiments/workloads)")
-    for col in ("name", "size", "rate", "prod", "cons", "partitions", "acks", "phases", "warm-up", "duration",
-                "description"):
-        table.add_column(col)
+    columns = [Column("name"), Column("size", "right"), Column("rate", "right"), Column("prod", "right"),
+               Column("cons", "right"), Column("partitions", "right"), Column("acks"), Column("phases"),
+               Column("warm-up", "right"), Column("duration", "right"), Column("description", prose=True)]
+    rows = []
     for name in list_workloads():
         wl = load_workload(name)
-        table.add_row(wl.name, f"{wl.message_size} B", wl.rate_label, str(wl.producers), str(wl.consumers),
-                      str(wl.partitions), wl.acks, wl.phases, f"{wl.warmup_s:g}s", f"{wl.duration_s:g}s",
-                      wl.description)
-    console.print(table)
-    drivers = Table(title="drivers")
-    for col in ("driver", "broker", "kind", "description"):
-        drivers.add_column(col)
-    for name in DRIVERS:
-        d = get_driver(name)
-        drivers.add_row(name, d.broker, "native (Java)" if d.native else "Python", d.description)
-    console.print(drivers)
+        rows.append([wl.name, f"{wl.message_size} B", wl.rate_label, str(wl.producers), str(wl.consumers),
+                     str(wl.partitions), wl.acks, wl.phases, f"{wl.warmup_s:g}s", f"{wl.duration_s:g}s",
+                     wl.description])
+    print_table(columns, rows, title="workloads (streamlab/experiments/workloads)")
+    print_table([Column("driver"), Column("broker"), Column("kind"), Column("description", prose=True)],
+                [[name, get_driver(name).broker, "native (Java)" if get_driver(name).native else "Python",
+                  get_driver(name).description] for name in DRIVERS], title="drivers")
     console.print("aliases: " + "; ".join(f"{k} = {','.join(v)}" for k, v in ALIASES.items()
                                           if k in ("kafka", "rabbitmq", "python", "native", "all")))
 

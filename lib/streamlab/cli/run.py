@@ -30,7 +30,7 @@ def run_application(
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
     from ..pipeline.runner import AppConfig, AppRun
     from ..codecs import get_codec
-    from ..pipeline.progress import watch_app
+    from ..pipeline.progress import print_summary, watch_app
 
     get_codec(codec)  # a bad codec name fails here, before anything starts
     get_stack(broker).require_ready()
@@ -46,7 +46,9 @@ def run_application(
     except BaseException:
         run.kill_all()
         raise
+    console.print("stopping: generators first, then each stage once it has drained ...")
     codes = run.stop()
+    print_summary(run, console)
     failed = {name: code for name, code in codes.items() if code not in (0, None)}
     console.print(f"stopped; files under {data_dir}" + (f"; non-zero exits: {failed}" if failed else ""))
     if failed:

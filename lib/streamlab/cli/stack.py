@@ -40,7 +40,7 @@ def _status_table(rows: list[NodeStatus]) -> Table:
 
 @stack_app.command("up")
 def stack_up(broker: Optional[str] = BrokerOpt,
-             brokers: Optional[int] = typer.Option(None, help="Kafka nodes: 1 or 3 (default: $BROKERS or 3)"),
+             brokers: Optional[int] = typer.Option(None, help="Kafka nodes: 1 or 3 (default: $BROKERS, else the size its data was formatted for, else 3)"),
              rabbit_nodes: Optional[int] = typer.Option(None, help="RabbitMQ nodes: 1 or 3 (default: $RABBIT_NODES or 1)")) -> None:
     """Start the brokers (idempotent) and wait until they really serve."""
     stack = get_stack(broker, _config(brokers, rabbit_nodes))

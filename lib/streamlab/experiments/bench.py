@@ -304,35 +304,49 @@ def ratio_table(results: pd.DataFrame) -> pd.DataFrame:
     return wide[columns].reset_index(drop=True)
 
 
-def format_table(table: pd.DataFrame, title: str = "") -> "Any":
-    """A rich Table of `ratio_table(...)` for the terminal."""
-    from rich.table import Table
+DISPLAY_CAPTION = ("e2e: send → receive; ack: send → broker ack (Kafka acks / RabbitMQ confirms); "
+                  "×native: records/s ÷ the broker's Java tool (max-rate runs)")
+#: (header, justify) of the results table; the driver first, so a narrow terminal can repeat it per panel
+DISPLAY_COLUMNS = (("driver", "left"), ("broker", "left"), ("workload", "left"), ("rate", "right"),
+                  ("prod rec/s", "right"), ("prod MB/s", "right"), ("cons rec/s", "right"), ("cons MB/s", "right"),
+                  ("e2e p50 ms", "right"), ("p99", "right"), ("p99.9", "right"), ("max", "right"),
+                  ("ack p50", "right"), ("ack p99", "right"), ("prod ×native", "right"), ("cons ×native", "right"))
 
+
+def result_rows(table: pd.DataFrame) -> list[list[str]]:
+    """`ratio_table(...)` as strings in DISPLAY_COLUMNS order; a failed run says so (its error is printed below)."""
     def num(value: float, digits: int = 0) -> str:
         return "" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
-    rich_table = Table(title=title or None, caption="e2e: send → receive; ack: send → broker ack "
-                       "(Kafka acks / RabbitMQ confirms); ×native: records/s ÷ the broker's Java tool (max-rate runs)")
-    for name, justify in (("workload", "left"), ("broker", "left"), ("driver", "left"), ("rate", "right"),
-                          ("prod rec/s", "right"), ("prod MB/s", "right"), ("cons rec/s", "right"),
-                          ("cons MB/s", "right"), ("e2e p50 ms", "right"), ("p99", "right"), ("p99.9", "right"),
-                          ("max", "right"), ("ack p50", "right"), ("ack p99", "right"), ("prod ×native", "right"),
-                          ("cons ×native", "right")):
-        rich_table.add_column(name, justify=justify)
+    rows = []
     for _, row in table.iterrows():
         rate = row["rate"] if pd.isna(row.get("target_rate")) else f"{row['target_rate']:,.0f}/s"
         broker = f"{row['broker']} ×{int(row['brokers'])}" if not pd.isna(row.get("brokers")) else row["broker"]
         if isinstance(row.get("error"), str) and row["error"]:
-            rich_table.add_row(row["workload"], broker, row["driver"], rate, f"[red]failed: {row['error']}[/]")
+            rows.append([row["driver"], broker, row["workload"], rate, "[red]failed[/]"]
+                        + [""] * (len(DISPLAY_COLUMNS) - 5))
             continue
-        rich_table.add_row(
-            row["workload"], broker, row["driver"], rate, num(row["producer_records_per_s"]),
+        rows.append([
+            row["driver"], broker, row["workload"], rate, num(row["producer_records_per_s"]),
             num(row["producer_mb_per_s"], 2), num(row["consumer_records_per_s"]), num(row["consumer_mb_per_s"], 2),
             num(row["e2e_p50_ms"], 2), num(row["e2e_p99_ms"], 2), num(row["e2e_p999_ms"], 2),
             num(row["e2e_max_ms"], 2), num(row["producer_p50_ms"], 2), num(row["producer_p99_ms"], 2),
-            num(row["producer_ratio"], 2), num(row["consumer_ratio"], 2))
+            num(row["producer_ratio"], 2), num(row["consumer_ratio"], 2)])
+    return rows
+
+
+def format_table(table: pd.DataFrame, title: str = "") -> "Any":
+    """A rich Table of `ratio_table(...)`, all columns in one (the CLI splits it to fit the terminal)."""
+    from rich.table import Table
+
+    rich_table = Table(title=title or None, caption=DISPLAY_CAPTION)
+    for name, justify in DISPLAY_COLUMNS:
+        rich_table.add_column(name, justify=justify)
+    for row in result_rows(table):
+        rich_table.add_row(*row)
     return rich_table
 
 
-__all__ = ["run_bench", "run_one", "calibrate", "BenchResult", "ratio_table", "format_table", "machine_description",
+__all__ = ["run_bench", "run_one", "calibrate", "BenchResult", "ratio_table", "format_table", "result_rows", "DISPLAY_COLUMNS",
+           "DISPLAY_CAPTION", "machine_description",
            "DEFAULT_DRIVERS", "RESULTS_ROOT"]

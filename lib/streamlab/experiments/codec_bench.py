@@ -175,9 +175,9 @@ def run_codec_benchmark(
     batches = sample_messages(n_messages, seed)
     jobs = [(codec, type_name, messages) for codec in chosen for type_name, messages in batches.items()]
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        jobs = tqdm(jobs, desc="codec benchmark", unit="batch")
+        jobs = tqdm(jobs, desc="codec benchmark", unit="batch", disable=None)   # None: no bar off a terminal
     rows: list[dict] = []
     gc.collect()
     for codec, type_name, messages in jobs:

@@ -30,7 +30,7 @@ import pandas as pd
 from ..codecs import get_codec
 from ..domain import Fleet
 from ..stack import endpoints
-from ..transport.kafka_admin import quiet_logger
+from ..transport.kafka_admin import client_logger
 from ..pipeline.topics import TELEMETRY
 from ..measure.latency import LatencyRecorder
 
@@ -42,7 +42,7 @@ def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int
     codec = get_codec(codec_name)
     fleet = Fleet(machines, seed=1)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 262144,
-                         "acks": "all", "logger": quiet_logger()})
+                         "acks": "all", "logger": client_logger()})
     headers = [("codec", codec.name.encode()), ("type", b"telemetry")]
     acked = [0]
 

@@ -51,9 +51,9 @@ def sweep(workload: Any, drivers: str | list[str], grid: dict[str, Iterable[Any]
     sweep_id = time.strftime("%Y%m%d-%H%M%S") + "-sweep"
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        bar = tqdm(total=len(points), desc="sweep", unit="point")
+        bar = tqdm(total=len(points), desc="sweep", unit="point", disable=None)   # None: no bar off a terminal
     frames = []
     try:
         for index, point in enumerate(points, 1):

@@ -8,6 +8,7 @@ ports) apart so running the tests never disturbs a running book build.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,23 @@ def _env_choice(env: dict[str, str], name: str, default: str, allowed: tuple[str
     return value
 
 
+def kafka_meta_file(stack_dir: Path) -> Path:
+    """Where a local Kafka stack records the cluster id and the broker count it was formatted for."""
+    return stack_dir / "kafka" / "cluster.json"
+
+
+def formatted_brokers(stack_dir: Path) -> int | None:
+    """How many brokers the Kafka data under `stack_dir` was formatted for; None before the first `up`.
+
+    The stack's data is the source of truth for its size: after `make up BROKERS=1` every later command
+    (`stack env`, bench, app, down) talks to one broker without being told again. BROKERS overrides it."""
+    try:
+        brokers = json.loads(kafka_meta_file(stack_dir).read_text())["brokers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return brokers if isinstance(brokers, int) and brokers > 0 else None
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Settings of one stack; `from_env()` is the only constructor most code needs."""
@@ -71,9 +89,12 @@ class StackConfig:
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "StackConfig":
         env = dict(os.environ if env is None else env)
         stack_dir = Path(env.get("STREAMLAB_STACK_DIR") or STACK_DIR)
+        stack = _env_choice(env, "STACK", "local", STACK_KINDS)
+        # a local stack is as big as its data says; the container stacks are always 3 brokers
+        brokers = (formatted_brokers(stack_dir.resolve()) if stack == "local" else None) or 3
         values: dict[str, object] = dict(
-            stack=_env_choice(env, "STACK", "local", STACK_KINDS),
-            brokers=_env_int(env, "BROKERS", 3, (1, 3)),
+            stack=stack,
+            brokers=_env_int(env, "BROKERS", brokers, (1, 3)),
             rabbit_nodes=_env_int(env, "RABBIT_NODES", 1, (1, 3)),
             stack_dir=stack_dir.resolve(),
             jars_dir=Path(env.get("STREAMLAB_JARS_DIR") or JARS_DIR).resolve(),

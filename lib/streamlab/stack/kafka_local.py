@@ -21,7 +21,7 @@ from . import procs
 from .base import NodeStatus
 from .node import LocalCluster, LocalNode
 from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
-from .config import StackConfig, StackError
+from .config import StackConfig, StackError, kafka_meta_file
 
 READY_TIMEOUT_S = 120.0
 
@@ -106,7 +106,7 @@ class LocalKafka(LocalCluster):
 
     def _cluster_meta(self) -> dict:
         """Cluster id and size are fixed at format time; remember them beside the data."""
-        meta_file = self.root / "cluster.json"
+        meta_file = kafka_meta_file(self.config.stack_dir)
         if meta_file.exists():
             meta = json.loads(meta_file.read_text())
             if meta["brokers"] != self.config.brokers:

@@ -44,6 +44,7 @@ follows four rules, learnt from a crash (issue 20):
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,6 +64,49 @@ def quiet_logger() -> logging.Logger:
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     logger.propagate = False
+    return logger
+
+
+class _ConnectionNoise(logging.Filter):
+    """librdkafka's own log lines, levelled for a user.
+
+    librdkafka logs every failed connection attempt as an error (`%3|…|FAIL|…`), including a bootstrap
+    address it merely tried and the reconnects after a broker restart. Those become DEBUG; an address
+    that still refuses one client UNREACHABLE_S after its first failure is reported once, as one WARNING."""
+
+    UNREACHABLE_S = 3.0
+    CONNECT = re.compile(r"Connect to (?:ipv[46]#)?(\S+) failed: ([^(]+)")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_failure: dict[tuple[str, str], float] = {}
+        self.reported: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not args or args[0] != "FAIL":
+            return True
+        connect = self.CONNECT.search(record.getMessage())
+        if connect:
+            key = (str(args[1]), connect.group(1))
+            first = self.first_failure.setdefault(key, time.monotonic())
+            if key not in self.reported and time.monotonic() - first >= self.UNREACHABLE_S:
+                self.reported.add(key)
+                record.msg, record.args = "Kafka broker %s is unreachable: %s (%s keeps retrying)", (
+                    connect.group(1), connect.group(2).strip(), args[1])
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def client_logger() -> logging.Logger:
+    """The `logger` of the app's and the benchmarks' confluent clients: librdkafka's lines through our logging,
+    connection noise at DEBUG, a broker that stays unreachable as one WARNING (see `_ConnectionNoise`)."""
+    logger = logging.getLogger("streamlab.kafka_client")
+    if not any(isinstance(f, _ConnectionNoise) for f in logger.filters):
+        logger.addFilter(_ConnectionNoise())
+    logger.propagate = True
     return logger
 
 

@@ -8,7 +8,7 @@ machine (see the benchmark chapter).
 from __future__ import annotations
 
 from . import kafka_admin
-from .kafka_admin import quiet_logger
+from .kafka_admin import client_logger
 from .base import DeliveryCallback, Record, TransportError, as_key
 
 
@@ -17,7 +17,7 @@ class ConfluentPublisher:
         from confluent_kafka import Producer
 
         config = {
-            "bootstrap.servers": bootstrap, "client.id": client_id, "logger": quiet_logger(),
+            "bootstrap.servers": bootstrap, "client.id": client_id, "logger": client_logger(),
             "acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none",
         }
         config.update({k.replace("_", "."): v for k, v in options.items()})
@@ -63,7 +63,7 @@ class ConfluentConsumer:
         from confluent_kafka import Consumer
 
         config = {
-            "bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id, "logger": quiet_logger(),
+            "bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id, "logger": client_logger(),
             "enable.auto.commit": False, "auto.offset.reset": "earliest" if from_beginning else "latest",
             "partition.assignment.strategy": "cooperative-sticky",
         }

@@ -36,6 +36,7 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import random
+import re
 import struct
 import sys
 import time
@@ -189,22 +190,39 @@ class RunResult:
 # -- drivers ------------------------------------------------------------------------------------
 
 class Progress:
-    """What drivers report while they run; the runner shows it as a progress bar (tqdm) over estimated seconds."""
+    """What drivers report while they run.
 
-    def __init__(self, total_s: float = 0.0, enabled: bool = True) -> None:
+    On a terminal, a tqdm bar over the estimated seconds. Anywhere else (CI, `> file`, the book runner) a
+    bar is hundreds of `\r` frames on one line, so it prints one plain line per phase instead: a note
+    opens a new phase when it differs from the last one in more than its numbers ("sent 1,200" → "sent
+    2,400" is the same phase)."""
+
+    def __init__(self, total_s: float = 0.0, enabled: bool = True, stream: Any = None) -> None:
         self.total_s = max(total_s, 1.0)
         self.started = time.monotonic()
         self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
+        self.stream = stream if stream is not None else sys.stderr
+        self.plain = enabled and not _is_tty(self.stream)
+        self._phase = ""
+        if enabled and not self.plain:
+            from tqdm import tqdm
 
-            self.bar = tqdm(total=round(self.total_s), unit="s", leave=True, mininterval=0.5,
+            self.bar = tqdm(total=round(self.total_s), unit="s", leave=True, mininterval=0.5, file=self.stream,
                             bar_format="{percentage:3.0f}%|{bar:20}| {n:.0f}/{total:.0f} s est. {desc}")
 
     def note(self, text: str) -> None:
-        if self.bar is not None:
+        if self.plain:
+            phase = re.sub(r"\d[\d,.]*", "#", text)
+            if phase != self._phase:
+                self._phase = phase
+                self._line(text)
+        elif self.bar is not None:
             self.bar.set_description_str(text, refresh=False)
             self.refresh()
+
+    def _line(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:5.0f} s / ~{self.total_s:.0f} s] {text}", file=self.stream,
+              flush=True)
 
     def refresh(self) -> None:
         if self.bar is not None:
@@ -213,11 +231,20 @@ class Progress:
                 self.bar.update(elapsed - self.bar.n)     # update() honours mininterval; refresh() would not
 
     def close(self) -> None:
-        if self.bar is not None:
+        if self.plain:
+            self._line("done")
+        elif self.bar is not None:
             self.bar.n = self.bar.total
             self.bar.set_description_str("done", refresh=False)
             self.bar.refresh()
             self.bar.close()
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class Driver(ABC):

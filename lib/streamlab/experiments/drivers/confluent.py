@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
+from ...transport import kafka_admin
 from ..workload import Workload
 from .base import (STAMP, ChildSpec, Control, KafkaProcessDriver, Schedule, consumer_payload, payload_template,
                    producer_payload)
@@ -39,7 +40,8 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
             acked_cb[0] += 1
             latency.append_ns(int(msg.latency() * 1e9))
 
-    conf = dict(spec.settings, **{"bootstrap.servers": spec.endpoint, "on_delivery": on_delivery})
+    conf = dict(spec.settings, **{"bootstrap.servers": spec.endpoint, "on_delivery": on_delivery,
+                                  "logger": kafka_admin.client_logger()})
     if not fixed:
         conf["delivery.report.only.error"] = True
     producer = Producer(conf)
@@ -128,7 +130,7 @@ def consumer_main(spec: ChildSpec, ctl: Control) -> None:
 
     wl = spec.workload
     topic = spec.target["topic"]
-    conf = dict(spec.settings, **{"bootstrap.servers": spec.endpoint,
+    conf = dict(spec.settings, **{"bootstrap.servers": spec.endpoint, "logger": kafka_admin.client_logger(),
                                   "group.id": f"streamlab-bench-{spec.run_tag}"})
     consumer = Consumer(conf)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in spec.assignment])
