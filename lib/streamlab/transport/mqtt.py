@@ -179,6 +179,12 @@ class MqttTransport:
         """A shared subscription exists while its first subscriber is connected: nothing to declare."""
         return []
 
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Nothing is declared: a broker queues QoS 1 messages only for a session that subscribed before
+        they were published, so a stream nobody has subscribed to is not held (only its last retained
+        message would be, and the app does not publish retained)."""
+        return []
+
     def group_members(self, group: str, topics: list[str]) -> int:
         """Not observable over MQTT without broker plugins: unknown, so never reported as joined."""
         return 0

@@ -123,6 +123,10 @@ class ZmqTransport:
         """PUB/SUB has no groups to declare."""
         return []
 
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Nothing can be declared: a PUB socket drops every message no SUB is connected for, by design."""
+        return []
+
     def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
         return []
 
