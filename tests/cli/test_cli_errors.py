@@ -26,6 +26,10 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     (("stack", "pause-node", "1"), {"STREAMLAB_STACK_DIR": "/nonexistent-streamlab"}, "Kafka node 1 is not running"),
     (("topics",), {"KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "Kafka does not answer at 127.0.0.1:9"),
     (("groups",), {"KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "Kafka does not answer at 127.0.0.1:9"),
+    (("groups", "--broker", "nats"), {}, "knows kafka and rabbitmq, not 'nats'"),
+    (("tail", "dead-letter", "--broker", "nats"), {}, "knows kafka and rabbitmq, not 'nats'"),
+    (("tail", "dead-letter", "--broker", "rabbitmq"), {"AMQP_URL": "amqp://guest:guest@127.0.0.1:9/%2F"},
+     "RabbitMQ does not answer at 127.0.0.1:9"),
 ])
 def test_user_errors_are_one_line(args, env, expected):
     result = run_cli(*args, **env)

@@ -30,7 +30,7 @@ def test_service_args_give_generators_the_fleet_and_everyone_the_run():
 
 class RecordingTransport:
     def __init__(self):
-        self.topics, self.groups = [], {}
+        self.topics, self.groups, self.held = [], {}, []
 
     def ensure_topics(self, specs):
         self.topics += specs
@@ -39,6 +39,10 @@ class RecordingTransport:
     def ensure_groups(self, group_topics):
         self.groups.update(group_topics)
         return [f"{g}.{t}" for g, topics in group_topics.items() for t in topics]
+
+    def ensure_held(self, topics):
+        self.held += topics
+        return [f"{t}.held" for t in topics]
 
 
 def test_declare_app_names_every_topic_and_group_queue_in_the_namespace():
@@ -50,6 +54,16 @@ def test_declare_app_names_every_topic_and_group_queue_in_the_namespace():
     assert set(transport.groups) == {f"run-7.{group}" for group in GROUP_TOPICS}
     assert len(declared.queues) == sum(len(topics) for topics in GROUP_TOPICS.values())
     assert declare_app(RecordingTransport(), "", groups=False).queues == []
+
+
+def test_declare_app_holds_every_stream_the_app_writes_and_no_group_reads():
+    transport = RecordingTransport()
+    declared = declare_app(transport, "run-7", groups=False)
+    assert transport.held == ["run-7.machine-health-latest", "run-7.dead-letter"]
+    assert declared.held == ["run-7.machine-health-latest.held", "run-7.dead-letter.held"]
+    read = {t for topics in consumer_groups("run-7").values() for t in topics}
+    written = {f"run-7.{spec.name}" for spec in ALL_TOPICS}
+    assert written - read == set(transport.held)     # every stream is read by a group or held
 
 
 def test_the_app_tells_back_ends_its_streams_and_dead_letter_stream():

@@ -6,7 +6,7 @@ import pytest
 
 from streamlab.errors import UserError
 from streamlab.transport import get_transport
-from streamlab.transport.rabbitmq import DELIVERY_LIMIT, GROUP_EXPIRES_MS, Topology
+from streamlab.transport.rabbitmq import DELIVERY_LIMIT, GROUP_EXPIRES_MS, HELD_MAX_LENGTH, Topology
 from streamlab.transport.spec import Endpoints, TopicSpec, TopicTable, base_name, namespace_prefix
 from streamlab.transport.zeromq import BASE_PORT, endpoint
 
@@ -82,3 +82,32 @@ def test_an_unknown_broker_or_client_is_a_one_line_user_error():
         get_transport("kafka", "rdkafka", ep)
     assert Endpoints("b", "u").all_amqp_urls == ["u"]
     assert Endpoints("b", "u", amqp_urls=("u1", "u2")).all_amqp_urls == ["u1", "u2"]
+
+
+def test_a_stream_no_group_reads_gets_a_bounded_durable_holding_queue():
+    held = TopicTable((TopicSpec("dead-letter", "raw", replication=3,
+                                 config={"retention.ms": "60000", "retention.bytes": "1000"}),), "dead-letter")
+    topology = Topology(held)
+    assert Topology.held_queue_name("run-1.dead-letter") == "run-1.dead-letter.held"
+    assert topology.held_queue_arguments("run-1.dead-letter") == {
+        "x-queue-type": "quorum", "x-quorum-initial-group-size": 3, "x-max-length": HELD_MAX_LENGTH,
+        "x-overflow": "drop-head", "x-message-ttl": 60000, "x-max-length-bytes": 1000}
+    # no x-expires (it outlives every reader) and no dead-letter exchange (what expires is deleted, as on Kafka)
+    assert "x-expires" not in Topology(TABLE).held_queue_arguments("run-1.latest")
+    assert "x-dead-letter-exchange" not in Topology(TABLE).held_queue_arguments("run-1.latest")
+
+
+def test_holding_queue_is_declared_durable_and_bound_to_everything():
+    class Channel:
+        def __init__(self):
+            self.calls = []
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+
+    channel = Channel()
+    assert Topology(TABLE).declare_held_queue(channel, "run-1.dead-letter") == "run-1.dead-letter.held"
+    assert [name for name, _a, _k in channel.calls] == ["exchange_declare", "queue_declare", "queue_bind"]
+    assert channel.calls[1][2]["durable"] and not channel.calls[1][2]["auto_delete"]
+    assert channel.calls[2][1] == ("run-1.dead-letter.held", "run-1.dead-letter")
+    assert channel.calls[2][2] == {"routing_key": "#"}

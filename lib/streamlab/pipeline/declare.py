@@ -3,7 +3,9 @@
 `app_transport` is the transport to the running stack told about the app's streams (their
 settings, where dead letters go), which every service, the runner and the CLI use; `declare_app`
 creates the streams and, where a broker needs one queue per consumer group (RabbitMQ), the
-groups' queues, so nothing published before a consumer starts is lost. The compose files run
+groups' queues, so nothing published before a consumer starts is lost, and a holding queue for
+each stream the app writes that no group reads (the dead-letter stream, `machine-health-latest`),
+so nothing is published to nowhere. The compose files run
 `python -m streamlab.pipeline.declare` as their topology-init step.
 """
 
@@ -19,7 +21,7 @@ from ..stack import open_transport
 from ..transport import Transport, default_client
 from ..transport.spec import Endpoints
 from .topics import ALL_TOPICS, TABLE
-from .wiring import consumer_groups
+from .wiring import consumer_groups, unread_streams
 
 
 def app_transport(broker: str = "kafka", client: str = "", ep: Endpoints | None = None) -> Transport:
@@ -34,14 +36,17 @@ def app_transport(broker: str = "kafka", client: str = "", ep: Endpoints | None 
 class Declared:
     topics: list[str]     # created now (the others existed)
     queues: list[str]     # declared group queues (RabbitMQ), existing or not
+    held: list[str]       # declared holding queues of the streams no group reads (RabbitMQ)
 
 
 def declare_app(transport: Transport, namespace: str = "", groups: bool = True) -> Declared:
-    """Create the app's topics (idempotent), prefixed by the namespace if any, and its groups' queues."""
+    """Create the app's topics (idempotent), prefixed by the namespace if any, its groups' queues, and
+    the holding queues of the streams no group reads (always: a stream published to nowhere loses data)."""
     prefix = f"{namespace}." if namespace else ""
     created = transport.ensure_topics([replace(spec, name=prefix + spec.name) for spec in ALL_TOPICS])
     queues = transport.ensure_groups(consumer_groups(namespace)) if groups else []
-    return Declared(created, queues)
+    held = transport.ensure_held(unread_streams(namespace))
+    return Declared(created, queues, held)
 
 
 def main(broker: str = typer.Option("kafka", envvar="STREAMLAB_BROKER", help="kafka, rabbitmq, mqtt or zeromq"),
@@ -55,7 +60,7 @@ def main(broker: str = typer.Option("kafka", envvar="STREAMLAB_BROKER", help="ka
             declared = declare_app(transport, namespace)
         finally:
             getattr(transport, "close", lambda: None)()
-    print(json.dumps({"topics_created": declared.topics, "queues": declared.queues}))
+    print(json.dumps({"topics_created": declared.topics, "queues": declared.queues, "held": declared.held}))
 
 
 if __name__ == "__main__":

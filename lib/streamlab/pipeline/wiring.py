@@ -92,3 +92,12 @@ def consumer_groups(namespace: str = "") -> dict[str, list[str]]:
     """A run's consumer groups and the topics each reads, with the run's namespace prefix applied."""
     prefix = f"{namespace}." if namespace else ""
     return {prefix + group: [prefix + topic for topic in topics] for group, topics in GROUP_TOPICS.items()}
+
+
+def unread_streams(namespace: str = "") -> list[str]:
+    """The streams the app writes that no group of the app reads (the dead-letter stream,
+    `machine-health-latest`), namespaced: a broker must hold them itself (`Transport.ensure_held`)."""
+    prefix = f"{namespace}." if namespace else ""
+    written = [t for svc in SERVICES for t in (*svc.writes, *((DEAD_LETTER.name,) if svc.dead_letters else ()))]
+    read = {t for svc in SERVICES for t in svc.reads}
+    return [prefix + t for t in dict.fromkeys(written) if t not in read]

@@ -3,7 +3,9 @@
 Each function returns a tidy pandas DataFrame, so the same call feeds the CLI's
 tables and the book's plots. The questions to Kafka are asked by
 `streamlab.transport.kafka_admin` (the one admin module); this module turns its
-rows into tables and reads a few messages for `streamlab tail`.
+rows into tables and reads a few messages for `streamlab tail`. On RabbitMQ the
+questions go to the transport: a group's backlog is its queues' ready messages,
+and a stream no group reads is tailed from its holding queue, without consuming it.
 """
 
 from __future__ import annotations
@@ -96,6 +98,33 @@ def tail(bootstrap: str, topic: str, count: int = 10, from_beginning: bool = Fal
             if not from_beginning else messages[:count]
     finally:
         consumer.close()
+
+
+RABBIT_QUEUE_COLUMNS = ["kind", "name", "topics", "consumers", "backlog"]
+
+
+def describe_rabbit_queues(transport, group_topics: dict[str, list[str]], held: list[str]) -> pd.DataFrame:
+    """One row per consumer group (its queues' consumers and ready messages) and per holding queue (the
+    messages a stream no group reads keeps, e.g. the dead letters); a backlog of None: no queue yet."""
+    rows = [{"kind": "group", "name": group, "topics": ", ".join(topics),
+             "consumers": transport.group_members(group, topics), "backlog": transport.group_backlog(group, topics)}
+            for group, topics in group_topics.items()]
+    rows += [{"kind": "held", "name": f"{topic}.held", "topics": topic, "consumers": None,
+              "backlog": transport.held_backlog(topic)} for topic in held]
+    return pd.DataFrame(rows, columns=RABBIT_QUEUE_COLUMNS)
+
+
+def tail_held(transport, topic: str, count: int = 10) -> list[TailedMessage]:
+    """The first `count` messages of a RabbitMQ stream's holding queue, left in the queue (basic.get, then a
+    requeue); a stream without one is a UserError, since a group's queue belongs to its consumers."""
+    from ..errors import UserError
+
+    if transport.held_backlog(topic) is None:
+        raise UserError(f"RabbitMQ holds no queue of its own for {topic!r}: only the streams no group reads "
+                        "(dead-letter, machine-health-latest) can be tailed there; a group's queue belongs to "
+                        "its consumers (check --namespace)")
+    return [TailedMessage(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
+            for r in transport.peek_held(topic, count)]
 
 
 def preview(value: bytes | None, width: int = 100) -> str:

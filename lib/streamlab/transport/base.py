@@ -71,6 +71,11 @@ class Transport(Protocol):
         """Declare where each consumer group will read, before any member starts, so nothing published in
         between is lost (RabbitMQ: the group's queues; the others: nothing); returns what was declared."""
 
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Make the broker keep the records of `topics`, streams that no group reads, until read or expired
+        (RabbitMQ: a holding queue each; Kafka: nothing, a topic keeps them; MQTT and ZeroMQ: nothing, they
+        cannot hold a stream nobody subscribes to); returns what was declared."""
+
     def publisher(self, client_id: str, **options: object) -> Publisher: ...
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,

@@ -436,6 +436,10 @@ class KafkaAdminMixin:
         """Nothing to declare: a topic keeps its records for every group, and a group exists once a member joins."""
         return []
 
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Nothing to declare: a topic keeps its records until retention ends, read or not."""
+        return []
+
     def group_members(self, group: str, topics: list[str]) -> int:
         return group_members(self.bootstrap, group, topics)
 

@@ -13,6 +13,15 @@ Mapping of the contract:
 What MQTT lacks next to Kafka: no retention or replay (a message lives until
 delivered), no ordering across a shared subscription, one broker (Mosquitto does
 not cluster), headers only as MQTT 5 user properties (text).
+
+What MQTT cannot hold (issue 18): a stream nobody has subscribed to. The broker
+queues a QoS 1 message only for the persistent sessions subscribed when it was
+published (until their session expires, `SESSION_EXPIRY_S`); with no such session
+the message is delivered to no one and dropped, though PUBACKed. A retained
+message keeps only the last one per topic level. So the dead letters published
+here are held only for a group that subscribed before they were published (the
+app's runner starts no reader of the dead-letter stream: on MQTT its dead letters
+are counted by the services' metrics but not kept); `ensure_held` declares nothing.
 """
 
 from __future__ import annotations
@@ -177,6 +186,12 @@ class MqttTransport:
 
     def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
         """A shared subscription exists while its first subscriber is connected: nothing to declare."""
+        return []
+
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Nothing is declared: a broker queues QoS 1 messages only for a session that subscribed before
+        they were published, so a stream nobody has subscribed to is not held (only its last retained
+        message would be, and the app does not publish retained)."""
         return []
 
     def group_members(self, group: str, topics: list[str]) -> int:

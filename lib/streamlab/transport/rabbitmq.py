@@ -67,15 +67,32 @@ What maps, what does not (TopicSpec → RabbitMQ)
   deleted as in Kafka). But a consumed message is gone on ack: there is no
   replay, no seek, and `from_beginning` has no effect. A group's queue only
   holds what was published after it was first declared; a message published
-  to an exchange with no queue bound is dropped (and still confirmed). So
-  consumers (or `declare-app`) must exist before producers start.
-* cleanup.policy=compact (`machine-health-latest`) → no equivalent. The
-  exchange and its queues carry every record; "the latest per machine" is a
-  table its reader keeps itself (RabbitMQ streams do not compact either; the
-  community last-value-cache exchange keeps one message per routing key, not
-  persistently replicated). No group of the app reads it, so RabbitMQ drops
-  those records on arrival (still confirmed); a dashboard would bind its own
-  queue and keep the table itself.
+  to an exchange with no queue bound would be dropped (and still confirmed),
+  so the publisher sets `mandatory` and reports a returned message as a failed
+  delivery ("unroutable"), and the caller declares a queue for every stream
+  before producers start: the groups' queues (`ensure_groups`) and a holding
+  queue for each stream no group reads (`ensure_held`, below).
+* **Holding queues** (`<stream>.held`, e.g. `run-1.dead-letter.held`): a stream
+  the caller writes but no group reads (the dead-letter stream; the app's
+  `machine-health-latest`) gets a durable quorum queue bound with `#`, so its
+  records stay on the broker until someone reads them or their retention ends,
+  as on Kafka. Bounds from the spec: retention.ms → `x-message-ttl`,
+  retention.bytes → `x-max-length-bytes`, and always `x-max-length`
+  (`HELD_MAX_LENGTH`: a quorum queue keeps its index in memory), with
+  `x-overflow: drop-head`: the oldest go first, as Kafka's retention deletes the
+  oldest segments. A holding queue has no dead-letter exchange: what expires
+  or overflows there is deleted, as on Kafka (a dead letter of a dead letter
+  would be a cycle; an expired health record is no error). `streamlab tail --broker rabbitmq` reads
+  it with basic.get and requeues what it read (`peek_held`).
+* cleanup.policy=compact (`machine-health-latest`) → no equivalent. RabbitMQ
+  keeps no "latest per key" table: streams do not compact, and the community
+  last-value-cache exchange keeps one message per routing key only in memory
+  on one node, unreplicated. What we chose: its holding queue is a bounded
+  quorum queue with drop-head, i.e. the *most recent* `x-max-length` records
+  of all machines (a length of 1 per key is not expressible). A dashboard
+  reads the newest records from it and keeps the per-machine table itself;
+  nothing is published to nowhere, and the broker holds a bounded history, not
+  a compacted table.
 * max.message.bytes → the broker-wide `max_message_size` (128 MiB default in
   3.10); no per-exchange limit.
 * Kafka's consumer-group metadata → `x-expires` (7 days) on the group queue,
@@ -116,6 +133,9 @@ DEFAULT_PREFETCH = 1000
 DEFAULT_MAX_IN_FLIGHT = 10_000
 DELIVERY_LIMIT = 10                       # redeliveries before the broker dead-letters a message
 GROUP_EXPIRES_MS = 7 * 24 * 3600 * 1000   # an unused group queue goes away, as Kafka forgets idle groups
+HELD_MAX_LENGTH = 1_000_000               # messages a holding queue keeps at most (oldest dropped first)
+HELD_SUFFIX = "held"
+UNROUTABLE = "unroutable: RabbitMQ returned it, no queue is bound to exchange"
 HEARTBEAT_S = 30
 RECONNECT_TIMEOUT_S = 60.0
 TIMESTAMP_HEADER = "timestamp_in_ms"
@@ -165,6 +185,35 @@ class Topology:
     def queue(self, group: str, topic: str) -> dict[str, Any]:
         return {"queue": Topology.queue_name(group, topic), "durable": True, "exclusive": False,
                 "auto_delete": False, "arguments": self.queue_arguments(topic)}
+
+    @staticmethod
+    def held_queue_name(topic: str) -> str:
+        """The holding queue of a stream no group reads: `run-1.dead-letter` → `run-1.dead-letter.held`."""
+        return f"{topic}.{HELD_SUFFIX}"
+
+    def held_queue_arguments(self, topic: str) -> dict[str, Any]:
+        """Quorum, bounded by the spec's retention, oldest dropped first; no dead-letter exchange: what
+        expires or overflows here is deleted, as Kafka's retention deletes it."""
+        spec = self.table.spec(topic)
+        config = spec.config if spec is not None else {}
+        args: dict[str, Any] = {"x-queue-type": "quorum",
+                                "x-quorum-initial-group-size": spec.replication if spec else 3,
+                                "x-max-length": HELD_MAX_LENGTH,
+                                "x-overflow": "drop-head"}
+        if "retention.ms" in config:
+            args["x-message-ttl"] = int(config["retention.ms"])
+        if "retention.bytes" in config and int(config["retention.bytes"]) > 0:
+            args["x-max-length-bytes"] = int(config["retention.bytes"])
+        return args
+
+    def declare_held_queue(self, channel, topic: str) -> str:
+        """Exchange, holding queue, binding `#`: idempotent, on a BlockingChannel."""
+        channel.exchange_declare(**Topology.exchange(topic))
+        name = Topology.held_queue_name(topic)
+        channel.queue_declare(queue=name, durable=True, exclusive=False, auto_delete=False,
+                              arguments=self.held_queue_arguments(topic))
+        channel.queue_bind(name, topic, routing_key="#")
+        return name
 
     def declare_group_queue(self, channel, group: str, topic: str) -> str:
         """Exchange (and its dead-letter exchange), queue, binding: idempotent, on a BlockingChannel."""
@@ -252,7 +301,7 @@ class PikaPublisher:
 
     def __init__(self, urls: list[str], client_id: str, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  confirms: bool = True, reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
-                 connect_timeout_s: float = 30.0) -> None:
+                 connect_timeout_s: float = 30.0, mandatory: bool = True) -> None:
         from pika.adapters.select_connection import IOLoop
 
         if not urls:
@@ -261,6 +310,7 @@ class PikaPublisher:
         self.client_id = client_id
         self.max_in_flight = max(1, int(max_in_flight))
         self.confirms = confirms
+        self.mandatory = mandatory   # a message no queue takes comes back (basic.return) and fails loudly
         self.reconnect_timeout_s = reconnect_timeout_s
         # shared between threads (deque operations and int reads are atomic under the GIL)
         self._outbox: collections.deque = collections.deque()     # caller → I/O thread
@@ -278,6 +328,7 @@ class PikaPublisher:
         self._channel = None
         self._url_index = 0
         self._unconfirmed: dict[int, tuple] = {}
+        self._returned: dict[int, str] = {}     # delivery tag → why RabbitMQ returned it (before its ack)
         self._next_tag = 0
         self._lowest_tag = 1
         self._retry: collections.deque = collections.deque()
@@ -292,6 +343,7 @@ class PikaPublisher:
         self.reconnects = 0
         self.republished = 0
         self.nacked = 0              # messages RabbitMQ nacked (each is republished until it is acked)
+        self.returned = 0            # messages RabbitMQ returned as unroutable (each a failed delivery)
         self._thread = threading.Thread(target=self._run, name=f"pika-publisher-{client_id}", daemon=True)
         self._thread.start()
         if not self._ready.wait(connect_timeout_s) or self._fatal:
@@ -405,6 +457,7 @@ class PikaPublisher:
 
     def _on_channel_open(self, channel) -> None:
         channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
         if self.confirms:
             channel.confirm_delivery(ack_nack_callback=self._on_confirm,
                                      callback=lambda _frame: self._channel_ready(channel))
@@ -416,6 +469,7 @@ class PikaPublisher:
         self._recycling = False
         self._next_tag = 0
         self._lowest_tag = 1
+        self._returned.clear()
         self._declared.clear()
         if self._lost_at is not None:
             self.reconnects += 1
@@ -511,16 +565,34 @@ class PikaPublisher:
                 declared.add(topic)
             table = dict(headers) if headers else {}
             table[TIMESTAMP_HEADER] = ts_ms
-            publish(topic, routing_key, value, properties(delivery_mode=2, headers=table, timestamp=ts_ms // 1000))
+            tag = self._next_tag + 1
+            # message_id carries the channel's delivery tag, so a basic.return names the message it returns
+            publish(topic, routing_key, value,
+                    properties(delivery_mode=2, headers=table, timestamp=ts_ms // 1000, message_id=str(tag)),
+                    mandatory=self.mandatory)
             n += 1
             if self.confirms:
-                self._next_tag += 1
-                unconfirmed[self._next_tag] = entry
+                self._next_tag = tag
+                unconfirmed[tag] = entry
             else:
                 self._settle_entries([entry], None)
         if self._retry or self._outbox:
             self._wake_scheduled = True
             self._ioloop.call_later(0, self._drain)
+
+    def _on_return(self, _channel, method, properties, _body) -> None:
+        """RabbitMQ sends basic.return before the ack of the same message: remember it, fail it on the ack."""
+        reason = f"{UNROUTABLE} {method.exchange!r} ({method.reply_text})"
+        self.returned += 1
+        log.warning("publisher %s: %s", self.client_id, reason)
+        try:
+            tag = int(properties.message_id)
+        except (TypeError, ValueError):
+            return
+        if self.confirms:
+            self._returned[tag] = reason
+        elif self._fatal is None:
+            self._last_error = reason
 
     def _on_confirm(self, frame) -> None:
         import pika
@@ -533,6 +605,10 @@ class PikaPublisher:
             tags = (tag,)
         if isinstance(method, pika.spec.Basic.Ack):
             self._nacked_since = None
+            if self._returned:
+                returned = [t for t in tags if t in self._returned]
+                for t in returned:
+                    self._settle((t,), self._returned.pop(t))
             self._settle(tags, None)
             return
         # A nack: the broker did not store the message, e.g. a quorum queue without a reachable leader.
@@ -587,6 +663,22 @@ class PikaPublisher:
             pass
         else:
             self._ioloop.stop()
+
+
+def _record(method, props, body) -> Record:
+    """A delivery (basic.deliver or basic.get-ok) as a Record: headers as bytes, the publish time in ms."""
+    headers = {}
+    timestamp_ms = 0
+    for name, value in (props.headers or {}).items():
+        if name == TIMESTAMP_HEADER:
+            timestamp_ms = int(value)
+        else:
+            headers[name] = _header_bytes(value)
+    if not timestamp_ms and props.timestamp:
+        timestamp_ms = int(props.timestamp) * 1000
+    key = method.routing_key
+    return Record(method.exchange, key.encode() if key else None, body, headers, -1,
+                  method.delivery_tag, timestamp_ms)
 
 
 # ---- consumer ------------------------------------------------------------------------------------------
@@ -674,18 +766,7 @@ class PikaConsumer:
         buffer = self._buffer
         while buffer and len(records) < max_records:
             method, props, body = buffer.popleft()
-            headers = {}
-            timestamp_ms = 0
-            for name, value in (props.headers or {}).items():
-                if name == TIMESTAMP_HEADER:
-                    timestamp_ms = int(value)
-                else:
-                    headers[name] = _header_bytes(value)
-            if not timestamp_ms and props.timestamp:
-                timestamp_ms = int(props.timestamp) * 1000
-            key = method.routing_key
-            records.append(Record(method.exchange, key.encode() if key else None, body, headers, -1,
-                                  method.delivery_tag, timestamp_ms))
+            records.append(_record(method, props, body))
             self._last_tag = method.delivery_tag
         return records
 
@@ -813,8 +894,10 @@ class RabbitMQTransport:
         return created
 
     def delete_topics(self, names: list[str]) -> None:
-        """Delete the exchanges and the group queues bound to them (found through the management API)."""
+        """Delete the exchanges, their holding queues and the group queues bound to them (the latter found
+        through the management API)."""
         for name in names:
+            self._admin_call(lambda ch, q=Topology.held_queue_name(name): ch.queue_delete(queue=q))
             for queue in self._bound_group_queues(name):
                 self._admin_call(lambda ch, q=queue: ch.queue_delete(queue=q))
             self._admin_call(lambda ch, n=name: ch.exchange_delete(exchange=n))
@@ -844,6 +927,55 @@ class RabbitMQTransport:
         """Each group's queue on each of its topics, so what is published before a consumer starts is kept."""
         return [self._admin_call(lambda ch, g=group, t=topic: self.topology.declare_group_queue(ch, g, t))
                 for group, topics in group_topics.items() for topic in topics]
+
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """A holding queue for each stream no group reads, so the broker keeps its records (see the module doc)."""
+        return [self._admin_call(lambda ch, t=topic: self.topology.declare_held_queue(ch, t)) for topic in topics]
+
+    def held_backlog(self, topic: str) -> int | None:
+        """Messages waiting in the stream's holding queue; None when it has none."""
+        counts = self._queue_counts(Topology.held_queue_name(topic))
+        return None if counts is None else counts[0]
+
+    def peek_held(self, topic: str, count: int = 10) -> list[Record]:
+        """The first `count` messages of the stream's holding queue, left in it: basic.get each, then one
+        nack with requeue for all of them (a requeued message keeps its place at the head of the queue;
+        RabbitMQ marks it redelivered, and a quorum queue counts the return in its delivery count)."""
+        from pika.exceptions import ChannelClosedByBroker
+
+        queue = Topology.held_queue_name(topic)
+        before = self._queue_counts(queue)
+        if before is None:
+            return []
+
+        def peek(channel):
+            records, last_tag = [], 0
+            try:
+                with _expected_channel_errors():
+                    for _ in range(count):
+                        method, props, body = channel.basic_get(queue, auto_ack=False)
+                        if method is None:
+                            break
+                        last_tag = method.delivery_tag
+                        records.append(_record(method, props, body))
+            except ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return []
+                raise
+            if last_tag:
+                channel.basic_nack(delivery_tag=last_tag, multiple=True, requeue=True)
+            return records
+
+        records = self._admin_call(peek)
+        # the queue takes the nacked messages back asynchronously: return once they are ready again, so a
+        # backlog read right after a peek counts them (new arrivals only raise the count)
+        deadline = time.monotonic() + 5
+        while records and time.monotonic() < deadline:
+            counts = self._queue_counts(queue)
+            if counts is None or counts[0] >= before[0]:
+                break
+            time.sleep(0.05)
+        return records
 
     def group_members(self, group: str, topics: list[str]) -> int:
         counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]

@@ -11,6 +11,11 @@ and it shows in what the contract can and cannot mean here:
 * no consumer groups: every subscriber gets every message; `commit()` is a no-op;
   nothing is stored, so nothing is replayed.
 One publisher per stream and endpoint (two processes cannot bind the same port).
+
+What ZeroMQ cannot hold (issue 18): anything. With no broker there is nowhere to
+keep a dead letter (or any message) no subscriber is connected for: it is dropped
+by design at the PUB socket, and `ensure_held` declares nothing. The only honest
+record is the count the services keep in their metrics (`dead_lettered`).
 """
 
 from __future__ import annotations
@@ -121,6 +126,10 @@ class ZmqTransport:
 
     def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
         """PUB/SUB has no groups to declare."""
+        return []
+
+    def ensure_held(self, topics: list[str]) -> list[str]:
+        """Nothing can be declared: a PUB socket drops every message no SUB is connected for, by design."""
         return []
 
     def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
