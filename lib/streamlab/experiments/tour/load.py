@@ -71,7 +71,10 @@ class BackgroundLoad:
         self._group_ready.wait(ready_timeout_s)
         self._assigned_ready.wait(ready_timeout_s)
         for name, options in self.topic_options.items():
-            self._publishers[name] = self.transport.publisher(f"tour-producer-{name[-12:]}", **options)
+            # the tour kills brokers on purpose and records every failed send itself: librdkafka's
+            # "broker unreachable" warnings would only repeat that in the chapter's output
+            self._publishers[name] = self.transport.publisher(f"tour-producer-{name[-12:]}",
+                                                              **{"logger": quiet_logger(), **options})
         self._producing.set()
         self._producer = threading.Thread(target=self._produce, name="tour-producer", daemon=True)
         self._producer.start()
