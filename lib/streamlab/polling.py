@@ -40,3 +40,19 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
 
 
 __all__: list[Any] = ["wait_until"]
+
+
+def holds_within(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.2) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout_s` passes (False); exceptions count as "not yet".
+
+    For experiments that report how long a wait took, or that it did not end, instead of failing on it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if predicate():
+                return True
+        except Exception:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)

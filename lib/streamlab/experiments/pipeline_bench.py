@@ -124,9 +124,7 @@ def nominal_latency(client: str, duration_s: float = 60.0, machines: int = 20, r
                            data_dir=data_dir, namespace=f"nominal-{uuid.uuid4().hex[:6]}"))
     run.start()
     try:
-        while run.generators_running():
-            run._check_alive()
-            time.sleep(0.5)
+        run.wait_for_generators()
     finally:
         run.stop()
     return latency_stages(pd.read_parquet(data_dir / "health"), client)

@@ -153,6 +153,13 @@ class AppRun:
     def generators_running(self) -> bool:
         return any(self.services[g].process.poll() is None for g in GENERATORS if g in self.services)
 
+    def wait_for_generators(self, poll_s: float = 0.5) -> None:
+        """Block until the generators have sent everything (their --duration), failing at once if any
+        service dies on the way."""
+        while self.generators_running():
+            self._check_alive()
+            time.sleep(poll_s)
+
     def _stop(self, service: str, timeout: float = 30.0) -> int | None:
         running = self.services.get(service)
         if running is None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...errors import UserError
 from ...transport.kafka_admin import quiet_logger
+from ...polling import holds_within
 from ...transport import kafka_admin
 from ...transport.spec import TopicSpec
 
@@ -77,7 +78,7 @@ def _create_assigned(bootstrap: str, specs: Sequence[TopicSpec], assignments: di
                                    for s in specs], request_timeout=30)
     for future in futures.values():
         future.result(timeout=30)
-    wait_until(lambda: all(min(partition_leaders(bootstrap, s.name).values()) >= 0 for s in specs), 30)
+    holds_within(lambda: all(min(partition_leaders(bootstrap, s.name).values()) >= 0 for s in specs), 30)
 
 
 def rotated_assignment(broker_ids: Sequence[int], partitions: int, replication: int,
@@ -173,20 +174,6 @@ def isr_sizes(bootstrap: str, topic_name: str) -> dict[int, int]:
     return {p: len(part.isrs) for p, part in metadata.topics[topic_name].partitions.items()}
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
-    """Poll until ``predicate`` holds (exceptions count as "not yet"); False after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
-
-
 @contextmanager
 def restored_brokers(kafka, bootstrap: str, topics: Sequence[str] = (), timeout_s: float = 300.0) -> Iterator[None]:
     """On the way out, whatever happened: resume paused nodes, restart dead ones, wait for full ISRs.
@@ -204,7 +191,7 @@ def restored_brokers(kafka, bootstrap: str, topics: Sequence[str] = (), timeout_
                 kafka.restart_node(status.node, wait=False)
         kafka.wait_ready(timeout=timeout_s)
         for name in topics:
-            wait_until(lambda name=name: isr_full(bootstrap, name), timeout_s / 2, 0.5)
+            holds_within(lambda name=name: isr_full(bootstrap, name), timeout_s / 2, 0.5)
 
 
 def isr_full(bootstrap: str, topic_name: str) -> bool:

@@ -153,7 +153,7 @@ def _warm_up(bootstrap: str, names, partitions: int, writers, specs, settings) -
     replicas; a kill before that would lose nothing because nothing was there.
     """
     for name in names:
-        common.wait_until(lambda name=name: common.isr_full(bootstrap, name), 60, 0.3)
+        common.holds_within(lambda name=name: common.isr_full(bootstrap, name), 60, 0.3)
     for s, writer in zip(settings, writers):
         for p in range(partitions):
             writer.produce(specs[s].name, b"-1", partition=p)

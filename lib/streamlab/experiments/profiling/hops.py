@@ -12,7 +12,6 @@ one hop through Kafka costs at best here.
 from __future__ import annotations
 
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -69,9 +68,7 @@ def nominal_health(duration_s: float, machines: int = 20, rate_hz: float = 10.0,
                                data_dir=data_dir, namespace=f"hops-{uuid.uuid4().hex[:6]}", extra_env=env or {}))
         run.start()
         try:
-            while run.generators_running():
-                run._check_alive()
-                time.sleep(0.5)
+            run.wait_for_generators()
         finally:
             run.stop()
         health = pd.read_parquet(data_dir / "health")

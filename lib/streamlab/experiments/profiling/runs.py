@@ -192,9 +192,7 @@ def nominal_profiles(out: Path, duration_s: float = 20.0, machines: int = 20, ra
                                        extra_env={"STREAMLAB_METRICS_INTERVAL": "1.0"}))
         run.start()
         try:
-            while run.generators_running():
-                run._check_alive()
-                time.sleep(0.5)
+            run.wait_for_generators()
         finally:
             run.stop()
         results = []

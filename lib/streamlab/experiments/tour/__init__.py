@@ -8,7 +8,7 @@ cluster still accepts, restarts everything and waits until it is whole again.
 
 Where things live (one concept per module):
 
-* `timing` — one clock for every thread of an experiment, and bounded polling (`wait_for`);
+* `timing` — one clock for every thread of an experiment (bounded polling: `streamlab.polling.holds_within`);
 * `topics` — the tour's topics and the admin calls it makes on them: live config
   changes, preferred leader election, the group coordinator;
 * `sampler` — `ClusterSampler`: the cluster's metadata and quorum sampled over time;

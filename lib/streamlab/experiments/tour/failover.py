@@ -24,7 +24,8 @@ from .load import BackgroundLoad, ack_latency_timeline, load_timeline
 from .probes import probe_writes
 from .quorum import quiet_kafka_python
 from .sampler import ClusterSampler
-from .timing import Clock, wait_for
+from ...polling import holds_within
+from .timing import Clock
 from .milestones import milestones
 from .topics import elect_preferred_leaders, group_coordinator, set_topic_config, tour_topics
 
@@ -38,7 +39,7 @@ def restore_cluster(kafka: Any, timeout_s: float = 120.0) -> list[int]:
         elif row.state == "stopped":
             kafka.restart_node(row.node, wait=False)
             restarted.append(row.node)
-    if not wait_for(kafka.is_ready, timeout_s, 0.5):
+    if not holds_within(kafka.is_ready, timeout_s, 0.5):
         raise UserError(f"the Kafka cluster is not whole again after {timeout_s:.0f}s: see `streamlab stack status`")
     return restarted
 
@@ -179,12 +180,12 @@ def failover_tour(kafka: Any, transport: Any, bootstrap: str, plan: TourPlan = T
 
     try:
         sampler.start()
-        if not wait_for(lambda: sampler.latest() is not None, plan.step_timeout_s):
+        if not holds_within(lambda: sampler.latest() is not None, plan.step_timeout_s):
             raise UserError("no metadata sample from the cluster")
         load.start()
         mark("load started", detail=f"{plan.rate_per_s:g} msg/s per topic")
         # the baseline counts from the first acknowledgement: the producer's start-up is not steady state
-        wait_for(lambda: any(d[0] == rf3 and d[4] is None for d in list(load.deliveries)), plan.step_timeout_s)
+        holds_within(lambda: any(d[0] == rf3 and d[4] is None for d in list(load.deliveries)), plan.step_timeout_s)
         t_steady = mark("first acknowledgement")
         coordinator = group_coordinator(bootstrap, load.group)
         snapshot("before")

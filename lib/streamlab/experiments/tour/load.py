@@ -13,7 +13,8 @@ import pandas as pd
 
 from ...transport.kafka_admin import quiet_logger
 from .probes import error_name
-from .timing import Clock, wait_for
+from ...polling import holds_within
+from .timing import Clock
 
 
 class BackgroundLoad:
@@ -165,7 +166,7 @@ class BackgroundLoad:
             rows = list(self.consumed)
             return all(acked <= {(r[1], r[2]) for r in rows if r[0] == reader} for reader in self.READERS)
 
-        wait_for(drained, drain_s, 0.2)
+        holds_within(drained, drain_s, 0.2)
         self._reading.clear()
         for thread in self._readers:
             thread.join(timeout=15)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ...errors import UserError
 from ...transport.kafka_admin import admin_client
 from ...transport.spec import TopicSpec
-from .timing import wait_for
+from ...polling import holds_within
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +48,7 @@ def set_topic_config(bootstrap: str, topic: str, settings: Mapping[str, str], ti
         described = topic_config(bootstrap, topic, list(settings))
         return all(described.get(k) == str(v) for k, v in settings.items())
 
-    if not wait_for(applied, timeout_s, 0.2):
+    if not holds_within(applied, timeout_s, 0.2):
         raise UserError(f"topic {topic!r} does not report {dict(settings)} after {timeout_s:.0f}s")
 
 
