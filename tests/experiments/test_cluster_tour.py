@@ -85,23 +85,23 @@ def test_listeners_ports_and_connections_of_the_running_cluster(kafka_cluster):
     kafka = kafka_cluster.part("kafka")
     bootstrap = kafka_cluster.endpoints.kafka_bootstrap
 
-    listeners = listeners.local_listener_table(kafka)
-    assert set(listeners["listener"]) == {"PLAINTEXT", "CONTROLLER"} and len(listeners) == 6
+    table = listeners.local_listener_table(kafka)
+    assert set(table["listener"]) == {"PLAINTEXT", "CONTROLLER"} and len(table) == 6
     advertised = listeners.advertised_view(bootstrap.split(",")[0])
     assert sorted(advertised["advertised address"]) == sorted(bootstrap.split(","))
 
-    endpoints = endpoints.stack_endpoints(kafka_cluster)
-    checks = endpoints.port_checks(endpoints)
+    nodes = endpoints.stack_endpoints(kafka_cluster)
+    checks = endpoints.port_checks(nodes)
     assert (checks["accepts"] == "yes").all()
     assert set(checks["binds"]) == {"127.0.0.1"}, "the Kafka listeners must bind loopback only"
 
-    connections = endpoints.live_connections(endpoints, clients={"this test": os.getpid()})
-    quorum = quorum.quorum_table(bootstrap)
-    leader = quorum.attrs["leader"]
+    connections = endpoints.live_connections(nodes, clients={"this test": os.getpid()})
+    voters = quorum.quorum_table(bootstrap)
+    leader = voters.attrs["leader"]
     to_controller = connections[(connections["to"] == f"kafka node {leader}")
                                 & (connections["listener"] == "CONTROLLER")]
     assert len(set(to_controller["from"])) == 3, "every node should connect to the active controller"
-    assert set(quorum["role"]) == {"leader", "follower"} and len(quorum) == 3
+    assert set(voters["role"]) == {"leader", "follower"} and len(voters) == 3
 
 
 def test_load_timeline_fills_empty_seconds_with_zeros():

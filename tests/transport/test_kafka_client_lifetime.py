@@ -46,16 +46,17 @@ from pathlib import Path
 
 from streamlab.pipeline.runner import AppConfig, AppRun
 from streamlab.pipeline.wiring import GROUP_TOPICS
-from streamlab.experiments import app_analysis as aa
+from streamlab.experiments.apprun.kafka_probes import KafkaLagProbe
+from streamlab.experiments.apprun.sampler import RunSampler
 
 namespace, stop_file = sys.argv[1], Path(sys.argv[2])
 interval, max_s = float(sys.argv[3]), float(sys.argv[4])
 run = AppRun(AppConfig(namespace=namespace, data_dir=stop_file.parent))
 groups = {f"{namespace}.{group}": [f"{namespace}.{topic}" for topic in topics]
           for group, topics in GROUP_TOPICS.items()}
-probe = aa.KafkaLagProbe(run.transport.bootstrap, groups)
+probe = KafkaLagProbe(run.transport.bootstrap, groups)
 drains = drain_errors = intruders = rounds = 0
-with aa.RunSampler({}, probe, interval) as sampler:
+with RunSampler({}, probe, interval) as sampler:
     print("sampling", flush=True)
     end = time.monotonic() + max_s
     while not stop_file.exists() and time.monotonic() < end:
