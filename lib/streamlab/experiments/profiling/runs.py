@@ -305,6 +305,10 @@ def processor_rate(client: str, messages: int, scoring: str, machines: int = 20,
                     process.send_signal(signal.SIGTERM)
                 process.wait(60)
             frame = _metrics(metrics_file)
+            if "processed" not in frame or not (frame["processed"] > 0).any():
+                raise RuntimeError(f"the {client} processor processed nothing of {loaded} preloaded readings "
+                                   f"(exit {process.returncode}); its log ends: "
+                                   f"{log.read_text(errors='replace')[-600:]}")
     finally:
         transport.delete_topics([f"{namespace}.{t}" for t in ("telemetry", "vibration", "machine-health",
                                                               "machine-health-latest", "alerts", "dead-letter")])
