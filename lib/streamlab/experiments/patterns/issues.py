@@ -9,8 +9,8 @@ topics and groups are deleted at the end.
 Why raw pika here and not the transport: the mitigations are queue arguments
 (`x-delivery-limit`, `x-max-length` + `x-overflow`) and broker reactions
 (nack, dead-lettering) that the application's transport interface does not
-expose. The app's own queues carry `x-delivery-limit` and a DLX already; their
-DLX has no queue bound yet (issue 18), so the poison experiment binds its own.
+expose. The app's own queues carry `x-delivery-limit` and a DLX with a holding queue bound
+(`pipeline.declare`); the poison experiment declares and binds its own, on raw pika.
 """
 
 from __future__ import annotations
