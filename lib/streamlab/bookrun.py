@@ -506,7 +506,17 @@ def stamp_source(executed: Path, chapter: Chapter, ok: bool) -> None:
     nb.metadata.setdefault("papermill", {})["input_path"] = chapter.source.as_posix()
     nb.metadata.papermill["output_path"] = chapter.source.with_suffix(".ipynb").as_posix()
     nb.metadata["streamlab"] = {"source": chapter.source.as_posix(), "status": "ok" if ok else "failed"}
+    hide_injected_parameters(nb)
     nbformat.write(nb, executed)
+
+
+def hide_injected_parameters(nb: Any) -> None:
+    """Tag the cell papermill injects (`# Parameters`) `remove-cell`, as the chapter's own parameters cell is:
+    the run's parameters are plumbing; the page states its profile and machine in the run-facts table."""
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
 
 
 def is_executed_ok(executed: Path) -> bool:

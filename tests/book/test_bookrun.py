@@ -214,3 +214,17 @@ def test_every_chapter_accepts_its_profile_parameters(profile: str) -> None:
         prepared = bookrun.prepare_chapter(chapter, layout, profiles, profile, {})
         assert prepared.params["profile"] == profile
         assert prepared.params["output_dir"] == f"{chapter.stem}_files"
+
+
+def test_the_cell_papermill_injects_is_removed_from_the_page(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, tmp_path / "_build")
+    path = layout.executed(CH01)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'quick'", metadata={"tags": ["parameters", "remove-cell"]}),
+                nbformat.v4.new_code_cell("# Parameters\nprofile = 'full'", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("print(profile)")]
+    nbformat.write(nb, path)
+    bookrun.stamp_source(path, CH01, ok=True)
+    tags = [cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
