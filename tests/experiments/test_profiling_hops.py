@@ -34,3 +34,10 @@ def test_against_reference_applies_the_targets():
     assert verdict.loc["generator → processor", "p50_vs_kafka"] == pytest.approx(1.9, rel=0.01)
     assert bool(verdict.loc["generator → processor", "target_met"])
     assert not bool(verdict.loc["processor → sink", "target_met"])   # 6.2 ms is 3.1 × the tool's p50
+
+
+def test_targets_phrase_counts_the_hops_that_met_the_target():
+    from streamlab.experiments.profiling.hops import targets_phrase
+
+    assert targets_phrase(2, 2) == "both hops"
+    assert targets_phrase(1, 2) == "1 of 2 hops" and targets_phrase(0, 2) == "0 of 2 hops"

@@ -156,3 +156,8 @@ def rolling_experiment(intervals_s: list[float], duration_s: float, machines: in
                      "rows_per_file": len(health) / max(len(files), 1),
                      "wait_p50_ms": summary.p50_ms, "wait_p99_ms": summary.p99_ms})
     return pd.DataFrame(rows)
+
+
+def targets_phrase(met: int, hops: int) -> str:
+    """How many hops met the latency targets, in words the chapter quotes."""
+    return "both hops" if met == hops == 2 else f"{met} of {hops} hops"
