@@ -278,16 +278,18 @@ DRIVERS: dict[str, str] = {
     "kafka-perf-test": "streamlab.experiments.drivers.native_kafka:KafkaPerfTestDriver",
     "kafka-e2e-latency": "streamlab.experiments.drivers.native_kafka:KafkaEndToEndLatencyDriver",
     "pika": "streamlab.experiments.drivers.pika_driver:PikaDriver",
+    "aio-pika": "streamlab.experiments.drivers.aio_pika_driver:AioPikaDriver",
     "rabbitmq-perftest": "streamlab.experiments.drivers.native_rabbitmq:RabbitPerfTestDriver",
 }
 ALIASES: dict[str, list[str]] = {
     "kafka": ["kafka-python", "confluent-kafka", "kafka-perf-test"],
     "rabbitmq": ["pika", "rabbitmq-perftest"],
-    "python": ["kafka-python", "confluent-kafka", "pika"],
+    "rabbitmq-clients": ["pika", "aio-pika", "rabbitmq-perftest"],
+    "python": ["kafka-python", "confluent-kafka", "pika", "aio-pika"],
     "native": ["kafka-perf-test", "rabbitmq-perftest"],
     "all": ["kafka-python", "confluent-kafka", "kafka-perf-test", "pika", "rabbitmq-perftest"],
     "confluent": ["confluent-kafka"], "kafka-producer-perf-test": ["kafka-perf-test"],
-    "perftest": ["rabbitmq-perftest"], "perf-test": ["rabbitmq-perftest"],
+    "perftest": ["rabbitmq-perftest"], "perf-test": ["rabbitmq-perftest"], "aiopika": ["aio-pika"],
 }
 REFERENCE = {"kafka": "kafka-perf-test", "rabbitmq": "rabbitmq-perftest"}   # what ratios divide by
 

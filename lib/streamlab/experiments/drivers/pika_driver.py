@@ -35,6 +35,22 @@ WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 PUBLISH_CHUNK = 500          # publishes per I/O-loop turn, so confirms are read in between
 
 
+STREAM_MAX_BYTES = 2 * 1024**3     # a bench stream keeps at most this much (it is deleted after the run)
+
+
+def queue_arguments(queue_type: str) -> dict[str, Any]:
+    """What a bench queue is declared with: classic, quorum, or a stream (RabbitMQ's append-only log)."""
+    args: dict[str, Any] = {"x-queue-type": queue_type}
+    if queue_type == "stream":
+        args["x-max-length-bytes"] = STREAM_MAX_BYTES
+    return args
+
+
+def consume_arguments(queue_type: str) -> dict[str, Any] | None:
+    """A stream consumer says where in the log it starts (here: its beginning; the queue is new)."""
+    return {"x-stream-offset": "first"} if queue_type == "stream" else None
+
+
 def declare_queues(amqp_url: str, names: list[str], queue_type: str = "classic") -> None:
     import pika
 
@@ -42,8 +58,7 @@ def declare_queues(amqp_url: str, names: list[str], queue_type: str = "classic")
     try:
         ch = conn.channel()
         for name in names:
-            ch.queue_declare(queue=name, durable=True, auto_delete=False,
-                             arguments={"x-queue-type": queue_type})
+            ch.queue_declare(queue=name, durable=True, auto_delete=False, arguments=queue_arguments(queue_type))
     finally:
         conn.close()
 
@@ -295,7 +310,8 @@ def consumer_main(spec: ChildSpec, ctl: Control) -> None:
         nonlocal first_poll
         ch = st["ch"]
         for queue in spec.assignment:
-            ch.basic_consume(queue=spec.target["queues"][queue], on_message_callback=on_message, auto_ack=False)
+            ch.basic_consume(queue=spec.target["queues"][queue], on_message_callback=on_message, auto_ack=False,
+                             arguments=consume_arguments(wl.queue_type))
         ctl.ready(spec)
         start = ctl.wait_start(spec)
         st["warm_ns"] = int((start + wl.warmup_s) * 1e9)
@@ -305,8 +321,8 @@ def consumer_main(spec: ChildSpec, ctl: Control) -> None:
 
     def on_channel(ch) -> None:
         st["ch"] = ch
-        if wl.prefetch:
-            ch.basic_qos(prefetch_count=wl.prefetch, callback=begin)
+        if wl.prefetch or wl.queue_type == "stream":      # a stream consumer must set a prefetch
+            ch.basic_qos(prefetch_count=wl.prefetch or 1000, callback=begin)
         else:
             begin()
 
@@ -360,7 +376,7 @@ class PikaDriver(ProcessDriver):
         names = [f"{base}-{i}" for i in range(workload.queues)]
         declare_queues(endpoints.amqp_url, names, workload.queue_type)
         nodes = StackConfig.from_env().rabbit_nodes
-        replication = min(workload.replication, nodes) if workload.queue_type == "quorum" else 1
+        replication = min(workload.replication, nodes) if workload.queue_type != "classic" else 1
         return {"endpoint": endpoints.amqp_url, "target": {"queues": names}, "units": len(names),
                 "brokers": nodes, "replication": replication, "names": names}
 
