@@ -164,8 +164,8 @@ def bench_rabbitmq_speed(
     get_stack("rabbitmq").require_ready()
     names = tuple(d.strip() for d in drivers.split(",") if d.strip())
     cfg = SpeedConfig(drivers=names, queue_type=queue_type, warmup_s=positive_duration(warmup),
-                      duration_s=positive_duration(duration), repeat=repeat)
-    result = run_all(cfg, app=app)
+                      duration_s=positive_duration(duration), repeat=repeat, app=app)
+    result = run_all(cfg)
     saved = result.save(out or RESULTS_DIR / "rabbitmq-speed" / time.strftime("%Y%m%d-%H%M%S"))
     print_frame(result.table.round(2), f"RabbitMQ at the speed of RabbitMQ: {verdict(result.table)}")
     print_frame(queue_type_table(result.results).round(1), "classic vs quorum vs stream")

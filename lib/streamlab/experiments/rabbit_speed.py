@@ -66,6 +66,7 @@ class SpeedConfig:
     app_rate_hz: float = 10.0
     app_duration_s: float = 20.0
     app_message_size: int = 200    # an orjson telemetry reading
+    app: bool = True               # run the application for its hops (about a minute with the raw run)
     repeat: int = 1
 
     def workload(self, name: str, **changes: Any) -> Workload:
@@ -139,6 +140,8 @@ def throughput(cfg: SpeedConfig, endpoints: Any, progress: bool = True) -> pd.Da
 def half_of_slower_max(throughput_results: pd.DataFrame, size: int = 100) -> float | None:
     """50 % of the smaller max publish rate at `size` among the drivers that reach the reference's league
     (ours and PerfTest; aio-pika is left out, or its max would set everyone's rate)."""
+    if "experiment" in throughput_results:
+        throughput_results = throughput_results[throughput_results["experiment"] == "throughput"]
     frame = throughput_results[(throughput_results["role"] == "producer")
                                & (throughput_results["metric"] == "records_per_s")
                                & (throughput_results["message_size"] == size)
@@ -263,8 +266,7 @@ def app_health(cfg: SpeedConfig) -> pd.DataFrame:
         return pd.read_parquet(Path(tmp) / "health")
 
 
-def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: bool = True,
-            app: bool = True) -> SpeedResult:
+def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: bool = True) -> SpeedResult:
     """All four experiments in one session on the running stack (see the module doc)."""
     from ..stack import endpoints as stack_endpoints
 
@@ -279,7 +281,7 @@ def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: boo
     if cfg.queue_types:
         frames.append(queue_types(cfg, ep, progress))
     hops = pd.DataFrame()
-    if app:
+    if cfg.app:
         hops, raw = app_hops(cfg, ep, progress)
         frames.append(raw)
     results = pd.concat(frames, ignore_index=True)
@@ -319,7 +321,8 @@ def speed_table(results: pd.DataFrame, app: pd.DataFrame | None = None) -> pd.Da
 
     if results is None or results.empty:
         return pd.DataFrame(columns=SPEED_COLUMNS)
-    qt = results["queue_type"].dropna().iloc[0] if "queue_type" in results else ""
+    tp = results[results["experiment"] == "throughput"]
+    qt = tp["queue_type"].iloc[0] if not tp.empty else ""
     for size in sorted(results.loc[results["experiment"] == "throughput", "message_size"].unique()):
         label = f"{size} B" if size < 1000 else f"{size / 1000:g} KB"
         add(f"max publish rec/s, {label}", f"{qt}, confirms", lambda d, s=size: _value(
@@ -383,12 +386,34 @@ def verdict(table: pd.DataFrame) -> str:
     return f"{met} of {len(judged)} figures meet their target"
 
 
+def phrases(result: SpeedResult) -> dict[str, str]:
+    """The sentences chapter 03 quotes (glued), each true of this run: the verdict, and what a profile left out."""
+    table = result.table
+    missed = table[table["met"].notna() & ~table["met"].fillna(True).astype(bool)]
+    out = {"verdict": verdict(table) + "."}
+    out["missed"] = ("Missed here: " + "; ".join(f"{f} at {s} ({r:.2f}×, target {t})" for f, s, r, t in
+                                             zip(missed["figure"], missed["setting"], missed["ratio"],
+                                                 missed["target"])) + "."
+                     if not missed.empty else "No figure misses its target in this run.")
+    out["queue_types"] = ("" if result.config.queue_types else
+                          "The queue-type comparison is not measured in this profile (the full book runs it).")
+    out["app"] = ("" if result.config.app else
+                  "The application's hops are not measured in this profile (the full book runs them).")
+    return out
+
+
 def quick_config(**changes: Any) -> SpeedConfig:
-    """The book's quick profile: short runs, one fixed rate, no 1 KB size."""
-    return replace(SpeedConfig(sizes=(100,), rates=(1000.0,), half_max=False, warmup_s=1.0, duration_s=3.0,
-                               queue_types=(), app_duration_s=10.0), **changes)
+    """The book's quick profile (about 30 s): pika and PerfTest only, 100 B, one fixed rate, no queue types,
+    no app run."""
+    return replace(SpeedConfig(drivers=(OURS, REFERENCE), sizes=(100,), rates=(1000.0,), half_max=False,
+                               warmup_s=1.0, duration_s=2.0, queue_types=(), app=False), **changes)
+
+
+def config_for(profile: str) -> SpeedConfig:
+    """`quick` (CI) or `full` (the published book: everything, two interleaved rounds)."""
+    return quick_config() if profile == "quick" else SpeedConfig(repeat=2)
 
 
 __all__ = ["SpeedConfig", "SpeedResult", "run_all", "throughput", "latency_sweep", "queue_types", "app_hops",
-           "speed_table", "queue_type_table", "half_of_slower_max", "NodeMemory", "verdict", "quick_config",
+           "speed_table", "queue_type_table", "half_of_slower_max", "NodeMemory", "verdict", "quick_config", "config_for", "phrases",
            "SPEED_COLUMNS", "TARGETS"]
