@@ -73,6 +73,10 @@ def test_queue_type_table_orders_types_and_keeps_memory(results):
     assert (table["fixed_rate"] == 500).all() and (table["e2e_p50_ms"] == 2.5).all()
 
 
+def test_queue_type_table_not_measured_keeps_its_columns():
+    assert list(rs.queue_type_table(pd.DataFrame({"experiment": []}))) == rs.QUEUE_TYPE_COLUMNS
+
+
 def test_half_of_the_slower_max_ignores_aio_pika(results):
     assert rs.half_of_slower_max(results) == 4000          # pika 8000 < PerfTest 10000; aio-pika's 900 ignored
     assert rs.half_of_slower_max(results, size=1000) is None

@@ -21,8 +21,10 @@ that matter, with their ratios and the targets of issue 17:
    same msg/s and message size.
 
 Every run is bounded (warm-up + duration per driver); the queues are deleted
-after each run. The same settings (quorum queues, a confirm window, prefetch,
-multi-acks) are what the application's transport uses by default.
+after each run. The application's transport uses the same kind of settings by
+default (quorum queues, a window of unconfirmed publishes, prefetch of at least
+1,000, one multiple=true ack per committed batch) and the same coalesced writes
+(`transport.rabbitmq.coalesce_socket_writes`).
 """
 
 from __future__ import annotations
@@ -350,6 +352,10 @@ def speed_table(results: pd.DataFrame, app: pd.DataFrame | None = None) -> pd.Da
     return pd.DataFrame(rows, columns=SPEED_COLUMNS)
 
 
+QUEUE_TYPE_COLUMNS = ["queue_type", "driver", "max_publish_rec_s", "max_consume_rec_s", "fixed_rate", "e2e_p50_ms",
+                      "e2e_p99_ms", "node_rss_mb_peak", "node_rss_mb_delta", "queue_mem_mb_delta"]
+
+
 def queue_type_table(results: pd.DataFrame) -> pd.DataFrame:
     """Classic vs quorum vs stream: per queue type and driver, max publish/consume rec/s, e2e p50/p99 at the fixed
     rate, and the node's memory at max (peak RSS, its rise during the run, the rise of queue memory)."""
@@ -372,7 +378,7 @@ def queue_type_table(results: pd.DataFrame) -> pd.DataFrame:
                      "node_rss_mb_delta": get(peak, "node", "node_rss_mb_delta"),
                      "queue_mem_mb_delta": get(peak, "node", "queue_mem_mb_delta")})
     order = {"classic": 0, "quorum": 1, "stream": 2}
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=QUEUE_TYPE_COLUMNS)
     if out.empty:
         return out
     return out.sort_values(["queue_type", "driver"], key=lambda s: s.map(order) if s.name == "queue_type" else s,
