@@ -360,6 +360,8 @@ def queue_type_table(results: pd.DataFrame) -> pd.DataFrame:
     """Classic vs quorum vs stream: per queue type and driver, max publish/consume rec/s, e2e p50/p99 at the fixed
     rate, and the node's memory at max (peak RSS, its rise during the run, the rise of queue memory)."""
     frame = results[results["experiment"] == "queue_types"]
+    if frame.empty:                          # not measured (the quick profile): the columns, no rows
+        return pd.DataFrame(columns=QUEUE_TYPE_COLUMNS)
     rows = []
     for (queue_type, driver), group in frame.groupby(["queue_type", "driver"], sort=False):
         fixed = group[group["rate"] != "max"]
@@ -379,8 +381,6 @@ def queue_type_table(results: pd.DataFrame) -> pd.DataFrame:
                      "queue_mem_mb_delta": get(peak, "node", "queue_mem_mb_delta")})
     order = {"classic": 0, "quorum": 1, "stream": 2}
     out = pd.DataFrame(rows, columns=QUEUE_TYPE_COLUMNS)
-    if out.empty:
-        return out
     return out.sort_values(["queue_type", "driver"], key=lambda s: s.map(order) if s.name == "queue_type" else s,
                            ignore_index=True)
 
