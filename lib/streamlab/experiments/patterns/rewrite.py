@@ -152,6 +152,16 @@ def side_by_side(*summaries: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(pd.MultiIndex.from_tuples(order, names=["group", "metric"]))
 
 
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The side-by-side table for reading: counts as whole numbers (2020, not 2020.0), the rest to 0.1."""
+    out = table.astype(object)
+    for index, values in table.iterrows():
+        known = values.dropna()
+        whole = len(known) and (known == known.round()).all()
+        out.loc[index] = [("" if pd.isna(v) else int(round(v)) if whole else round(float(v), 1)) for v in values]
+    return out
+
+
 # --------------------------------------------------------------------------- topology read back
 
 
