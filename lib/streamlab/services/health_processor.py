@@ -21,7 +21,7 @@ import time
 import numpy as np
 import typer
 
-from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
+from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
 from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
@@ -135,7 +135,7 @@ class Processor:
         self.log = log
         self.scorer = scorer
         self.max_batch = max_batch
-        self.codec = get_codec(options.codec)
+        self.codec = service_codec(options.codec)
         transport = options.transport()
         self.inputs = {options.topic(TELEMETRY.name): TelemetryReading, options.topic(VIBRATION.name): VibrationWindow}
         self.consumer = transport.consumer(list(self.inputs), options.group("health-processor"), options.instance)

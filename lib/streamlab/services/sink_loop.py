@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from ..codecs import DecodeError, get_codec
+from ..codecs import DecodeError, service_codec
 from ..domain import MESSAGE_TYPES
 from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import BY_NAME, DEAD_LETTER
@@ -50,10 +50,10 @@ class SinkSettings:
 
 def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSettings, writer: SinkWriter,
              to_row: Callable[[object], dict]) -> None:
+    codec = service_codec(options.codec)   # refused before anything connects
     shutdown = Shutdown()
     deadline = Deadline(options.duration_s)
     transport = options.transport()
-    codec = get_codec(options.codec)
     message_type = MESSAGE_TYPES[BY_NAME[settings.topic].message_type]
     consumer = transport.consumer([options.topic(settings.topic)], options.group(settings.group), options.instance)
     dead_letters = transport.publisher(f"{options.instance}-dlq")
