@@ -76,3 +76,13 @@ def test_a_service_signalled_on_purpose_is_left_to_the_caller(tmp_path):
         assert run.services["health_parquet_sink"].process.poll() is None
     finally:
         run.kill_all()
+
+
+def test_supervision_can_be_left_to_the_caller(tmp_path):
+    run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05, supervise=False), crashes=1)
+    run._spawn("health_processor")
+    try:
+        supervise_for(run, 0.8)
+        assert run.restarts == {} and run.services["health_processor"].process.poll() == 3
+    finally:
+        run.kill_all()

@@ -54,6 +54,7 @@ class AppConfig:
     data_dir: Path = APP_DATA_DIR
     namespace: str = ""
     drain_timeout_s: float = 60.0
+    supervise: bool = True            # False: the caller restarts crashed services itself (a fault harness)
     max_restarts: int = 5             # per service; the supervisor gives up after that many crashes
     restart_backoff_s: float = 0.5    # before the first restart of a service; doubles each time, up to 30 s
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
@@ -162,6 +163,8 @@ class AppRun:
         Called by every loop that watches a run (`wait_for_generators`, `watch_app`, ...), so no thread
         of its own. A service a caller stopped or signalled on purpose is left alone until restarted.
         """
+        if not self.config.supervise:
+            return
         now = time.monotonic()
         for service in list(self.services.values()):
             code = service.process.poll()
