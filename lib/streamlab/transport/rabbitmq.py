@@ -716,7 +716,7 @@ def _record(method, props, body) -> Record:
     timestamp_ms = 0
     for name, value in (props.headers or {}).items():
         if name == TIMESTAMP_HEADER:
-            timestamp_ms = int(value)
+            timestamp_ms = _timestamp_ms(value)
         else:
             headers[name] = _header_bytes(value)
     if not timestamp_ms and props.timestamp:
@@ -724,6 +724,15 @@ def _record(method, props, body) -> Record:
     key = method.routing_key
     return Record(method.exchange, key.encode() if key else None, body, headers, -1,
                   method.delivery_tag, timestamp_ms)
+
+
+def _timestamp_ms(value) -> int:
+    """The header as ms since the epoch; 0 (unknown) for anything else a publisher put there, never a crash."""
+    try:
+        result = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return result if 0 <= result < 2**63 else 0
 
 
 # ---- consumer ------------------------------------------------------------------------------------------
