@@ -23,6 +23,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -257,9 +258,11 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
     clock0 = time.monotonic()
     group = common.unique("fail")
     load = _Load(bootstrap, topic_name, partitions, rate_per_s, max_s=3 * timeout_s)
+    errors = tempfile.TemporaryFile()
+    signalled = False
     victim = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.deepdives.group_member", bootstrap,
                                group, topic_name, *[f"{k}={v}" for k, v in settings.items()]],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=errors)
     survivors = [_Member(bootstrap, group, topic_name, i, clock0, settings) for i in range(2)]
     load.start()
     for m in survivors:
@@ -271,11 +274,11 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
 
         joined = holds_within(victim_holds_its_share, timeout_s, 0.1) and _steady(survivors, hold_s, timeout_s)
         common.require(joined and victim.poll() is None,
-                       f"the victim consumer did not join the group within {timeout_s:.0f} s"
-                       + (f": {victim.stderr.read().decode(errors='replace').strip()[-300:]}" if victim.poll() else ""))
+                       f"the victim consumer did not join the group within {timeout_s:.0f} s" + _tail(errors))
         theirs = set(range(partitions)) - {p for m in survivors for p in m.owned()}
         signalled_at = time.monotonic() - clock0
         victim.send_signal(signal.SIGTERM if ending == "graceful leave" else signal.SIGKILL)
+        signalled = True
 
         def owned_again() -> bool:
             return theirs <= {p for m in survivors for p in m.owned()}
@@ -288,18 +291,33 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
         served = holds_within(served_again, timeout_s, 0.05)
         served_s = time.monotonic() - clock0 - signalled_at
     finally:
-        if victim.poll() is None:
+        if not signalled and victim.poll() is None:
             victim.kill()
-        victim.wait(timeout=30)
+        try:
+            out, _ = victim.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            victim.kill()
+            out, _ = victim.communicate(timeout=30)
         load.halt.set()
         for m in survivors:
             m.halt.set()
         for m in survivors:
             m.join(timeout=30)
         load.join(timeout=15)
+        errors.close()
+    closed = [float(line.split("=", 1)[1]) for line in out.decode(errors="replace").splitlines()
+              if line.startswith("closed_after_s=")]
     return {"ending": ending, "session_timeout_s": session_timeout_ms / 1000, "victim_partitions": len(theirs),
+            "victim_close_s": closed[0] if closed else float("nan"),
             "reassigned": reassigned, "served": served,
             "seconds_until_reassigned": round(reassigned_s, 2), "seconds_until_served": round(served_s, 2)}
+
+
+def _tail(errors) -> str:
+    """The last line the victim process wrote to stderr, for a failure message."""
+    errors.seek(0)
+    lines = errors.read().decode(errors="replace").strip().splitlines()
+    return f": {lines[-1][-300:]}" if lines else ""
 
 
 def _steady(members, hold_s: float, timeout_s: float) -> bool:
