@@ -111,8 +111,7 @@ def rebalance_pause(frame: pd.DataFrame) -> alt.VConcatChart:
     order = list(frame["protocol"])
     gaps = frame.melt(id_vars=["protocol"], value_vars=["kept_longest_gap_s", "moved_longest_gap_s"],
                       var_name="partitions", value_name="seconds")
-    gaps["partitions"] = gaps["partitions"].map({"kept_longest_gap_s": "kept by their member",
-                                                 "moved_longest_gap_s": "moved to the newcomer"})
+    gaps["partitions"] = gaps["partitions"].map({"kept_longest_gap_s": "kept", "moved_longest_gap_s": "moved"})
     gap = bar_compare(gaps, "protocol", "seconds", "partitions", "Longest stretch without a record consumed",
                       value_title="seconds", category_title=" ", color_title="partitions", sort=order,
                       labels=",.1f")
@@ -127,10 +126,10 @@ def member_failure(frame: pd.DataFrame) -> alt.LayerChart:
     """Seconds until a departed member's partitions are owned and served again, graceful leave vs kill."""
     tidy = frame.melt(id_vars=["ending"], value_vars=["seconds_until_reassigned", "seconds_until_served"],
                       var_name="until", value_name="seconds")
-    tidy["until"] = tidy["until"].map({"seconds_until_reassigned": "owned by a survivor",
-                                       "seconds_until_served": "a record consumed again"})
+    tidy["until"] = tidy["until"].map({"seconds_until_reassigned": "reassigned",
+                                       "seconds_until_served": "served again"})
     session = frame["session_timeout_s"].iloc[0]
-    return bar_compare(tidy, "ending", "seconds", "until", "A member leaves: its partitions are idle until…",
+    return bar_compare(tidy, "ending", "seconds", "until", "A member leaves: until its partitions are reassigned and served again",
                        value_title="seconds after the signal", category_title=" ", color_title="",
                        subtitle=f"session.timeout.ms = {session * 1000:,.0f} · {machine_caption()}",
                        sort=list(frame["ending"]), labels=",.1f")
@@ -146,7 +145,7 @@ def leader_skew(frame: pd.DataFrame) -> alt.FacetChart:
     ).properties(width=300, height=80).facet(
         row=alt.Row("phase:N", title=None, sort=phases,
                     header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")),
-    ).properties(title=alt.TitleParams("Who leads: a broker stops, returns, and a preferred-leader election",
+    ).properties(title=alt.TitleParams("Leaders per broker: stop, return, election",
                                        subtitle=machine_caption()))
 
 

@@ -43,8 +43,9 @@ def rebalance_entry(pause: pd.DataFrame, failure: pd.DataFrame) -> tuple[str, st
     """Deep dive 1's rebalance figures: longest pause of kept partitions per protocol, kill vs graceful leave."""
     gaps = ", ".join(f"{r.protocol} {r.kept_longest_gap_s:.1f} s" for r in pause.itertuples())
     ends = failure.set_index("ending")["seconds_until_served"]
-    leave = "; ".join(f"{ending} → served again after {seconds:.1f} s" for ending, seconds in ends.items())
-    return (f"kept partitions paused: {gaps}; a member {leave}",
+    leave = ", ".join(f"{ending} {seconds:.1f} s" for ending, seconds in ends.items())
+    return (f"longest pause of kept partitions when a member joins: {gaps}; a departed member's partitions "
+            f"served again after: {leave}",
             "cooperative-sticky (or group.protocol=consumer), close() on shutdown, a short session timeout")
 
 
