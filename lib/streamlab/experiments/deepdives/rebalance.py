@@ -246,11 +246,20 @@ def member_failure(bootstrap: str, endings=("graceful leave", "killed"), *, part
                 "heartbeat.interval.ms": str(min(1000, session_timeout_ms // 3))}
     rows = []
     for ending in endings:
-        spec = common.topic(common.unique("failure"), partitions)
-        with common.scratch_topics(bootstrap, [spec]):
-            rows.append(_one_failure(bootstrap, spec.name, partitions, ending, settings, rate_per_s, hold_s,
-                                     timeout_s, session_timeout_ms))
+        for attempt in range(1, 3):  # a group that never settles (a starved machine) gets one fresh try
+            spec = common.topic(common.unique("failure"), partitions)
+            with common.scratch_topics(bootstrap, [spec]):
+                try:
+                    rows.append(_one_failure(bootstrap, spec.name, partitions, ending, settings, rate_per_s,
+                                             hold_s, timeout_s, session_timeout_ms) | {"attempt": attempt})
+                    break
+                except _NotSettled as why:
+                    common.require(attempt < 2, f"{why}; twice in a row — is the machine overloaded?")
     return pd.DataFrame(rows)
+
+
+class _NotSettled(Exception):
+    """The three members did not reach a steady assignment in time."""
 
 
 def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s, hold_s, timeout_s,
@@ -273,8 +282,8 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
             return 0 < len(owned) < partitions and len(owned) == len(set(owned)) and all(m.owned() for m in survivors)
 
         joined = holds_within(victim_holds_its_share, timeout_s, 0.1) and _steady(survivors, hold_s, timeout_s)
-        common.require(joined and victim.poll() is None,
-                       f"the victim consumer did not join the group within {timeout_s:.0f} s" + _tail(errors))
+        if not joined or victim.poll() is not None:
+            raise _NotSettled(f"the victim consumer did not join the group within {timeout_s:.0f} s" + _tail(errors))
         theirs = set(range(partitions)) - {p for m in survivors for p in m.owned()}
         signalled_at = time.monotonic() - clock0
         victim.send_signal(signal.SIGTERM if ending == "graceful leave" else signal.SIGKILL)
