@@ -126,6 +126,16 @@ class _Load(threading.Thread):
         self._producer.flush(10)
 
 
+def _stop(load: _Load, members: list[_Member]) -> None:
+    """Stop the load and every member (each closes its consumer: a graceful leave)."""
+    load.halt.set()
+    for m in members:
+        m.halt.set()
+    for m in members:
+        m.join(timeout=30)
+    load.join(timeout=15)
+
+
 def _assignment(members) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(sorted(m.owned())) for m in members)
 
@@ -194,12 +204,7 @@ def _one_pause(bootstrap, name, topic_name, partitions, members, rate_per_s, hol
         settled_at = time.monotonic() - clock0 - (hold_s if settled else 0)
         after = {m.index: m.owned() for m in crew}
     finally:
-        load.halt.set()
-        for m in crew:
-            m.halt.set()
-        for m in crew:
-            m.join(timeout=30)
-        load.join(timeout=15)
+        _stop(load, crew)
     return _pause_row(name, crew, before, after, joined_at, settled, settled_at)
 
 
@@ -307,12 +312,7 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
         except subprocess.TimeoutExpired:
             victim.kill()
             out, _ = victim.communicate(timeout=30)
-        load.halt.set()
-        for m in survivors:
-            m.halt.set()
-        for m in survivors:
-            m.join(timeout=30)
-        load.join(timeout=15)
+        _stop(load, survivors)
         errors.close()
     closed = [float(line.split("=", 1)[1]) for line in out.decode(errors="replace").splitlines()
               if line.startswith("closed_after_s=")]
