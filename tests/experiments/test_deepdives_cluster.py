@@ -24,3 +24,33 @@ def test_rf1_loses_acknowledged_records_and_rf3_acks_all_loses_none(kafka_cluste
 def test_replication_above_the_broker_count_is_a_user_error(kafka_cluster):
     with pytest.raises(UserError, match="replication factor 4"):
         replication.cost(kafka_cluster.endpoints.kafka_bootstrap, (replication.Setting(4, "all", 2),))
+
+
+# --------------------------------------------------------------------------- ch02b: deep dive 3
+
+
+def test_preferred_leader_election_restores_one_leader_per_broker(kafka_cluster):
+    from streamlab.experiments.deepdives import distribution
+
+    kafka = kafka_cluster.part("kafka")
+    frame = distribution.leader_skew(kafka, kafka_cluster.endpoints.kafka_bootstrap, partitions=3, victim=2)
+    stopped = frame[frame["phase"] == "broker 2 stopped"].set_index("broker")
+    assert stopped.loc[2, "leaders"] == 0                        # a stopped broker leads nothing
+    elected = frame[frame["phase"] == "preferred-leader election"]
+    assert sorted(elected["leaders"]) == [1, 1, 1]               # one leader per broker again
+    assert (elected["replicas"] == 3).all()
+    assert kafka.is_ready()
+
+
+def test_reassignment_spreads_a_topic_onto_the_third_broker_without_failed_sends(kafka_cluster):
+    from streamlab.experiments.deepdives import distribution
+
+    timeline, brokers = distribution.reassignment(kafka_cluster.endpoints.kafka_bootstrap, partitions=3,
+                                                  prefill_records=2000, rate_per_s=300, before_s=1, after_s=1)
+    before = brokers[brokers["phase"] == "before"].set_index("broker")
+    after = brokers[brokers["phase"] == "after the move"].set_index("broker")
+    third = before.index.max()
+    assert before.loc[third, "replicas"] == 0 and after.loc[third, "replicas"] == 2
+    assert after.loc[third, "log_mb"] > 0                        # the new replica copied the log
+    assert timeline["errors"].iloc[0] == 0                       # the producer never noticed
+    assert timeline["records_per_s"].sum() > 0

@@ -101,3 +101,64 @@ def group_scaling(frame: pd.DataFrame) -> alt.FacetChart:
                     header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")),
     ).resolve_scale(y="independent").properties(
         title=alt.TitleParams("A consumer group on 6 partitions: who owns what", subtitle=machine_caption()))
+
+
+# --------------------------------------------------------------------------- ch02b: deep dives 1 (rebalance), 3
+
+
+def rebalance_pause(frame: pd.DataFrame) -> alt.VConcatChart:
+    """Per protocol: the longest consumption gap of kept and of moved partitions, and kept partitions revoked."""
+    order = list(frame["protocol"])
+    gaps = frame.melt(id_vars=["protocol"], value_vars=["kept_longest_gap_s", "moved_longest_gap_s"],
+                      var_name="partitions", value_name="seconds")
+    gaps["partitions"] = gaps["partitions"].map({"kept_longest_gap_s": "kept", "moved_longest_gap_s": "moved"})
+    gap = bar_compare(gaps, "protocol", "seconds", "partitions", "Longest stretch without a record consumed",
+                      value_title="seconds", category_title=" ", color_title="partitions", sort=order,
+                      labels=",.1f")
+    revoked = bar_compare(frame, "protocol", "kept_partitions_revoked",
+                          title="Partitions revoked from a member that kept them", value_title="partitions",
+                          category_title=" ", sort=order)
+    return alt.vconcat(gap, revoked).properties(title=alt.TitleParams(
+        "A fourth consumer joins a group of three on 6 partitions", subtitle=machine_caption()))
+
+
+def member_failure(frame: pd.DataFrame) -> alt.LayerChart:
+    """Seconds until a departed member's partitions are owned and served again, graceful leave vs kill."""
+    tidy = frame.melt(id_vars=["ending"], value_vars=["seconds_until_reassigned", "seconds_until_served"],
+                      var_name="until", value_name="seconds")
+    tidy["until"] = tidy["until"].map({"seconds_until_reassigned": "reassigned",
+                                       "seconds_until_served": "served again"})
+    session = frame["session_timeout_s"].iloc[0]
+    return bar_compare(tidy, "ending", "seconds", "until", "A member leaves: until its partitions are reassigned and served again",
+                       value_title="seconds after the signal", category_title=" ", color_title="",
+                       subtitle=f"session.timeout.ms = {session * 1000:,.0f} · {machine_caption()}",
+                       sort=list(frame["ending"]), labels=",.1f")
+
+
+def leader_skew(frame: pd.DataFrame) -> alt.FacetChart:
+    """Leaders per broker in each phase of the stop/restart/election sequence."""
+    frame = frame.assign(broker=frame["broker"].map(lambda b: f"broker {b}"))
+    phases = list(dict.fromkeys(frame["phase"]))
+    return alt.Chart(frame).mark_bar(color="#0072B2").encode(
+        y=alt.Y("broker:N", title=None),
+        x=alt.X("leaders:Q", title="partition leaders", axis=alt.Axis(tickMinStep=1)),
+    ).properties(width=300, height=80).facet(
+        row=alt.Row("phase:N", title=None, sort=phases,
+                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")),
+    ).properties(title=alt.TitleParams("Leaders per broker: stop, return, election",
+                                       subtitle=machine_caption()))
+
+
+def reassignment(timeline: pd.DataFrame, brokers: pd.DataFrame) -> alt.VConcatChart:
+    """Acknowledged records/s over time with the move shaded, and the topic's bytes per broker before/after."""
+    start, length = float(timeline["move_start_s"].iloc[0]), float(timeline["move_s"].iloc[0])
+    band = alt.Chart(pd.DataFrame({"start": [start], "end": [start + length]})).mark_rect(
+        color="#E69F00", opacity=0.2).encode(x="start:Q", x2="end:Q")
+    rate = line_over_time(timeline, "t_s", "records_per_s", title="Producer: acknowledged records/s",
+                          x_title="seconds (shaded: the reassignment)", y_title="records/s")
+    sizes = brokers[brokers["phase"] != "after a preferred election"].assign(
+        broker=lambda f: f["broker"].map(lambda b: f"broker {b}"))
+    disk = bar_compare(sizes, "broker", "log_mb", "phase", "The topic's log bytes per broker", value_title="MB",
+                       category_title=" ", color_title="", labels=",.1f")
+    return alt.vconcat(alt.layer(band, rate).properties(width=520), disk).properties(title=alt.TitleParams(
+        "Spreading a 2-broker topic over 3 brokers under load", subtitle=machine_caption()))

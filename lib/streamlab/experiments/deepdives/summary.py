@@ -34,3 +34,39 @@ def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.Data
     }
     return pd.DataFrame([{"deep dive": name, "the number that matters (this run)": rows.get(name, (NOT_MEASURED,))[0],
                           "setting for the fleet": rows.get(name, (None, "—"))[1]} for name in DEEP_DIVES])
+
+
+# --------------------------------------------------------------------------- ch02b: deep dives 1 (rebalance), 3
+
+
+def rebalance_entry(pause: pd.DataFrame, failure: pd.DataFrame) -> tuple[str, str]:
+    """Deep dive 1's rebalance figures: longest pause of kept partitions per protocol, kill vs graceful leave."""
+    gaps = ", ".join(f"{r.protocol} {r.kept_longest_gap_s:.1f} s" for r in pause.itertuples())
+    ends = failure.set_index("ending")["seconds_until_served"]
+    leave = ", ".join(f"{ending} {seconds:.1f} s" for ending, seconds in ends.items())
+    return (f"longest pause of kept partitions when a member joins: {gaps}; a departed member's partitions "
+            f"served again after: {leave}",
+            "cooperative-sticky (or group.protocol=consumer), close() on shutdown, a short session timeout")
+
+
+def distribution_entry(skew: pd.DataFrame, move: dict) -> tuple[str, str]:
+    """Deep dive 3: the leader skew after a broker's return and after the election; the move under load."""
+    by = skew.set_index("phase")["leader_skew_max_over_mean"]
+    back = next(p for p in by.index if p.endswith(" back"))
+    return (f"leader skew (max/mean) {by[back]:.1f}× after a restart → {by['preferred-leader election']:.1f}× "
+            f"after a preferred election; a reassignment took {move['move_s']:.1f} s with "
+            f"{move['errors']} producer errors",
+            "auto.leader.rebalance.enable=true (or elect after each rolling restart); reassign with a throttle")
+
+
+def with_entries(table: pd.DataFrame, entries: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """The closing table with these deep dives' rows filled in (appended to a row already measured)."""
+    table = table.copy()
+    number, setting = "the number that matters (this run)", "setting for the fleet"
+    for name, (value, advice) in entries.items():
+        row = table["deep dive"] == name
+        current = table.loc[row, number].iloc[0]
+        table.loc[row, number] = value if current == NOT_MEASURED else f"{current}; {value}"
+        table.loc[row, setting] = advice if table.loc[row, setting].iloc[0] == "—" else \
+            f"{table.loc[row, setting].iloc[0]}; {advice}"
+    return table
