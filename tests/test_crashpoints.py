@@ -28,10 +28,15 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-@pytest.mark.parametrize("spec, plan", [("", None), ("  ", None), ("a.b", crashpoints.CrashPlan("a.b", 1)),
-                                        ("a.b:3", crashpoints.CrashPlan("a.b", 3))])
-def test_parse(spec, plan):
-    assert crashpoints.parse(spec) == plan
+@pytest.mark.parametrize("spec, plans", [("", {}), ("  ", {}), ("a.b", {"a.b": crashpoints.CrashPlan("a.b", 1)}),
+                                         ("a.b:3, c.d:2", {"a.b": crashpoints.CrashPlan("a.b", 3),
+                                                           "c.d": crashpoints.CrashPlan("c.d", 2)})])
+def test_parse(spec, plans):
+    assert crashpoints.parse(spec) == plans
+
+
+def test_each_point_has_its_own_stamp():
+    assert crashpoints.parse("a.b:2", "/tmp/run/crash")["a.b"].stamp == "/tmp/run/crash.a.b"
 
 
 @pytest.mark.parametrize("spec", ["a.b:0", "a.b:x", ":3", "a.b:-1"])
@@ -41,7 +46,7 @@ def test_a_malformed_spec_is_an_error_not_a_silent_no_op(spec):
 
 
 def test_unset_the_points_do_nothing():
-    crashpoints.arm(None)
+    crashpoints.arm({})
     crashpoints.reach("anything")   # returns; the test process is still alive
 
 
@@ -57,10 +62,10 @@ def test_other_points_and_no_plan_run_through():
 
 
 def test_a_stamp_makes_the_crash_happen_once(tmp_path):
-    stamp = tmp_path / "crashed"
-    env = {"STREAMLAB_CRASH_AT": "svc.after_write:2", "STREAMLAB_CRASH_STAMP": str(stamp)}
+    stamp = tmp_path / "crashed.svc.after_write"
+    env = {"STREAMLAB_CRASH_AT": "svc.after_write:2,svc.other:9", "STREAMLAB_CRASH_STAMP": str(tmp_path / "crashed")}
     first = _run(env)
     assert first.returncode == -signal.SIGKILL and first.stdout.split() == ["0", "1"]
     assert int(stamp.read_text()) > 0            # the kill time, for the harness's recovery clock
     again = _run(env)                              # a restart with the same environment
-    assert again.returncode == 0 and again.stdout.split()[-1] == "done"
+    assert again.returncode == 0 and again.stdout.split()[-1] == "done"   # svc.other:9 is never reached

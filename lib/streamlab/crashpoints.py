@@ -6,11 +6,12 @@ their worst moments with one call, ``crashpoints.reach("<service>.<moment>")``;
 the fault harness arms one of them through the environment::
 
     STREAMLAB_CRASH_AT=health-parquet-sink.after_write:3   # SIGKILL at the 3rd pass
+    STREAMLAB_CRASH_AT=health-processor.after_publish:30,alert-csv-sink.after_write:1   # several services
 
-``STREAMLAB_CRASH_STAMP=<file>`` makes the crash happen once per stamp file: the
-point writes the file (the kill time in ns, for the recovery clock) just before
-it kills, and a process that finds the file already there is disarmed, so a
-restarted service (by hand or by a supervisor, with the same environment) runs on.
+``STREAMLAB_CRASH_STAMP=<prefix>`` makes each crash happen once: the point writes
+``<prefix>.<point>`` (the kill time in ns, for the recovery clock) just before it
+kills, and a process that finds that file already there is disarmed for the point,
+so a restarted service (by hand or by a supervisor, same environment) runs on.
 
 Unset, ``reach`` is one comparison against ``None``: the plan is read once, at import.
 SIGKILL, not an exception: no ``finally``, no flush, no atexit, exactly as a power cut or the OOM killer.
@@ -34,44 +35,50 @@ class CrashPlan:
     stamp: str = ""
 
 
-def parse(spec: str, stamp: str = "") -> CrashPlan | None:
-    """``point`` or ``point:N`` (N ≥ 1) → a plan; empty → None. A malformed spec is a ValueError, not a silent no-op."""
+def parse_one(spec: str, stamp_prefix: str = "") -> CrashPlan:
+    """``point`` or ``point:N`` (N ≥ 1) → a plan. A malformed spec is a ValueError, not a silent no-op."""
     spec = spec.strip()
-    if not spec:
-        return None
     point, _, count = spec.rpartition(":") if ":" in spec else (spec, "", "1")
     if not point or not count.isdigit() or int(count) < 1:
         raise ValueError(f"{ENV_AT}={spec!r}: expected <point> or <point>:<N> with N >= 1")
-    return CrashPlan(point, int(count), stamp)
+    return CrashPlan(point, int(count), f"{stamp_prefix}.{point}" if stamp_prefix else "")
 
 
-def _from_env() -> CrashPlan | None:
-    plan = parse(os.environ.get(ENV_AT, ""), os.environ.get(ENV_STAMP, ""))
-    if plan is not None and plan.stamp and os.path.exists(plan.stamp):
-        return None   # this crash has happened already: the restarted process runs on
-    return plan
+def parse(spec: str, stamp_prefix: str = "") -> dict[str, CrashPlan]:
+    """A comma-separated list of ``point[:N]`` → plans by point; empty → no plan."""
+    plans = [parse_one(part, stamp_prefix) for part in spec.split(",") if part.strip()]
+    return {plan.point: plan for plan in plans}
 
 
-_plan: CrashPlan | None = _from_env()
-_passes = 0
+def _from_env() -> dict[str, CrashPlan]:
+    plans = parse(os.environ.get(ENV_AT, ""), os.environ.get(ENV_STAMP, ""))
+    # a crash that has happened already (its stamp exists) is disarmed: the restarted process runs on
+    return {p: plan for p, plan in plans.items() if not (plan.stamp and os.path.exists(plan.stamp))}
 
 
-def arm(plan: CrashPlan | None) -> None:
-    """Replace the plan read from the environment (tests; a harness in-process)."""
-    global _plan, _passes
-    _plan, _passes = plan, 0
+_plans: dict[str, CrashPlan] = _from_env()
+_passes: dict[str, int] = {}
+
+
+def arm(plans: dict[str, CrashPlan]) -> None:
+    """Replace the plans read from the environment (tests; a harness in-process)."""
+    global _plans
+    _plans = dict(plans)
+    _passes.clear()
 
 
 def reach(point: str) -> None:
-    """Pass the named point; SIGKILL this process if it is the armed point's N-th pass."""
-    if _plan is None or point != _plan.point:
+    """Pass the named point; SIGKILL this process if it is an armed point's N-th pass."""
+    if not _plans:
         return
-    global _passes
-    _passes += 1
-    if _passes < _plan.nth:
+    plan = _plans.get(point)
+    if plan is None:
         return
-    if _plan.stamp:
-        with open(_plan.stamp, "w") as handle:
+    _passes[point] = _passes.get(point, 0) + 1
+    if _passes[point] < plan.nth:
+        return
+    if plan.stamp:
+        with open(plan.stamp, "w") as handle:
             handle.write(f"{time.time_ns()}\n")
             handle.flush()
             os.fsync(handle.fileno())
