@@ -1,0 +1,269 @@
+"""Scenarios: the application run with one fault injected, then every sequence number counted.
+
+Each scenario is a bounded `AppRun` (a fresh namespace and data dir) on one
+broker. Two kinds of fault:
+
+- **crash**: services SIGKILL themselves at their worst moment through
+  `streamlab.crashpoints` (`STREAMLAB_CRASH_AT`, once per stamp file); the harness
+  restarts each killed service itself (`AppRun.restart_service`) as soon as it
+  sees it gone, so the scenario measures recovery whether or not a supervisor
+  exists. (A supervisor that restarts it first is noticed: the harness restarts
+  only a process it still sees dead.)
+- **broker**: a Kafka broker (the leader of `telemetry` partition 0) SIGKILLed and
+  started again, or SIGSTOPped and resumed, under the running app on a 3-node
+  cluster, through `streamlab.stack`.
+
+After the run, `ledger.count_stage` compares what the broker holds (read back
+by audit groups declared before the run) with what the sinks wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ...pipeline.topics import ALL_TOPICS
+from ..apprun.sink_output import load_health
+from . import audit, ledger
+
+PROCESSOR = "health_processor"
+PARQUET_SINK = "health_parquet_sink"
+CSV_SINK = "alert_csv_sink"
+#: service (module name) → its instance name, the prefix of its crash points
+INSTANCE = {PROCESSOR: "health-processor", PARQUET_SINK: "health-parquet-sink", CSV_SINK: "alert-csv-sink"}
+
+ALERT_KEY = ["machine_id", "source_ts_ns", "state"]   # how the CSV sink identifies an alert
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    label: str
+    kind: str                                   # "crash" | "broker-kill" | "broker-pause" | "none"
+    crashes: tuple[tuple[str, str, int], ...] = ()   # (service, moment, nth pass)
+    brokers: tuple[str, ...] = ("kafka", "rabbitmq")
+    nodes: int = 1                              # Kafka brokers the scenario needs
+    promise: str = "exactly once on disk"
+
+    def crash_env(self, stamp_prefix: Path) -> dict[str, str]:
+        if not self.crashes:
+            return {}
+        spec = ",".join(f"{INSTANCE[s]}.{moment}:{n}" for s, moment, n in self.crashes)
+        return {"STREAMLAB_CRASH_AT": spec, "STREAMLAB_CRASH_STAMP": str(stamp_prefix)}
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("baseline", "no fault", "none"),
+    Scenario("processor-after-publish", "processor killed after publish, before commit", "crash",
+             ((PROCESSOR, "after_publish", 15),)),
+    Scenario("processor-mid-batch", "processor killed mid-batch (part published, nothing flushed)", "crash",
+             ((PROCESSOR, "mid_batch", 100),)),
+    Scenario("parquet-after-write", "Parquet sink killed after write, before commit", "crash",
+             ((PARQUET_SINK, "after_write", 2),)),
+    Scenario("csv-after-write", "CSV sink killed after write, before commit", "crash",
+             ((CSV_SINK, "after_write", 1),)),
+    Scenario("services-after-write", "processor and both sinks killed at their crash points", "crash",
+             ((PROCESSOR, "after_publish", 15), (PARQUET_SINK, "after_write", 2), (CSV_SINK, "after_write", 1))),
+    Scenario("kafka-broker-kill", "Kafka leader broker SIGKILLed, restarted", "broker-kill",
+             brokers=("kafka",), nodes=3),
+    Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
+             brokers=("kafka",), nodes=3),
+)}
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    broker: str
+    rows: pd.DataFrame                   # the scenario table's rows (one per sink/stream)
+    timeline: pd.DataFrame               # send time → delay to disk, per bin (Parquet stream)
+    events: pd.DataFrame                 # what happened when (s since start)
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _generator_acked(data_dir: Path, instance: str = "telemetry-generator") -> int:
+    import json
+
+    path = data_dir / "metrics" / f"{instance}.jsonl"
+    lines = path.read_text().strip().splitlines() if path.exists() else []
+    return int(json.loads(lines[-1]).get("acked", 0)) if lines else 0
+
+
+def _leader_of_telemetry(bootstrap: str, namespace: str) -> int:
+    from ...transport.kafka_admin import partition_rows
+
+    for row in partition_rows(bootstrap):
+        if row["topic"] == f"{namespace}.telemetry" and row["partition"] == 0 and row["leader"] >= 0:
+            return int(row["leader"])
+    return 2
+
+
+class _Events:
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.rows: list[dict] = []
+
+    def mark(self, event: str, detail: str = "", at_ns: int | None = None) -> int:
+        at_ns = at_ns or time.time_ns()
+        self.rows.append({"t_s": round(at_ns / 1e9 - self.start, 3), "event": event, "detail": detail})
+        return at_ns
+
+
+def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None, env: dict[str, str] | None = None,
+                 duration_s: float = 12.0, machines: int = 6, fault_at_s: float = 4.0, down_s: float = 4.0,
+                 seed: int = 7, drain_timeout_s: float = 45.0,
+                 session_timeout_ms: int | None = 6000) -> ScenarioResult:
+    """One bounded run of the app on `broker` with `scenario`'s fault; `stack` (a `streamlab.stack.Stack`)
+    is needed for broker faults, `env` (KAFKA_BOOTSTRAP / AMQP_URL...) points the services at a stack.
+    `session_timeout_ms`: how long Kafka keeps a killed consumer's partitions (None: Kafka's 45 s default)."""
+    from ...pipeline.runner import AppConfig, AppRun
+
+    if broker not in scenario.brokers:
+        raise ValueError(f"scenario {scenario.name} does not apply to {broker}")
+    data_dir = Path(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    namespace = f"f-{broker[:5]}-{uuid.uuid4().hex[:6]}"
+    stamp = data_dir / "crash"
+    session = {"STREAMLAB_KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms)} if session_timeout_ms else {}
+    config = AppConfig(broker=broker, machines=machines, duration_s=duration_s, seed=seed, data_dir=data_dir,
+                       namespace=namespace, drain_timeout_s=drain_timeout_s,
+                       extra_env={**(env or {}), **scenario.crash_env(stamp), **session})
+    wall = time.monotonic()
+    with _environment(env or {}):
+        run = AppRun(config)
+        transport = run.transport
+        from ...pipeline.declare import declare_app
+
+        declare_app(transport, namespace)
+        audit.declare_audit(transport, namespace, ["telemetry", "alerts"])
+        events = _Events(time.time())
+        fault_ns: dict[str, int] = {}
+        try:
+            run.start()
+            events.start = config.epoch_ns / 1e9   # the clock of the timeline: generators' start
+            events.mark("generators started", at_ns=config.epoch_ns)
+            if scenario.kind == "crash":
+                fault_ns = _watch_crashes(run, scenario, stamp, events)
+            elif scenario.kind in ("broker-kill", "broker-pause"):
+                at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
+                fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
+            while run.generators_running():
+                time.sleep(0.2)
+            events.mark("generators done")
+            codes = run.stop()
+            events.mark("app stopped (drained)")
+        except BaseException:
+            run.kill_all()
+            raise
+        rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
+        with contextlib.suppress(Exception):
+            transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
+    return ScenarioResult(scenario, broker, rows, timeline, pd.DataFrame(events.rows), codes,
+                          round(time.monotonic() - wall, 1))
+
+
+def _watch_crashes(run, scenario: Scenario, stamp: Path, events: _Events) -> dict[str, int]:
+    """Restart each crashed service as soon as it is gone; returns service → its crash time (ns)."""
+    todo = {service for service, _moment, _n in scenario.crashes}
+    crashed: dict[str, int] = {}
+    while todo and run.generators_running():
+        for service in sorted(todo):
+            process = run.services[service].process
+            if process.poll() is None:
+                continue
+            moment = next(m for s, m, _n in scenario.crashes if s == service)
+            stamp_file = Path(f"{stamp}.{INSTANCE[service]}.{moment}")
+            if not stamp_file.exists():
+                raise RuntimeError(f"{service} exited with {process.returncode} before its crash point; "
+                                   f"see {run.services[service].log_file}")
+            crash_ns = int(stamp_file.read_text())
+            events.mark(f"{INSTANCE[service]} killed", f"SIGKILL at {moment}", crash_ns)
+            crashed[service] = crash_ns
+            run.restart_service(service)
+            events.mark(f"{INSTANCE[service]} restarted")
+            todo.discard(service)
+        time.sleep(0.1)
+    for service in todo:
+        events.mark(f"{INSTANCE[service]} crash point not reached")
+    return crashed
+
+
+def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Events, fault_at_s: float,
+                  down_s: float) -> int:
+    if stack is None:
+        raise ValueError(f"scenario {scenario.name} needs the stack (streamlab.stack.Stack) to break a broker")
+    kafka = stack.part("kafka")
+    time.sleep(fault_at_s)
+    node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
+    if scenario.kind == "broker-kill":
+        fault_ns = time.time_ns()
+        kafka.kill_node(node)
+        events.mark(f"broker {node} killed", "SIGKILL", fault_ns)
+        time.sleep(down_s)
+        events.mark(f"broker {node} restarting")
+        kafka.restart_node(node)
+        events.mark(f"broker {node} back (cluster ready)")
+    else:
+        fault_ns = time.time_ns()
+        kafka.pause_node(node)
+        events.mark(f"broker {node} paused", "SIGSTOP", fault_ns)
+        try:
+            time.sleep(down_s)
+        finally:
+            kafka.resume_node(node)
+        events.mark(f"broker {node} resumed", "SIGCONT")
+    return fault_ns
+
+
+def _first_fault(fault_ns: dict[str, int], services: tuple[str, ...]) -> int | None:
+    """The earliest fault on a stream's path (the processor's or its sink's), None if none happened there."""
+    times = [fault_ns[s] for s in services if s in fault_ns]
+    return min(times) if times else None
+
+
+def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir: Path, config,
+           fault_ns: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    health = load_health(data_dir / "health")
+    telemetry = audit.read_back(transport, namespace, "telemetry", config.codec, ["machine_id", "seq", "ts_ns"])
+    alerts_held = audit.read_back(transport, namespace, "alerts", config.codec, ALERT_KEY)
+    csv_path = data_dir / "alerts" / "alerts.csv"
+    alerts_disk = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(
+        columns=[*ALERT_KEY, "seq", "sink_received_ns", "sink_ts_ns"])
+    middle = config.epoch_ns + int(config.duration_s / 2 * 1e9)   # no fault: the baseline delay at mid-run
+    parquet_fault = _first_fault(fault_ns, (PROCESSOR, PARQUET_SINK))
+    csv_fault = _first_fault(fault_ns, (PROCESSOR, CSV_SINK))
+    parquet = ledger.count_stage(_generator_acked(data_dir), telemetry, health, ["machine_id", "seq"],
+                                 "sink_received_ns", "seq", parquet_fault or middle)
+    csv = ledger.count_stage(len(ledger.distinct_keys(alerts_held, ALERT_KEY)), alerts_held, alerts_disk, ALERT_KEY,
+                             "sink_received_ns", "source_ts_ns", csv_fault or middle)
+    temp_files = sum(1 for p in data_dir.rglob(".*.tmp"))
+    rows = []
+    for sink, stream, count, fault in (("Parquet", "telemetry → health", parquet, parquet_fault),
+                                       ("CSV", "alerts", csv, csv_fault)):
+        rows.append({"scenario": scenario.label, "scenario_id": scenario.name, "broker": broker, "sink": sink,
+                     "stream": stream, **count.as_dict(), "fault_on_path": fault is not None,
+                     "temp_files_left": temp_files, "promise": scenario.promise})
+    return pd.DataFrame(rows), ledger.durable_timeline(health, config.epoch_ns)
