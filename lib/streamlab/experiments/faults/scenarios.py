@@ -24,7 +24,8 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -267,3 +268,44 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
                      "stream": stream, **count.as_dict(), "fault_on_path": fault is not None,
                      "temp_files_left": temp_files, "promise": scenario.promise})
     return pd.DataFrame(rows), ledger.durable_timeline(health, config.epoch_ns)
+
+
+@dataclass(frozen=True)
+class Planned:
+    scenario: Scenario
+    broker: str
+    session_timeout_ms: int | None
+
+
+def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None = 6000,
+         compare_default_session: Sequence[str] = ()) -> tuple[list[Planned], list[str]]:
+    """The runs for the named scenarios on every broker they apply to, and why any were left out.
+
+    `compare_default_session`: scenarios also run on Kafka with Kafka's default session timeout (45 s), to show
+    what the shorter one buys after a consumer crash."""
+    runs, skipped = [], []
+    for name in names:
+        scenario = SCENARIOS[name]
+        if scenario.nodes > kafka_nodes:
+            skipped.append(f"{scenario.label}: needs {scenario.nodes} Kafka brokers, the stack has {kafka_nodes}")
+            continue
+        runs += [Planned(scenario, broker, session_timeout_ms) for broker in scenario.brokers]
+    for name in compare_default_session:
+        base = SCENARIOS[name]
+        slow = replace(base, name=f"{base.name}-default-session", label=f"{base.label} (session timeout 45 s)",
+                       brokers=("kafka",))
+        runs.append(Planned(slow, "kafka", None))
+    return runs, skipped
+
+
+def run_plan(runs: Sequence[Planned], data_root: Path, stack=None, progress: bool = True,
+             **options) -> list[ScenarioResult]:
+    """Each planned run in turn (a tqdm bar), its files under `data_root/<scenario>-<broker>/`."""
+    from tqdm.auto import tqdm
+
+    results = []
+    for planned in tqdm(runs, desc="fault scenarios", disable=not progress):
+        results.append(run_scenario(planned.scenario, planned.broker,
+                                    Path(data_root) / f"{planned.scenario.name}-{planned.broker}", stack=stack,
+                                    session_timeout_ms=planned.session_timeout_ms, **options))
+    return results

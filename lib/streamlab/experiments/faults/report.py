@@ -1,0 +1,88 @@
+"""The scenario table, the figures' data and the verdicts chapter 06 quotes, from a list of results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .scenarios import ScenarioResult
+
+BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
+
+#: the scenario table's columns, in reading order, with their headings
+TABLE_COLUMNS = {
+    "scenario": "scenario", "broker": "broker", "sink": "sink", "sent": "sent (acked)",
+    "on_broker": "on the broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "of which lost by the broker",
+    "duplicated": "duplicated", "reordered": "reordered", "recovery_s": "recovery (s)",
+}
+
+
+def tidy(results: Sequence[ScenarioResult]) -> pd.DataFrame:
+    """One row per scenario × broker × sink, every ledger figure (what the chapter saves as CSV)."""
+    frames = [r.rows.assign(wall_s=r.wall_s) for r in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TABLE_COLUMNS))
+
+
+def scenario_table(tidy_rows: pd.DataFrame) -> pd.DataFrame:
+    """The table the chapter shows: scenario × broker × sink → sent, on disk, lost, duplicated, reordered, recovery."""
+    table = tidy_rows[list(TABLE_COLUMNS)].copy()
+    table["broker"] = table["broker"].map(BROKER_LABEL).fillna(table["broker"])
+    table["recovery_s"] = table["recovery_s"].round(1)
+    return table.rename(columns=TABLE_COLUMNS).set_index(["scenario", "broker", "sink"])
+
+
+def timelines(results: Sequence[ScenarioResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figures' data: per run, delay to disk by send time, and the run's events; labelled by scenario/broker."""
+    lines, events = [], []
+    for r in results:
+        label = {"scenario": r.scenario.label, "broker": BROKER_LABEL.get(r.broker, r.broker)}
+        lines.append(r.timeline.assign(**label))
+        events.append(r.events.assign(**label))
+    empty = pd.DataFrame(columns=["scenario", "broker", "t_s", "event"])
+    return (pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(),
+            pd.concat(events, ignore_index=True) if events else empty)
+
+
+def of_kind(results: Sequence[ScenarioResult], kinds: Sequence[str]) -> list[ScenarioResult]:
+    return [r for r in results if r.scenario.kind in kinds]
+
+
+def totals(tidy_rows: pd.DataFrame, kinds_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Sums over the rows (optionally only the scenarios named): sent, on disk, lost, duplicated, reordered."""
+    rows = tidy_rows if kinds_ids is None else tidy_rows[tidy_rows["scenario_id"].isin(kinds_ids)]
+    return {k: int(rows[k].sum()) for k in ("sent", "on_disk", "lost", "duplicated", "reordered")}
+
+
+def promise_verdict(tidy_rows: pd.DataFrame) -> str:
+    """One sentence on the promise "each record exactly once on disk", read from the rows."""
+    promised = tidy_rows[tidy_rows["promise"] == "exactly once on disk"]
+    if promised.empty:
+        return "No scenario that promises exactly once on disk ran in this profile."
+    broken = promised[(promised["lost"] > 0) | (promised["duplicated"] > 0)]
+    runs = promised[["scenario_id", "broker"]].drop_duplicates()
+    if broken.empty:
+        return (f"The promise held in every one of the {len(runs)} runs that make it: "
+                "no record lost and none duplicated on disk.")
+    names = ", ".join(sorted({f"{r.scenario} on {BROKER_LABEL.get(r.broker, r.broker)}" for r in broken.itertuples()}))
+    return f"**The promise broke** in {len(broken[['scenario_id', 'broker']].drop_duplicates())} run(s): {names}."
+
+
+def recovery(tidy_rows: pd.DataFrame, scenario_id: str, broker: str, sink: str = "Parquet") -> float:
+    rows = tidy_rows[(tidy_rows["scenario_id"] == scenario_id) & (tidy_rows["broker"] == broker)
+                     & (tidy_rows["sink"] == sink)]
+    return float(rows["recovery_s"].iloc[0]) if len(rows) else math.nan
+
+
+def skipped_phrase(skipped: Sequence[str]) -> str:
+    """The scenarios this build left out and why, as one sentence (empty when none was)."""
+    if not skipped:
+        return ""
+    return "Not measured in this build: " + "; ".join(skipped) + "."
+
+
+def not_measured_table(what: str, skipped: Sequence[str]) -> pd.DataFrame:
+    """What stands in for a figure whose scenarios did not run: the reasons, as a table."""
+    reasons = list(skipped) or ["not selected in this profile (see book/profiles.yaml)"]
+    return pd.DataFrame({f"{what}: not measured yet": reasons})
