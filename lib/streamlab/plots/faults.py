@@ -31,8 +31,8 @@ def outage_timeline(timeline: pd.DataFrame, events: pd.DataFrame, title: str, *,
     rules = base.mark_rule(strokeDash=[4, 3]).encode(
         x="t_s:Q", color=alt.Color("broker:N", scale=series_scale(data["broker"].unique())),
         tooltip=["broker", "event", "t_s"]).transform_filter(alt.datum.kind == "event")
-    return alt.layer(lines, rules, data=data).properties(width=WIDTH, height=140).facet(
-        row=alt.Row("scenario:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
-                                                                 labelOrient="top", labelFontWeight="bold")),
+    return alt.layer(lines, rules, data=data).properties(width=WIDTH - 80, height=140).facet(
+        row=alt.Row("scenario:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start",
+                                                                 labelLimit=WIDTH, labelFontWeight="bold")),
         title=_title(title, subtitle),
     ).resolve_scale(y="independent")

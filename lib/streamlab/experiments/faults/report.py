@@ -13,9 +13,9 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
 #: the scenario table's columns, in reading order, with their headings
 TABLE_COLUMNS = {
-    "scenario": "scenario", "broker": "broker", "sink": "sink", "sent": "sent (acked)",
-    "on_broker": "on the broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "of which lost by the broker",
-    "duplicated": "duplicated", "reordered": "reordered", "recovery_s": "recovery (s)",
+    "scenario_id": "scenario", "broker": "broker", "sink": "sink", "sent": "sent",
+    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "lost by broker",
+    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)",
 }
 
 
@@ -86,3 +86,10 @@ def not_measured_table(what: str, skipped: Sequence[str]) -> pd.DataFrame:
     """What stands in for a figure whose scenarios did not run: the reasons, as a table."""
     reasons = list(skipped) or ["not selected in this profile (see book/profiles.yaml)"]
     return pd.DataFrame({f"{what}: not measured yet": reasons})
+
+
+def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:
+    """What each scenario id in the table does, and what it promises."""
+    seen = {r.scenario.name: r.scenario for r in results}
+    return pd.DataFrame([{"scenario": s.name, "fault": s.label, "promise": s.promise} for s in seen.values()]
+                        ).set_index("scenario") if seen else pd.DataFrame(columns=["fault", "promise"])
