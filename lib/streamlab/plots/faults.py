@@ -18,7 +18,7 @@ def outage_timeline(timeline: pd.DataFrame, events: pd.DataFrame, title: str, *,
                     subtitle: str | None = None) -> alt.FacetChart:
     """`timeline`: scenario, broker, sent_s, max_delay_s (ledger.durable_timeline per run);
     `events`: scenario, broker, t_s, event (kills, restarts, resumes)."""
-    marks = events[events["event"].str.contains("killed|paused|restarted|resumed|back")]
+    marks = events[events["event"].str.contains("killed|paused|restarted|resumed|back|filled|freed|failed")]
     data = pd.concat([timeline.assign(kind="delay"),
                       marks[["scenario", "broker", "t_s", "event"]].assign(kind="event")], ignore_index=True)
     base = alt.Chart()

@@ -15,7 +15,7 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 TABLE_COLUMNS = {
     "scenario_id": "scenario", "broker": "broker", "sink": "sink", "sent": "sent",
     "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "lost by broker",
-    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)",
+    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)", "temp_files_left": "temp files left",
 }
 
 
@@ -93,3 +93,21 @@ def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:
     seen = {r.scenario.name: r.scenario for r in results}
     return pd.DataFrame([{"scenario": s.name, "fault": s.label, "promise": s.promise} for s in seen.values()]
                         ).set_index("scenario") if seen else pd.DataFrame(columns=["fault", "promise"])
+
+
+def disk_full_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> str:
+    """What the full disk did, read from the rows and the events: the sink's error, losses, partial files."""
+    rows = tidy_rows[(tidy_rows["scenario_id"] == "parquet-disk-full") & (tidy_rows["sink"] == "Parquet")]
+    if rows.empty:
+        return "The full-disk scenario did not run in this build."
+    parts = []
+    for row in rows.itertuples():
+        broker = BROKER_LABEL.get(row.broker, row.broker)
+        failed = events[(events["broker"] == broker) & events["event"].str.endswith("failed")]
+        how = (f"the sink stopped with `{failed['detail'].iloc[0]}`" if len(failed)
+               else "the sink did not stop")
+        temp = (f"**{row.temp_files_left} partial temp file(s) left behind** in the Parquet folder"
+                if row.temp_files_left else "no partial file left behind")
+        parts.append(f"On {broker} {how}; after space returned, {row.lost} readings were lost and "
+                     f"{row.duplicated} duplicated, {row.reordered} reached disk out of order, and {temp}.")
+    return " ".join(parts)

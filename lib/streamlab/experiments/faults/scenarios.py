@@ -47,7 +47,7 @@ ALERT_KEY = ["machine_id", "source_ts_ns", "state"]   # how the CSV sink identif
 class Scenario:
     name: str
     label: str
-    kind: str                                   # "crash" | "broker-kill" | "broker-pause" | "none"
+    kind: str                   # "crash" | "broker-kill" | "broker-pause" | "disk-full" | "none"
     crashes: tuple[tuple[str, str, int], ...] = ()   # (service, moment, nth pass)
     brokers: tuple[str, ...] = ("kafka", "rabbitmq")
     nodes: int = 1                              # Kafka brokers the scenario needs
@@ -72,6 +72,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              ((CSV_SINK, "after_write", 1),)),
     Scenario("services-after-write", "processor and both sinks killed at their crash points", "crash",
              ((PROCESSOR, "after_publish", 15), (PARQUET_SINK, "after_write", 2), (CSV_SINK, "after_write", 1))),
+    Scenario("parquet-disk-full", "Parquet sink's disk full (a small tmpfs), space freed after", "disk-full"),
     Scenario("kafka-broker-kill", "Kafka leader broker SIGKILLed, restarted", "broker-kill",
              brokers=("kafka",), nodes=3),
     Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
@@ -162,7 +163,10 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         audit.declare_audit(transport, namespace, ["telemetry", "alerts"])
         events = _Events(time.time())
         fault_ns: dict[str, int] = {}
+        disk = SmallDisk(data_dir / "health") if scenario.kind == "disk-full" else None
         try:
+            if disk is not None:
+                disk.mount()
             run.start()
             events.start = config.epoch_ns / 1e9   # the clock of the timeline: generators' start
             events.mark("generators started", at_ns=config.epoch_ns)
@@ -171,15 +175,20 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
             elif scenario.kind in ("broker-kill", "broker-pause"):
                 at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
                 fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
+            elif scenario.kind == "disk-full":
+                fault_ns = {PARQUET_SINK: _fill_disk(run, disk, events, fault_at_s, down_s)}
             while run.generators_running():
                 time.sleep(0.2)
             events.mark("generators done")
             codes = run.stop()
             events.mark("app stopped (drained)")
+            rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
         except BaseException:
             run.kill_all()
             raise
-        rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
+        finally:
+            if disk is not None:
+                disk.unmount()
         with contextlib.suppress(Exception):
             transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
     return ScenarioResult(scenario, broker, rows, timeline, pd.DataFrame(events.rows), codes,
@@ -239,6 +248,74 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     return fault_ns
 
 
+class SmallDisk:
+    """A small tmpfs mounted over one folder (root only), to fill it on purpose; unmounted after the run."""
+
+    def __init__(self, folder: Path, size_mb: int = 32) -> None:
+        self.folder = folder
+        self.size_mb = size_mb
+        self.filler = folder / "filler.bin"
+        self.mounted = False
+
+    def mount(self) -> None:
+        import subprocess
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot mount a tmpfs on {self.folder} (root needed): {done.stderr.strip()}")
+        self.mounted = True
+
+    def fill(self) -> int:
+        """Write zeros until the disk is full; returns the bytes written."""
+        written = 0
+        chunk = b"\0" * (1 << 20)
+        with open(self.filler, "wb", buffering=0) as handle:
+            try:
+                while True:
+                    written += handle.write(chunk)
+            except OSError:
+                pass
+        return written
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        import subprocess
+
+        if self.mounted:
+            subprocess.run(["umount", str(self.folder)], capture_output=True)
+            self.mounted = False
+
+
+def _last_error(log_file: Path) -> str:
+    lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors or lines or ["no output"])[-1].strip()[:200]
+
+
+def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s: float) -> int:
+    """Fill the Parquet sink's disk, watch it fail, free the space after `down_s`, restart it if it died."""
+    time.sleep(fault_at_s)
+    fault_ns = events.mark("Parquet sink's disk filled", f"{disk.fill() / 2**20:.0f} MiB of zeros")
+    sink = run.services[PARQUET_SINK]
+    deadline = time.monotonic() + down_s
+    while time.monotonic() < deadline and sink.process.poll() is None:
+        time.sleep(0.1)
+    code = sink.process.poll()
+    if code is not None:
+        events.mark("health-parquet-sink failed", f"exit {code}: {_last_error(sink.log_file)}")
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    disk.free()
+    events.mark("space freed")
+    if sink.process.poll() is not None:
+        run.restart_service(PARQUET_SINK)
+        events.mark("health-parquet-sink restarted")
+    return fault_ns
+
+
 def _first_fault(fault_ns: dict[str, int], services: tuple[str, ...]) -> int | None:
     """The earliest fault on a stream's path (the processor's or its sink's), None if none happened there."""
     times = [fault_ns[s] for s in services if s in fault_ns]
@@ -260,10 +337,10 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
                                  "sink_received_ns", "seq", parquet_fault or middle)
     csv = ledger.count_stage(len(ledger.distinct_keys(alerts_held, ALERT_KEY)), alerts_held, alerts_disk, ALERT_KEY,
                              "sink_received_ns", "source_ts_ns", csv_fault or middle)
-    temp_files = sum(1 for p in data_dir.rglob(".*.tmp"))
     rows = []
-    for sink, stream, count, fault in (("Parquet", "telemetry → health", parquet, parquet_fault),
-                                       ("CSV", "alerts", csv, csv_fault)):
+    for sink, stream, count, fault, folder in (("Parquet", "telemetry → health", parquet, parquet_fault, "health"),
+                                               ("CSV", "alerts", csv, csv_fault, "alerts")):
+        temp_files = sum(1 for _ in (data_dir / folder).rglob(".*.tmp"))   # a write that never completed
         rows.append({"scenario": scenario.label, "scenario_id": scenario.name, "broker": broker, "sink": sink,
                      "stream": stream, **count.as_dict(), "fault_on_path": fault is not None,
                      "temp_files_left": temp_files, "promise": scenario.promise})
@@ -284,12 +361,17 @@ def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None 
     `compare_default_session`: scenarios also run on Kafka with Kafka's default session timeout (45 s), to show
     what the shorter one buys after a consumer crash."""
     runs, skipped = [], []
-    for name in names:
+    for entry in names:
+        name, _, only = entry.partition("@")      # "parquet-disk-full@rabbitmq": on that broker only
         scenario = SCENARIOS[name]
         if scenario.nodes > kafka_nodes:
             skipped.append(f"{scenario.label}: needs {scenario.nodes} Kafka brokers, the stack has {kafka_nodes}")
             continue
-        runs += [Planned(scenario, broker, session_timeout_ms) for broker in scenario.brokers]
+        if scenario.kind == "disk-full" and os.geteuid() != 0:
+            skipped.append(f"{scenario.label}: mounting a tmpfs needs root")
+            continue
+        runs += [Planned(scenario, broker, session_timeout_ms) for broker in scenario.brokers
+                 if not only or broker == only]
     for name in compare_default_session:
         base = SCENARIOS[name]
         slow = replace(base, name=f"{base.name}-default-session", label=f"{base.label} (session timeout 45 s)",
