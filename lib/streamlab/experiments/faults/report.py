@@ -13,7 +13,7 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
 #: the scenario table's columns, in reading order, with their headings
 TABLE_COLUMNS = {
-    "scenario_id": "scenario", "broker": "broker", "sink": "sink", "sent": "sent",
+    "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
     "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "lost by broker",
     "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)", "temp_files_left": "temp files left",
 }

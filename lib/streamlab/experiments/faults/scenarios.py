@@ -183,6 +183,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
             codes = run.stop()
             events.mark("app stopped (drained)")
             rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
+            rows.insert(rows.columns.get_loc("sent"), "faults", _injected(events.rows))
         except BaseException:
             run.kill_all()
             raise
@@ -314,6 +315,14 @@ def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s:
         run.restart_service(PARQUET_SINK)
         events.mark("health-parquet-sink restarted")
     return fault_ns
+
+
+FAULT_EVENTS = ("killed", "paused", "disk filled")
+
+
+def _injected(rows: list[dict]) -> int:
+    """How many faults really happened (a crash point the run never reached does not count)."""
+    return sum(1 for row in rows if row["event"].endswith(FAULT_EVENTS))
 
 
 def _first_fault(fault_ns: dict[str, int], services: tuple[str, ...]) -> int | None:
