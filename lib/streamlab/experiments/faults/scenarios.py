@@ -50,7 +50,7 @@ class Scenario:
     kind: str                   # "crash" | "broker-kill" | "broker-pause" | "disk-full" | "none"
     crashes: tuple[tuple[str, str, int], ...] = ()   # (service, moment, nth pass)
     brokers: tuple[str, ...] = ("kafka", "rabbitmq")
-    nodes: int = 1                              # Kafka brokers the scenario needs
+    nodes: int = 1                              # broker nodes the scenario needs (of its broker)
     promise: str = "exactly once on disk"
 
     def crash_env(self, stamp_prefix: Path) -> dict[str, str]:
@@ -77,6 +77,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              brokers=("kafka",), nodes=3),
     Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
              brokers=("kafka",), nodes=3),
+    Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's quorum queue SIGKILLed, restarted",
+             "broker-kill", brokers=("rabbitmq",), nodes=3),
 )}
 
 
@@ -226,27 +228,43 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
                   down_s: float) -> int:
     if stack is None:
         raise ValueError(f"scenario {scenario.name} needs the stack (streamlab.stack.Stack) to break a broker")
-    kafka = stack.part("kafka")
-    time.sleep(fault_at_s)
-    node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
+    broker = scenario.brokers[0]
+    part = stack.part(broker)
+    due = time.monotonic() + fault_at_s
+    # the leader is looked up first (rabbitmqctl boots an Erlang VM: seconds), so the fault lands on time
+    if broker == "kafka":
+        node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
+    else:
+        node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
+    time.sleep(max(0.0, due - time.monotonic()))
     if scenario.kind == "broker-kill":
         fault_ns = time.time_ns()
-        kafka.kill_node(node)
+        part.kill_node(node)
         events.mark(f"broker {node} killed", "SIGKILL", fault_ns)
         time.sleep(down_s)
         events.mark(f"broker {node} restarting")
-        kafka.restart_node(node)
+        part.restart_node(node)
         events.mark(f"broker {node} back (cluster ready)")
     else:
         fault_ns = time.time_ns()
-        kafka.pause_node(node)
+        part.pause_node(node)
         events.mark(f"broker {node} paused", "SIGSTOP", fault_ns)
         try:
             time.sleep(down_s)
         finally:
-            kafka.resume_node(node)
+            part.resume_node(node)
         events.mark(f"broker {node} resumed", "SIGCONT")
     return fault_ns
+
+
+def _rabbit_queue_leader(part, queue: str) -> int:
+    """The index of the RabbitMQ node leading a quorum queue (`rabbitmqctl list_queues name leader`)."""
+    answer = part.ctl(part.node(1), "list_queues", "-q", "--no-table-headers", "name", "leader")
+    for line in answer.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == queue:
+            return int(fields[1].split("@")[0].rsplit("-", 1)[-1])
+    raise RuntimeError(f"queue {queue} not found on the cluster: {answer.stdout[-300:]} {answer.stderr[-300:]}")
 
 
 class SmallDisk:
@@ -364,7 +382,7 @@ class Planned:
 
 
 def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None = 6000,
-         compare_default_session: Sequence[str] = ()) -> tuple[list[Planned], list[str]]:
+         compare_default_session: Sequence[str] = (), rabbit_nodes: int = 1) -> tuple[list[Planned], list[str]]:
     """The runs for the named scenarios on every broker they apply to, and why any were left out.
 
     `compare_default_session`: scenarios also run on Kafka with Kafka's default session timeout (45 s), to show
@@ -373,8 +391,11 @@ def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None 
     for entry in names:
         name, _, only = entry.partition("@")      # "parquet-disk-full@rabbitmq": on that broker only
         scenario = SCENARIOS[name]
-        if scenario.nodes > kafka_nodes:
-            skipped.append(f"{scenario.label}: needs {scenario.nodes} Kafka brokers, the stack has {kafka_nodes}")
+        have = kafka_nodes if scenario.brokers == ("kafka",) else rabbit_nodes if scenario.brokers == ("rabbitmq",) \
+            else min(kafka_nodes, rabbit_nodes)
+        if scenario.nodes > have:
+            broker = "Kafka brokers" if scenario.brokers == ("kafka",) else "RabbitMQ nodes"
+            skipped.append(f"{scenario.label}: needs {scenario.nodes} {broker}, the stack has {have}")
             continue
         if scenario.kind == "disk-full" and os.geteuid() != 0:
             skipped.append(f"{scenario.label}: mounting a tmpfs needs root")
