@@ -51,6 +51,7 @@ class Scenario:
     crashes: tuple[tuple[str, str, int], ...] = ()   # (service, moment, nth pass)
     brokers: tuple[str, ...] = ("kafka", "rabbitmq")
     nodes: int = 1                              # broker nodes the scenario needs (of its broker)
+    replication: int = 0                        # Kafka: the app's topics with this RF (0: as declared, 3)
     promise: str = "exactly once on disk"
 
     def crash_env(self, stamp_prefix: Path) -> dict[str, str]:
@@ -77,6 +78,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              brokers=("kafka",), nodes=3),
     Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
              brokers=("kafka",), nodes=3),
+    Scenario("kafka-disk-lost", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 3)", "broker-disk-lost",
+             brokers=("kafka",), nodes=3),
+    Scenario("kafka-disk-lost-rf1", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 1)",
+             "broker-disk-lost", brokers=("kafka",), nodes=3, replication=1,
+             promise="none: one replica cannot survive its disk"),
     Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's quorum queue SIGKILLed, restarted",
              "broker-kill", brokers=("rabbitmq",), nodes=3),
 )}
@@ -161,6 +167,8 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         transport = run.transport
         from ...pipeline.declare import declare_app
 
+        if scenario.replication:
+            _declare_with_replication(transport, namespace, scenario.replication)
         declare_app(transport, namespace)
         audit.declare_audit(transport, namespace, ["telemetry", "alerts"])
         events = _Events(time.time())
@@ -172,16 +180,16 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
             run.start()
             events.start = config.epoch_ns / 1e9   # the clock of the timeline: generators' start
             events.mark("generators started", at_ns=config.epoch_ns)
-            if scenario.kind == "crash":
-                fault_ns = _watch_crashes(run, scenario, stamp, events)
-            elif scenario.kind in ("broker-kill", "broker-pause"):
-                at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
-                fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
-            elif scenario.kind == "disk-full":
-                fault_ns = {PARQUET_SINK: _fill_disk(run, disk, events, fault_at_s, down_s)}
-            while run.generators_running():
-                time.sleep(0.2)
-            events.mark("generators done")
+            with Watchdog(run, scenario, stamp, events) as watchdog:
+                if scenario.kind in ("broker-kill", "broker-pause", "broker-disk-lost"):
+                    at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
+                    fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
+                elif scenario.kind == "disk-full":
+                    fault_ns = {PARQUET_SINK: _fill_disk(run, disk, events, fault_at_s, down_s)}
+                while run.generators_running():
+                    time.sleep(0.2)
+                events.mark("generators done")
+            fault_ns.update(watchdog.crashed)
             codes = run.stop()
             events.mark("app stopped (drained)")
             rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
@@ -198,30 +206,58 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                           round(time.monotonic() - wall, 1))
 
 
-def _watch_crashes(run, scenario: Scenario, stamp: Path, events: _Events) -> dict[str, int]:
-    """Restart each crashed service as soon as it is gone; returns service → its crash time (ns)."""
-    todo = {service for service, _moment, _n in scenario.crashes}
-    crashed: dict[str, int] = {}
-    while todo and run.generators_running():
-        for service in sorted(todo):
-            process = run.services[service].process
-            if process.poll() is None:
-                continue
-            moment = next(m for s, m, _n in scenario.crashes if s == service)
-            stamp_file = Path(f"{stamp}.{INSTANCE[service]}.{moment}")
-            if not stamp_file.exists():
-                raise RuntimeError(f"{service} exited with {process.returncode} before its crash point; "
-                                   f"see {run.services[service].log_file}")
+class Watchdog:
+    """The harness's stand-in for a supervisor: restarts the processor or a sink whenever it has exited.
+
+    A kill at a crash point is recorded with its stamp's time; any other exit is recorded with the last
+    error line of the service's log (a crash the fault caused, which a supervisor would hide), and the
+    service is restarted either way, at most `max_restarts` times each. Runs in a thread beside the fault.
+    """
+
+    def __init__(self, run, scenario: Scenario, stamp: Path, events: _Events, max_restarts: int = 5) -> None:
+        import threading
+
+        self.run, self.scenario, self.stamp, self.events = run, scenario, stamp, events
+        self.max_restarts = max_restarts
+        self.restarts: dict[str, int] = {}
+        self.crashed: dict[str, int] = {}      # service → crash-point kill time (ns)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fault-watchdog", daemon=True)
+
+    def __enter__(self) -> "Watchdog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        for service, moment, _n in self.scenario.crashes:
+            if service not in self.crashed:
+                self.events.mark(f"{INSTANCE[service]} crash point not reached", moment)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            for service in (PROCESSOR, PARQUET_SINK, CSV_SINK):
+                running = self.run.services.get(service)
+                if running is None or running.process.poll() is None:
+                    continue
+                if self.restarts.get(service, 0) >= self.max_restarts:
+                    continue
+                self._record_exit(service, running)
+                self.restarts[service] = self.restarts.get(service, 0) + 1
+                self.run.restart_service(service)
+                self.events.mark(f"{INSTANCE[service]} restarted")
+
+    def _record_exit(self, service: str, running) -> None:
+        moment = next((m for s, m, _n in self.scenario.crashes if s == service), None)
+        stamp_file = Path(f"{self.stamp}.{INSTANCE[service]}.{moment}") if moment else None
+        if stamp_file is not None and stamp_file.exists() and service not in self.crashed:
             crash_ns = int(stamp_file.read_text())
-            events.mark(f"{INSTANCE[service]} killed", f"SIGKILL at {moment}", crash_ns)
-            crashed[service] = crash_ns
-            run.restart_service(service)
-            events.mark(f"{INSTANCE[service]} restarted")
-            todo.discard(service)
-        time.sleep(0.1)
-    for service in todo:
-        events.mark(f"{INSTANCE[service]} crash point not reached")
-    return crashed
+            self.crashed[service] = crash_ns
+            self.events.mark(f"{INSTANCE[service]} killed", f"SIGKILL at {moment}", crash_ns)
+        else:
+            self.events.mark(f"{INSTANCE[service]} failed",
+                             f"exit {running.process.returncode}: {_last_error(running.log_file)}")
 
 
 def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Events, fault_at_s: float,
@@ -237,10 +273,13 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     else:
         node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
     time.sleep(max(0.0, due - time.monotonic()))
-    if scenario.kind == "broker-kill":
+    if scenario.kind in ("broker-kill", "broker-disk-lost"):
         fault_ns = time.time_ns()
         part.kill_node(node)
         events.mark(f"broker {node} killed", "SIGKILL", fault_ns)
+        if scenario.kind == "broker-disk-lost":
+            wiped = _wipe_namespace_logs(part.node(node).dir / "data", namespace)
+            events.mark(f"broker {node} disk lost", f"{wiped} partition folders of the run deleted")
         time.sleep(down_s)
         events.mark(f"broker {node} restarting")
         part.restart_node(node)
@@ -255,6 +294,25 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
             part.resume_node(node)
         events.mark(f"broker {node} resumed", "SIGCONT")
     return fault_ns
+
+
+def _declare_with_replication(transport, namespace: str, replication: int) -> None:
+    """Create the run's topics with another replication factor before `declare_app` (which keeps what exists)."""
+    specs = []
+    for spec in ALL_TOPICS:
+        config = dict(spec.config)
+        if "min.insync.replicas" in config:
+            config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), replication))
+        specs.append(replace(spec, name=f"{namespace}.{spec.name}", replication=replication, config=config))
+    transport.ensure_topics(specs)
+
+
+def _wipe_namespace_logs(log_dir: Path, namespace: str) -> int:
+    """Delete a (killed) Kafka broker's partition folders of this run only: its disk, as far as the run goes."""
+    folders = [p for p in log_dir.glob(f"{namespace}.*") if p.is_dir()]
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders)
 
 
 def _rabbit_queue_leader(part, queue: str) -> int:
@@ -316,26 +374,16 @@ def _last_error(log_file: Path) -> str:
 
 
 def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s: float) -> int:
-    """Fill the Parquet sink's disk, watch it fail, free the space after `down_s`, restart it if it died."""
+    """Fill the Parquet sink's disk and free it `down_s` later (the watchdog restarts the sink if it dies)."""
     time.sleep(fault_at_s)
     fault_ns = events.mark("Parquet sink's disk filled", f"{disk.fill() / 2**20:.0f} MiB of zeros")
-    sink = run.services[PARQUET_SINK]
-    deadline = time.monotonic() + down_s
-    while time.monotonic() < deadline and sink.process.poll() is None:
-        time.sleep(0.1)
-    code = sink.process.poll()
-    if code is not None:
-        events.mark("health-parquet-sink failed", f"exit {code}: {_last_error(sink.log_file)}")
-    time.sleep(max(0.0, deadline - time.monotonic()))
+    time.sleep(down_s)
     disk.free()
     events.mark("space freed")
-    if sink.process.poll() is not None:
-        run.restart_service(PARQUET_SINK)
-        events.mark("health-parquet-sink restarted")
     return fault_ns
 
 
-FAULT_EVENTS = ("killed", "paused", "disk filled")
+FAULT_EVENTS = ("killed", "paused", "disk filled")   # a lost disk comes with its kill: one fault
 
 
 def _injected(rows: list[dict]) -> int:
