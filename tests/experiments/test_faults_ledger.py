@@ -37,11 +37,15 @@ def test_lost_duplicated_and_reordered_are_told_apart():
     assert math.isnan(count.recovery_s)
 
 
-def test_what_the_broker_no_longer_holds_is_lost_by_the_broker():
+def test_what_the_broker_no_longer_holds_is_lost_unless_it_is_on_disk():
     held = _held([("M0", 0), ("M0", 1)])
     disk = _disk([("M0", 0, 0, 0, 1), ("M0", 1, 1, 0, 1)])
     count = ledger.count_stage(5, held, disk, KEY, "sink_received_ns", "seq", None)
     assert (count.lost, count.lost_by_broker) == (3, 3)
+    # the broker lost 3 it had acknowledged, but the sink had written them before: gone from the broker, on disk
+    disk = _disk([("M0", s, s, 0, 1) for s in range(5)])
+    count = ledger.count_stage(5, held, disk, KEY, "sink_received_ns", "seq", None)
+    assert (count.lost, count.lost_by_broker) == (0, 3)
 
 
 def test_reordering_is_per_machine():

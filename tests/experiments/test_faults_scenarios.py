@@ -48,7 +48,7 @@ def disk_full_run(rabbit_stack, tmp_path_factory):
         pytest.skip("mounting a tmpfs needs root")
     return scenarios.run_scenario(scenarios.SCENARIOS["parquet-disk-full"], "rabbitmq",
                                   tmp_path_factory.mktemp("disk-full") / "app", env=_env("rabbitmq", rabbit_stack),
-                                  duration_s=8.0, machines=3, fault_at_s=3.0, down_s=2.0)
+                                  duration_s=8.0, machines=3, fault_at_s=1.0, down_s=2.0)
 
 
 def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_nothing(disk_full_run):

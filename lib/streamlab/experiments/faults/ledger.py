@@ -3,10 +3,12 @@
 Pure functions over DataFrames (no broker, no file), so the counting rules are
 unit-tested on their own:
 
-- **lost**: acknowledged to the generator but absent on disk. Split into what
-  the broker no longer holds (acknowledged, then lost by the broker: e.g. a
-  topic with one replica on a killed node) and what the broker holds but the
-  sinks never wrote (lost in the application).
+- **lost**: acknowledged to the generator but absent on disk: what the broker
+  holds and the sinks never wrote, plus what was acknowledged and is neither on
+  the broker nor on disk.
+- **gone from the broker** (`lost_by_broker`): acknowledged, and the broker no
+  longer holds it (e.g. a topic with one replica whose disk was lost); lost for
+  good if the sinks had not written it yet, and in any case no longer replayable.
 - **duplicated**: rows on disk beyond the first of their key.
 - **reordered**: rows of one machine that reached the sink after a row with a
   larger sequence number (a redelivery behind newer records, as RabbitMQ
@@ -33,7 +35,7 @@ class StageCount:
     on_broker: int             # distinct keys the broker still holds for that stream
     on_disk: int               # rows in the files
     lost: int                  # acknowledged, never on disk
-    lost_by_broker: int        # acknowledged, no longer held by the broker
+    lost_by_broker: int        # acknowledged, no longer held by the broker (on disk or not)
     duplicated: int
     reordered: int
     recovery_s: float          # NaN: nothing sent after the fault reached disk
@@ -77,8 +79,9 @@ def count_stage(sent: int, broker: pd.DataFrame, disk: pd.DataFrame, key: list[s
     held = distinct_keys(broker, key)
     written = distinct_keys(disk, key)
     lost_by_broker = max(0, sent - len(held))
+    lost = len(held - written) + max(0, sent - len(held | written))
     return StageCount(sent=sent, on_broker=len(held), on_disk=len(disk),
-                      lost=len(held - written) + lost_by_broker, lost_by_broker=lost_by_broker,
+                      lost=lost, lost_by_broker=lost_by_broker,
                       duplicated=len(disk) - len(written),
                       reordered=reordered_rows(disk, order_column, order_key),
                       recovery_s=recovery_seconds(disk, fault_ns))

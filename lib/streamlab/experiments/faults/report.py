@@ -14,7 +14,7 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 #: the scenario table's columns, in reading order, with their headings
 TABLE_COLUMNS = {
     "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
-    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "lost by broker",
+    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone from broker",
     "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)", "temp_files_left": "temp files left",
 }
 
@@ -111,3 +111,16 @@ def disk_full_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> str:
         parts.append(f"On {broker} {how}; after space returned, {row.lost} readings were lost and "
                      f"{row.duplicated} duplicated, {row.reordered} reached disk out of order, and {temp}.")
     return " ".join(parts)
+
+
+def broker_verdict(tidy_rows: pd.DataFrame) -> str:
+    """One sentence per broker-fault run (Parquet stream): lost, gone from the broker, recovery; empty if none ran."""
+    rows = tidy_rows[tidy_rows["scenario_id"].str.contains("broker|leader|disk-lost") & (tidy_rows["sink"] == "Parquet")]
+    sentences = []
+    for row in rows.itertuples():
+        recovery = "never within the run" if math.isnan(row.recovery_s) else f"{row.recovery_s:.1f} s"
+        flag = "**" if row.lost else ""
+        sentences.append(f"{row.scenario} ({BROKER_LABEL.get(row.broker, row.broker)}): {flag}{row.lost} of "
+                         f"{row.sent} readings lost{flag}, {row.lost_by_broker} gone from the broker, "
+                         f"recovery {recovery}.")
+    return " ".join(sentences)

@@ -266,7 +266,7 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
         raise ValueError(f"scenario {scenario.name} needs the stack (streamlab.stack.Stack) to break a broker")
     broker = scenario.brokers[0]
     part = stack.part(broker)
-    due = time.monotonic() + fault_at_s
+    due = _flowing(run, events) + fault_at_s
     # the leader is looked up first (rabbitmqctl boots an Erlang VM: seconds), so the fault lands on time
     if broker == "kafka":
         node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
@@ -313,6 +313,19 @@ def _wipe_namespace_logs(log_dir: Path, namespace: str) -> int:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     return len(folders)
+
+
+def _flowing(run, events: _Events, timeout_s: float = 30.0) -> float:
+    """Wait until the first Parquet file is on disk (the pipeline runs end to end); returns then (monotonic).
+
+    Faults are timed from here, not from the start, so that on a loaded machine, where the services take
+    seconds to start, a fault still lands on a pipeline that has data in flight."""
+    deadline = time.monotonic() + timeout_s
+    health = run.config.data_dir / "health"
+    while time.monotonic() < deadline and not any(health.rglob("*.parquet")):
+        time.sleep(0.1)
+    events.mark("first Parquet file on disk")
+    return time.monotonic()
 
 
 def _rabbit_queue_leader(part, queue: str) -> int:
@@ -375,7 +388,7 @@ def _last_error(log_file: Path) -> str:
 
 def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s: float) -> int:
     """Fill the Parquet sink's disk and free it `down_s` later (the watchdog restarts the sink if it dies)."""
-    time.sleep(fault_at_s)
+    time.sleep(max(0.0, _flowing(run, events) + fault_at_s - time.monotonic()))
     fault_ns = events.mark("Parquet sink's disk filled", f"{disk.fill() / 2**20:.0f} MiB of zeros")
     time.sleep(down_s)
     disk.free()
