@@ -8,9 +8,9 @@ ledger compares the broker's copy with the files. And the Parquet sink's disk
 filled (a tmpfs, root only) on RabbitMQ, then freed. Cost: about 20 s per run.
 """
 
-import os
-
 from __future__ import annotations
+
+import os
 
 import pytest
 

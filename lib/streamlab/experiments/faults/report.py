@@ -123,4 +123,4 @@ def broker_verdict(tidy_rows: pd.DataFrame) -> str:
         sentences.append(f"{row.scenario} ({BROKER_LABEL.get(row.broker, row.broker)}): {flag}{row.lost} of "
                          f"{row.sent} readings lost{flag}, {row.lost_by_broker} gone from the broker, "
                          f"recovery {recovery}.")
-    return " ".join(sentences)
+    return " ".join(sentences) or "no broker fault ran in this build."
