@@ -30,7 +30,7 @@ def _env(broker: str, stack) -> dict[str, str]:
 def test_services_killed_between_write_and_commit_lose_and_duplicate_nothing(broker, request, tmp_path):
     stack = request.getfixturevalue("kafka_stack" if broker == "kafka" else "rabbit_stack")
     result = scenarios.run_scenario(scenarios.SCENARIOS["services-after-write"], broker, tmp_path / "app",
-                                    env=_env(broker, stack), duration_s=8.0, machines=3)
+                                    env=_env(broker, stack), duration_s=6.0, machines=3)
     killed = set(result.events["event"][result.events["event"].str.endswith(" killed")])
     # the crash points were really reached: otherwise the test proves nothing
     assert {"health-processor killed", "health-parquet-sink killed"} <= killed, result.events
@@ -48,7 +48,7 @@ def disk_full_run(rabbit_stack, tmp_path_factory):
         pytest.skip("mounting a tmpfs needs root")
     return scenarios.run_scenario(scenarios.SCENARIOS["parquet-disk-full"], "rabbitmq",
                                   tmp_path_factory.mktemp("disk-full") / "app", env=_env("rabbitmq", rabbit_stack),
-                                  duration_s=8.0, machines=3, fault_at_s=1.0, down_s=2.0)
+                                  duration_s=7.0, machines=3, fault_at_s=1.0, down_s=2.0)
 
 
 def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_nothing(disk_full_run):
