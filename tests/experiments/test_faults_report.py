@@ -50,7 +50,7 @@ def test_table_and_verdicts_read_the_rows():
     rows = report.tidy(clean)
     table = report.scenario_table(rows)
     assert table.index.names == ["scenario", "broker", "sink"] and len(table) == 4
-    assert {"lost", "dup.", "recovery (s)", "faults"} <= set(table.columns)
+    assert {"lost", "dup.", "recov. (s)", "faults"} <= set(table.columns)
     assert report.promise_verdict(rows).startswith("The promise held in every one of the 2 runs")
     broken = report.tidy([*clean, _result("parquet-after-write", "kafka", dup=3)])
     assert "broke" in report.promise_verdict(broken) and "Kafka" in report.promise_verdict(broken)

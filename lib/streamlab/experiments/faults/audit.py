@@ -26,7 +26,7 @@ def declare_audit(transport, namespace: str, streams: list[str]) -> None:
 
 
 def read_back(transport, namespace: str, stream: str, codec_name: str, columns: list[str],
-              idle_s: float = 2.0, timeout_s: float = 60.0) -> pd.DataFrame:
+              idle_s: float = 1.0, timeout_s: float = 60.0) -> pd.DataFrame:
     """Every record the broker holds on `stream`, decoded: one row per record (duplicates kept), `columns` of it.
 
     Stops once nothing arrived for `idle_s` (or after `timeout_s`: a bound, never an endless read)."""

@@ -14,8 +14,8 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 #: the scenario table's columns, in reading order, with their headings
 TABLE_COLUMNS = {
     "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
-    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone from broker",
-    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recovery (s)", "temp_files_left": "temp files left",
+    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone (broker)",
+    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
 }
 
 
