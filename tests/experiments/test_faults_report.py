@@ -40,7 +40,7 @@ def test_plan_runs_each_scenario_on_its_brokers_and_says_what_it_left_out():
 
 def test_the_crash_env_names_each_point_once():
     env = scenarios.SCENARIOS["services-after-write"].crash_env("/tmp/x/crash")
-    assert env["STREAMLAB_CRASH_AT"] == ("health-processor.after_publish:15,health-parquet-sink.after_write:2,"
+    assert env["STREAMLAB_CRASH_AT"] == ("health-processor.after_publish:5,health-parquet-sink.after_write:2,"
                                          "alert-csv-sink.after_write:1")
     assert env["STREAMLAB_CRASH_STAMP"] == "/tmp/x/crash"
 

@@ -64,7 +64,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("baseline", "no fault", "none"),
     Scenario("processor-after-publish", "processor killed after publish, before commit", "crash",
-             ((PROCESSOR, "after_publish", 15),)),
+             ((PROCESSOR, "after_publish", 5),)),
     Scenario("processor-mid-batch", "processor killed mid-batch (part published, nothing flushed)", "crash",
              ((PROCESSOR, "mid_batch", 100),)),
     Scenario("parquet-after-write", "Parquet sink killed after write, before commit", "crash",
@@ -72,7 +72,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("csv-after-write", "CSV sink killed after write, before commit", "crash",
              ((CSV_SINK, "after_write", 1),)),
     Scenario("services-after-write", "processor and both sinks killed at their crash points", "crash",
-             ((PROCESSOR, "after_publish", 15), (PARQUET_SINK, "after_write", 2), (CSV_SINK, "after_write", 1))),
+             ((PROCESSOR, "after_publish", 5), (PARQUET_SINK, "after_write", 2), (CSV_SINK, "after_write", 1))),
     Scenario("parquet-disk-full", "Parquet sink's disk full (a small tmpfs), space freed after", "disk-full"),
     Scenario("kafka-broker-kill", "Kafka leader broker SIGKILLed, restarted", "broker-kill",
              brokers=("kafka",), nodes=3),
@@ -189,9 +189,14 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                 while run.generators_running():
                     time.sleep(0.2)
                 events.mark("generators done")
+                codes = run.stop()          # the watchdog still restarts a crash during the drain
+                events.mark("app stopped (drained)")
             fault_ns.update(watchdog.crashed)
-            codes = run.stop()
-            events.mark("app stopped (drained)")
+            for name, service in run.services.items():   # restarted by the watchdog after the runner stopped it
+                if service.process.poll() is None:
+                    events.mark(f"{name} still running after the stop", "killed by the harness")
+                    service.process.kill()
+                    service.process.wait()
             rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
             rows.insert(rows.columns.get_loc("sent"), "faults", _injected(events.rows))
         except BaseException:
@@ -207,11 +212,12 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
 
 
 class Watchdog:
-    """The harness's stand-in for a supervisor: restarts the processor or a sink whenever it has exited.
+    """The harness's stand-in for a supervisor: restarts the processor or a sink whenever it has failed.
 
-    A kill at a crash point is recorded with its stamp's time; any other exit is recorded with the last
-    error line of the service's log (a crash the fault caused, which a supervisor would hide), and the
-    service is restarted either way, at most `max_restarts` times each. Runs in a thread beside the fault.
+    A kill at a crash point is recorded with its stamp's time; any other non-zero exit is recorded with the
+    last error line of the service's log (a crash the fault caused, which a supervisor would hide), and the
+    service is restarted either way, at most `max_restarts` times each; a clean exit (0, the runner's
+    SIGTERM at the end) is left alone. Runs in a thread beside the fault, through the final drain.
     """
 
     def __init__(self, run, scenario: Scenario, stamp: Path, events: _Events, max_restarts: int = 5) -> None:
@@ -239,7 +245,7 @@ class Watchdog:
         while not self._stop.wait(0.1):
             for service in (PROCESSOR, PARQUET_SINK, CSV_SINK):
                 running = self.run.services.get(service)
-                if running is None or running.process.poll() is None:
+                if running is None or running.process.poll() in (None, 0):
                     continue
                 if self.restarts.get(service, 0) >= self.max_restarts:
                     continue
