@@ -79,7 +79,7 @@ test: setup ## Run the test suite; it starts the brokers it needs on its own por
 test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
-book: setup ## Start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
+book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
 	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --build)
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full

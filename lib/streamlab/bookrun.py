@@ -52,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -405,6 +405,49 @@ class Prepared:
     declared: set[str]
 
 
+def _podman_ready() -> bool:
+    from .experiments.containers import podman_available
+
+    return podman_available()
+
+
+class Capabilities:
+    """What this machine can run that a chapter may depend on, each checked at most once per chapter.
+
+    A chapter marks a cell (code or Markdown) with the tag ``needs:<name>`` to keep it only where
+    the capability is present, or ``needs-not:<name>`` for the fallback shown where it is absent.
+    This is how a page shows a live run where one is possible and says so in one line where it is
+    not, without prose in Python strings and without glue keys left undefined.
+    """
+
+    CHECKS: dict[str, Callable[[], bool]] = {"podman": _podman_ready}
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def has(self, name: str) -> bool:
+        if name not in self.CHECKS:
+            raise RunnerError(f"unknown capability {name!r} in a cell tag; known: {', '.join(sorted(self.CHECKS))}")
+        if name not in self._known:
+            self._known[name] = self.CHECKS[name]()
+        return self._known[name]
+
+
+def drop_unmet_cells(nb: Any, capabilities: Capabilities) -> None:
+    """Remove the cells whose ``needs:``/``needs-not:`` tags this machine does not meet."""
+
+    def keep(cell: Any) -> bool:
+        for tag in cell.get("metadata", {}).get("tags", []):
+            kind, _, name = tag.partition(":")
+            if kind == "needs" and not capabilities.has(name):
+                return False
+            if kind == "needs-not" and capabilities.has(name):
+                return False
+        return True
+
+    nb.cells = [cell for cell in nb.cells if keep(cell)]
+
+
 def prepare_chapter(
     chapter: Chapter,
     layout: Layout,
@@ -420,6 +463,7 @@ def prepare_chapter(
     import jupytext
 
     nb = jupytext.read(layout.root / chapter.source)
+    drop_unmet_cells(nb, Capabilities())
     declared = declared_parameters(nb)
     params, strict = merge_parameters(profiles, profile, chapter, overrides)
     return Prepared(chapter, nb, restrict_to_declared(params, strict, declared, chapter), declared)

@@ -228,3 +228,32 @@ def test_the_cell_papermill_injects_is_removed_from_the_page(tmp_path: Path) -> 
     bookrun.stamp_source(path, CH01, ok=True)
     tags = [cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+
+
+def _tagged_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("always"),
+                nbformat.v4.new_markdown_cell("live", metadata={"tags": ["needs:podman"]}),
+                nbformat.v4.new_code_cell("live()", metadata={"tags": ["remove-input", "needs:podman"]}),
+                nbformat.v4.new_markdown_cell("fallback", metadata={"tags": ["needs-not:podman"]})]
+    return nb
+
+
+class _Fixed(bookrun.Capabilities):
+    def __init__(self, present: bool) -> None:
+        super().__init__()
+        self._known = {"podman": present}
+
+
+@pytest.mark.parametrize("present, kept", [(True, ["always", "live", "live()"]), (False, ["always", "fallback"])])
+def test_cells_needing_a_capability_are_kept_only_where_it_is(present: bool, kept: list[str]) -> None:
+    nb = _tagged_notebook()
+    bookrun.drop_unmet_cells(nb, _Fixed(present))
+    assert [cell.source for cell in nb.cells] == kept
+
+
+def test_unknown_capability_is_a_clear_error() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("x", metadata={"tags": ["needs:gpu"]})]
+    with pytest.raises(RunnerError, match="unknown capability 'gpu'"):
+        bookrun.drop_unmet_cells(nb, bookrun.Capabilities())

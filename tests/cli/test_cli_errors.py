@@ -44,3 +44,30 @@ def test_check_reports_not_ready_with_exit_1():
                      KAFKA_PORT="9", BROKERS="1")
     assert result.returncode == 1
     assert "make up BROKER=kafka" in result.stderr
+
+
+BOX = set("╭╮╰╯│─")
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    (("run", "app", "--codec", "yaml"), {}, "allowed codecs: json, orjson, msgpack, avro, protobuf"),
+    (("run", "app", "--codec", "cloudpickle"), {}, "decoding it runs code"),
+    (("run", "app", "--machines", "0"), {}, "Invalid value for '--machines'"),
+    (("stack", "up", "--bogus"), {}, "No such option: --bogus"),
+    (("bogus",), {}, "No such command 'bogus'"),
+    (("run", "app"), {"KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "kafka is not running at 127.0.0.1:9"),
+])
+def test_usage_and_value_errors_are_one_line_without_a_box(args, env, expected):
+    """Issue 15: `run app --codec yaml` printed a 42-line traceback (exit 1) and typer's usage errors a box."""
+    result = run_cli(*args, **env)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not BOX & set(result.stderr + result.stdout), result.stderr
+
+
+def test_help_and_no_arguments_still_print_help():
+    assert run_cli("--help").returncode == 0
+    bare = run_cli("run")
+    assert "app" in bare.stdout + bare.stderr and "Traceback" not in bare.stderr

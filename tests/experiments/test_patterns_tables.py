@@ -91,3 +91,14 @@ def test_rewrite_verdict_names_a_run_that_broke_a_promise():
             "value": [20, 20, dups, 0, 5, 5, 6, 0]})
     assert rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 0))).startswith("Both runs kept")
     assert "RabbitMQ did not" in rewrite.verdict(rewrite.side_by_side(run("Kafka", 0), run("RabbitMQ", 3)))
+
+
+def test_readable_side_by_side_shows_counts_as_whole_numbers():
+    from streamlab.experiments.patterns.rewrite import readable
+
+    table = pd.DataFrame({"Kafka": [2020.0, 12.345], "RabbitMQ": [2019.0, 3.0]},
+                         index=pd.MultiIndex.from_tuples([("a", "telemetry sent"), ("b", "p50 (ms)")]))
+    shown = readable(table)
+    assert shown.loc[("a", "telemetry sent")].tolist() == [2020, 2019]
+    assert all(type(v) is int for v in shown.loc[("a", "telemetry sent")])
+    assert shown.loc[("b", "p50 (ms)")].tolist() == [12.3, 3.0]

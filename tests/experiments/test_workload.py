@@ -57,7 +57,7 @@ def test_load_by_path_and_defaults(tmp_path):
     ("duration: 0s\n", "duration"),
     ("warmup: -1\n", "warmup"),
     ("persistent: maybe\n", "persistent"),
-    ("queue_type: stream\n", "queue_type"),
+    ("queue_type: lazy\n", "queue_type"),
     ("phases: parallel\n", "phases"),
     ("codec: json\n", "codec"),
     ("max_records: 0\n", "max_records"),

@@ -71,14 +71,29 @@ def pipeline_run(request, tmp_path_factory):
     transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
 
 
+#: One malformed message per path through the processor's dead-letter boundary: (payload, headers, reason).
+_VALID = {"machine_id": "M000", "seq": 10**6, "ts_ns": 1_790_000_000_000_000_000, "temperature_c": 55.0,
+          "rpm": 1500.0, "load_pct": 60.0, "power_kw": 12.0}
+MALFORMED_KINDS = [
+    (b"", None, "JSONDecodeError"),                                               # not JSON at all
+    (b"\xff\xfe garbage", None, "JSONDecodeError"),
+    (b'{"machine_id": 7}', None, "fields do not match"),                           # JSON, wrong shape
+    (b"[1,2,3]", None, "must be a mapping"),
+    (json.dumps({**_VALID, "ts_ns": 2**63 + 1}).encode(), None, "ts_ns must be <="),  # well-formed, out of range
+    (json.dumps({**_VALID, "temperature_c": 1e308}).encode(), None, "temperature_c must be within"),
+    (json.dumps({**_VALID, "rpm": "fast"}).encode(), None, "rpm must be a number"),    # wrong type
+    (json.dumps(_VALID).encode(), {"codec": b"yaml"}, "refusing codec 'yaml'"),     # bad headers
+]
+
+
 def _inject_failures(run: AppRun, transport, namespace: str) -> None:
     time.sleep(4)
     bad = transport.publisher("malformed")
     for i in range(MALFORMED):
-        payload = [b"", b"\xff\xfe garbage", b'{"machine_id": 7}', b"[1,2,3]", b'{"seq": "x"}'][i % 5]
+        payload, headers, _reason = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
         # the first claims to be a pickle: the processor must refuse to unpickle what a header asks for
-        headers = {"codec": b"cloudpickle"} if i == 0 else None
-        bad.publish(f"{namespace}.telemetry", b"M000", payload + str(i).encode() * (i % 5 > 0), headers)
+        headers = {"codec": b"cloudpickle"} if i == 0 else headers
+        bad.publish(f"{namespace}.telemetry", b"M000", payload, headers)
     assert bad.flush(30) == 0
     bad.close()
     time.sleep(2)
@@ -127,6 +142,8 @@ def test_malformed_input_is_dead_lettered_with_reason(pipeline_run):
     headers = [r.headers for r in letters]
     assert all(h["error"] and h["source_topic"] == f"{pipeline_run['namespace']}.telemetry".encode() for h in headers)
     assert {r.value[:4] for r in letters} >= {b"\xff\xfe g", b'{"ma'}   # the original bytes, untouched
+    for payload, _headers, reason in MALFORMED_KINDS:                     # every path of the boundary was taken
+        assert any(reason.encode() in r.headers["error"] for r in letters if r.value == payload), reason
     assert sum(b"refusing codec 'cloudpickle'" in h["error"] for h in headers) == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from streamlab.domain import HealthRecord
+from streamlab.services.alert_csv_sink import ALERT_COLUMNS, ALERT_KEY
 from streamlab.services.health_parquet_sink import health_row
 from streamlab.services.sinkio import CsvAppender, HourlyParquetWriter
 
@@ -35,18 +36,21 @@ def test_parquet_files_share_one_schema_and_restart_skips_what_is_written(tmp_pa
     assert not list(tmp_path.rglob("*.tmp"))                          # no temp file left behind
 
 
-def test_csv_appender_keeps_one_row_per_key_across_restarts(tmp_path):
+def test_csv_appender_keeps_one_alert_per_key_of_the_alert_sink_across_restarts(tmp_path):
+    """With the alert sink's own key: a re-raised alert (same reading, same state, new seq after a processor
+    restart) is a duplicate; the same reading reported with another state, or another reading, is not."""
     path = tmp_path / "alerts.csv"
-    columns = ["machine_id", "seq", "state"]
-    first = CsvAppender(path, columns, ["machine_id", "seq"])
-    first.write(first.fresh([{"machine_id": "M1", "seq": 0, "state": "warning"},
-                             {"machine_id": "M1", "seq": 0, "state": "warning"}]))
-    second = CsvAppender(path, columns, ["machine_id", "seq"])
-    second.write(second.fresh([{"machine_id": "M1", "seq": 0, "state": "warning"},
-                               {"machine_id": "M2", "seq": 0, "state": "critical"}]))
+    alert = {"machine_id": "M1", "seq": 0, "source_ts_ns": TS, "state": "warning"}
+    first = CsvAppender(path, ALERT_COLUMNS, ALERT_KEY)
+    first.write(first.fresh([alert, {**alert, "seq": 1}]))
+    second = CsvAppender(path, ALERT_COLUMNS, ALERT_KEY)            # a restarted sink reads the file back
+    second.write(second.fresh([{**alert, "seq": 0},                  # a redelivery
+                               {**alert, "seq": 5},                  # re-raised by a restarted processor
+                               {**alert, "state": "critical"},       # another state for the same reading
+                               {**alert, "source_ts_ns": TS + 1}]))  # another reading
     frame = pd.read_csv(path)
-    assert frame.to_dict("records") == [{"machine_id": "M1", "seq": 0, "state": "warning"},
-                                        {"machine_id": "M2", "seq": 0, "state": "critical"}]
+    assert list(zip(frame["source_ts_ns"], frame["state"], frame["seq"])) == [
+        (TS, "warning", 0), (TS, "critical", 0), (TS + 1, "warning", 0)]
 
 
 def test_a_redelivery_behind_newer_records_is_kept(tmp_path):
@@ -58,4 +62,3 @@ def test_a_redelivery_behind_newer_records_is_kept(tmp_path):
     assert [r["seq"] for r in fresh] == [3, 1]
     restarted.write(fresh)
     assert sorted(pd.read_parquet(tmp_path)["seq"]) == [0, 1, 2, 3]
-    assert restarted.seen["M000"].prefix == 3 and not restarted.seen["M000"].beyond

@@ -57,7 +57,15 @@ def app_problems(app_doc: dict, kafka_doc: dict) -> list[str]:
                 problems.append(f"{name}: depends on unknown service {dependency!r}")
         if name in expected and "topics-init" not in (service.get("depends_on") or {}):
             problems.append(f"{name}: starts before the topics exist (no depends_on topics-init)")
+        problems += restart_problems(name, service, expected)
     return problems
+
+
+def restart_problems(name: str, service: dict, expected: set[str]) -> list[str]:
+    """Every app service restarts when it crashes (issue 15): nothing else would bring it back."""
+    if name in expected and str(service.get("restart", "no")) != "on-failure":
+        return [f"{name}: no `restart: on-failure` (a crashed service would stay down)"]
+    return []
 
 
 def rabbit_app_problems(app_doc: dict, rabbit_doc: dict) -> list[str]:
@@ -84,6 +92,7 @@ def rabbit_app_problems(app_doc: dict, rabbit_doc: dict) -> list[str]:
             problems.append(f"{name}: does not wait for rabbitmq-1 to be healthy")
         if name in expected and "topology-init" not in depends:
             problems.append(f"{name}: starts before the queues exist (no depends_on topology-init)")
+        problems += restart_problems(name, service, expected)
     return problems
 
 
@@ -165,6 +174,8 @@ def test_containerfiles_follow_the_rules(folder):
     (lambda d: d["services"]["telemetry-generator"].update(environment={"KAFKA_BOOTSTRAP": "127.0.0.1:19092"}),
      "is not the INTERNAL listeners"),
     (lambda d: d["services"]["health-parquet-sink"].update(depends_on={}), "no depends_on topics-init"),
+    (lambda d: d["services"]["health-processor"].pop("restart"), "no `restart: on-failure`"),
+    (lambda d: d["services"]["alert-csv-sink"].update(restart="no"), "no `restart: on-failure`"),
 ])
 def test_app_checker_catches(docs, mutate, expected):
     app_doc, kafka_doc = copy.deepcopy(docs[0]), docs[1]

@@ -49,6 +49,7 @@ def test_killing_a_leader_loses_no_acknowledged_message(kafka_cluster, unique_na
 
     acked: list[int] = []
     failed: list[str] = []
+    produced = {"seq": 0, "unflushed": None}   # what the writer thread has sent, and what flush left behind
 
     def on_delivery(err, msg):
         if err is None:
@@ -64,14 +65,16 @@ def test_killing_a_leader_loses_no_acknowledged_message(kafka_cluster, unique_na
             for _ in range(20):
                 producer.produce(unique_name, str(seq).encode(), key=str(seq % 30).encode(), on_delivery=on_delivery)
                 seq += 1
+            produced["seq"] = seq
             producer.poll(0)
             time.sleep(0.01)
-        producer.flush(90)
+        produced["unflushed"] = producer.flush(90)
 
     writer = threading.Thread(target=produce)
     writer.start()
     time.sleep(KILL_AFTER_S)
     kafka.kill_node(leader)
+    sent_before_kill = produced["seq"]
     shrunk = _wait_for(lambda: min(_isr_sizes(bootstrap, unique_name)) == 2, timeout=40)
     writer.join(timeout=150)
     assert not writer.is_alive()
@@ -92,7 +95,12 @@ def test_killing_a_leader_loses_no_acknowledged_message(kafka_cluster, unique_na
     duplicates = len(seen) - len(set(seen))
     print(f"\nfailover: acked={len(acked)} read={len(seen)} missing={len(missing)} duplicates={duplicates} "
           f"delivery errors={len(failed)} killed leader={leader}")
-    assert len(acked) > 1000
+    after_kill = sum(1 for seq in acked if seq >= sent_before_kill)
+    print(f"sent before the kill: {sent_before_kill}; acknowledged after it: {after_kill}")
+    assert not failed, f"{len(failed)} delivery failures, e.g. {failed[:3]}"
+    assert produced["unflushed"] == 0, "messages still unacknowledged when the producer gave up"
+    assert sorted(acked) == list(range(produced["seq"])), "some sends were never acknowledged"
+    assert after_kill > 1000, "the producer did not keep writing through the failover"
     assert shrunk, "the ISR never shrank after the kill"
     assert not missing, f"{len(missing)} acknowledged messages lost"
     assert duplicates == 0  # idempotent producer: retries after the failover write nothing twice

@@ -12,6 +12,11 @@ import sys
 
 import typer
 
+try:   # typer >= 0.2x carries its own copy of click; older ones use click itself
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError
+
 from ..errors import UserError
 from .bench import bench_app
 from .explore import groups, tail, topics_app
@@ -30,10 +35,27 @@ app.command("tail")(tail)
 
 
 def main() -> None:
+    """Run the CLI; every error the user can fix is one line on stderr and exit code 2.
+
+    Click runs non-standalone, so its usage errors (a wrong flag, a value out of range) come here as
+    exceptions instead of typer's boxed panel with a usage block around it.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:   # `streamlab run`: the help, as click prints it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "streamlab"
+        _error(f"{exc.format_message()} (see `{command} --help`)")
     except UserError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _error(str(exc))
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    if isinstance(code, int):
+        sys.exit(code)
+
+
+def _error(message: str) -> None:
+    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)

@@ -6,6 +6,7 @@
 
     streamlab bench pipeline      # the application's own numbers
     streamlab bench codecs        # Bonus 1: encode/decode time and size per codec
+    streamlab bench rabbitmq-speed   # pika vs aio-pika vs PerfTest, queue types, the app's hops (issue 17)
 
 Errors the user can fix (unknown workload or driver, a bad field, a broker that
 is not running) are UserErrors: one line, no traceback.
@@ -142,6 +143,33 @@ def bench_pipeline(
         print_frame(wide.round(1).reset_index(), f"latency from generator send, ms ({nominal_s:.0f} s at nominal load)")
     facts = machine_facts()
     console.print(f"machine: {facts['logical cores']} cores, {facts['memory (GiB)']} GiB, {facts['cpu']} — results in {out}")
+
+
+@bench_app.command("rabbitmq-speed")
+def bench_rabbitmq_speed(
+    drivers: str = typer.Option("pika,aio-pika,rabbitmq-perftest", "--driver", help="RabbitMQ drivers to compare"),
+    queue_type: str = typer.Option("quorum", help="queue type of the throughput and latency runs"),
+    duration: str = typer.Option("8s", help="measured time per run (plus the warm-up)"),
+    warmup: str = typer.Option("2s", help="warm-up per run"),
+    repeat: int = typer.Option(1, min=1, help="runs per driver, interleaved; the table shows the median"),
+    app: bool = typer.Option(True, help="also run the application on RabbitMQ for its hop latencies"),
+    out: Path = typer.Option(None, help="where the tidy results go (default data/results/rabbitmq-speed/<time>)"),
+) -> None:
+    """pika vs aio-pika vs PerfTest on one node: max rates, e2e latency at the same fixed rates, classic vs
+    quorum vs stream (with node memory), and the app's hops beside raw pika (issue 17)."""
+    import time
+
+    from ..experiments.rabbit_speed import SpeedConfig, queue_type_table, run_all, verdict
+
+    get_stack("rabbitmq").require_ready()
+    names = tuple(d.strip() for d in drivers.split(",") if d.strip())
+    cfg = SpeedConfig(drivers=names, queue_type=queue_type, warmup_s=positive_duration(warmup),
+                      duration_s=positive_duration(duration), repeat=repeat, app=app)
+    result = run_all(cfg)
+    saved = result.save(out or RESULTS_DIR / "rabbitmq-speed" / time.strftime("%Y%m%d-%H%M%S"))
+    print_frame(result.table.round(2), f"RabbitMQ at the speed of RabbitMQ: {verdict(result.table)}")
+    print_frame(queue_type_table(result.results).round(1), "classic vs quorum vs stream")
+    console.print(f"results in {saved}")
 
 
 @bench_app.command("codecs")

@@ -29,10 +29,10 @@ def run_application(
 ) -> None:
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
     from ..pipeline.runner import AppConfig, AppRun
-    from ..codecs import get_codec
+    from ..codecs import service_codec
     from ..pipeline.progress import print_summary, watch_app
 
-    get_codec(codec)  # a bad codec name fails here, before anything starts
+    service_codec(codec)  # an unknown or unsafe codec fails here in one line, before anything starts
     get_stack(broker).require_ready()
     config = AppConfig(broker=broker, client=client, codec=codec, machines=machines, rate_hz=rate,
                        vibration_hz=vibration_rate, duration_s=positive_duration(duration), seed=seed,

@@ -41,6 +41,26 @@ HEALTH_STATES: tuple[str, ...] = ("ok", "warning", "critical")
 PREVIOUS_STATES: tuple[str, ...] = ("unknown", *HEALTH_STATES)
 
 
+# --------------------------------------------------------------------------- physically plausible ranges
+
+#: Bounds every decoded message is held to. Finite is not enough: one reading of 1e308 °C is a valid float
+#: whose square overflows the processor's running sums to inf (and every later record of that machine to
+#: NaN), and a ts_ns of 2**63 fits orjson's, msgpack's and protobuf's fixed64 unsigned ints but no int64
+#: column, timestamp or numpy array downstream. The ranges are generous (a sensor fault that reads 1900 °C
+#: is still a reading the model should see) but physical: what lies outside is dead-lettered at decode.
+MAX_TS_NS = 2**63 - 1                  # int64: Parquet, numpy and Kafka timestamps hold nothing larger
+MAX_SEQ = 2**63 - 1
+MAX_ID_LENGTH = 128                    # machine, sensor and firmware ids are names, not payloads
+TEMPERATURE_C = (-273.15, 2000.0)      # absolute zero .. beyond any machine that still runs
+RPM = (0.0, 100_000.0)                 # the fastest turbomachinery spins at ~1e5 rpm
+LOAD_PCT = (0.0, 1000.0)               # overload is possible, tenfold is not
+POWER_KW = (0.0, 1_000_000.0)          # a gigawatt is a power station, not a machine
+ACCEL_M_S2 = 100_000.0                 # |a| of a shock accelerometer's range (~10,000 g)
+SAMPLE_RATE_HZ = (0.0, 1_000_000.0)    # exclusive lower bound
+MAX_SAMPLES = 65_536                   # per axis and window
+MAX_FEATURE = 1e12                     # any computed feature; keeps sums and squares of them finite
+
+
 # --------------------------------------------------------------------------- validation helpers
 
 
@@ -56,31 +76,48 @@ def _check_keys(data: Any, expected: frozenset[str], type_name: str) -> Mapping[
     return data
 
 
-def _text(value: Any, name: str, *, allow_empty: bool = False) -> str:
+def _text(value: Any, name: str, *, allow_empty: bool = False, max_length: int | None = MAX_ID_LENGTH) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {type(value).__name__}")
     if not value and not allow_empty:
         raise ValueError(f"{name} must not be empty")
+    if max_length is not None and len(value) > max_length:
+        raise ValueError(f"{name} must be at most {max_length} characters, got {len(value)}")
     return value
 
 
-def _count(value: Any, name: str) -> int:
-    """A non-negative int; ``bool`` is rejected although Python calls it an int."""
+def _count(value: Any, name: str, maximum: int = MAX_SEQ) -> int:
+    """A non-negative int up to ``maximum``; ``bool`` is rejected although Python calls it an int."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}: out of range")
     return value
 
 
-def _real(value: Any, name: str) -> float:
-    """A finite float (ints are accepted: JSON writes 50.0 back as 50 in some libraries)."""
+def _timestamp(value: Any, name: str) -> int:
+    return _count(value, name, MAX_TS_NS)
+
+
+def _real(value: Any, name: str, bounds: tuple[float, float] | None = None) -> float:
+    """A finite float within ``bounds`` (ints are accepted: JSON writes 50.0 back as 50 in some libraries)."""
     if not isinstance(value, (float, int)) or isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {type(value).__name__}")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name} is out of range: {str(value)[:30]}...") from None
     if not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result}")
+    if bounds is not None and not bounds[0] <= result <= bounds[1]:
+        raise ValueError(f"{name} must be within [{bounds[0]:g}, {bounds[1]:g}], got {result:g}: out of range")
     return result
+
+
+def _feature(value: Any, name: str) -> float:
+    return _real(value, name, (-MAX_FEATURE, MAX_FEATURE))
 
 
 def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
@@ -97,8 +134,12 @@ def _samples(value: Any, name: str) -> np.ndarray:
     array = np.ascontiguousarray(array, dtype=np.float32)
     if array.size == 0:
         raise ValueError(f"{name} must not be empty")
+    if array.size > MAX_SAMPLES:
+        raise ValueError(f"{name} must hold at most {MAX_SAMPLES} samples, got {array.size}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must hold finite numbers only")
+    if np.abs(array).max() > ACCEL_M_S2:
+        raise ValueError(f"{name} must stay within ±{ACCEL_M_S2:g} m/s^2: out of range")
     return array
 
 
@@ -139,11 +180,11 @@ class TelemetryReading:
         return cls(
             machine_id=_text(d["machine_id"], "machine_id"),
             seq=_count(d["seq"], "seq"),
-            ts_ns=_count(d["ts_ns"], "ts_ns"),
-            temperature_c=_real(d["temperature_c"], "temperature_c"),
-            rpm=_real(d["rpm"], "rpm"),
-            load_pct=_real(d["load_pct"], "load_pct"),
-            power_kw=_real(d["power_kw"], "power_kw"),
+            ts_ns=_timestamp(d["ts_ns"], "ts_ns"),
+            temperature_c=_real(d["temperature_c"], "temperature_c", TEMPERATURE_C),
+            rpm=_real(d["rpm"], "rpm", RPM),
+            load_pct=_real(d["load_pct"], "load_pct", LOAD_PCT),
+            power_kw=_real(d["power_kw"], "power_kw", POWER_KW),
         )
 
 
@@ -219,7 +260,7 @@ class VibrationMetadata:
             mount_position=_text(d["mount_position"], "metadata.mount_position"),
             firmware=_text(d["firmware"], "metadata.firmware"),
             units=_text(d["units"], "metadata.units"),
-            rpm_at_capture=_real(d["rpm_at_capture"], "metadata.rpm_at_capture"),
+            rpm_at_capture=_real(d["rpm_at_capture"], "metadata.rpm_at_capture", RPM),
         )
 
 
@@ -274,13 +315,13 @@ class VibrationWindow:
         """Inverse of :meth:`to_dict`; axes may be lists or numeric arrays."""
         d = _check_keys(data, cls._fields, cls.type_name)
         axes = _check_keys(d["axes"], cls._axes_fields, "vibration.axes")
-        sample_rate_hz = _real(d["sample_rate_hz"], "sample_rate_hz")
+        sample_rate_hz = _real(d["sample_rate_hz"], "sample_rate_hz", SAMPLE_RATE_HZ)
         if sample_rate_hz <= 0:
             raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz}")
         return cls(
             machine_id=_text(d["machine_id"], "machine_id"),
             seq=_count(d["seq"], "seq"),
-            ts_ns=_count(d["ts_ns"], "ts_ns"),
+            ts_ns=_timestamp(d["ts_ns"], "ts_ns"),
             sample_rate_hz=sample_rate_hz,
             axes=AccelAxes(axes["x"], axes["y"], axes["z"]),
             metadata=VibrationMetadata.from_dict(d["metadata"]),
@@ -331,11 +372,11 @@ class HealthRecord:
         return cls(
             machine_id=_text(d["machine_id"], "machine_id"),
             seq=_count(d["seq"], "seq"),
-            ts_ns=_count(d["ts_ns"], "ts_ns"),
-            source_ts_ns=_count(d["source_ts_ns"], "source_ts_ns"),
+            ts_ns=_timestamp(d["ts_ns"], "ts_ns"),
+            source_ts_ns=_timestamp(d["source_ts_ns"], "source_ts_ns"),
             health_score=_unit_interval(d["health_score"], "health_score"),
             state=_choice(d["state"], "state", HEALTH_STATES),
-            features={_text(k, "feature name"): _real(v, f"features[{k!r}]") for k, v in features.items()},
+            features={_text(k, "feature name"): _feature(v, f"features[{k!r}]") for k, v in features.items()},
         )
 
 
@@ -375,11 +416,11 @@ class Alert:
         return cls(
             machine_id=_text(d["machine_id"], "machine_id"),
             seq=_count(d["seq"], "seq"),
-            ts_ns=_count(d["ts_ns"], "ts_ns"),
-            source_ts_ns=_count(d["source_ts_ns"], "source_ts_ns"),
+            ts_ns=_timestamp(d["ts_ns"], "ts_ns"),
+            source_ts_ns=_timestamp(d["source_ts_ns"], "source_ts_ns"),
             previous_state=_choice(d["previous_state"], "previous_state", PREVIOUS_STATES),
             state=_choice(d["state"], "state", HEALTH_STATES),
-            reason=_text(d["reason"], "reason", allow_empty=True),
+            reason=_text(d["reason"], "reason", allow_empty=True, max_length=1000),
             health_score=_unit_interval(d["health_score"], "health_score"),
         )
 

@@ -294,7 +294,8 @@ def ratio_table(results: pd.DataFrame) -> pd.DataFrame:
             ratios.append(row[col] / value if value and not pd.isna(value) else math.nan)
         wide[f"{role}_ratio"] = ratios
     order = {name: i for i, name in enumerate(["kafka-python", "confluent-kafka", "kafka-perf-test",
-                                               "kafka-e2e-latency", "pika", "rabbitmq-perftest"])}
+                                               "kafka-e2e-latency", "pika", "aio-pika",
+                                               "rabbitmq-perftest"])}
     wide["_order"] = wide["driver"].map(order).fillna(99)
     wide = wide.sort_values(["bench_id", "workload", "broker", "_order"]).drop(columns="_order")
     columns = keys + ["target_rate", "runs"] + [f"{r}_{m}" for r, m in TABLE_COLUMNS] + ["producer_ratio",

@@ -133,6 +133,8 @@ def reaction_verdict(timeline: pd.DataFrame, nodes: int) -> dict[str, Any]:
         "noticed_s": float(fenced["t_s"].iloc[0] - t_kill) if len(fenced) else float("nan"),
         "whole_again_s": float(whole["t_s"].iloc[0] - t_restart) if len(whole) else float("nan"),
         "served_throughout": bool(len(served)) and bool((served >= nodes - 1).all()),
+        "served_phrase": (f"kept serving with {nodes - 1} brokers" if len(served) and (served >= nodes - 1).all()
+                          else "did not keep serving throughout: the controller's view had gaps (see the table)"),
     }
 
 

@@ -33,7 +33,7 @@ WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 TIMESTAMP_BYTES = 8            # every payload starts with its send time (time.time_ns(), little-endian u64)
 ACKS = ("0", "1", "all")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
-QUEUE_TYPES = ("classic", "quorum")
+QUEUE_TYPES = ("classic", "quorum", "stream")
 PHASES = ("concurrent", "sequential")
 CODECS = ("raw",)
 
@@ -66,7 +66,7 @@ class Workload:
     prefetch: int = 0                    # consumer prefetch (PerfTest -q); 0 = unlimited
     ack_every: int = 1                   # consumer acks with multiple=true every N deliveries (PerfTest -A)
     persistent: bool = False             # delivery mode 2 (PerfTest -f persistent)
-    queue_type: str = "classic"          # or quorum (PerfTest -qq)
+    queue_type: str = "classic"          # or quorum (PerfTest -qq), or stream (-sq)
     # how the run is shaped
     phases: str = "concurrent"           # concurrent: produce and consume at once (latency);
                                          # sequential: produce, then consume it all (like the Java perf tools)

@@ -12,11 +12,18 @@ depths. Neither is exact while consumers run (Kafka: records fetched but not
 polled; RabbitMQ: deliveries not yet acked, invisible to AMQP), but both are
 exact once a stage's consumers have gone; so after stopping a stage the runner
 checks again and restarts the stage if anything was left.
+
+A supervisor restarts a service that crashed (non-zero exit) while the run is
+watched, after a backoff that doubles with each restart of that service, and
+logs why (exit code and the last line of its log); `restarts` counts them per
+service. A service that keeps crashing is given up after `max_restarts`, with a
+one-line error, as compose's `restart: on-failure` would keep trying forever.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +37,8 @@ from ..paths import APP_DATA_DIR
 from ..stack import procs
 from .declare import app_transport, declare_app
 from .wiring import GENERATORS, GROUPS, PROCESSOR, SINKS, consumer_groups
+
+log = logging.getLogger("streamlab.runner")
 
 
 @dataclass
@@ -45,6 +54,9 @@ class AppConfig:
     data_dir: Path = APP_DATA_DIR
     namespace: str = ""
     drain_timeout_s: float = 60.0
+    supervise: bool = True            # False: the caller restarts crashed services itself (a fault harness)
+    max_restarts: int = 5             # per service; the supervisor gives up after that many crashes
+    restart_backoff_s: float = 0.5    # before the first restart of a service; doubles each time, up to 30 s
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -70,6 +82,18 @@ class RunningService:
     name: str
     process: subprocess.Popen
     log_file: Path
+    supervised: bool = True           # False once a caller stops or signals it on purpose
+
+
+@dataclass
+class Restart:
+    """One restart by the supervisor, and why."""
+
+    service: str
+    exit_code: int
+    last_line: str
+    backoff_s: float
+    at: float
 
 
 class AppRun:
@@ -81,6 +105,9 @@ class AppRun:
         self.run_file = config.data_dir / "run.json"
         self.started_at = 0.0
         self.drain_restarts: dict[str, int] = {}   # services restarted because they stopped with a backlog
+        self.restarts: dict[str, int] = {}         # services restarted by the supervisor after a crash
+        self.restart_events: list[Restart] = []
+        self._restart_due: dict[str, float] = {}   # crashed service → monotonic time of its restart
         self._transport = None
 
     @property
@@ -89,14 +116,16 @@ class AppRun:
             self._transport = app_transport(self.config.broker, self.config.client)
         return self._transport
 
+    def command(self, service: str) -> list[str]:
+        return [sys.executable, "-m", f"streamlab.services.{service}", *self.config.service_args(service)]
+
     def _spawn(self, service: str) -> None:
         log_file = self.config.data_dir / "logs" / f"{service}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.config.extra_env, "PYTHONUNBUFFERED": "1"}
-        with open(log_file, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", f"streamlab.services.{service}", *self.config.service_args(service)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        with open(log_file, "ab") as out:
+            process = subprocess.Popen(self.command(service), stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.services[service] = RunningService(service, process, log_file)
 
     def _write_run_file(self) -> None:
@@ -128,12 +157,36 @@ class AppRun:
             time.sleep(0.5)
         raise UserError(f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}")
 
-    def _check_alive(self) -> None:
-        for service in self.services.values():
+    def supervise(self) -> None:
+        """Restart each crashed service once its backoff has passed; a UserError once one crashed too often.
+
+        Called by every loop that watches a run (`wait_for_generators`, `watch_app`, ...), so no thread
+        of its own. A service a caller stopped or signalled on purpose is left alone until restarted.
+        """
+        if not self.config.supervise:
+            return
+        now = time.monotonic()
+        for service in list(self.services.values()):
             code = service.process.poll()
-            if code not in (None, 0):
-                tail = service.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise UserError(f"{service.name} exited with code {code}: {tail[0][:300]}")
+            if code in (None, 0) or not service.supervised:
+                continue
+            name = service.name
+            if name not in self._restart_due:
+                last = _last_line(service.log_file)
+                count = self.restarts.get(name, 0)
+                if count >= self.config.max_restarts:
+                    raise UserError(f"{name} exited with code {code} after {count} restart(s): {last}")
+                backoff = min(30.0, self.config.restart_backoff_s * 2 ** count)
+                self._restart_due[name] = now + backoff
+                self.restart_events.append(Restart(name, code, last, backoff, time.time()))
+                log.warning("%s exited with code %s (%s); restarting in %.1f s", name, code, last, backoff)
+            if now >= self._restart_due[name]:
+                del self._restart_due[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._spawn(name)
+                self._write_run_file()
+
+    _check_alive = supervise   # the name its callers used before the supervisor existed
 
     def _group(self, name: str) -> str:
         return f"{self.config.namespace}.{name}" if self.config.namespace else name
@@ -164,6 +217,8 @@ class AppRun:
         running = self.services.get(service)
         if running is None:
             return None
+        running.supervised = False
+        self._restart_due.pop(service, None)
         if running.process.poll() is None:
             running.process.send_signal(signal.SIGTERM)
         try:
@@ -225,6 +280,7 @@ class AppRun:
     def signal_service(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send one service a signal and wait for it to exit (failure experiments and tests)."""
         running = self.services[service]
+        running.supervised = False   # the caller decides whether and when it comes back (restart_service)
         running.process.send_signal(sig)
         return running.process.wait(timeout=timeout)
 
@@ -234,9 +290,21 @@ class AppRun:
 
     def kill_all(self) -> None:
         for service in self.services.values():
+            service.supervised = False
             if service.process.poll() is None:
                 service.process.kill()
                 service.process.wait()
+
+
+def _last_line(log_file: Path) -> str:
+    """The last non-empty line a service wrote (its error, usually), shortened for one log line."""
+    try:
+        with open(log_file, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4096))
+            lines = handle.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
 
 
 def stop_recorded_run(data_dir: Path) -> list[str]:

@@ -110,3 +110,48 @@ def scaling_chart(table: pd.DataFrame, subtitle: str | None = None) -> alt.Chart
         y=alt.Y("msgs_per_s:Q", title="messages per second"),
         color=alt.Color("backend:N", title="back end", scale=scale),
     ).properties(width=BAR_WIDTH, height=220)
+
+
+def k8s_graph(inventory: pd.DataFrame) -> graphviz.Digraph:
+    """What runs where on Kubernetes, read from deploy/k8s (`experiments.patterns.k8s.inventory`): the operators'
+    clusters, the app's workloads per back end with replicas and requests, what KEDA scales, what a PDB keeps."""
+    graph = _graph("k8s")
+    graph.attr(rankdir="LR", compound="true")
+    rows = inventory.to_dict("records")
+    kinds = {r["name"]: r for r in rows if r["kind"] in ("Deployment", "StatefulSet")}
+    protected = {r["targets"] for r in rows if r["kind"] == "PodDisruptionBudget"}
+    scaled = {r["targets"]: r["replicas"] for r in rows if r["kind"] == "ScaledObject"}
+    topics = [r["name"] for r in rows if r["kind"] == "KafkaTopic"]
+    clusters = {"kafka": ("Kafka (Strimzi, KRaft)", SERIES_COLORS["kafka"]),
+                "rabbitmq": ("RabbitMQ (cluster operator)", SERIES_COLORS["rabbitmq"])}
+    for r in rows:
+        if r["kind"] == "KafkaNodePool":
+            with graph.subgraph(name="cluster_kafka") as sub:
+                sub.attr(label=clusters["kafka"][0], color=clusters["kafka"][1], style="rounded")
+                sub.node("kafka", _label(f"KafkaNodePool {r['name']}", f"{r['replicas']} pods · controller + broker",
+                                         f"requests {r['cpu request']} CPU · {r['memory request']} each",
+                                         color=clusters["kafka"][1]), shape="box3d")
+                sub.node("topics", _label(f"{len(topics)} KafkaTopics", ", ".join(topics)), shape="cylinder")
+        if r["kind"] == "RabbitmqCluster":
+            with graph.subgraph(name="cluster_rabbitmq") as sub:
+                sub.attr(label=clusters["rabbitmq"][0], color=clusters["rabbitmq"][1], style="rounded")
+                sub.node("rabbitmq", _label(f"RabbitmqCluster {r['name']}", f"{r['replicas']} pods · quorum queues",
+                                            f"requests {r['cpu request']} CPU · {r['memory request']} each",
+                                            color=clusters["rabbitmq"][1]), shape="box3d")
+    for broker, (title, color) in clusters.items():
+        with graph.subgraph(name=f"cluster_app_{broker}") as sub:
+            sub.attr(label=f"the app on {title.split(' ')[0]}", color=_SOFT, style="rounded,dashed")
+            for name, r in kinds.items():
+                if r["broker"] != broker:
+                    continue
+                replicas = f"KEDA: {scaled[name]} replicas" if name in scaled else f"{r['replicas']} replica"
+                sub.node(name, _label(name, f"{r['kind']} · {replicas}",
+                                      f"requests {r['cpu request']} CPU · {r['memory request']}",
+                                      "PodDisruptionBudget" if name in protected else ""),
+                         shape="box", style="rounded,filled", fillcolor="#fdf1dc" if name in scaled else "#eef5fb")
+                graph.edge(name, broker, color=color)
+    for name in scaled:
+        graph.node(f"keda_{name}", _label("KEDA ScaledObject", "lag" if "rabbitmq" not in name else "queue depth"),
+                   shape="note", color=_DEAD)
+        graph.edge(f"keda_{name}", name, label="scales", style="dashed", color=_DEAD, fontcolor=_DEAD)
+    return graph

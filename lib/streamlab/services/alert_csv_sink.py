@@ -16,16 +16,16 @@ from .sinkio import CsvAppender
 
 ALERT_COLUMNS = ["machine_id", "seq", "ts_ns", "source_ts_ns", "previous_state", "state", "reason",
                  "health_score", "sink_received_ns", "sink_ts_ns"]
+#: An alert is identified by the reading that raised it and the state it reports, not by its seq:
+#: a restarted processor numbers its alerts from 0 again, but re-raises the same alert for the same reading.
+ALERT_KEY = ["machine_id", "source_ts_ns", "state"]
 
 
 @service_command("alert-csv-sink")
 def main(options: ServiceOptions, log: logging.Logger,
          flush_interval: float = typer.Option(1.0, show_default=True, help="seconds between durable writes")) -> None:
     """Append alerts to a CSV file, exactly once across restarts."""
-    # An alert is identified by the reading that raised it and the state it reports, not by its seq:
-    # a restarted processor numbers its alerts from 0 again, but re-raises the same alert for the same reading.
-    writer = CsvAppender(options.data_dir / "alerts" / "alerts.csv", ALERT_COLUMNS,
-                         ["machine_id", "source_ts_ns", "state"])
+    writer = CsvAppender(options.data_dir / "alerts" / "alerts.csv", ALERT_COLUMNS, ALERT_KEY)
     run_sink(options, log, SinkSettings(ALERTS.name, "alert-csv-sink", flush_interval, 1000),
              writer, lambda alert: alert.to_dict())
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 import typer
 
+from ..codecs import service_codec
 from ..errors import UserError
 from ..paths import APP_DATA_DIR
 from ..pipeline.declare import app_transport
@@ -169,6 +170,7 @@ def run_service(name: str, body, options: ServiceOptions) -> None:
     options.instance = options.instance or name
     log = setup_logging(options.instance)
     try:
+        service_codec(options.codec)   # every service refuses an unsafe codec before it does anything else
         body(options, log)
     except (UserError, ValueError) as exc:
         log.error("%s", exc)

@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Callable
 
-from ..codecs import get_codec
+from ..codecs import service_codec
 from ..domain import FaultSchedule, Fleet
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for
 
@@ -40,7 +40,7 @@ def run_generator(options: ServiceOptions, log: logging.Logger, topic: str, mess
                   epoch_ns: int, max_messages: int = 0) -> None:
     shutdown = Shutdown()
     deadline = Deadline(options.duration_s)
-    codec = get_codec(options.codec)
+    codec = service_codec(options.codec)
     publisher = options.transport().publisher(options.instance)
     metrics = Metrics(options, log)
     headers = headers_for(codec.name, message_type)

@@ -38,7 +38,7 @@ def main(options: ServiceOptions, log: logging.Logger,
                                        help="rolling policy: write a file once this many records are buffered")) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health")
-    log.info("resuming: %d machine(s) already on disk, read back from the files", len(writer.seen))
+    log.info("resuming: the keys of %d record(s) already on disk, read back from the files", len(writer.written))
     run_sink(options, log, SinkSettings(MACHINE_HEALTH.name, "health-parquet-sink", flush_interval, max_batch),
              writer, health_row)
 

@@ -15,13 +15,14 @@ Run: python -m streamlab.services.health_processor
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
 import typer
 
 from .. import crashpoints
-from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec
+from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
 from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
@@ -31,15 +32,31 @@ from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, se
 from .deadletter import dead_letter_headers
 
 
+#: Machines the processor and the sinks keep state for; beyond it a new machine id is dead-lettered. A fleet of
+#: thousands fits; an attacker (or a bug) inventing a new id per message cannot grow the state without bound.
+MAX_MACHINES = 10_000
+
+
 class HealthScorer:
     """The per-machine state of the processor, free of any broker code (tested on its own)."""
 
-    def __init__(self, window: int = 50, confirm: int = 3) -> None:
+    def __init__(self, window: int = 50, confirm: int = 3, max_machines: int = MAX_MACHINES) -> None:
         self.model = HealthModel()
         self.alerts = AlertTracker(self.model, confirm=confirm)
         self.window = window
+        self.max_machines = max_machines
         self.telemetry: dict[str, TelemetryFeatures] = {}
         self.vibration: dict[str, dict[str, float]] = {}
+        self.machines: set[str] = set()     # every machine admitted (state is kept for these only)
+
+    def admit(self, machine_id: str) -> bool:
+        """Admit a machine before its message is scored; False for a new one once `max_machines` are held."""
+        if machine_id in self.machines:
+            return True
+        if len(self.machines) >= self.max_machines:
+            return False
+        self.machines.add(machine_id)
+        return True
 
     def on_vibration(self, window: VibrationWindow) -> None:
         self.vibration[window.machine_id] = vibration_band_energies(window)
@@ -103,15 +120,23 @@ class HealthScorer:
 class Processor:
     """The consume → score → publish → commit loop around a HealthScorer."""
 
+    #: How often a record is tried when its processing fails outside the per-record boundary (a bug, a full
+    #: producer queue) before it is dead-lettered. Kafka has no delivery limit, so without this count a
+    #: poison message would stop the processor at the same offset after every restart.
+    max_attempts = 3
+
     def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int,
-                 batch_scoring: bool = True, commit_interval_s: float = 0.0, linger_ms: float | None = None) -> None:
+                 batch_scoring: bool = True, commit_interval_s: float = 0.0, linger_ms: float | None = None,
+                 max_machines: int | None = None) -> None:
+        if max_machines is not None:
+            scorer.max_machines = max_machines
         self.options = options
         self.batch_scoring = batch_scoring
         self.commit_interval_s = commit_interval_s
         self.log = log
         self.scorer = scorer
         self.max_batch = max_batch
-        self.codec = get_codec(options.codec)
+        self.codec = service_codec(options.codec)
         transport = options.transport()
         self.inputs = {options.topic(TELEMETRY.name): TelemetryReading, options.topic(VIBRATION.name): VibrationWindow}
         self.consumer = transport.consumer(list(self.inputs), options.group("health-processor"), options.instance)
@@ -139,19 +164,62 @@ class Processor:
 
     def _decode(self, record: Record):
         """The message, or None after dead-lettering it. Decoding uses the codec named in the headers."""
-        codec_name = record.headers.get("codec", self.codec.name.encode()).decode(errors="replace")
+        header = record.headers.get("codec", self.codec.name.encode())
+        if not isinstance(header, (bytes, bytearray, memoryview)):
+            # Kafka headers may carry a null value (and RabbitMQ ones any AMQP type): not a codec name
+            self._dead_letter(record, f"codec header must be a codec name, got {type(header).__name__}")
+            return None
+        codec_name = bytes(header).decode(errors="replace")
         if codec_name != self.codec.name and codec_name not in SAFE_CODEC_NAMES:
             # a header must never make us unpickle someone's bytes: only the configured codec may be unsafe
             self._dead_letter(record, f"refusing codec {codec_name!r} named in the headers: not safe for untrusted input")
             return None
         try:
             codec = self.codec if codec_name == self.codec.name else get_codec(codec_name)
-            return codec.decode(record.value, self.inputs[record.topic])
+            message = codec.decode(record.value, self.inputs[record.topic])
         except DecodeError as exc:
             self._dead_letter(record, str(exc))
+            return None
         except ValueError as exc:  # unknown codec named in the headers
             self._dead_letter(record, f"unknown codec header {codec_name!r}: {exc}")
-        return None
+            return None
+        if not self.scorer.admit(message.machine_id):
+            self.metrics.count("machines_refused")
+            self._dead_letter(record, f"machine cap reached: already scoring {self.scorer.max_machines} machines, "
+                                      f"refusing state for unknown machine id {message.machine_id[:64]!r}")
+            return None
+        return message
+
+    def process_with_retries(self, records: list[Record]) -> None:
+        """Process a poll batch; if it fails outside the per-record boundary, retry record by record.
+
+        Each record is then tried up to :attr:`max_attempts` times (counted per topic, partition and offset)
+        and dead-lettered with the last error after that, so one poison record costs a few attempts, not
+        the service. A retried batch may publish some outputs twice: at-least-once, the sinks drop them.
+        """
+        try:
+            self._process(records)
+            return
+        except Exception as exc:  # noqa: BLE001 -- the boundary: nothing a record does may stop the loop
+            self.log.warning("batch of %d failed (%s: %s); retrying record by record", len(records),
+                             type(exc).__name__, exc)
+        for record in records:
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    self.handle(record)
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    if attempt == self.max_attempts:
+                        self.metrics.count("poison")
+                        self._dead_letter(record, f"failed {attempt} attempts at {record.topic}/{record.partition}"
+                                                  f"@{record.offset}: {type(exc).__name__}: {exc}")
+
+    def _process(self, records: list[Record]) -> None:
+        if self.batch_scoring:
+            self.process_batch(records)
+        else:
+            for record in records:
+                self.handle(record)
 
     def handle(self, record: Record) -> None:
         """The per-record path: decode, score and publish one record (the reference the batch path is held to)."""
@@ -197,7 +265,7 @@ class Processor:
         except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
-        self._publish(health, alert)
+        self._publish(record, health, alert)
 
     def _score_run(self, run: list[tuple[Record, TelemetryReading]]) -> None:
         if not run:
@@ -209,17 +277,26 @@ class Processor:
             for record, reading in run:
                 self._score_one(record, reading)
             return
-        for health, alert in results:
-            self._publish(health, alert)
+        for (record, _reading), (health, alert) in zip(run, results):
+            self._publish(record, health, alert)
 
-    def _publish(self, health, alert) -> None:
-        payload = self.codec.encode(health)
+    def _publish(self, record: Record, health, alert) -> None:
+        """Encode and publish the outputs of one input record; a record whose outputs cannot be encoded, or
+        would carry NaN/inf to the sinks, is dead-lettered instead."""
+        try:
+            if not (math.isfinite(health.health_score) and all(map(math.isfinite, health.features.values()))):
+                raise ValueError("scoring produced a non-finite value")
+            payload = self.codec.encode(health)
+            alert_payload = None if alert is None else self.codec.encode(alert)
+        except Exception as exc:  # noqa: BLE001 -- encoding is inside the dead-letter boundary too
+            self._dead_letter(record, f"encoding failed: {type(exc).__name__}: {exc}")
+            return
         self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
         self.latest[health.machine_id] = payload
         crashpoints.reach("health-processor.mid_batch")   # part of a batch published, none of it flushed
         self.metrics.count("processed")
-        if alert is not None:
-            self.publisher.publish(self.alert_topic, alert.machine_id, self.codec.encode(alert),
+        if alert_payload is not None:
+            self.publisher.publish(self.alert_topic, alert.machine_id, alert_payload,
                                    self.alert_headers, self._delivered)
             self.metrics.count("alerts")
 
@@ -249,11 +326,7 @@ class Processor:
             while not shutdown.requested and not deadline.passed():
                 records = self.consumer.poll(timeout=0.05 if uncommitted else 0.2, max_records=self.max_batch)
                 started = time.perf_counter()
-                if self.batch_scoring:
-                    self.process_batch(records)
-                else:
-                    for record in records:
-                        self.handle(record)
+                self.process_with_retries(records)
                 uncommitted = uncommitted or bool(records)
                 if uncommitted and time.monotonic() - last_commit >= self.commit_interval_s:
                     self.commit_batch()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from .. import crashpoints
-from ..codecs import DecodeError, get_codec
+from ..codecs import DecodeError, service_codec
 from ..domain import MESSAGE_TYPES
 from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import BY_NAME, DEAD_LETTER
@@ -21,6 +21,8 @@ from .common import Deadline, Metrics, ServiceOptions, Shutdown
 from .deadletter import dead_letter_headers
 
 
+#: As the processor's cap: a producer inventing machine ids cannot grow a sink's state without bound.
+MAX_MACHINES = 10_000
 GAUGE_INTERVAL_S = 5.0   # latency percentiles in the live metrics at most this often (the final ones are exact)
 
 
@@ -44,14 +46,15 @@ class SinkSettings:
     group: str
     flush_interval_s: float = 1.0
     max_batch: int = 5000
+    max_machines: int = MAX_MACHINES   # machines a sink accepts records of; a new one beyond is dead-lettered
 
 
 def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSettings, writer: SinkWriter,
              to_row: Callable[[object], dict]) -> None:
+    codec = service_codec(options.codec)   # refused before anything connects
     shutdown = Shutdown()
     deadline = Deadline(options.duration_s)
     transport = options.transport()
-    codec = get_codec(options.codec)
     message_type = MESSAGE_TYPES[BY_NAME[settings.topic].message_type]
     consumer = transport.consumer([options.topic(settings.topic)], options.group(settings.group), options.instance)
     dead_letters = transport.publisher(f"{options.instance}-dlq")
@@ -61,6 +64,7 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
     buffer: list[dict] = []
     last_flush = time.monotonic()
     oldest = 0.0                      # when the oldest buffered record arrived (monotonic)
+    machines: set[str] = set()        # machine ids accepted so far, at most settings.max_machines
     last_gauges = time.monotonic()
     log.info("consuming %s as group %s via %s/%s, writing under %s",
              settings.topic, settings.group, options.broker, options.client, options.data_dir)
@@ -89,16 +93,25 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
         while not shutdown.requested and not deadline.passed():
             for record in consumer.poll(timeout=0.2, max_records=settings.max_batch):
                 received = time.time_ns()
+                # every per-record step is inside the dead-letter boundary: nothing a producer sends stops the sink
                 try:
                     message = codec.decode(record.value, message_type)
-                except DecodeError as exc:
+                    if message.machine_id not in machines:
+                        if len(machines) >= settings.max_machines:
+                            metrics.count("machines_refused")
+                            raise RefusedRecord(f"machine cap reached: already writing {settings.max_machines} "
+                                                f"machines, refusing unknown machine id {message.machine_id[:64]!r}")
+                        machines.add(message.machine_id)
+                    row = to_row(message)
+                    row["sink_received_ns"] = received
+                    transit.record_ns(received - row["source_ts_ns"])
+                except Exception as exc:  # noqa: BLE001
+                    reason = str(exc) if isinstance(exc, (DecodeError, RefusedRecord)) else \
+                        f"sink could not take the record: {type(exc).__name__}: {exc}"
                     dead_letters.publish(options.topic(DEAD_LETTER.name), record.key, record.value,
-                                         dead_letter_headers(record, str(exc), options.instance))
+                                         dead_letter_headers(record, reason, options.instance))
                     metrics.count("dead_lettered")
                     continue
-                row = to_row(message)
-                row["sink_received_ns"] = received
-                transit.record_ns(received - row["source_ts_ns"])
                 if not buffer:
                     oldest = time.monotonic()
                 buffer.append(row)
@@ -125,6 +138,10 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
         consumer.close()
         dead_letters.close()
         metrics.close()
+
+
+class RefusedRecord(Exception):
+    """A record the sink will not keep state for (its reason goes to the dead-letter headers)."""
 
 
 def _latency_gauges(metrics: Metrics, *recorders: "LatencyRecorder") -> None:

@@ -5,10 +5,20 @@ complete — written to a temp name, fsynced, then renamed (rename is atomic on
 POSIX) and the directory fsynced; (2) offsets are committed only after that, and
 on restart the sink reads back what the files already hold and skips what it
 has written, so a batch that was written but not committed is not written twice.
-What was written is remembered per machine as exact sequence numbers, not as a
-high-water mark: RabbitMQ requeues unacknowledged messages behind newer ones, so
-a redelivered seq 54 can arrive after seq 55, and a mark would drop it as a
-duplicate (it did, in the pipeline test on RabbitMQ).
+
+What was written is remembered as exact keys (:class:`RecentKeys`), not as a
+per-machine high-water mark: RabbitMQ requeues unacknowledged messages behind
+newer ones, so a redelivered seq 54 can arrive after seq 55, and a mark would
+drop it as a duplicate (it did, in the pipeline test on RabbitMQ). The key of a
+health record is ``(machine_id, seq, source_ts_ns)``, not ``(machine_id, seq)``:
+a redelivery is the *same reading* scored again, so it repeats the reading's
+``seq`` and its ``ts_ns`` (``source_ts_ns``) exactly, while the seq alone is just
+a number any producer can write. With seq alone, one spoofed reading carrying a
+seq the generator has not reached yet was written, and the genuine reading with
+that seq was dropped later as its "duplicate" (issue 15). The keys are held for
+the newest ``capacity`` records only: duplicates come from redeliveries, which
+reach back one uncommitted batch (Kafka) or one prefetch window (RabbitMQ),
+thousands of records, never hundreds of thousands.
 """
 
 from __future__ import annotations
@@ -18,8 +28,12 @@ import io
 import os
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Hashable
 from pathlib import Path
+
+#: Keys of the newest records a writer remembers (≈ 200 bytes each): far more than any redelivery reaches back.
+KEY_CAPACITY = 200_000
 
 
 def fsync_dir(path: Path) -> None:
@@ -41,27 +55,37 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-class SeenSequences:
-    """Which sequence numbers of one machine are on disk: a contiguous prefix plus the few beyond it.
+class RecentKeys:
+    """The keys of the newest `capacity` records written, oldest forgotten first; `evicted` counts forgotten ones.
 
-    Memory stays bounded by how far out of order records arrive, not by how many were written.
+    A set with a bound: memory stays fixed however long the sink runs and whatever ids a producer invents.
     """
 
-    __slots__ = ("prefix", "beyond")
+    def __init__(self, capacity: int = KEY_CAPACITY) -> None:
+        self.capacity = capacity
+        self.evicted = 0
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
 
-    def __init__(self) -> None:
-        self.prefix = -1               # every seq <= prefix is written
-        self.beyond: set[int] = set()  # written seqs > prefix + 1
-
-    def add(self, seq: int) -> bool:
-        """Record `seq`; False when it was already there (a redelivery)."""
-        if seq <= self.prefix or seq in self.beyond:
+    def add(self, key: Hashable) -> bool:
+        """Remember `key`; False when it is already there (a redelivery)."""
+        if key in self._keys:
             return False
-        self.beyond.add(seq)
-        while self.prefix + 1 in self.beyond:
-            self.prefix += 1
-            self.beyond.remove(self.prefix)
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+            self.evicted += 1
         return True
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def health_key(row: dict) -> tuple:
+    """What identifies a health record across redeliveries: the reading it scores (see the module docstring)."""
+    return (row["machine_id"], row["seq"], row["source_ts_ns"])
 
 
 def hour_partition(ts_ns: int) -> str:
@@ -71,24 +95,31 @@ def hour_partition(ts_ns: int) -> str:
 class HourlyParquetWriter:
     """Health records as Parquet, one folder per UTC hour of event time (Hive-style `date=/hour=`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, capacity: int = KEY_CAPACITY) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.seen: dict[str, SeenSequences] = defaultdict(SeenSequences)
+        self.written = RecentKeys(capacity)
         self._read_back()
 
     def _read_back(self) -> None:
-        """What is already on disk per machine: the files are the truth."""
+        """The keys of the newest records on disk: the files are the truth (file names sort by write time)."""
         import pyarrow.parquet as pq
 
-        for path in self.root.rglob("*.parquet"):
-            table = pq.read_table(path, columns=["machine_id", "seq"])
-            for machine, seq in zip(table.column("machine_id").to_pylist(), table.column("seq").to_pylist()):
-                self.seen[machine].add(seq)
+        paths = sorted(self.root.rglob("*.parquet"), key=lambda p: p.name, reverse=True)
+        tables, rows = [], 0
+        for path in paths:
+            if rows >= self.written.capacity:
+                break
+            table = pq.read_table(path, columns=["machine_id", "seq", "source_ts_ns"])
+            tables.append(table)
+            rows += table.num_rows
+        for table in reversed(tables):   # oldest first, so the newest are the ones kept
+            for key in zip(*(table.column(c).to_pylist() for c in ("machine_id", "seq", "source_ts_ns"))):
+                self.written.add(key)
 
     def fresh(self, rows: list[dict]) -> list[dict]:
         """Drop rows already written (redelivered after a crash), whatever order they come in."""
-        return [row for row in rows if self.seen[row["machine_id"]].add(row["seq"])]
+        return [row for row in rows if self.written.add(health_key(row))]
 
     def write(self, rows: list[dict]) -> list[Path]:
         import pyarrow as pa
@@ -129,11 +160,11 @@ class CsvAppender:
     and it keeps the file always complete for whoever opens it.
     """
 
-    def __init__(self, path: Path, columns: list[str], key_columns: list[str]) -> None:
+    def __init__(self, path: Path, columns: list[str], key_columns: list[str], capacity: int = KEY_CAPACITY) -> None:
         self.path = path
         self.columns = columns
         self.key_columns = key_columns
-        self.keys: set[tuple[str, ...]] = set()
+        self.keys = RecentKeys(capacity)
         if path.exists():
             with open(path, newline="") as handle:
                 for row in csv.DictReader(handle):
@@ -142,9 +173,7 @@ class CsvAppender:
     def fresh(self, rows: list[dict]) -> list[dict]:
         out = []
         for row in rows:
-            key = tuple(str(row[c]) for c in self.key_columns)
-            if key not in self.keys:
-                self.keys.add(key)
+            if self.keys.add(tuple(str(row[c]) for c in self.key_columns)):
                 out.append(row)
         return out
 

@@ -229,11 +229,56 @@ class Topology:
 
 # ---- connections ---------------------------------------------------------------------------------------
 
+COALESCE_BYTES = 256 * 1024     # at most this much of pika's write queue goes out in one send()
+
+
+def coalesce_socket_writes() -> None:
+    """Make pika send its queued frames in one `send()` instead of one per frame (idempotent).
+
+    pika queues every frame as its own buffer and its transport sends them one by
+    one: a publish is three frames (method, header, body), so a publisher paid
+    three syscalls per message — the largest single item in a cProfile of the
+    bench producer (`socket.send`, a quarter of its time). Joining what is queued
+    (up to `COALESCE_BYTES`) before sending keeps the bytes and their order and
+    turns a burst of publishes or acks into one syscall. TCP_NODELAY is already on
+    (pika sets it), so nothing waits for Nagle; the coalescing only saves calls.
+    Checked against pika 1.3–1.4's `_AsyncPlaintextTransport._produce`; on a pika
+    without it this does nothing.
+    """
+    try:
+        from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport
+    except ImportError:  # pragma: no cover - another pika layout: keep its own behaviour
+        return
+    if getattr(_AsyncPlaintextTransport._produce, "coalesces", False):
+        return
+
+    def _produce(transport) -> None:
+        # pika's loop, with the join added; a full socket raises EAGAIN out of send(), as in pika
+        buffers = transport._tx_buffers
+        while buffers:
+            if len(buffers) > 1:
+                parts, size = [], 0
+                while buffers and size < COALESCE_BYTES:
+                    part = buffers.popleft()
+                    parts.append(part)
+                    size += len(part)
+                buffers.appendleft(b"".join(parts))
+            sent = transport._sigint_safe_send(transport._sock, buffers[0])
+            chunk = buffers.popleft()
+            if sent < len(chunk):
+                buffers.appendleft(chunk[sent:])
+            transport._tx_buffered_byte_count -= sent
+
+    _produce.coalesces = True         # type: ignore[attr-defined]
+    _AsyncPlaintextTransport._produce = _produce
+
+
 def connection_parameters(url: str, client_id: str = "streamlab", socket_timeout: float = 5,
                           heartbeat: int | None = HEARTBEAT_S, blocked_timeout: float | None = None):
     """pika's parameters for `url`, the one place they are set (heartbeat None: the broker's proposal)."""
     import pika
 
+    coalesce_socket_writes()
     params = pika.URLParameters(url)
     params.heartbeat = heartbeat
     params.socket_timeout = socket_timeout
@@ -671,7 +716,7 @@ def _record(method, props, body) -> Record:
     timestamp_ms = 0
     for name, value in (props.headers or {}).items():
         if name == TIMESTAMP_HEADER:
-            timestamp_ms = int(value)
+            timestamp_ms = _timestamp_ms(value)
         else:
             headers[name] = _header_bytes(value)
     if not timestamp_ms and props.timestamp:
@@ -679,6 +724,15 @@ def _record(method, props, body) -> Record:
     key = method.routing_key
     return Record(method.exchange, key.encode() if key else None, body, headers, -1,
                   method.delivery_tag, timestamp_ms)
+
+
+def _timestamp_ms(value) -> int:
+    """The header as ms since the epoch; 0 (unknown) for anything else a publisher put there, never a crash."""
+    try:
+        result = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return result if 0 <= result < 2**63 else 0
 
 
 # ---- consumer ------------------------------------------------------------------------------------------

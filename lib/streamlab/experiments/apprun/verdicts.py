@@ -71,6 +71,13 @@ def exactly_once_verdict(machines_ok: int, machines: int) -> str:
     return f"only {machines_ok} of {machines} machines have every reading exactly once on disk"
 
 
+def exactly_once_phrase(exactly_once: bool) -> str:
+    """The same verdict where only the run's overall flag is known (the container runs' summaries)."""
+    if exactly_once:
+        return "every reading reached the disk exactly once"
+    return "not every reading reached the disk exactly once (the table shows how many machines did)"
+
+
 def dead_letter_verdict(dead: int, injected: int, counted: int) -> str:
     """How the dead letters found compare with what was injected and what the processor counted."""
     if dead == injected == counted:

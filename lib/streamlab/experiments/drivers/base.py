@@ -278,16 +278,18 @@ DRIVERS: dict[str, str] = {
     "kafka-perf-test": "streamlab.experiments.drivers.native_kafka:KafkaPerfTestDriver",
     "kafka-e2e-latency": "streamlab.experiments.drivers.native_kafka:KafkaEndToEndLatencyDriver",
     "pika": "streamlab.experiments.drivers.pika_driver:PikaDriver",
+    "aio-pika": "streamlab.experiments.drivers.aio_pika_driver:AioPikaDriver",
     "rabbitmq-perftest": "streamlab.experiments.drivers.native_rabbitmq:RabbitPerfTestDriver",
 }
 ALIASES: dict[str, list[str]] = {
     "kafka": ["kafka-python", "confluent-kafka", "kafka-perf-test"],
     "rabbitmq": ["pika", "rabbitmq-perftest"],
-    "python": ["kafka-python", "confluent-kafka", "pika"],
+    "rabbitmq-clients": ["pika", "aio-pika", "rabbitmq-perftest"],
+    "python": ["kafka-python", "confluent-kafka", "pika", "aio-pika"],
     "native": ["kafka-perf-test", "rabbitmq-perftest"],
     "all": ["kafka-python", "confluent-kafka", "kafka-perf-test", "pika", "rabbitmq-perftest"],
     "confluent": ["confluent-kafka"], "kafka-producer-perf-test": ["kafka-perf-test"],
-    "perftest": ["rabbitmq-perftest"], "perf-test": ["rabbitmq-perftest"],
+    "perftest": ["rabbitmq-perftest"], "perf-test": ["rabbitmq-perftest"], "aiopika": ["aio-pika"],
 }
 REFERENCE = {"kafka": "kafka-perf-test", "rabbitmq": "rabbitmq-perftest"}   # what ratios divide by
 
@@ -441,12 +443,33 @@ class Control:
         self.results.put(("result", spec.role, spec.index, payload))
 
 
+PROFILE_ENV = "STREAMLAB_BENCH_PROFILE"   # a directory: each child writes <process name>.prof there (cProfile)
+
+
 def _child_main(entry: Callable[[ChildSpec, Control], None], spec: ChildSpec, ctl: Control) -> None:
     try:
-        entry(spec, ctl)
+        out_dir = os.environ.get(PROFILE_ENV)
+        if out_dir:
+            _profiled(entry, spec, ctl, out_dir)
+        else:
+            entry(spec, ctl)
     except BaseException:  # noqa: BLE001 - everything goes back to the parent, which decides
         ctl.results.put(("error", spec.role, spec.index, traceback.format_exc()))
         raise SystemExit(1)
+
+
+def _profiled(entry: Callable[[ChildSpec, Control], None], spec: ChildSpec, ctl: Control, out_dir: str) -> None:
+    """Run a child under cProfile (for finding where a client's time goes; it slows the child down)."""
+    import cProfile
+    from pathlib import Path
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(entry, spec, ctl)
+    finally:
+        name = mp.current_process().name or f"{spec.role}-{spec.index}"
+        profile.dump_stats(str(Path(out_dir) / f"{name}.prof"))
 
 
 def producer_payload(*, records: int, errors: int, timeline: Timeline, send_end: float,

@@ -84,6 +84,8 @@ class RabbitPerfTestDriver(Driver):
             args += ["-f", "persistent"]
         if wl.queue_type == "quorum":
             args += ["-qq"]
+        elif wl.queue_type == "stream":
+            args += ["-sq", "-sco", "first"]
         if wl.rate is not None:
             args += ["-r", f"{wl.per_producer_rate:g}"]
         if wl.max_records is not None:
@@ -97,7 +99,7 @@ class RabbitPerfTestDriver(Driver):
         nodes = StackConfig.from_env().rabbit_nodes
         result = RunResult(self.name, self.broker, True, wl, client_version=self.client_version(),
                            target_rate=wl.rate, phases="concurrent", brokers=nodes,
-                           replication=min(wl.replication, nodes) if wl.queue_type == "quorum" else 1)
+                           replication=min(wl.replication, nodes) if wl.queue_type != "classic" else 1)
         queue = bench_name(self.name)
         args = self.arguments(wl, url, queue)
         result.settings = {"producer": {"confirms": wl.confirms, "persistent": wl.persistent},

@@ -49,6 +49,78 @@ def zmq_base_port() -> int:
     return int(os.environ.get("STREAMLAB_ZMQ_BASE_PORT", "26900"))
 
 
+# --------------------------------------------------------------------------- what the brokers spend
+
+
+def listening_pids(ports: list[int]) -> list[int]:
+    """The processes listening on these local ports: the broker processes of a local stack. Empty where the
+    port is held by something else (podman's port forwarder, a remote broker): then nothing is measured."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections("tcp")
+    except psutil.AccessDenied:
+        return []
+    return sorted({c.pid for c in connections if c.status == psutil.CONN_LISTEN and c.pid and c.laddr.port in ports})
+
+
+def kafka_ports(bootstrap: str) -> list[int]:
+    return [int(address.rsplit(":", 1)[1]) for address in bootstrap.split(",") if ":" in address]
+
+
+def amqp_port(amqp_url: str) -> int:
+    import pika
+
+    return int(pika.URLParameters(amqp_url).port)
+
+
+class ResourceMeter:
+    """CPU seconds the given processes spent, and how their resident memory changed, between start and stop."""
+
+    def __init__(self, pids: list[int]):
+        import psutil
+
+        self._procs = [psutil.Process(pid) for pid in pids]
+        self._cpu = self._rss = 0.0
+
+    def _sample(self) -> tuple[float, float]:
+        cpu = rss = 0.0
+        for proc in self._procs:
+            with contextlib.suppress(Exception):
+                times = proc.cpu_times()
+                cpu += times.user + times.system + getattr(times, "children_user", 0.0) \
+                    + getattr(times, "children_system", 0.0)
+                rss += proc.memory_info().rss
+        return cpu, rss
+
+    def start(self) -> "ResourceMeter":
+        self._cpu, self._rss = self._sample()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """cpu_s and rss_delta_mib; NaN when there was no process to measure."""
+        if not self._procs:
+            return {"cpu_s": float("nan"), "rss_delta_mib": float("nan")}
+        cpu, rss = self._sample()
+        return {"cpu_s": cpu - self._cpu, "rss_delta_mib": (rss - self._rss) / 2**20}
+
+
+def mgmt_get(brokers: Brokers, path: str):
+    """GET a RabbitMQ management API path as JSON, with the AMQP URL's credentials."""
+    import base64
+    import json
+    import urllib.request
+
+    import pika
+
+    creds = pika.URLParameters(brokers.amqp_url).credentials
+    request = urllib.request.Request(brokers.mgmt_url.rstrip("/") + path)
+    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 # --------------------------------------------------------------------------- RabbitMQ (pika)
 
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from .brokers import (Brokers, amqp_channel, consume_n, delete_queues, kafka_cleanup, kafka_consumer,
-                      kafka_produce, kafka_read, kafka_topic, publish_and_settle, unique)
+from .brokers import (Brokers, ResourceMeter, amqp_channel, amqp_port, consume_n, delete_queues, kafka_cleanup,
+                      kafka_consumer, kafka_ports, kafka_produce, kafka_read, kafka_topic, listening_pids,
+                      publish_and_settle, unique)
 from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["experiment", "backend", "variant", "metric", "value"]
@@ -108,11 +109,15 @@ def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 5
     """N consumer groups, nobody reading yet: how many copies of each message does the broker hold?
 
     Kafka: the log end offsets (one copy per replica whatever N is). RabbitMQ:
-    the sum of the groups' queue depths (one copy per queue), and the bytes
-    the management API reports for those queues' message bodies.
+    the sum of the groups' queue depths (one copy per queue). For both, what
+    the broker processes spent taking the messages in (publish until stored):
+    CPU seconds and the change of their resident memory, read from the local
+    stack's processes (NaN on a stack whose processes this host cannot see).
     """
     rows: list[dict[str, Any]] = []
     payload = bytes(size)
+    kafka_pids = listening_pids(kafka_ports(brokers.bootstrap))
+    rabbit_pids = listening_pids([amqp_port(brokers.amqp_url)])
     for n in groups:
         topic = kafka_topic(brokers.bootstrap, unique("fanout"), 1)
         names = [f"{topic}.g{i}" for i in range(n)]
@@ -122,12 +127,15 @@ def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 5
                 consumer = kafka_consumer(brokers.bootstrap, group)
                 consumer.subscribe([topic])
                 consumers.append(consumer)
+            meter = ResourceMeter(kafka_pids).start()
             kafka_produce(brokers.bootstrap, topic, [("k", payload)] * messages)
             stored = _kafka_messages(brokers.bootstrap, topic)
+            spent = meter.stop()
             for consumer in consumers:
                 consumer.close()
             rows += _rows("fan-out", "Kafka", f"{n} groups", groups=n, copies_held=stored,
-                          body_bytes_held=stored * size)
+                          body_bytes_held=stored * size, broker_cpu_s=spent["cpu_s"],
+                          broker_rss_delta_mib=spent["rss_delta_mib"])
         finally:
             kafka_cleanup(brokers.bootstrap, [topic], names)
         exchange = unique("fanout")
@@ -138,9 +146,12 @@ def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 5
                 for queue in queues:
                     channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
                     channel.queue_bind(queue, exchange, "#")
+                meter = ResourceMeter(rabbit_pids).start()
                 held = publish_and_settle(channel, exchange, [("k", payload)] * messages, queues, n * messages)
+                spent = meter.stop()
             rows += _rows("fan-out", "RabbitMQ", f"{n} groups", groups=n, copies_held=held,
-                          body_bytes_held=held * size)
+                          body_bytes_held=held * size, broker_cpu_s=spent["cpu_s"],
+                          broker_rss_delta_mib=spent["rss_delta_mib"])
         finally:
             delete_queues(brokers.amqp_url, queues, [exchange])
     return pd.DataFrame(rows, columns=COLUMNS)

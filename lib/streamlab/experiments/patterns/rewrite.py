@@ -16,12 +16,8 @@ backlog at all. Both appear in the pattern experiments instead.
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +28,7 @@ import pandas as pd
 from ..apprun import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
 from ..apprun import latency as stage_latency
 from ..apprun import metrics as run_metrics
-from .brokers import Brokers
+from .brokers import Brokers, mgmt_get
 
 BACKEND_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
@@ -152,6 +148,16 @@ def side_by_side(*summaries: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(pd.MultiIndex.from_tuples(order, names=["group", "metric"]))
 
 
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The side-by-side table for reading: counts as whole numbers (2020, not 2020.0), the rest to 0.1."""
+    out = table.astype(object)
+    for index, values in table.iterrows():
+        known = values.dropna()
+        whole = len(known) and (known == known.round()).all()
+        out.loc[index] = [("" if pd.isna(v) else int(round(v)) if whole else round(float(v), 1)) for v in values]
+    return out
+
+
 # --------------------------------------------------------------------------- topology read back
 
 
@@ -169,14 +175,7 @@ def kafka_topology(bootstrap: str, namespace: str) -> dict[str, pd.DataFrame]:
 
 
 def _mgmt(brokers: Brokers, path: str) -> Any:
-    import pika
-
-    creds = pika.URLParameters(brokers.amqp_url).credentials
-    request = urllib.request.Request(brokers.mgmt_url.rstrip("/") + path)
-    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+    return mgmt_get(brokers, path)
 
 
 def rabbit_topology(brokers: Brokers, namespace: str) -> dict[str, pd.DataFrame]:

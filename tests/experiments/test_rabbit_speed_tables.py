@@ -1,0 +1,106 @@
+"""The "RabbitMQ at the speed of RabbitMQ" tables and charts from synthetic bench rows (no broker)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from streamlab.experiments import rabbit_speed as rs
+from streamlab.experiments.drivers.native_rabbitmq import RabbitPerfTestDriver
+from streamlab.experiments.workload import workload_from_dict
+
+
+def row(experiment, driver, role, metric, value, **extra):
+    base = {"experiment": experiment, "driver": driver, "role": role, "metric": metric, "value": value,
+            "message_size": 100, "target_rate": math.nan, "rate": "max", "queue_type": "quorum"}
+    return {**base, **extra}
+
+
+@pytest.fixture
+def results() -> pd.DataFrame:
+    rows = []
+    for driver, pub, cons in (("pika", 8000, 7000), ("aio-pika", 900, 880), ("rabbitmq-perftest", 10000, 10000)):
+        rows += [row("throughput", driver, "producer", "records_per_s", pub),
+                 row("throughput", driver, "consumer", "records_per_s", cons)]
+    for driver, p50, p99 in (("pika", 3.0, 40.0), ("aio-pika", 30.0, 400.0), ("rabbitmq-perftest", 2.0, 10.0)):
+        rows += [row("latency", driver, "e2e", "p50_ms", p50, rate="1000/s", target_rate=1000.0),
+                 row("latency", driver, "e2e", "p99_ms", p99, rate="1000/s", target_rate=1000.0)]
+    for queue_type in ("classic", "stream"):
+        for driver in ("pika", "rabbitmq-perftest"):
+            rows += [row("queue_types", driver, "producer", "records_per_s", 5000, queue_type=queue_type),
+                     row("queue_types", driver, "node", "node_rss_mb_peak", 600, queue_type=queue_type),
+                     row("queue_types", driver, "e2e", "p50_ms", 2.5, queue_type=queue_type, rate="500/s",
+                         target_rate=500.0)]
+    rows += [row("app_raw", "pika", "e2e", "p50_ms", 4.0, rate="200/s", target_rate=200.0),
+             row("app_raw", "pika", "e2e", "p99_ms", 20.0, rate="200/s", target_rate=200.0)]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def app() -> pd.DataFrame:
+    return pd.DataFrame([{"hop": hop, "metric": metric, "value": value, "rate": 200.0}
+                         for hop, metric, value in (("generator → processor", "p50_ms", 6.0),
+                                                    ("generator → processor", "p99_ms", 100.0),
+                                                    ("sink → on disk", "p50_ms", 500.0))])
+
+
+def test_speed_table_ratios_and_targets(results, app):
+    table = rs.speed_table(results, app).set_index(["figure", "setting"])
+    publish = table.loc[("max publish rec/s, 100 B", "quorum, confirms")]
+    assert publish["ratio"] == pytest.approx(0.8) and publish["met"] and publish["aio_pika"] == 900
+    consume = table.loc[("max consume rec/s, 100 B", "quorum, concurrent")]
+    assert consume["ratio"] == pytest.approx(0.7) and not consume["met"]
+    p50 = table.loc[("e2e p50 ms", "1,000 msg/s")]
+    assert p50["ratio"] == pytest.approx(1.5) and p50["met"]       # latency: at most the target
+    p99 = table.loc[("e2e p99 ms", "1,000 msg/s")]
+    assert p99["ratio"] == pytest.approx(4.0) and not p99["met"]
+    hop50 = table.loc[("app hop generator → processor, p50 ms", "200 msg/s; vs raw pika")]
+    assert hop50["perftest"] == 4.0 and hop50["ratio"] == pytest.approx(1.5) and hop50["met"]
+    assert not any("on disk" in figure for figure, _ in table.index)        # no broker hop: not compared
+    assert rs.verdict(rs.speed_table(results, app)) == "3 of 6 figures meet their target"
+
+
+def test_speed_table_of_nothing_has_the_columns():
+    assert list(rs.speed_table(pd.DataFrame())) == rs.SPEED_COLUMNS
+
+
+def test_queue_type_table_orders_types_and_keeps_memory(results):
+    table = rs.queue_type_table(results)
+    assert list(table["queue_type"]) == ["classic", "classic", "stream", "stream"]
+    assert (table["node_rss_mb_peak"] == 600).all()
+    assert (table["fixed_rate"] == 500).all() and (table["e2e_p50_ms"] == 2.5).all()
+
+
+def test_queue_type_table_not_measured_keeps_its_columns():
+    assert list(rs.queue_type_table(pd.DataFrame({"experiment": []}))) == rs.QUEUE_TYPE_COLUMNS
+
+
+def test_half_of_the_slower_max_ignores_aio_pika(results):
+    assert rs.half_of_slower_max(results) == 4000          # pika 8000 < PerfTest 10000; aio-pika's 900 ignored
+    assert rs.half_of_slower_max(results, size=1000) is None
+
+
+def test_the_same_workload_for_every_driver():
+    cfg = rs.SpeedConfig()
+    wl = cfg.workload("x", rate=2000)
+    assert (wl.queue_type, wl.confirms, wl.prefetch, wl.ack_every, wl.phases) == ("quorum", 1000, 1000, 100,
+                                                                                   "concurrent")
+    args = RabbitPerfTestDriver.arguments(wl, "amqp://x", "q")
+    assert args[args.index("-c") + 1] == "1000" and args[args.index("-r") + 1] == "2000" and "-qq" in args
+
+
+def test_perftest_gets_a_stream_queue():
+    wl = workload_from_dict({"name": "s", "queue_type": "stream", "prefetch": 100})
+    args = RabbitPerfTestDriver.arguments(wl, "amqp://x", "q")
+    assert "-sq" in args and "-qq" not in args and args[args.index("-sco") + 1] == "first"
+
+
+def test_charts_build(results, app):
+    from streamlab.plots import rabbitmq_speed
+
+    ratio = rabbitmq_speed.ratio_chart(rs.speed_table(results, app)).to_dict()
+    assert len(ratio["layer"]) == 3
+    latency = rabbitmq_speed.latency_chart(results).to_dict()
+    assert latency["encoding"]["column"]["field"] == "percentile"

@@ -1,0 +1,200 @@
+"""Property-based tests (hypothesis) of the dead-letter boundary, issue 15.
+
+Over every codec, the message validation, the processor's scoring and the sinks' writers, with
+valid-but-extreme and malformed inputs: no exception escapes the boundary, and no NaN or inf reaches a sink.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec
+from streamlab.domain import HealthRecord, TelemetryReading
+from streamlab.domain import messages as m
+from streamlab.domain.messages import MESSAGE_TYPES
+from streamlab.services.common import ServiceOptions
+from streamlab.services.health_parquet_sink import health_row
+from streamlab.services.health_processor import HealthScorer, Processor
+from streamlab.services.sinkio import HourlyParquetWriter
+from streamlab.transport import Record
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def bounded(bounds: tuple[float, float]) -> st.SearchStrategy[float]:
+    return st.floats(*bounds, allow_nan=False) | st.sampled_from(bounds)
+
+
+machine_ids = st.text(min_size=1, max_size=m.MAX_ID_LENGTH) | st.sampled_from(["M000", "M001"])
+timestamps = st.integers(0, m.MAX_TS_NS) | st.sampled_from([0, m.MAX_TS_NS, 1_790_000_000_000_000_000])
+
+readings = st.builds(
+    TelemetryReading, machine_id=machine_ids, seq=st.integers(0, m.MAX_SEQ), ts_ns=timestamps,
+    temperature_c=bounded(m.TEMPERATURE_C), rpm=bounded(m.RPM), load_pct=bounded(m.LOAD_PCT),
+    power_kw=bounded(m.POWER_KW))
+
+#: what a hostile or broken producer can put in a field: anything JSON or msgpack can carry, and then some
+junk = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=20),
+                 st.binary(max_size=20), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(), st.integers(), max_size=2))
+
+
+def telemetry_dicts() -> st.SearchStrategy[dict]:
+    """Valid readings with some fields replaced by junk or extreme values, some keys dropped or added."""
+    def mutate(reading: TelemetryReading, replacements: dict, drop: list[str], extra: dict) -> dict:
+        data = {**reading.to_dict(), **replacements}
+        for key in drop:
+            data.pop(key, None)
+        return {**data, **extra}
+
+    fields = sorted(TelemetryReading._fields)
+    return st.builds(mutate, readings, st.dictionaries(st.sampled_from(fields), junk | st.floats(), max_size=3),
+                     st.lists(st.sampled_from(fields), max_size=1),
+                     st.dictionaries(st.text(max_size=5), junk, max_size=1))
+
+
+@SETTINGS
+@given(data=telemetry_dicts())
+def test_validation_accepts_only_what_is_in_range(data):
+    try:
+        reading = TelemetryReading.from_dict(data)
+    except ValueError:
+        return
+    assert 0 <= reading.ts_ns <= m.MAX_TS_NS and 0 <= reading.seq <= m.MAX_SEQ
+    for name, bounds in (("temperature_c", m.TEMPERATURE_C), ("rpm", m.RPM), ("load_pct", m.LOAD_PCT),
+                         ("power_kw", m.POWER_KW)):
+        value = getattr(reading, name)
+        assert math.isfinite(value) and bounds[0] <= value <= bounds[1]
+
+
+@pytest.mark.parametrize("codec_name", SAFE_CODEC_NAMES)
+@SETTINGS
+@given(payload=st.binary(max_size=300), type_name=st.sampled_from(sorted(MESSAGE_TYPES)))
+def test_every_safe_codec_raises_only_decode_error_on_arbitrary_bytes(codec_name, payload, type_name):
+    try:
+        get_codec(codec_name).decode(payload, MESSAGE_TYPES[type_name])
+    except DecodeError:
+        pass
+
+
+@pytest.mark.parametrize("codec_name", [c for c in SAFE_CODEC_NAMES if c in ("json", "orjson", "msgpack")])
+@SETTINGS
+@given(data=telemetry_dicts())
+def test_schemaless_codecs_decode_malformed_fields_to_a_valid_reading_or_decode_error(codec_name, data):
+    import msgpack
+
+    try:
+        payload = msgpack.packb(data) if codec_name == "msgpack" else orjson.dumps(data)
+    except (TypeError, ValueError, OverflowError, orjson.JSONEncodeError):
+        return   # not even representable on this wire
+    try:
+        reading = get_codec(codec_name).decode(payload, TelemetryReading)
+    except DecodeError:
+        return
+    assert TelemetryReading.from_dict(reading.to_dict()) == reading
+
+
+@pytest.mark.parametrize("codec_name", CODEC_NAMES)
+@SETTINGS
+@given(reading=readings)
+def test_every_codec_round_trips_valid_extreme_readings(codec_name, reading):
+    codec = get_codec(codec_name)
+    assert codec.decode(codec.encode(reading), TelemetryReading) == reading
+
+
+def _finite(record: HealthRecord) -> bool:
+    return math.isfinite(record.health_score) and all(math.isfinite(v) for v in record.features.values())
+
+
+@SETTINGS
+@given(batch=st.lists(readings.map(lambda r: TelemetryReading(
+    "M000" if r.seq % 2 else "M001", r.seq, r.ts_ns, r.temperature_c, r.rpm, r.load_pct, r.power_kw)),
+    min_size=1, max_size=80))
+def test_scoring_extreme_valid_readings_gives_finite_records(batch):
+    for scored in (HealthScorer(window=5, confirm=1).on_telemetry_batch(batch),
+                   [HealthScorer(window=5, confirm=1).on_telemetry(r) for r in batch[:1]]):
+        for record, _alert in scored:
+            assert _finite(record), record
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict]] = []
+
+    def publish(self, topic, key, value, headers=None, on_delivery=None):
+        self.sent.append((topic, value, dict(headers or {})))
+
+    def flush(self, timeout=None):
+        return 0
+
+    def close(self):
+        pass
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.publisher_ = _Publisher()
+
+    def consumer(self, *args, **kwargs):
+        return None
+
+    def publisher(self, *args, **kwargs):
+        return self.publisher_
+
+
+header_values = st.none() | st.sampled_from([b"orjson", b"json", b"msgpack", b"cloudpickle", b"yaml", b"", b"\xff"])
+payloads = st.one_of(
+    readings.map(lambda r: get_codec("orjson").encode(r)),
+    telemetry_dicts().map(lambda d: json.dumps(d, default=repr).encode()),   # NaN, 2**70, ...
+    st.binary(max_size=200))
+
+
+@pytest.mark.parametrize("batch_scoring", [True, False], ids=["batch", "per-record"])
+@SETTINGS
+@given(inputs=st.lists(st.tuples(payloads, st.dictionaries(st.sampled_from(["codec", "type", "x"]), header_values,
+                                                           max_size=2)), max_size=20))
+def test_nothing_escapes_the_processor_and_every_record_is_processed_or_dead_lettered(batch_scoring, inputs,
+                                                                                      tmp_path_factory):
+    transport = _Transport()
+    options = ServiceOptions(data_dir=tmp_path_factory.mktemp("p"), instance="health-processor")
+    options.transport = lambda: transport  # type: ignore[method-assign]
+    processor = Processor(options, logging.getLogger("p"), HealthScorer(window=5, confirm=1), 1000,
+                          batch_scoring=batch_scoring)
+    records = [Record("telemetry", b"k", value, headers, 0, offset) for offset, (value, headers) in enumerate(inputs)]
+    processor.process_with_retries(records)
+    processor.metrics.close()
+    counters = processor.metrics.counters
+    assert counters.get("processed", 0) + counters.get("dead_lettered", 0) == len(records)
+    for topic, value, _headers in transport.publisher_.sent:
+        if topic == "machine-health":
+            assert _finite(get_codec("orjson").decode(value, HealthRecord))
+
+
+finite_features = st.dictionaries(st.sampled_from(["temp_mean", "temp_slope", "vib_rms_total", "other"]),
+                                  st.floats(-m.MAX_FEATURE, m.MAX_FEATURE, allow_nan=False), max_size=4)
+health_records = st.builds(HealthRecord, machine_id=machine_ids, seq=st.integers(0, m.MAX_SEQ), ts_ns=timestamps,
+                           source_ts_ns=timestamps, health_score=st.floats(0, 1), state=st.sampled_from(m.HEALTH_STATES),
+                           features=finite_features)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(health_records, min_size=1, max_size=20))
+def test_the_parquet_writer_takes_any_valid_record_and_writes_nothing_non_finite(records, tmp_path_factory):
+    root = tmp_path_factory.mktemp("sink")
+    writer = HourlyParquetWriter(root)
+    rows = writer.fresh([health_row(get_codec("msgpack").decode(get_codec("msgpack").encode(r), HealthRecord))
+                         for r in records])
+    writer.write(rows)
+    frame = pd.read_parquet(root)
+    assert len(frame) == len(rows)
+    numbers = frame.select_dtypes("number").to_numpy(dtype=float)
+    assert not np.isinf(numbers).any()
+    assert not frame["health_score"].isna().any()
