@@ -20,7 +20,7 @@ PACKAGE_ROOT = Path(streamlab.__file__).resolve().parent
 #: The layers of shared/DESIGN.md's table, lowest first. A module may import from its own layer or
 #: any layer below; the first dotted part of its name under `streamlab` says its layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "polling"),
+    ("errors", "paths", "polling", "crashpoints"),
     ("measure",),      # latency recording: pure primitives used by services and experiments alike
     ("domain",),
     ("codecs",),

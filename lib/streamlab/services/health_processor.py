@@ -21,6 +21,7 @@ import time
 import numpy as np
 import typer
 
+from .. import crashpoints
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
 from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
 from ..domain import vibration_band_energies
@@ -292,6 +293,7 @@ class Processor:
             return
         self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
         self.latest[health.machine_id] = payload
+        crashpoints.reach("health-processor.mid_batch")   # part of a batch published, none of it flushed
         self.metrics.count("processed")
         if alert_payload is not None:
             self.publisher.publish(self.alert_topic, alert.machine_id, alert_payload,
@@ -308,6 +310,7 @@ class Processor:
         if pending or self.failed_deliveries:
             raise RuntimeError(f"{pending} outputs unacknowledged, {self.failed_deliveries} failed: not committing; "
                                "a restart resumes from the last committed offsets")
+        crashpoints.reach("health-processor.after_publish")   # outputs acknowledged, inputs not committed
         self.consumer.commit()
 
     def run(self, shutdown: Shutdown, deadline: Deadline) -> None:

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from .. import crashpoints
 from ..codecs import DecodeError, service_codec
 from ..domain import MESSAGE_TYPES
 from ..measure.latency import LatencyRecorder
@@ -77,6 +78,7 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
                 row["sink_ts_ns"] = now
             if rows:
                 writer.write(rows)
+                crashpoints.reach(f"{options.instance}.after_write")   # the worst moment: on disk, not committed
             for row in rows:
                 durable.record_ns(now - row["source_ts_ns"])
             metrics.count("written", len(rows))

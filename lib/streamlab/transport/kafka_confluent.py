@@ -7,6 +7,8 @@ machine (see the benchmark chapter).
 
 from __future__ import annotations
 
+import os
+
 from . import kafka_admin
 from .kafka_admin import client_logger
 from .base import DeliveryCallback, Record, TransportError, as_key
@@ -57,6 +59,13 @@ class ConfluentPublisher:
         producer.flush(30)
 
 
+def session_timeout_from_env() -> dict[str, object]:
+    """`STREAMLAB_KAFKA_SESSION_TIMEOUT_MS`: how long a SIGKILLed member keeps its partitions (Kafka's default
+    45 s is the whole outage after a consumer crash; chapter 06 measures both). Unset: the client's default."""
+    value = os.environ.get("STREAMLAB_KAFKA_SESSION_TIMEOUT_MS", "").strip()
+    return {"session.timeout.ms": int(value), "heartbeat.interval.ms": max(500, int(value) // 3)} if value else {}
+
+
 class ConfluentConsumer:
     def __init__(self, bootstrap: str, topics: list[str], group: str, client_id: str,
                  from_beginning: bool = True, **options: object) -> None:
@@ -68,6 +77,7 @@ class ConfluentConsumer:
             "partition.assignment.strategy": "cooperative-sticky",
         }
         config.update({k.replace("_", "."): v for k, v in options.items()})
+        config.update(session_timeout_from_env())
         self._consumer = Consumer(config)
         self._consumer.subscribe(topics)
         self._pending: dict[tuple[str, int], int] = {}

@@ -1,0 +1,68 @@
+"""Faults under the running app: nothing lost, nothing duplicated on disk.
+
+Services SIGKILLed at their worst moments, one run per broker (the session's
+single-node stacks): the processor is killed after publishing and before
+committing, the Parquet sink and the CSV sink after writing and before
+committing (`streamlab.crashpoints`), each restarted by the harness; then the
+ledger compares the broker's copy with the files. And the Parquet sink's disk
+filled (a tmpfs, root only) on RabbitMQ, then freed. Cost: about 20 s per run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from streamlab.experiments.faults import scenarios
+
+BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
+           pytest.param("rabbitmq", marks=pytest.mark.rabbitmq, id="rabbitmq")]
+
+
+def _env(broker: str, stack) -> dict[str, str]:
+    if broker == "kafka":
+        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap}
+    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_services_killed_between_write_and_commit_lose_and_duplicate_nothing(broker, request, tmp_path):
+    stack = request.getfixturevalue("kafka_stack" if broker == "kafka" else "rabbit_stack")
+    result = scenarios.run_scenario(scenarios.SCENARIOS["services-after-write"], broker, tmp_path / "app",
+                                    env=_env(broker, stack), duration_s=6.0, machines=3)
+    killed = set(result.events["event"][result.events["event"].str.endswith(" killed")])
+    # the crash points were really reached: otherwise the test proves nothing
+    assert {"health-processor killed", "health-parquet-sink killed"} <= killed, result.events
+    # no service failed for another reason than its crash point (a kill landing in the final drain exits -9)
+    assert not result.events["event"].str.endswith(" failed").any(), result.events
+    assert all(code in (0, -9) for code in result.exit_codes.values()), result.exit_codes
+    parquet = result.rows.set_index("sink").loc["Parquet"]
+    assert parquet["sent"] >= 3 * 10 * 5 and parquet["on_broker"] == parquet["sent"]
+    assert parquet["on_disk"] == parquet["sent"]
+    for sink, row in result.rows.set_index("sink").iterrows():
+        assert (row["lost"], row["duplicated"], row["temp_files_left"]) == (0, 0, 0), (sink, row.to_dict())
+
+
+@pytest.fixture(scope="module")
+def disk_full_run(rabbit_stack, tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    return scenarios.run_scenario(scenarios.SCENARIOS["parquet-disk-full"], "rabbitmq",
+                                  tmp_path_factory.mktemp("disk-full") / "app", env=_env("rabbitmq", rabbit_stack),
+                                  duration_s=7.0, machines=3, fault_at_s=1.0, down_s=2.0)
+
+
+def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_nothing(disk_full_run):
+    events = disk_full_run.events
+    failed = events[events["event"] == "health-parquet-sink failed"]
+    assert len(failed) == 1 and "No space left on device" in failed["detail"].iloc[0], events
+    assert "health-parquet-sink restarted" in set(events["event"])
+    parquet = disk_full_run.rows.set_index("sink").loc["Parquet"]
+    assert parquet["sent"] > 0 and (parquet["lost"], parquet["duplicated"]) == (0, 0), parquet.to_dict()
+
+
+@pytest.mark.xfail(strict=True, reason="sinkio.atomic_write_bytes leaves its temp file behind when the write fails "
+                                       "(ENOSPC); reported to the services' owner, not fixed on this branch")
+def test_a_full_disk_leaves_no_partial_file(disk_full_run):
+    assert disk_full_run.rows.set_index("sink").loc["Parquet", "temp_files_left"] == 0
