@@ -62,7 +62,5 @@ def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_not
     assert parquet["sent"] > 0 and (parquet["lost"], parquet["duplicated"]) == (0, 0), parquet.to_dict()
 
 
-@pytest.mark.xfail(strict=True, reason="sinkio.atomic_write_bytes leaves its temp file behind when the write fails "
-                                       "(ENOSPC); reported to the services' owner, not fixed on this branch")
 def test_a_full_disk_leaves_no_partial_file(disk_full_run):
     assert disk_full_run.rows.set_index("sink").loc["Parquet", "temp_files_left"] == 0

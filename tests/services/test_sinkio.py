@@ -62,3 +62,19 @@ def test_a_redelivery_behind_newer_records_is_kept(tmp_path):
     assert [r["seq"] for r in fresh] == [3, 1]
     restarted.write(fresh)
     assert sorted(pd.read_parquet(tmp_path)["seq"]) == [0, 1, 2, 3]
+
+
+def test_a_failed_atomic_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from streamlab.services import sinkio
+
+    def disk_full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sinkio.os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        sinkio.atomic_write_bytes(tmp_path / "part.parquet", b"x" * 100)
+    assert list(tmp_path.iterdir()) == []

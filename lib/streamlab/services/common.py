@@ -8,6 +8,7 @@ finished, flushed and committed before the process exits.
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import logging
@@ -175,6 +176,13 @@ def run_service(name: str, body, options: ServiceOptions) -> None:
     except (UserError, ValueError) as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Nothing was committed past the failed write: a supervisor restarts the service, which resumes
+        # from the last commit once space is back.
+        log.error("%s: %s; free space on the data disk: the service resumes from its last commit", options.instance, exc)
+        raise SystemExit(3) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 
