@@ -340,3 +340,18 @@ def reprocess(bootstrap: str, history: History, seconds_back: float, *, window: 
     return detail, pd.DataFrame(summary)
 
 
+
+
+def replay(bootstrap: str, *, machines: int = 20, history_s: float = 30.0,
+           seconds_back: float = 15.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three time-travel experiments on one history topic: (seek, group reset, reprocessed detail, summary)."""
+    common.require(machines >= 1 and history_s > 0, "write a history of at least one machine and a positive length")
+    common.require(0 < seconds_back < history_s, f"seconds_back={seconds_back} must be positive and shorter "
+                                                 f"than the history ({history_s} s)")
+    spec = common.topic(common.unique("history"), 3, min(3, common.brokers(bootstrap)))
+    with common.scratch_topics(bootstrap, [spec]):
+        history = write_history(bootstrap, spec.name, machines=machines, seconds=history_s)
+        seek = seek_to_time(bootstrap, history, seconds_back)
+        reset = reset_with_tool(bootstrap, history, seconds_back)
+        detail, summary = reprocess(bootstrap, history, seconds_back)
+    return seek, reset, detail, summary
