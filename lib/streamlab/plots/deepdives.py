@@ -109,7 +109,8 @@ def group_scaling(frame: pd.DataFrame) -> alt.FacetChart:
 def crash_matrix(frame: pd.DataFrame) -> alt.LayerChart:
     """Records lost and written twice per commit mode and crash point (deep dive 5)."""
     frame = frame.assign(scenario=frame["mode"] + " · killed " + frame["crash_point"])
-    tidy = frame.melt(id_vars=["scenario"], value_vars=["lost", "duplicates"], var_name="count", value_name="records")
+    tidy = frame[["scenario", "lost", "duplicates"]].melt(id_vars=["scenario"], var_name="count",
+                                                          value_name="records")
     tidy["count"] = tidy["count"].map({"lost": "lost", "duplicates": "written twice"})
     return bar_compare(tidy, "scenario", "records", "count", "A consumer SIGKILLed at the worst moment of its commit",
                        value_title="records", category_title=" ", color_title="",

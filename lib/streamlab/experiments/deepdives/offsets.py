@@ -83,8 +83,13 @@ def crash_matrix(bootstrap: str, *, records: int = 3000, batch: int = 200, crash
         plans = [WorkerPlan(bootstrap, spec.name, common.unique("crash"), str(Path(tmp) / f"{i}.txt"), mode,
                             batch, crash_at_batch, point)
                  for i, (mode, point) in enumerate((m, p) for m in MODES for p in CRASH_POINTS)]
+        for plan in plans:  # a fresh cluster creates __consumer_offsets on first use: wait for each coordinator
+            common.holds_within(lambda plan=plan: common.kafka_admin.group_committed(
+                bootstrap, plan.group, [(spec.name, 0)], timeout=5) is not None, 60, 0.5)
         first = [_spawn(plan) for plan in plans]
         codes = [_wait(proc, timeout_s) for proc in first]
+        for proc, code in zip(first, codes):
+            common.require(code in (0, -signal.SIGKILL), f"a consumer worker failed: {_last_line(proc)}")
         second = [_spawn(WorkerPlan(**{**asdict(plan), "crash_at_batch": 0})) for plan in plans]
         for proc in second:
             common.require(_wait(proc, timeout_s) == 0, f"the restarted consumer failed: {_last_line(proc)}")

@@ -65,18 +65,37 @@ def run_worker(plan: WorkerPlan) -> None:
                 if crash_here:
                     os.kill(os.getpid(), signal.SIGKILL)
                 if not auto:
-                    reader.commit(asynchronous=False)
+                    _commit(reader)
                 buffer.clear()
             elif not buffer and time.monotonic() - quiet_since > plan.idle_exit_s and _drained(reader, plan.topic):
                 break
     reader.close()  # auto-commit: commits the final position on the way out
 
 
+def _commit(reader, attempts: int = 20) -> None:
+    """A synchronous commit, retried while the group coordinator is not available yet."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            reader.commit(asynchronous=False)
+            return
+        except KafkaException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 def _drained(reader, topic_name: str) -> bool:
     """Every assigned partition read up to its high watermark."""
+    from confluent_kafka import KafkaException
+
     assigned = reader.assignment()
-    positions = reader.position(assigned)
-    committed = {tp.partition: tp.offset for tp in reader.committed(assigned, timeout=5)}
+    try:
+        positions = reader.position(assigned)
+        committed = {tp.partition: tp.offset for tp in reader.committed(assigned, timeout=5)}
+    except KafkaException:  # the group coordinator is moving or not there yet: not drained as far as we know
+        return False
     return bool(positions) and all(
         (tp.offset if tp.offset >= 0 else committed.get(tp.partition, -1))
         >= reader.get_watermark_offsets(tp, timeout=5, cached=False)[1] for tp in positions)
