@@ -51,9 +51,9 @@ def _segment_files(folder: Path) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def segments(kafka, bootstrap: str, *, seconds: float = 20.0, rate_per_s: float = 300.0, size: int = 1000,
-             segment_ms: int = 2000, retention_ms: int = 8000, segment_bytes: int = MB,
-             retention_bytes: int = 3 * MB, every_s: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def segments(kafka, bootstrap: str, *, seconds: float = 12.0, rate_per_s: float = 400.0, size: int = 1000,
+             segment_ms: int = 1000, retention_ms: int = 4000, segment_bytes: int = MB,
+             retention_bytes: int = 2 * MB, every_s: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Segment files over time under time and size retention; returns (one row per snapshot × segment, summary).
 
     Both topics have one partition with one replica, placed on the first
@@ -66,6 +66,9 @@ def segments(kafka, bootstrap: str, *, seconds: float = 20.0, rate_per_s: float 
                                         f"({MB} bytes)")
     common.require(retention_bytes >= segment_bytes, "retention_bytes below segment_bytes would keep only the "
                                                      "active segment: raise it")
+    common.require(rate_per_s * size * seconds > retention_bytes + segment_bytes,
+                   f"{rate_per_s:g} records/s of {size} B for {seconds:g} s never exceed retention.bytes plus a "
+                   "segment: nothing could be deleted by size; raise the rate or the seconds")
     common.require(retention_ms < seconds * 1000, f"retention_ms={retention_ms} is longer than the {seconds:g} s "
                                                   "the experiment watches: nothing could be deleted")
     node = common.broker_ids(bootstrap)[0]
@@ -113,12 +116,26 @@ def _produce(writer, topic_name: str, payload: bytes) -> None:
             writer.poll(0.01)
 
 
+def _watermarks(reader, partition, attempts: int = 5) -> tuple[int, int]:
+    """(log start, log end) offsets; (-1, -1) when the leader does not answer (a new topic's metadata settling)."""
+    from confluent_kafka import KafkaException
+
+    for _ in range(attempts):
+        try:
+            return reader.get_watermark_offsets(partition, timeout=5, cached=False)
+        except KafkaException:
+            time.sleep(0.2)
+    return -1, -1
+
+
 def _snapshot(kafka, reader, node: int, policies: dict, t_s: float) -> list[dict]:
     from confluent_kafka import TopicPartition
 
     rows = []
     for policy, spec in policies.items():
-        start, end = reader.get_watermark_offsets(TopicPartition(spec.name, 0), timeout=5, cached=False)
+        start, end = _watermarks(reader, TopicPartition(spec.name, 0))
+        if start < 0:
+            continue                       # no answer from the leader this time: skip the snapshot
         files = _segment_files(_log_dir(kafka, node, spec.name))
         for base, size in files:
             rows.append({"t_s": t_s, "policy": policy, "segment": base, "bytes": size, "log_start_offset": start,

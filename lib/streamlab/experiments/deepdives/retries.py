@@ -25,6 +25,10 @@ from ...measure.latency import LatencyRecorder
 from . import common
 
 
+#: How long a producer waits for a broker's answer before it retries; the pause must be longer.
+SOCKET_TIMEOUT_MS = 1500
+
+
 @dataclass(frozen=True)
 class ProducerSetting:
     """One producer's retry behaviour."""
@@ -39,7 +43,7 @@ class ProducerSetting:
         conf: dict[str, object] = {"acks": "all", "enable.idempotence": self.idempotence, "linger.ms": 5,
                                    "max.in.flight.requests.per.connection": self.max_in_flight,
                                    "delivery.timeout.ms": self.delivery_timeout_ms,
-                                   "socket.timeout.ms": 1000, "retry.backoff.ms": 100}
+                                   "socket.timeout.ms": SOCKET_TIMEOUT_MS, "retry.backoff.ms": 100}
         if self.retries is not None:
             conf["retries"] = self.retries
         return conf
@@ -77,7 +81,9 @@ def producer_matrix(kafka, bootstrap: str, settings=PRODUCER_SETTINGS, *, record
     common.require(records >= 10 and rate_per_s > 0 and keys >= 1, "send at least 10 records to at least 1 key "
                                                                    "at a positive rate")
     common.require(0 < pause_at < 1, "pause_at is the fraction of records sent before the pause: between 0 and 1")
-    common.require(0 < pause_s <= 20, "pause_s must lie between 0 and 20 s (the broker is frozen meanwhile)")
+    common.require(SOCKET_TIMEOUT_MS / 1000 < pause_s <= 20,
+                   f"pause_s must lie between {SOCKET_TIMEOUT_MS / 1000:g} s (the producers' network timeout: a "
+                   "shorter pause causes no retry) and 20 s (the broker is frozen meanwhile)")
     ids = common.broker_ids(bootstrap)
     victim = ids[0]
     replication = min(3, len(ids))
@@ -221,9 +227,18 @@ def consumer_retries(bootstrap: str, *, messages: int = 500, backoffs_s=(0.05, 0
     common.require(plan.transient_failures <= len(backoffs_s),
                    f"transient_failures={plan.transient_failures} exceeds the {len(backoffs_s)} retries: "
                    "every transient failure would end in the dead-letter topic")
-    rows, summary = [], []
+    replication = min(3, common.brokers(bootstrap))
+    topics = {}
     for design in DESIGNS:
-        per_message, seconds = _run_design(bootstrap, design, messages, tuple(backoffs_s), plan, partitions, timeout_s)
+        main = common.topic(common.unique("work"), partitions, replication)
+        topics[design] = (main, [common.topic(f"{main.name}.retry-{k + 1}", partitions, replication)
+                                 for k in range(len(backoffs_s))], common.topic(f"{main.name}.dlq", 1, replication))
+    rows, summary = [], []
+    with common.scratch_topics(bootstrap, [t for main, retry, dlq in topics.values() for t in (main, *retry, dlq)]):
+        runs = {design: _run_design(bootstrap, design, *topics[design], messages, tuple(backoffs_s), plan, timeout_s)
+                for design in DESIGNS}
+    for design in DESIGNS:
+        per_message, seconds = runs[design]
         rows.extend(per_message)
         frame = pd.DataFrame(per_message)
         healthy = frame[frame["attempts"] == 1]["delay_ms"]
@@ -242,72 +257,72 @@ def consumer_retries(bootstrap: str, *, messages: int = 500, backoffs_s=(0.05, 0
     return pd.DataFrame(rows), pd.DataFrame(summary)
 
 
-def _run_design(bootstrap: str, design: str, messages: int, backoffs: tuple[float, ...], plan: FailurePlan,
-                partitions: int, timeout_s: float) -> tuple[list[dict], float]:
+def _run_design(bootstrap: str, design: str, main, retry_specs, dlq, messages: int, backoffs: tuple[float, ...],
+                plan: FailurePlan, timeout_s: float) -> tuple[list[dict], float]:
     from confluent_kafka import TopicPartition
 
-    replication = min(3, common.brokers(bootstrap))
-    main = common.topic(common.unique("work"), partitions, replication)
-    retry_specs = [common.topic(f"{main.name}.retry-{k + 1}", partitions, replication) for k in range(len(backoffs))]
-    dlq = common.topic(f"{main.name}.dlq", 1, replication)
     final: dict[int, dict] = {}
     sent_at: dict[int, float] = {}
-    with common.scratch_topics(bootstrap, [main, *retry_specs, dlq]):
-        writer = common.producer(bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
-        reader = common.consumer(bootstrap, common.unique("retrying"))
-        reader.subscribe([main.name] + ([s.name for s in retry_specs] if design == DESIGNS[1] else []))
-        common.holds_within(lambda: bool(reader.consume(1, 0.2) is not None and reader.assignment()), 30, 0.05)
-        started = time.monotonic()                # the group is formed: delays below are the design's own
-        for n in range(messages):
-            sent_at[n] = time.monotonic()
-            writer.produce(main.name, str(n).encode(), key=str(n % 20).encode())
-        writer.flush(30)
-        paused: dict[tuple[str, int], float] = {}   # retry partition → when its head is due
-        deadline = time.monotonic() + timeout_s
-        while len(final) < messages and time.monotonic() < deadline:
-            now = time.monotonic()
-            due = [tp for tp, at in paused.items() if at <= now]
-            if due:
-                reader.resume([TopicPartition(t, p) for t, p in due])
-                for tp in due:
-                    del paused[tp]
-            for msg in reader.consume(200, 0.05):
-                if msg.error() or (msg.topic(), msg.partition()) in paused:
-                    continue
-                headers = dict(msg.headers() or [])
-                attempt = int(headers.get("attempt", b"0"))
-                not_before = float(headers.get("not-before", b"0"))
-                if not_before > time.time():
-                    part = TopicPartition(msg.topic(), msg.partition(), msg.offset())
-                    reader.pause([part])
-                    reader.seek(part)
-                    paused[(msg.topic(), msg.partition())] = time.monotonic() + (not_before - time.time())
-                    continue
-                n = int(msg.value())
-                if design == DESIGNS[0]:
-                    while plan.fails(n, attempt) and attempt < len(backoffs):
-                        time.sleep(backoffs[attempt])      # the whole partition waits here
-                        attempt += 1
-                if not plan.fails(n, attempt):
-                    final[n] = {"outcome": "processed", "attempts": attempt + 1}
-                elif design == DESIGNS[0] or attempt >= len(backoffs):
-                    writer.produce(dlq.name, msg.value(), headers={"reason": "processing failed",
-                                                                   "attempts": str(attempt + 1)})
-                    final[n] = {"outcome": "dead letter", "attempts": attempt + 1}
-                else:
-                    writer.produce(retry_specs[attempt].name, msg.value(), key=msg.key(), headers={
-                        "attempt": str(attempt + 1), "not-before": f"{time.time() + backoffs[attempt]:.6f}"})
-                if n in final:
-                    final[n]["delay_ms"] = (time.monotonic() - sent_at[n]) * 1000
-            writer.flush(10)                      # retries and dead letters are durable before the commit
-            if reader.assignment():
-                try:
-                    reader.commit(asynchronous=False)
-                except Exception:  # nothing consumed since the last commit
-                    pass
-        seconds = time.monotonic() - started
-        reader.close()
-        dead_letters = len(common.read_all(bootstrap, dlq.name))
+    writer = common.producer(bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    reader = common.consumer(bootstrap, common.unique("retrying"))
+    reader.subscribe([main.name] + ([s.name for s in retry_specs] if design == DESIGNS[1] else []))
+    writer.produce(main.name, b"-1", partition=0)           # a warm-up record: the fetch path is up
+    writer.flush(30)
+    common.holds_within(lambda: any(not m.error() and m.value() == b"-1" for m in reader.consume(10, 0.2)), 30, 0)
+    reader.commit(asynchronous=False)
+    started = time.monotonic()                # the group reads: delays below are the design's own
+    for n in range(messages):
+        sent_at[n] = time.monotonic()
+        writer.produce(main.name, str(n).encode(), key=str(n % 20).encode())
+    writer.flush(30)
+    paused: dict[tuple[str, int], float] = {}   # retry partition → when its head is due
+    deadline = time.monotonic() + timeout_s
+    while len(final) < messages and time.monotonic() < deadline:
+        now = time.monotonic()
+        due = [tp for tp, at in paused.items() if at <= now]
+        if due:
+            reader.resume([TopicPartition(t, p) for t, p in due])
+            for tp in due:
+                del paused[tp]
+        for msg in reader.consume(200, 0.05):
+            if msg.error() or (msg.topic(), msg.partition()) in paused:
+                continue
+            headers = dict(msg.headers() or [])
+            attempt = int(headers.get("attempt", b"0"))
+            not_before = float(headers.get("not-before", b"0"))
+            if not_before > time.time():
+                part = TopicPartition(msg.topic(), msg.partition(), msg.offset())
+                reader.pause([part])
+                reader.seek(part)
+                paused[(msg.topic(), msg.partition())] = time.monotonic() + (not_before - time.time())
+                continue
+            n = int(msg.value())
+            if n < 0:                             # the warm-up record
+                continue
+            if design == DESIGNS[0]:
+                while plan.fails(n, attempt) and attempt < len(backoffs):
+                    time.sleep(backoffs[attempt])      # the whole partition waits here
+                    attempt += 1
+            if not plan.fails(n, attempt):
+                final[n] = {"outcome": "processed", "attempts": attempt + 1}
+            elif design == DESIGNS[0] or attempt >= len(backoffs):
+                writer.produce(dlq.name, msg.value(), headers={"reason": "processing failed",
+                                                               "attempts": str(attempt + 1)})
+                final[n] = {"outcome": "dead letter", "attempts": attempt + 1}
+            else:
+                writer.produce(retry_specs[attempt].name, msg.value(), key=msg.key(), headers={
+                    "attempt": str(attempt + 1), "not-before": f"{time.time() + backoffs[attempt]:.6f}"})
+            if n in final:
+                final[n]["delay_ms"] = (time.monotonic() - sent_at[n]) * 1000
+        writer.flush(10)                      # retries and dead letters are durable before the commit
+        if reader.assignment():
+            try:
+                reader.commit(asynchronous=False)
+            except Exception:  # nothing consumed since the last commit
+                pass
+    seconds = time.monotonic() - started
+    reader.close()
+    dead_letters = len(common.read_all(bootstrap, dlq.name))
     rows = [{"design": design, "message": n, **result, "dead_letters_in_topic": dead_letters}
             for n, result in sorted(final.items())]
     return rows, seconds
