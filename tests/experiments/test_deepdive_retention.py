@@ -12,7 +12,7 @@ pytestmark = pytest.mark.kafka
 
 def test_time_retention_deletes_segment_files(kafka_stack):
     kafka = kafka_stack.part("kafka")
-    files, summary = retention.segments(kafka, kafka_stack.endpoints.kafka_bootstrap, seconds=9, rate_per_s=200,
+    files, summary = retention.segments(kafka, kafka_stack.endpoints.kafka_bootstrap, seconds=9, rate_per_s=400,
                                         segment_ms=1000, retention_ms=3000)
     time_policy = summary[summary["policy"].str.startswith("time")].iloc[0]
     assert time_policy["segments_deleted"] > 0 and time_policy["log_start_offset_at_end"] > 0
