@@ -135,7 +135,8 @@ def segments_over_time(over: pd.DataFrame) -> alt.VConcatChart:
     start = line_over_time(over, "t_s", "log_start_offset", "policy", "First offset a consumer can still read",
                            x_title="seconds", y_title="log start offset", color_title="")
     return alt.vconcat(disk.properties(width=520, height=180), start.properties(width=520, height=180)).properties(
-        title=alt.TitleParams("Retention deletes whole segments", subtitle=machine_caption()))
+        title=alt.TitleParams("Retention deletes whole segments", subtitle=machine_caption())
+    ).configure_legend(labelLimit=0, orient="bottom", direction="vertical")
 
 
 def compaction_timeline(timeline: pd.DataFrame) -> alt.Chart:

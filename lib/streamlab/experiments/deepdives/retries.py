@@ -54,7 +54,7 @@ PRODUCER_SETTINGS = (
     ProducerSetting("retries, in-flight 5", False, 5),
     ProducerSetting("retries, in-flight 1", False, 1),
     ProducerSetting("idempotent, in-flight 5", True, 5),
-    ProducerSetting("idempotent, delivery.timeout.ms 2 s", True, 5, delivery_timeout_ms=2000),
+    ProducerSetting("idempotent, 2 s delivery timeout", True, 5, delivery_timeout_ms=2000),
 )
 
 
