@@ -150,7 +150,9 @@ def write_history(bootstrap: str, topic_name: str, *, machines: int, seconds: fl
     codec = get_codec("json")
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(seconds * 1000)
-    writer = common.producer(bootstrap, acks="all", linger_ms=20, partitioner="murmur2_random")
+    # idempotent: a retried batch can never land behind a later one, so each partition stays in time order
+    writer = common.producer(bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                             partitioner="murmur2_random")
     readings = []
     steps = int(seconds * hz)
     for step in range(steps):
