@@ -185,7 +185,7 @@ def _log_counts(bootstrap: str, topic_name: str) -> dict[str, int]:
 
 def compaction(bootstrap: str, *, machines: int = 20, updates: int = 50, decommissioned: int = 2,
                more_updates: int = 2, ratios=(0.1, 0.9), wait_s: float = 20.0,
-               watch_s: float = 3.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+               watch_s: float = 4.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The compacted latest-health topic at work; returns (log counts over time, rebuilt-state check per topic).
 
     Phase 1 writes ``updates`` records per machine and a tombstone for
