@@ -162,3 +162,68 @@ def reassignment(timeline: pd.DataFrame, brokers: pd.DataFrame) -> alt.VConcatCh
                        category_title=" ", color_title="", labels=",.1f")
     return alt.vconcat(alt.layer(band, rate).properties(width=520), disk).properties(title=alt.TitleParams(
         "Spreading a 2-broker topic over 3 brokers under load", subtitle=machine_caption()))
+# --------------------------------------------------------------------------- deep dives 5, 6, 8 (ch02a)
+
+
+def crash_matrix(frame: pd.DataFrame) -> alt.LayerChart:
+    """Records lost and written twice per commit mode and crash point (deep dive 5)."""
+    frame = frame.assign(scenario=frame["mode"] + " · killed " + frame["crash_point"])
+    tidy = frame[["scenario", "lost", "duplicates"]].melt(id_vars=["scenario"], var_name="count",
+                                                          value_name="records")
+    tidy["count"] = tidy["count"].map({"lost": "lost", "duplicates": "written twice"})
+    return bar_compare(tidy, "scenario", "records", "count", "A consumer SIGKILLed at the worst moment of its commit",
+                       value_title="records", category_title=" ", color_title="",
+                       subtitle=f"{int(frame['records'].iloc[0]):,} numbered records, batches of "
+                                f"{int(frame['batch'].iloc[0])} · {machine_caption()}",
+                       sort=list(frame["scenario"]))
+
+
+def reprocessing(summary: pd.DataFrame) -> alt.LayerChart:
+    """Reprocessed health records identical to / different from the first output (deep dive 5)."""
+    tidy = summary.melt(id_vars=["reprocessing"], value_vars=["identical", "differing"], var_name="compared",
+                        value_name="records")
+    return bar_compare(tidy, "reprocessing", "records", "compared", "Reprocessing the last seconds: same output?",
+                       value_title="health records since the instant", category_title=" ", color_title="",
+                       subtitle=machine_caption(), sort=list(summary["reprocessing"]))
+
+
+def segments_over_time(over: pd.DataFrame) -> alt.VConcatChart:
+    """Bytes on disk and the log start offset over time, per retention policy (deep dive 6)."""
+    disk = line_over_time(over, "t_s", "mib_on_disk", "policy", "On disk (segment files of the partition)",
+                          x_title="seconds", y_title="MiB", color_title="")
+    start = line_over_time(over, "t_s", "log_start_offset", "policy", "First offset a consumer can still read",
+                           x_title="seconds", y_title="log start offset", color_title="")
+    return alt.vconcat(disk.properties(width=520, height=180), start.properties(width=520, height=180)).properties(
+        title=alt.TitleParams("Retention deletes whole segments", subtitle=machine_caption())
+    ).configure_legend(labelLimit=0, orient="bottom", direction="vertical")
+
+
+def compaction_timeline(timeline: pd.DataFrame) -> alt.Chart:
+    """Records in the compacted log over time, per min.cleanable.dirty.ratio (deep dive 6)."""
+    frame = timeline.assign(ratio=timeline["min_cleanable_dirty_ratio"].map(lambda r: f"dirty ratio {r:g}"))
+    return line_over_time(frame, "t_s", "records_in_log", "ratio", "Records in the compacted log",
+                          x_title="seconds", y_title="records in the log", color_title="", points=True,
+                          subtitle=machine_caption())
+
+
+def producer_retries(frame: pd.DataFrame) -> alt.LayerChart:
+    """Failed, duplicated and reordered records per producer setting while a leader was frozen (deep dive 8)."""
+    tidy = frame.melt(id_vars=["setting"], value_vars=["failed", "duplicates", "reordered", "lost_acknowledged"],
+                      var_name="count", value_name="records")
+    tidy["count"] = tidy["count"].map({"failed": "failed (reported to the app)", "duplicates": "written twice",
+                                       "reordered": "out of order per key", "lost_acknowledged": "acknowledged, then lost"})
+    return bar_compare(tidy, "setting", "records", "count", "A partition leader frozen mid-stream",
+                       value_title="records", category_title=" ", color_title="",
+                       subtitle=f"{int(frame['sent'].iloc[0]):,} records per setting, broker paused "
+                                f"{frame['pause_s'].iloc[0]:g} s · {machine_caption()}",
+                       sort=list(frame["setting"]))
+
+
+def consumer_retries(summary: pd.DataFrame) -> alt.LayerChart:
+    """Delay of messages that succeed on the first try, per retry design (deep dive 8)."""
+    tidy = summary.melt(id_vars=["design"], value_vars=["first_try_p50_ms", "first_try_p99_ms"],
+                        var_name="percentile", value_name="ms")
+    tidy["percentile"] = tidy["percentile"].str.extract(r"(p\d+)")[0]
+    return bar_compare(tidy, "design", "ms", "percentile", "Healthy messages wait behind failing ones?",
+                       value_title="send → processed (ms), first-try messages", category_title=" ",
+                       color_title="", subtitle=machine_caption(), sort=list(summary["design"]))

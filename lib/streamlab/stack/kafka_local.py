@@ -149,6 +149,12 @@ class LocalKafka(LocalCluster):
             "broker.session.timeout.ms": 6000,
             "broker.heartbeat.interval.ms": 1000,
             "replica.lag.time.max.ms": 10000,
+            # Retention and compaction (deep dive 6) should act in seconds: the retention check is a
+            # static broker setting (default every 5 min, first one 30 s after start), the cleaner's
+            # idle back-off defaults to 15 s. Checking an idle log costs a directory listing.
+            "log.retention.check.interval.ms": 2000,
+            "log.initial.task.delay.ms": 2000,
+            "log.cleaner.backoff.ms": 1000,
         }
         return "".join(f"{k}={v}\n" for k, v in settings.items())
 

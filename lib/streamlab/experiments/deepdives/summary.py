@@ -13,7 +13,8 @@ DEEP_DIVES = ("1 consumer groups", "2 limits of send/receive", "3 distribution o
 
 
 def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.DataFrame,
-                  hot: pd.DataFrame) -> pd.DataFrame:
+                  hot: pd.DataFrame, *, crashes: pd.DataFrame | None = None, rebuilt: pd.DataFrame | None = None,
+                  producer_retries: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per deep dive; the numbers come from the frames of this run, the rest says it was not measured."""
     by = durability.set_index(["replication", "acks"])
     largest = groups.iloc[-1]
@@ -32,8 +33,35 @@ def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.Data
                    f"{hot.iloc[1]['skew_max_over_mean']:.1f}× salted",
                    "key = machine id, partitioner=murmur2_random; salt only a known hot key"),
     }
+    rows.update(_offsets_retention_retries(crashes, rebuilt, producer_retries))
     return pd.DataFrame([{"deep dive": name, "the number that matters (this run)": rows.get(name, (NOT_MEASURED,))[0],
                           "setting for the fleet": rows.get(name, (None, "—"))[1]} for name in DEEP_DIVES])
+
+
+def _offsets_retention_retries(crashes: pd.DataFrame | None, rebuilt: pd.DataFrame | None,
+                               producer: pd.DataFrame | None) -> dict[str, tuple[str, str]]:
+    """The rows of deep dives 5, 6 and 8, for those measured in this run."""
+    rows: dict[str, tuple[str, str]] = {}
+    if crashes is not None:
+        by_mode = crashes.groupby("mode")[["lost", "duplicates"]].max()
+        rows["5 offsets/reprocessing"] = (
+            f"consumer SIGKILLed at its worst moment: auto-commit lost {int(by_mode.loc['auto-commit', 'lost'])}, "
+            f"commit-after-write lost {int(by_mode.loc['commit-after-write', 'lost'])} (and wrote "
+            f"{int(by_mode.loc['commit-after-write', 'duplicates'])} twice)",
+            "enable.auto.commit=false, commit after the write is durable; sinks drop duplicates by seq")
+    if rebuilt is not None:
+        first = rebuilt.iloc[0]
+        rows["6 retention/compaction"] = (
+            f"{int(first['records_written']):,} updates compacted to {int(first['records_read'])} records; "
+            f"latest state rebuilt identically: {bool(rebuilt['state_identical'].all())}",
+            "machine-health-latest compacted (dirty ratio 0.1); raw streams time-retained")
+    if producer is not None:
+        by = producer.set_index("setting")
+        rows["8 retries"] = (
+            f"leader frozen: {int(by.loc['retries, in-flight 5', 'duplicates']):,} duplicates without "
+            f"idempotence, {int(by.loc['idempotent, in-flight 5', 'duplicates'])} with it",
+            "enable.idempotence=true, in-flight 5, delivery.timeout.ms above the longest outage; retry topics + DLQ")
+    return rows
 
 
 # --------------------------------------------------------------------------- ch02b: deep dives 1 (rebalance), 3
