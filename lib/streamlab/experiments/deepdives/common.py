@@ -107,6 +107,17 @@ def producer(bootstrap: str, **settings):
     return Producer(conf)
 
 
+def wait_serving(target: float, producers: Sequence) -> None:
+    """Sleep until the monotonic time `target`, serving the producers' delivery callbacks meanwhile.
+
+    A paced producer that only slept would learn of failed or acknowledged sends late, and the
+    experiments count exactly those moments around a broker fault."""
+    while (now := time.monotonic()) < target:
+        for writer in producers:
+            writer.poll(0)
+        time.sleep(min(0.005, max(0.0, target - now)))
+
+
 def consumer(bootstrap: str, group: str, **settings):
     from confluent_kafka import Consumer
 

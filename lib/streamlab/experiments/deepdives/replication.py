@@ -115,10 +115,7 @@ def durability(kafka, bootstrap: str, settings=DURABILITY_SETTINGS, *, partition
             kill_seq = int(kill_at * records)
             for seq in range(records):
                 target = started + seq / rate_per_s
-                while (now := time.monotonic()) < target:
-                    for writer, _ in writers.values():
-                        writer.poll(0)
-                    time.sleep(min(0.005, max(0.0, target - now)))
+                common.wait_serving(target, [w for w, _ in writers.values()])
                 if seq == kill_seq:
                     kafka.kill_node(victim)
                 for s, (writer, callback) in writers.items():

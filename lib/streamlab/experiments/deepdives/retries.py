@@ -118,10 +118,7 @@ def producer_matrix(kafka, bootstrap: str, settings=PRODUCER_SETTINGS, *, record
             resume_at = None
             for seq in range(records):
                 target = started + seq / rate_per_s
-                while (now := time.monotonic()) < target:
-                    for writer, _ in writers.values():
-                        writer.poll(0)
-                    time.sleep(min(0.005, max(0.0, target - now)))
+                common.wait_serving(target, [w for w, _ in writers.values()])
                 if seq == pause_seq:
                     kafka.pause_node(victim)
                     resume_at = time.monotonic() + pause_s
