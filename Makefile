@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STREAMLAB := $(VENV)/bin/streamlab
 PROFILE ?= quick
+# `make test` runs pytest-xdist workers; each starts its own brokers (1 = the old serial run)
+TEST_WORKERS ?= 2
 STACK ?= local
 BROKER ?= all
 export STACK BROKER
@@ -74,7 +76,7 @@ status: ## Show each broker node: state, pid, address, role
 	@$(STREAMLAB) stack status
 
 test: setup ## Run the test suite; it starts the brokers it needs on its own ports and stops them
-	@$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)

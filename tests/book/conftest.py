@@ -9,15 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugins.stacks import running_stack, shifted, stack_env
+from plugins.stacks import TEST_ROOT, running_stack, shifted, stack_env
 
-from streamlab.paths import HOME
 
 REPO = Path(__file__).resolve().parents[2]
 
 #: Ports and data dir of the stack the book is executed against in tests (apart from every other stack).
 BOOK_ENV = shifted({
-    "STREAMLAB_STACK_DIR": str(HOME / "data" / "stack-test" / "book"),
+    "STREAMLAB_STACK_DIR": str(TEST_ROOT / "book"),
     "BROKERS": "3", "KAFKA_PORT": "29392", "KAFKA_CONTROLLER_PORT": "29492", "KAFKA_HEAP": "384m",
     "RABBIT_NODES": "1", "AMQP_PORT": "5992", "RABBIT_DIST_PORT": "25992", "RABBIT_MGMT_PORT": "15992",
     "RABBIT_EPMD_PORT": "4689", "STACK": "local",

@@ -5,7 +5,8 @@ Fixtures: `kafka_stack` (1 broker, session), `rabbit_stack` (1 node, session), `
 module) and `unique_name`. The test stacks use their own data dirs (data/stack-test/...) and ports,
 so the suite never touches a developer's running stack; a stack that is already up is reused and
 left running, one the suite started is stopped at the end, by pid. Several checkouts on one machine
-run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT.
+run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT. Under pytest-xdist (`make test`
+runs two workers) each worker is one more such checkout: its own ports and data dirs.
 
 A test that uses a broker fixture gets that broker's marker (and `cluster` for the 3-node ones), so
 `-m "not kafka and not rabbitmq and not cluster and not book and not mqtt"` starts no broker at all,
@@ -24,11 +25,17 @@ import pytest
 from streamlab.paths import HOME
 from streamlab.stack import Stack, StackConfig
 
-TEST_ROOT = HOME / "data" / "stack-test"
+#: pytest-xdist's worker number (gw0, gw1, …); 0 without xdist.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+#: Worker N > 0 keeps its stacks in a folder of its own, so two workers never share a broker.
+TEST_ROOT = HOME / "data" / "stack-test" / (f"gw{WORKER}" if WORKER else "")
 
 #: Several checkouts on one machine can run their suites side by side: each sets its own
 #: STREAMLAB_TEST_PORT_SHIFT (a small whole number) and every test port moves by 10 times it.
-PORT_SHIFT = 10 * int(os.environ.get("STREAMLAB_TEST_PORT_SHIFT", "0") or 0)
+#: An xdist worker moves by 1000 more per worker number: every test port (29092–29894, 4389–7394,
+#: 15692–16394, 25692–26394, the ZeroMQ sockets at 26100) stays clear of the other worker's.
+PORT_SHIFT = 10 * int(os.environ.get("STREAMLAB_TEST_PORT_SHIFT", "0") or 0) + 1000 * WORKER
 
 
 def shifted(env: dict[str, str]) -> dict[str, str]:
@@ -92,6 +99,11 @@ FIXTURE_MARKERS = {
 }
 
 
+#: Markers whose tests run one after another on one xdist worker: the book build and the podman stack
+#: share the podman images (built on demand) and the book stack's ports.
+SERIAL_GROUP = ("book", "podman")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items) -> None:
     """Mark each test by the brokers its fixtures start, before `-m` deselects (hence tryfirst)."""
@@ -100,6 +112,8 @@ def pytest_collection_modifyitems(items) -> None:
             for marker in FIXTURE_MARKERS.get(fixture, ()):
                 if item.get_closest_marker(marker) is None:
                     item.add_marker(marker)
+        if any(item.get_closest_marker(name) for name in SERIAL_GROUP):
+            item.add_marker(pytest.mark.xdist_group("book-and-podman"))
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,19 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from plugins.stacks import PORT_SHIFT as SHIFT
+from plugins.stacks import TEST_ROOT
 
-from streamlab.paths import HOME as REPO_ROOT
 from streamlab.stack import Stack, StackConfig
 from streamlab.stack.podman import project_name, project_objects
 
 pytestmark = [pytest.mark.podman, pytest.mark.cluster]
 
-SHIFT = 10 * int(os.environ.get("STREAMLAB_TEST_PORT_SHIFT", "0") or 0)
 ENV = {
     "STACK": "podman", "BROKERS": "3", "RABBIT_NODES": "1", "KAFKA_HEAP": "384m",
     "KAFKA_PORT": str(29392 + SHIFT), "KAFKA_CONTROLLER_PORT": str(29492 + SHIFT),
     "AMQP_PORT": str(5992 + SHIFT), "RABBIT_MGMT_PORT": str(15992 + SHIFT),
-    "STREAMLAB_STACK_DIR": str(REPO_ROOT / "data" / "stack-test" / "podman"),
+    "STREAMLAB_STACK_DIR": str(TEST_ROOT / "podman"),
 }
 
 
