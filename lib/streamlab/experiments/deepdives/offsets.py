@@ -120,14 +120,8 @@ def _last_line(proc: subprocess.Popen) -> str:
 def crash_verdict(frame: pd.DataFrame) -> str:
     """Which modes lost records at some crash point, for the prose."""
     lost = frame.groupby("mode")["lost"].sum()
-    losers = [m for m in MODES if lost.get(m, 0) > 0]
-    keepers = [m for m in MODES if lost.get(m, 0) == 0]
-    parts = []
-    if losers:
-        parts.append("lost records: " + ", ".join(losers))
-    if keepers:
-        parts.append("lost none: " + ", ".join(keepers))
-    return "; ".join(parts)
+    return common.two_sided("lost records", [m for m in MODES if lost.get(m, 0) > 0],
+                            "lost none", [m for m in MODES if lost.get(m, 0) == 0])
 
 
 # --------------------------------------------------------------------------- the fleet's history

@@ -179,12 +179,8 @@ def producer_verdict(frame: pd.DataFrame) -> str:
     """Which settings duplicated or reordered records, for the prose."""
     harmed = frame[(frame["duplicates"] > 0) | (frame["reordered"] > 0)]["setting"].tolist()
     clean = frame[(frame["duplicates"] == 0) & (frame["reordered"] == 0)]["setting"].tolist()
-    parts = []
-    if harmed:
-        parts.append("duplicated or reordered records: " + "; ".join(harmed))
-    if clean:
-        parts.append("neither duplicated nor reordered: " + "; ".join(clean))
-    return " — ".join(parts)
+    return common.two_sided("duplicated or reordered records", harmed, "neither duplicated nor reordered", clean,
+                            items="; ", sides=" — ")
 
 
 # --------------------------------------------------------------------------- consumer-side retries
