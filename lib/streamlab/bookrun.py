@@ -321,9 +321,25 @@ def restrict_to_declared(
     return {name: value for name, value in params.items() if name in declared}
 
 
+#: A profile's section for the runner itself, not for a chapter: `cell_timeout_s`.
+RUNNER_SECTION = "runner"
+
+#: Seconds one cell may run when neither the profile nor --cell-timeout says: a guard against a hung cell.
+DEFAULT_CELL_TIMEOUT_S = 600
+
+
+def cell_timeout_for(profiles: Mapping[str, Mapping[str, Mapping[str, Any]]], profile: str) -> int:
+    """The profile's cell timeout: `full` runs cells for many minutes by design, `quick` should not."""
+    settings = profiles.get(profile, {}).get(RUNNER_SECTION, {})
+    unknown = sorted(set(settings) - {"cell_timeout_s"})
+    if unknown:
+        raise RunnerError(f"profiles.yaml: {profile}.{RUNNER_SECTION} knows only cell_timeout_s, not {', '.join(unknown)}")
+    return int(settings.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S))
+
+
 def check_profile_sections(profiles: Mapping[str, Mapping[str, Any]], chapters: Sequence[Chapter]) -> None:
-    """Every section of profiles.yaml is ``default`` or names a chapter of the TOC (else a typo)."""
-    known = {"default"} | {ch.key for ch in chapters} | {ch.stem for ch in chapters}
+    """Every section of profiles.yaml is ``default``, ``runner`` or names a chapter of the TOC (else a typo)."""
+    known = {"default", RUNNER_SECTION} | {ch.key for ch in chapters} | {ch.stem for ch in chapters}
     for profile, sections in profiles.items():
         unknown = sorted(set(sections) - known)
         if unknown:
@@ -784,7 +800,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chapters", help="comma-separated chapters to execute, e.g. 00,01 (default: all)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a parameter for the selected chapters (YAML value); repeatable")  # fmt: skip
-    parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default: 600)")
+    parser.add_argument("--cell-timeout", type=int, default=None,
+                        help="seconds one cell may run (default: the profile's runner.cell_timeout_s, else 600)")
     parser.add_argument("--build", action=argparse.BooleanOptionalAction, default=True,
                         help="build the HTML book after executing (default: --build)")  # fmt: skip
     parser.add_argument("--build-root", type=Path, default=None,
@@ -849,7 +866,7 @@ def run(args: argparse.Namespace) -> int:
     check_overrides(overrides, {p.chapter: p.declared for p in prepared if p.chapter in selected})
     sync_mirror(layout, chapters)
 
-    results, failure = execute_all(prepared, layout, args.cell_timeout)
+    results, failure = execute_all(prepared, layout, args.cell_timeout or cell_timeout_for(profiles, args.profile))
     if failure:
         if args.verbose and failure.traceback:
             console.print("\n".join(failure.traceback), markup=False)

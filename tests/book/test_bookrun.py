@@ -257,3 +257,16 @@ def test_unknown_capability_is_a_clear_error() -> None:
     nb.cells = [nbformat.v4.new_markdown_cell("x", metadata={"tags": ["needs:gpu"]})]
     with pytest.raises(RunnerError, match="unknown capability 'gpu'"):
         bookrun.drop_unmet_cells(nb, bookrun.Capabilities())
+
+
+def test_cell_timeout_comes_from_the_profiles_runner_section() -> None:
+    profiles = {"quick": {"default": {}}, "full": {"runner": {"cell_timeout_s": 1800}, "default": {}}}
+    assert bookrun.cell_timeout_for(profiles, "quick") == bookrun.DEFAULT_CELL_TIMEOUT_S
+    assert bookrun.cell_timeout_for(profiles, "full") == 1800
+    with pytest.raises(RunnerError, match="knows only cell_timeout_s"):
+        bookrun.cell_timeout_for({"full": {"runner": {"cell_timeout": 1}}}, "full")
+
+
+def test_the_books_full_profile_allows_long_cells() -> None:
+    profiles = bookrun.load_profiles(Path(__file__).resolve().parents[2] / "book" / "profiles.yaml")
+    assert bookrun.cell_timeout_for(profiles, "full") > bookrun.cell_timeout_for(profiles, "quick")
