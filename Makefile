@@ -86,7 +86,7 @@ book: setup images ## Build the images, start the stacks, execute every chapter 
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
-	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --chapters $(CH))
+	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --chapters $(CH) --no-build)
 
 DURATION ?= 60s
 MACHINES ?= 20
