@@ -393,31 +393,45 @@ def _read_poll(bootstrap: str, topic_name: str, ends: dict[int, int], records: i
         reader.close()
 
 
+def _timed_batches(fetch: Callable[[], Any], handle: Callable[[Any], int], records: int,
+                   cap_s: float) -> tuple[int, float, float]:
+    """Fetch and handle batches until ``records`` are handled or ``cap_s`` have passed since the first batch.
+
+    Returns (handled, monotonic time of the first batch, of the end): the one
+    timed loop of every batched read path, so they differ only in their work.
+    """
+    n = 0
+    first = 0.0
+    while n < records:
+        batch = fetch()
+        if not batch:
+            if first and time.monotonic() > first + cap_s:
+                break
+            continue
+        if not first:
+            first = time.monotonic()
+        n += handle(batch)
+        if time.monotonic() > first + cap_s:
+            break
+    return n, first, time.monotonic()
+
+
+def _touch(msgs) -> int:
+    """Each value read, as the benchmark driver does: error check, value, length."""
+    n = 0
+    for msg in msgs:
+        if msg.error() is None:
+            n += 1
+            len(msg.value())
+    return n
+
+
 def _read_consume(bootstrap: str, topic_name: str, ends: dict[int, int], records: int, cap_s: float,
                   touch: bool) -> ReadOutcome:
     reader = _assigned(bootstrap, topic_name, ends)
-    consume = reader.consume
-    n = nbytes = 0
-    first = 0.0
     try:
-        while n < records:
-            msgs = consume(1000, 0.5)
-            if not msgs:
-                if first and time.monotonic() > first + cap_s:
-                    break
-                continue
-            if not first:
-                first = time.monotonic()
-            if touch:
-                for msg in msgs:
-                    if msg.error() is None:
-                        n += 1
-                        nbytes += len(msg.value())
-            else:
-                n += len(msgs)
-            if time.monotonic() > first + cap_s:
-                break
-        last = time.monotonic()
+        n, first, last = _timed_batches(lambda: reader.consume(1000, 0.5), _touch if touch else len, records,
+                                        cap_s)
         return ReadOutcome(n, first, last, n == records and _positions_match(reader, topic_name, ends))
     finally:
         reader.close()
@@ -428,25 +442,16 @@ def _read_library(bootstrap: str, topic_name: str, ends: dict[int, int], records
     """The services' read path: `ConfluentConsumer` (a group, cooperative-sticky), Records, optionally decoded."""
     group = common.unique("limits-lib")
     reader = ConfluentConsumer(bootstrap, [topic_name], group, "limits-read", fetch_queue_backoff_ms=10)
-    n = 0
-    first = 0.0
+
+    def decoded(batch) -> int:
+        decode = codec.decode
+        for record in batch:
+            decode(record.value, TelemetryReading)
+        return len(batch)
+
     try:
-        while n < records:
-            batch = reader.poll(0.5, max_records=1000)
-            if not batch:
-                if first and time.monotonic() > first + cap_s:
-                    break
-                continue
-            if not first:
-                first = time.monotonic()
-            if codec is not None:
-                decode = codec.decode
-                for record in batch:
-                    decode(record.value, TelemetryReading)
-            n += len(batch)
-            if time.monotonic() > first + cap_s:
-                break
-        last = time.monotonic()
+        n, first, last = _timed_batches(lambda: reader.poll(0.5, max_records=1000),
+                                        len if codec is None else decoded, records, cap_s)
         reader.commit()                     # the services commit what they handled: here, what was read
     finally:
         reader.close()
@@ -474,24 +479,18 @@ def _read_kafka_python(bootstrap: str, topic_name: str, ends: dict[int, int], re
     parts = [TopicPartition(topic_name, p) for p in ends]
     reader.assign(parts)
     reader.seek_to_beginning(*parts)
-    n = 0
-    first = 0.0
+
+    def handle(batches) -> int:
+        n = 0
+        for msgs in batches.values():
+            for msg in msgs:
+                n += 1
+                len(msg.value)
+        return n
+
     try:
-        while n < records:
-            batches = reader.poll(timeout_ms=500, max_records=1000)
-            if not batches:
-                if first and time.monotonic() > first + cap_s:
-                    break
-                continue
-            if not first:
-                first = time.monotonic()
-            for msgs in batches.values():
-                for msg in msgs:
-                    n += 1
-                    len(msg.value)
-            if time.monotonic() > first + cap_s:
-                break
-        last = time.monotonic()
+        n, first, last = _timed_batches(lambda: reader.poll(timeout_ms=500, max_records=1000), handle, records,
+                                        cap_s)
         complete = n == records and all(reader.position(tp) == ends[tp.partition] for tp in parts)
         return ReadOutcome(n, first, last, complete)
     finally:
@@ -505,6 +504,77 @@ def read_verdict(frame: pd.DataFrame) -> str:
             else "stopped early or miscounted: " + ", ".join(bad))
 
 
+def read_costs(frame: pd.DataFrame) -> dict[str, float]:
+    """Microseconds per record that each step of the Python read path adds (from one run's rates).
+
+    ``client``: the floor (librdkafka's fetch and a Message object per record);
+    ``touch``: reading each value; ``record``: the library's Record and offset
+    bookkeeping; ``decode``: the codec; ``java``: the Java tool's whole cost.
+    """
+    us = (1e6 / frame.set_index("path")["records_per_s"]).to_dict()
+    out = {}
+    steps = (("java", JAVA_READ, None), ("client", "consume(1000), count only", None),
+             ("touch", "consume(1000) batches", "consume(1000), count only"),
+             ("record", "library consumer (Record)", "consume(1000) batches"),
+             ("decode", "library consumer + decode", "library consumer (Record)"))
+    for name, path, before in steps:
+        if path in us and (before is None or before in us):
+            out[name] = us[path] - (us[before] if before else 0.0)
+    return out
+
+
+def knee_verdict(frame: pd.DataFrame, factor: float = 3.0) -> str:
+    """Where p99 left the lightest load's level, in words the chapter quotes."""
+    ok = frame[frame["error"] == ""].sort_values("fraction")
+    if len(ok) < 2:
+        return "too few rates ran to place a knee"
+    turn = knee_at(ok, factor)
+    lightest = f"{ok['fraction'].iloc[0]:.0%}"
+    if turn is None:
+        return (f"p99 stayed within {factor:g}× of its value at {lightest} of the maximum up to "
+                f"{ok['fraction'].iloc[-1]:.0%}: no knee inside the range run")
+    return f"p99 rose above {factor:g}× its value at {lightest} of the maximum at {turn:.0%}"
+
+
+def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
+    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence."""
+    rows = frame[(frame["driver"] == driver) & (frame["error"] == "")]
+    small = rows[rows["message_size"] == rows["message_size"].min()]
+    centre = small.iloc[0]
+    parts = []
+    for _, row in small.iloc[1:].iterrows():
+        what = (f"acks={row['acks']}" if row["acks"] != centre["acks"]
+                else f"linger {row['linger_ms']:g} ms")
+        parts.append(f"{what} gave {row['records_per_s'] / centre['records_per_s']:.2f}× the records/s of "
+                     f"acks={centre['acks']}, linger {centre['linger_ms']:g} ms")
+    return "; ".join(parts) if parts else "this profile varies neither acks nor linger at the smallest size"
+
+
+def gap_verdict(frame: pd.DataFrame) -> str:
+    """Where the Python consumer loses to the Java tool in this run: in the bare client, or in the work per record."""
+    by = frame.set_index("path")["ratio_to_java"]
+    floor, library = by.get("consume(1000), count only"), by.get("library consumer (Record)")
+    if floor is None or library is None or pd.isna(floor):
+        return "the run lacks the paths that locate the gap"
+    if floor < 0.9:
+        return (f"even the bare Python client stayed below the Java tool ({floor:.2f}×): librdkafka's hand-over "
+                "and a Python object per record already cost more than Java's whole loop")
+    return (f"the bare Python client kept up with the Java tool ({floor:.2f}×); what separates the library's "
+            f"consumer ({library:.2f}×) from it is Python work per record")
+
+
+def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
+    """The closing table's row for deep dive 2: the producer and consumer ratios to Kafka's Java tools."""
+    centre = send[send["point"] == send["point"].iloc[0]].set_index("driver")
+    by_path = reads.set_index("path")["ratio_to_java"]
+    return (f"{centre.loc['confluent-kafka', 'ratio_to_java']:.2f}× kafka-producer-perf-test sending "
+            f"({send['point'].iloc[0]}); reading: consume() batches {by_path['consume(1000) batches']:.2f}×, "
+            f"the library's consumer {by_path['library consumer (Record)']:.2f}× kafka-consumer-perf-test",
+            "confluent-kafka with consume() batches, linger 5 ms, acks=all; size the fleet from the processor's "
+            "own maximum (chapter 04)")
+
+
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
-           "knee", "knee_at", "read_paths", "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
+           "knee", "knee_at", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
+           "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 
