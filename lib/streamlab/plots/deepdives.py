@@ -227,3 +227,42 @@ def consumer_retries(summary: pd.DataFrame) -> alt.LayerChart:
     return bar_compare(tidy, "design", "ms", "percentile", "Healthy messages wait behind failing ones?",
                        value_title="send → processed (ms), first-try messages", category_title=" ",
                        color_title="", subtitle=machine_caption(), sort=list(summary["design"]))
+
+
+# --------------------------------------------------------------------------- deep dive 2: limits of send/receive
+
+
+def send_limits(frame: pd.DataFrame) -> alt.VConcatChart:
+    """The producer's ceiling per grid point, the Python client beside kafka-producer-perf-test (deep dive 2)."""
+    order = list(dict.fromkeys(frame["point"]))
+    ok = frame[frame["error"] == ""]
+    rate = bar_compare(ok, "point", "records_per_s", "driver", "Records/s", value_title="records/s",
+                       category_title=" ", color_title="", sort=order)
+    volume = bar_compare(ok, "point", "mb_per_s", "driver", "MB/s", value_title="MB/s (2²⁰ bytes)",
+                         category_title=" ", color_title="", sort=order, labels=",.1f")
+    return alt.vconcat(rate, volume).properties(title=alt.TitleParams(
+        "How fast one producer sends, at max rate", subtitle=f"same stack, one driver after the other · "
+                                                             f"{machine_caption()}"))
+
+
+def knee(frame: pd.DataFrame) -> alt.Chart:
+    """End-to-end latency (p50, p99) against the rate achieved, at fractions of the measured maximum (deep dive 2)."""
+    ok = frame[frame["error"] == ""]
+    tidy = ok.melt(id_vars=["fraction", "received_per_s"], value_vars=["e2e_p50_ms", "e2e_p99_ms"],
+                   var_name="percentile", value_name="ms")
+    tidy["percentile"] = tidy["percentile"].str.extract(r"(p\d+)")[0]
+    chart = line_over_time(tidy, "received_per_s", "ms", "percentile", "Where latency turns up",
+                           x_title="records/s received (producer and consumer at once)",
+                           y_title="send → receive (ms, log scale)", color_title="", points=True,
+                           subtitle=f"confluent-kafka at {', '.join(f'{f:.0%}' for f in ok['fraction'])} of its "
+                                    f"max · {machine_caption()}")
+    return chart.encode(y=alt.Y("ms:Q", title="send → receive (ms, log scale)", scale=alt.Scale(type="log")))
+
+
+def read_paths(frame: pd.DataFrame) -> alt.LayerChart:
+    """Records/s of each read path over the same topic, Java's tool first (deep dive 2)."""
+    return bar_compare(frame, "path", "records_per_s", title="Reading the same topic to its end",
+                       value_title="records/s", category_title=" ", sort=list(frame["path"]),
+                       subtitle=f"{int(frame['topic_records'].iloc[0]):,} telemetry records of "
+                                f"{frame['payload_b'].iloc[0]:.0f} B, {int(frame['partitions'].iloc[0])} partitions "
+                                f"· {machine_caption()}")

@@ -11,7 +11,7 @@ import os
 
 from . import kafka_admin
 from .kafka_admin import client_logger
-from .base import DeliveryCallback, Record, TransportError, as_key
+from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
 
 
 class ConfluentPublisher:
@@ -95,7 +95,8 @@ class ConfluentConsumer:
                 return []
             messages = [first, *consumer.consume(num_messages=max_records - 1, timeout=0)]
         records = []
-        for msg in messages:
+        append, pending = records.append, self._pending
+        for msg in messages:        # the per-message path: every call here costs at 100,000s of records/s
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
@@ -103,9 +104,10 @@ class ConfluentConsumer:
                 if error.fatal():
                     raise TransportError(f"Kafka consumer failed: {error.str()}")
                 continue
-            records.append(Record(msg.topic(), msg.key(), msg.value() or b"", dict(msg.headers() or []),
-                                  msg.partition(), msg.offset(), msg.timestamp()[1]))
-            self._pending[(msg.topic(), msg.partition())] = msg.offset()
+            topic, partition, offset, headers = msg.topic(), msg.partition(), msg.offset(), msg.headers()
+            append(Record(topic, msg.key(), msg.value() or b"", dict(headers) if headers else NO_HEADERS,
+                          partition, offset, msg.timestamp()[1]))
+            pending[(topic, partition)] = offset
         return records
 
     def commit(self) -> None:

@@ -1,0 +1,56 @@
+"""Deep dive 2 on one broker: both tools measure the same grid point; every read path reads every record once."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from streamlab.errors import UserError
+from streamlab.experiments.deepdives import limits
+
+pytestmark = pytest.mark.kafka
+
+
+def test_the_python_client_and_kafka_producer_perf_test_measure_the_same_point(kafka_stack):
+    points = limits.send_grid([100], ["all"], [5])
+    frame = limits.send_limits(kafka_stack.endpoints, points, point_mb=0.2, partitions=3, replication=1)
+    assert sorted(frame["driver"]) == ["confluent-kafka", "kafka-perf-test"]
+    assert (frame["error"] == "").all() and (frame["errors"] == 0).all()
+    assert (frame["records"] == limits.records_for(100, 0.2)).all()      # both sent every record of the point
+    assert frame["records_per_s"].gt(0).all() and frame["mb_per_s"].gt(0).all()
+    java = frame.set_index("driver").loc["kafka-perf-test"]
+    assert java["ratio_to_java"] == 1.0 and not math.isnan(java["ack_p99_ms"])
+
+
+def test_every_read_path_reads_every_record_exactly_once(kafka_stack):
+    paths = ["poll() per message", "consume(1000) batches", "library consumer (Record)", "library consumer + decode"]
+    frame = limits.read_paths(kafka_stack.endpoints.kafka_bootstrap, records=5000, partitions=3, time_cap_s=60,
+                              variants=paths)
+    assert list(frame["path"]) == [limits.JAVA_READ, *paths]
+    assert (frame["records"] == 5000).all() and frame["complete"].all()
+    assert limits.read_verdict(frame) == "every path read every record exactly once"
+
+
+def test_the_knee_runs_each_fraction_at_its_target(kafka_stack):
+    frame = limits.knee(kafka_stack.endpoints, 400.0, [0.5, 1.0], partitions=3, replication=1, warmup_s=0.5,
+                        duration_s=2.0)
+    assert list(frame["target_per_s"]) == [200.0, 400.0]
+    assert (frame["error"] == "").all() and frame["e2e_p50_ms"].notna().all()
+
+
+def test_bad_limits_parameters_are_user_errors():
+    with pytest.raises(UserError, match="acks"):
+        limits.send_grid([100], ["2"], [5])
+    with pytest.raises(UserError, match="message size"):
+        limits.send_grid([8], ["all"], [5])
+    with pytest.raises(UserError, match="fractions"):
+        limits.check_fractions([0.5, 2.0])
+    with pytest.raises(UserError, match="read path"):
+        limits.read_paths("127.0.0.1:1", variants=["telepathy"])
+
+
+def test_the_grid_varies_one_factor_at_a_time_around_its_centre():
+    points = limits.send_grid([100, 1024], ["1", "all"], [5, 0])
+    assert [p.label for p in points] == ["100 B, acks=all, linger 5 ms", "1 KB, acks=all, linger 5 ms",
+                                         "100 B, acks=1, linger 5 ms", "100 B, acks=all, linger 0 ms"]
