@@ -81,3 +81,17 @@ def test_a_killed_member_holds_its_partitions_for_its_session_timeout(brokers):
     orphaned = issues.value(table, "Kafka", "before", "partitions_orphaned_s")
     assert orphaned == orphaned                 # not NaN: the survivor got every partition in the end
     assert orphaned >= 6.0 * 0.8                # nobody read them until the session had (about) expired
+
+
+@pytest.mark.mqtt
+def test_mqtt_qos0_loses_behind_a_bounded_queue_qos1_with_a_roomy_session_loses_nothing():
+    from plugins.stacks import PORT_SHIFT
+
+    table = issues.mqtt_slow_subscriber(messages=1000, queue=50, payload_bytes=8192, port=1899 + PORT_SHIFT)
+    lost = lambda variant: issues.value(table, "MQTT", variant, "lost")  # noqa: E731
+    assert lost("before: QoS 0") > 0                                    # dropped by the broker, counted by seq
+    assert issues.value(table, "MQTT", "before: QoS 0", "handed_off") == 1000
+    assert lost("after: QoS 1") == 0
+    assert issues.value(table, "MQTT", "after: QoS 1", "received") == 1000
+    assert lost("away during the burst: QoS 0") == 1000                 # QoS 0 is never queued for a session
+    assert lost("away during the burst: QoS 1") == 0

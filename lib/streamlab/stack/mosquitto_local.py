@@ -41,8 +41,9 @@ class LocalMosquitto(LocalCluster):
     stop_timeout_s = 10
     down_hint = "`make down BROKER=mqtt` first"
 
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: StackConfig, max_queued_messages: int = 100_000) -> None:
         self.config = config
+        self.max_queued_messages = max_queued_messages
         self.nodes = [MosquittoNode(1, config)]
         self.root = self.nodes[0].dir
         self.pid_file = self.nodes[0].pid_file
@@ -63,8 +64,9 @@ class LocalMosquitto(LocalCluster):
             "allow_anonymous true",
             "persistence true",
             f"persistence_location {self.root / 'data'}/",
-            # QoS 1 messages queued per offline persistent client (the default 1000 drops under a slow consumer)
-            "max_queued_messages 100000",
+            # messages queued per client beyond its in-flight window (the default 1000 drops under a slow
+            # consumer); chapter 03 bounds it on a private broker to show what QoS 0 loses
+            f"max_queued_messages {self.max_queued_messages}",
             # unacknowledged QoS 1 messages in flight per client: the consumer acks on commit(), after a batch
             "max_inflight_messages 10000",
             "log_dest stdout",

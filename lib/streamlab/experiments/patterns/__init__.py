@@ -10,5 +10,5 @@ Modules: ``brokers`` (where the brokers are; raw pika and Kafka helpers the
 transport interface does not offer), ``rewrite`` (the app on Kafka and
 RabbitMQ, topology read back from the brokers), ``issues`` (known issues
 provoked, then mitigated), ``compare`` (replay, fan-out, ordering, routing),
-``scaling`` (competing consumers vs partitions).
+``scaling`` (competing consumers vs partitions; 1 vs 3 nodes).
 """

@@ -27,6 +27,11 @@ class Brokers:
     bootstrap: str
     amqp_url: str
     mgmt_url: str
+    amqp_urls: tuple[str, ...] = ()    # every node's AMQP URL where the stack has several
+
+    @property
+    def amqp_nodes(self) -> tuple[str, ...]:
+        return self.amqp_urls or (self.amqp_url,)
 
     @classmethod
     def from_env(cls) -> "Brokers":
@@ -37,6 +42,37 @@ class Brokers:
     @classmethod
     def from_stack(cls, stack) -> "Brokers":
         return cls(stack.endpoints.kafka_bootstrap, stack.endpoints.amqp_url, stack.config.rabbit_mgmt_url)
+
+
+@contextlib.contextmanager
+def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator["Brokers"]:
+    """A RabbitMQ cluster of the experiment's own beside the chapter's stack, stopped by pid at the end.
+
+    Every RabbitMQ port (AMQP, management, distribution, epmd) moves by
+    `port_offset` from the stack's, so node N listens on AMQP_PORT + offset + N - 1;
+    its data lives in a temporary directory. The chapter's stack keeps its own size
+    (one node serves every other chapter); a 3-node cluster is needed only to
+    measure what replicating a quorum queue costs. Yields its Brokers (the first
+    node's URLs; `amqp_urls` lists every node's).
+    """
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from ...stack import Stack
+
+    base = StackConfig.from_env()
+    with tempfile.TemporaryDirectory(prefix="ch03-rabbit-") as folder:
+        config = dataclasses.replace(
+            base, stack="local", rabbit_nodes=nodes, stack_dir=Path(folder), amqp_url_override="",
+            amqp_port=base.amqp_port + port_offset, rabbit_mgmt_port=base.rabbit_mgmt_port + port_offset,
+            rabbit_dist_port=base.rabbit_dist_port + port_offset, rabbit_epmd_port=base.rabbit_epmd_port + port_offset)
+        stack = Stack(config, "rabbitmq")
+        try:
+            stack.up()
+            yield Brokers(base.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, tuple(config.amqp_urls))
+        finally:
+            stack.down()
 
 
 def unique(what: str) -> str:
@@ -223,11 +259,21 @@ def consume_n(channel, queue: str, want: int, timeout_s: float, prefetch: int = 
 
 
 def kafka_topic(bootstrap: str, name: str, partitions: int = 1, replication: int = 1,
-                config: dict[str, str] | None = None) -> str:
+                config: dict[str, str] | None = None, assignment: list[list[int]] | None = None) -> str:
+    """Create a topic; `assignment` (partition → broker ids) places its replicas and overrides both counts."""
     from ...transport import kafka_admin
     from ...transport.spec import TopicSpec
 
-    kafka_admin.ensure_topics(bootstrap, [TopicSpec(name, "raw", partitions, replication, dict(config or {}))])
+    if assignment is None:
+        kafka_admin.ensure_topics(bootstrap, [TopicSpec(name, "raw", partitions, replication, dict(config or {}))])
+        return name
+    from confluent_kafka.admin import NewTopic
+
+    topic = NewTopic(name, num_partitions=len(assignment), replica_assignment=assignment, config=dict(config or {}))
+    admin = kafka_admin.admin_client(bootstrap)      # kept referenced until the futures are done
+    futures = admin.create_topics([topic], request_timeout=30)
+    for future in futures.values():
+        future.result(timeout=30)
     return name
 
 

@@ -15,11 +15,13 @@ expose. The app's own queues carry `x-delivery-limit` and a DLX with a holding q
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -139,6 +141,134 @@ def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[st
             kafka_cleanup(brokers.bootstrap, [], [group])
         if hasattr(transport, "close"):
             transport.close()
+
+
+def mqtt_slow_subscriber(messages: int = 2000, queue: int = 100, payload_bytes: int = 4096,
+                         read_delay_s: float = 0.001, port: int | None = None) -> pd.DataFrame:
+    """MQTT under a slow subscriber and an absent one, on a private Mosquitto per queue bound.
+
+    Mosquitto keeps, per subscriber, an in-flight window and a queue of at most
+    `max_queued_messages`; what does not fit is dropped ("Outgoing messages are
+    being dropped", in its log only). A *connected* subscriber that reads one
+    message per `read_delay_s` fills its socket, then that queue: with the queue
+    bounded at `queue`, QoS 0 loses what does not fit, and on this Mosquitto so
+    does QoS 1 — the bound is per client, not per QoS. Where QoS decides is a
+    subscriber that is *away* during the burst (a persistent session, reconnected
+    after): QoS 1 messages wait in its session queue, QoS 0 ones are never queued.
+    The mitigation measured: QoS 1, a persistent session and a queue sized for the
+    burst. Losses are counted by sequence number. `port`: the private broker's
+    (default MQTT_PORT + 1, beside the stack's own Mosquitto).
+
+    Why raw paho, not the transport: the transport's consumer reads its socket
+    eagerly into an unbounded inbox (so the broker never sees it as slow), and it
+    always uses QoS 1; the effect lives in the QoS and in the client's reading pace.
+    """
+    rows: list[dict[str, Any]] = []
+    for bound in (queue, messages + 100):
+        label = f"queue {bound}" if bound == queue else "queue ≥ burst"
+        with _private_mosquitto(bound, port) as url:
+            runs = [(qos, False) for qos in (0, 1)] + ([(qos, True) for qos in (0, 1)] if bound != queue else [])
+            for qos, away in runs:
+                if away:
+                    variant = f"away during the burst: QoS {qos}, {label}"
+                else:
+                    when = {(0, True): "before: ", (1, False): "after: "}.get((qos, bound == queue), "")
+                    variant = f"{when}QoS {qos}, {label}, slow reader"
+                got = _mqtt_burst(url, messages, qos, payload_bytes, 0.0 if away else read_delay_s, away)
+                rows += _rows("slow consumer", "MQTT", variant, sent=messages, handed_off=messages,
+                              received=len(got), lost=messages - len(got), queue_bound=bound)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+@contextlib.contextmanager
+def _private_mosquitto(max_queued: int, port: int | None) -> Iterator[str]:
+    """A Mosquitto of the experiment's own (on `port`, in a temporary directory), its queue bound set,
+    stopped by pid at the end: the stack's broker keeps its roomy default for the application."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from ...stack import StackConfig
+    from ...stack.mosquitto_local import LocalMosquitto
+
+    base = StackConfig.from_env()
+    with tempfile.TemporaryDirectory(prefix="ch03-mqtt-") as folder:
+        config = dataclasses.replace(base, stack_dir=Path(folder), mqtt_port=port or base.mqtt_port + 1)
+        broker = LocalMosquitto(config, max_queued_messages=max_queued)
+        broker.up()
+        try:
+            yield f"mqtt://127.0.0.1:{config.mqtt_port}"
+        finally:
+            broker.down()
+
+
+def _mqtt_burst(url: str, messages: int, qos: int, payload_bytes: int, read_delay_s: float,
+                away: bool) -> set[int]:
+    """Sequence numbers the subscriber received of a burst published at `qos` (subscription at the same QoS)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from urllib.parse import urlparse
+
+    address = urlparse(url)
+    topic = f"{unique('mqtt-slow')}/telemetry"
+    got: set[int] = set()
+    subscribed = threading.Event()
+
+    def on_message(_client, _userdata, msg) -> None:
+        got.add(int(msg.payload[:10]))
+        if read_delay_s:
+            time.sleep(read_delay_s)                 # the slow reader: its network loop waits too
+
+    def client(client_id: str):
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c.on_message = on_message
+        c.on_subscribe = lambda *_a: subscribed.set()
+        return c
+
+    def connect(c, persistent: bool) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 300 if persistent else 0
+        c.connect(address.hostname, address.port, keepalive=30, clean_start=not persistent, properties=properties)
+        c.loop_start()
+
+    sub_id = f"{topic}-sub"
+    subscriber = client(sub_id)
+    connect(subscriber, persistent=away)
+    subscriber.subscribe(topic, qos)
+    subscribed.wait(10)
+    if away:
+        gone = threading.Event()
+        subscriber.on_disconnect = lambda *_a: gone.set()
+        subscriber.disconnect()                      # the session (and its subscription) stays on the broker
+        gone.wait(5)
+        subscriber.loop_stop()
+        time.sleep(0.2)                              # the broker has closed the connection before the burst
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{topic}-pub", protocol=mqtt.MQTTv5)
+    publisher.max_inflight_messages_set(1000)
+    publisher.max_queued_messages_set(0)
+    connect(publisher, persistent=False)
+    try:
+        padding = b"x" * max(0, payload_bytes - 10)
+        sent = [publisher.publish(topic, f"{i:010d}".encode() + padding, qos=qos) for i in range(messages)]
+        for info in sent:
+            info.wait_for_publish(30)                # QoS 1: the broker's PUBACK; QoS 0: written to the socket
+        # a QoS 1 marker on the same connection: once it is PUBACKed the broker has taken in the whole burst
+        publisher.publish(f"{topic}-end", b"", qos=1).wait_for_publish(30)
+        if away:
+            subscriber = client(sub_id)
+            connect(subscriber, persistent=True)     # the same session: its queue is delivered now
+        seen, idle_since = -1, time.monotonic()
+        while time.monotonic() - idle_since < 1.0 and len(got) < messages:
+            if len(got) != seen:
+                seen, idle_since = len(got), time.monotonic()
+            time.sleep(0.05)
+        return set(got)
+    finally:
+        for c in (publisher, subscriber):
+            with contextlib.suppress(Exception):
+                c.disconnect()
+                c.loop_stop()
 
 
 def _ep(brokers: Brokers):

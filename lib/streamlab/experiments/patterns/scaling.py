@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -48,14 +49,81 @@ def scale_out(brokers: Brokers, consumers: tuple[int, ...] = (1, 2, 4), messages
     rows = []
     for backend in ("kafka", "rabbitmq"):
         for n in consumers:
-            processed, timed, seconds = _drain_with(brokers, backend, n, payloads, partitions, timeout_s)
+            drain = _drain_with(brokers, backend, n, payloads, partitions, timeout_s)
             rows.append({"backend": "Kafka" if backend == "kafka" else "RabbitMQ", "consumers": n,
-                         "messages": messages, "processed": processed, "timed": timed, "seconds": seconds,
-                         "msgs_per_s": timed / seconds if seconds > 0 else float("nan")})
+                         "messages": messages, "processed": drain.processed, "timed": drain.timed,
+                         "seconds": drain.seconds, "msgs_per_s": _rate(drain)})
     table = pd.DataFrame(rows)
     base = table[table["consumers"] == min(consumers)].set_index("backend")["msgs_per_s"]
     table["speedup"] = table["msgs_per_s"] / table["backend"].map(base)
     return table
+
+
+def _rate(drain: Drain) -> float:
+    return drain.timed / drain.seconds if drain.seconds > 0 else float("nan")
+
+
+def nodes_compare(brokers: Brokers, consumers: tuple[int, ...] = (1, 4), messages: int = 600, partitions: int = 6,
+                  rabbit_cluster: Brokers | None = None, timeout_s: float = 120.0) -> pd.DataFrame:
+    """The same drain on 1 node and on 3, per broker. Columns: backend, nodes, setup, consumers, messages,
+    processed, publish_msgs_per_s, msgs_per_s.
+
+    Kafka, on the chapter's 3-broker stack: a topic whose partitions all live on
+    one broker (RF 1) vs one spread over the three with RF 3 and
+    `min.insync.replicas` 2 (every write acknowledged by two brokers). RabbitMQ:
+    a quorum queue on the chapter's one node vs on `rabbit_cluster`, a 3-node
+    cluster (the queue replicated to all three, the workers connected to the
+    nodes in turn); without one, only the 1-node RabbitMQ rows. The publish rate
+    (backlog in, acks=all / confirms) is where replication shows; the drain rate
+    is the consumers' side.
+    """
+    from ...transport import kafka_admin
+
+    payloads = _backlog(messages)
+    ids = sorted(kafka_admin.metadata(brokers.bootstrap).brokers)
+    cases: list[tuple[str, int, str, Brokers, list[list[int]] | None]] = [
+        ("kafka", 1, f"{partitions} partitions on one broker, RF 1", brokers, [[ids[0]]] * partitions)]
+    if len(ids) >= 3:
+        spread = [[ids[(p + r) % 3] for r in range(3)] for p in range(partitions)]
+        cases.append(("kafka", 3, f"{partitions} partitions over 3 brokers, RF 3, min ISR 2", brokers, spread))
+    cases.append(("rabbitmq", 1, "quorum queue on one node", brokers, None))
+    if rabbit_cluster is not None:
+        cases.append(("rabbitmq", 3, "quorum queue replicated on 3 nodes", rabbit_cluster, None))
+    rows = []
+    for backend, nodes, setup, where, assignment in cases:
+        for n in consumers:
+            drain = _drain_with(where, backend, n, payloads, partitions, timeout_s, assignment)
+            rows.append({"backend": "Kafka" if backend == "kafka" else "RabbitMQ", "nodes": nodes, "setup": setup,
+                         "consumers": n, "messages": messages, "processed": drain.processed,
+                         "publish_msgs_per_s": messages / drain.publish_s if drain.publish_s > 0 else float("nan"),
+                         "msgs_per_s": _rate(drain)})
+    return pd.DataFrame(rows)
+
+
+def nodes_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """The nodes table for the page: one row per (back end, nodes, consumers), rates rounded."""
+    return table.set_index(["backend", "nodes", "setup", "consumers"])[
+        ["processed", "publish_msgs_per_s", "msgs_per_s"]].round(0)
+
+
+def nodes_verdict(table: pd.DataFrame) -> str:
+    """What the 1-vs-3-node rows say, per back end, at the largest consumer count run (a sentence per back end)."""
+    n = int(table["consumers"].max())
+    parts = []
+    for backend, group in table[table["consumers"] == n].groupby("backend", sort=False):
+        by_nodes = group.set_index("nodes")
+        if {1, 3} <= set(by_nodes.index):
+            one, three = by_nodes.loc[1], by_nodes.loc[3]
+            put, drain = (three[c] / one[c] for c in ("publish_msgs_per_s", "msgs_per_s"))
+            parts.append(f"{backend}: the backlog went in at {one['publish_msgs_per_s']:,.0f} msg/s on 1 node and "
+                         f"{three['publish_msgs_per_s']:,.0f} on 3 ({put:.2f}×), and {n} consumers drained it at "
+                         f"{one['msgs_per_s']:,.0f} and {three['msgs_per_s']:,.0f} msg/s ({drain:.2f}×)")
+        else:
+            only = by_nodes.iloc[0]
+            parts.append(f"{backend}: only the {int(by_nodes.index[0])}-node case ran (the backlog went in at "
+                         f"{only['publish_msgs_per_s']:,.0f} msg/s, {n} consumers drained it at "
+                         f"{only['msgs_per_s']:,.0f} msg/s)")
+    return "; ".join(parts) + "."
 
 
 def _read_batches(worker: subprocess.Popen, batches: list[tuple[int, float]]) -> None:
@@ -65,8 +133,20 @@ def _read_batches(worker: subprocess.Popen, batches: list[tuple[int, float]]) ->
             batches.append((int(count), float(stamp)))
 
 
+@dataclass(frozen=True)
+class Drain:
+    """One drain of the backlog: what the workers processed, and over how long; how long publishing it took."""
+
+    processed: int
+    timed: int
+    seconds: float
+    publish_s: float
+
+
 def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str, bytes]], partitions: int,
-                timeout_s: float) -> tuple[int, int, float]:
+                timeout_s: float, assignment: list[list[int]] | None = None) -> Drain:
+    """`assignment`: where a Kafka topic's replicas go (partition → broker ids); RabbitMQ workers connect to
+    the nodes of `brokers.amqp_nodes` in turn (the queue's leader is where it was declared, node 1)."""
     from ...stack import Endpoints
     from ...transport import get_transport
 
@@ -74,26 +154,29 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
     group = f"{name}.workers"
     queue = ""
     if backend == "kafka":
-        kafka_topic(brokers.bootstrap, name, partitions)
+        kafka_topic(brokers.bootstrap, name, partitions, assignment=assignment,
+                    config={"min.insync.replicas": "2"} if assignment and len(assignment[0]) > 2 else None)
         transport = get_transport("kafka", "confluent", Endpoints(brokers.bootstrap, "", ""))
-        address = brokers.bootstrap
+        addresses = [brokers.bootstrap]
     else:
         from ...transport.rabbitmq import RabbitMQTransport, Topology
 
         transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
         with amqp_channel(brokers.amqp_url) as channel:
             queue = Topology().declare_group_queue(channel, group, name)
-        address = brokers.amqp_url
+        addresses = list(brokers.amqp_nodes)
     workers: list[subprocess.Popen] = []
     try:
         publisher = transport.publisher("ch03-scale-pub")
+        started = time.monotonic()
         for key, value in payloads:
             publisher.publish(name, key, value)
         publisher.flush(120)
+        publish_s = time.monotonic() - started
         publisher.close()
         workers = [subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.worker", backend,
-                                     address, name, group], stdout=subprocess.PIPE, text=True,
-                                    stderr=subprocess.DEVNULL) for _ in range(n)]
+                                     addresses[i % len(addresses)], name, group], stdout=subprocess.PIPE,
+                                    text=True, stderr=subprocess.DEVNULL) for i in range(n)]
         batches: list[tuple[int, float]] = []
         readers = [threading.Thread(target=_read_batches, args=(w, batches), daemon=True) for w in workers]
         for reader in readers:
@@ -116,10 +199,10 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
             reader.join(5)
         processed = sum(count for count, _ in batches)
         if len(batches) < 2:
-            return processed, processed, float("nan")
+            return Drain(processed, processed, float("nan"), publish_s)
         first_batch = min(batches, key=lambda b: b[1])
         # the first batch's own work is not timed (only its end is known): count from its end
-        return processed, processed - first_batch[0], max(t for _, t in batches) - first_batch[1]
+        return Drain(processed, processed - first_batch[0], max(t for _, t in batches) - first_batch[1], publish_s)
     finally:
         for worker in workers:
             if worker.poll() is None:
