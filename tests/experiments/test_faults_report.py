@@ -15,7 +15,7 @@ def _result(name: str, broker: str, lost: int = 0, dup: int = 0, temp: int = 0) 
         count = ledger.StageCount(sent=100, on_broker=100, on_disk=100 - lost + dup, lost=lost, lost_by_broker=0,
                                   duplicated=dup, reordered=0, recovery_s=1.5)
         rows.append({"scenario": scenario.label, "scenario_id": name, "broker": broker, "sink": sink, "faults": 1,
-                     **count.as_dict(), "fault_on_path": True, "temp_files_left": temp if sink == "Parquet" else 0,
+                     **count.as_dict(), "topic_duplicated": dup, "fault_on_path": True, "temp_files_left": temp if sink == "Parquet" else 0,
                      "promise": scenario.promise})
     timeline = pd.DataFrame({"sent_s": [0.0, 0.5], "rows": [10, 10], "max_delay_s": [0.2, 3.0],
                              "median_delay_s": [0.1, 2.0]})

@@ -15,7 +15,7 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 TABLE_COLUMNS = {
     "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
     "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone (broker)",
-    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
+    "duplicated": "dup.", "topic_duplicated": "dup. on topic", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
 }
 
 

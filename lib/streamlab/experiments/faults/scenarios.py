@@ -41,6 +41,7 @@ CSV_SINK = "alert_csv_sink"
 INSTANCE = {PROCESSOR: "health-processor", PARQUET_SINK: "health-parquet-sink", CSV_SINK: "alert-csv-sink"}
 
 ALERT_KEY = ["machine_id", "source_ts_ns", "state"]   # how the CSV sink identifies an alert
+EXACTLY_ONCE_TOPIC = "exactly once on the processor's output topics and on disk"
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,15 @@ class Scenario:
     nodes: int = 1                              # broker nodes the scenario needs (of its broker)
     replication: int = 0                        # Kafka: the app's topics with this RF (0: as declared, 3)
     promise: str = "exactly once on disk"
+    exactly_once: bool = False                  # the processor in Kafka transactions (STREAMLAB_PROCESSOR_TRANSACTIONS)
 
     def crash_env(self, stamp_prefix: Path) -> dict[str, str]:
+        """The services' environment for this scenario: its crash points, and the processor's mode."""
+        mode = {"STREAMLAB_PROCESSOR_TRANSACTIONS": "1"} if self.exactly_once else {}
         if not self.crashes:
-            return {}
+            return mode
         spec = ",".join(f"{INSTANCE[s]}.{moment}:{n}" for s, moment, n in self.crashes)
-        return {"STREAMLAB_CRASH_AT": spec, "STREAMLAB_CRASH_STAMP": str(stamp_prefix)}
+        return {"STREAMLAB_CRASH_AT": spec, "STREAMLAB_CRASH_STAMP": str(stamp_prefix), **mode}
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -67,6 +71,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              ((PROCESSOR, "after_publish", 5),)),
     Scenario("processor-mid-batch", "processor killed mid-batch (part published, nothing flushed)", "crash",
              ((PROCESSOR, "mid_batch", 100),)),
+    Scenario("processor-after-publish-eos", "processor in Kafka transactions killed after publish, before commit",
+             "crash", ((PROCESSOR, "after_publish", 5),), brokers=("kafka",), exactly_once=True,
+             promise=EXACTLY_ONCE_TOPIC),
+    Scenario("processor-mid-batch-eos", "processor in Kafka transactions killed mid-batch", "crash",
+             ((PROCESSOR, "mid_batch", 100),), brokers=("kafka",), exactly_once=True, promise=EXACTLY_ONCE_TOPIC),
+    Scenario("baseline-eos", "no fault, processor in Kafka transactions", "none", brokers=("kafka",),
+             exactly_once=True, promise=EXACTLY_ONCE_TOPIC),
     Scenario("parquet-after-write", "Parquet sink killed after write, before commit", "crash",
              ((PARQUET_SINK, "after_write", 2),)),
     Scenario("csv-after-write", "CSV sink killed after write, before commit", "crash",
@@ -88,6 +99,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 
+#: streams the audit groups read back: the generator's input, and the processor's two outputs the sinks consume
+AUDITED = ["telemetry", "alerts", "machine-health"]
+
+
 @dataclass
 class ScenarioResult:
     scenario: Scenario
@@ -97,10 +112,11 @@ class ScenarioResult:
     events: pd.DataFrame                 # what happened when (s since start)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     wall_s: float = 0.0
+    data_dir: Path | None = None         # the run's files (Parquet, CSV, logs)
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str]):
+def environment(env: dict[str, str]):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -163,7 +179,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                        supervise=False,   # the harness's Watchdog restarts, and records why
                        extra_env={**(env or {}), **scenario.crash_env(stamp), **session})
     wall = time.monotonic()
-    with _environment(env or {}):
+    with environment(env or {}):
         run = AppRun(config)
         transport = run.transport
         from ...pipeline.declare import declare_app
@@ -171,7 +187,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         if scenario.replication:
             _declare_with_replication(transport, namespace, scenario.replication)
         declare_app(transport, namespace)
-        audit.declare_audit(transport, namespace, ["telemetry", "alerts"])
+        audit.declare_audit(transport, namespace, AUDITED)
         events = _Events(time.time())
         fault_ns: dict[str, int] = {}
         disk = SmallDisk(data_dir / "health") if scenario.kind == "disk-full" else None
@@ -209,7 +225,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         with contextlib.suppress(Exception):
             transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
     return ScenarioResult(scenario, broker, rows, timeline, pd.DataFrame(events.rows), codes,
-                          round(time.monotonic() - wall, 1))
+                          round(time.monotonic() - wall, 1), data_dir)
 
 
 class Watchdog:
@@ -422,6 +438,7 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
     health = load_health(data_dir / "health")
     telemetry = audit.read_back(transport, namespace, "telemetry", config.codec, ["machine_id", "seq", "ts_ns"])
     alerts_held = audit.read_back(transport, namespace, "alerts", config.codec, ALERT_KEY)
+    health_held = audit.read_back(transport, namespace, "machine-health", config.codec, ["machine_id", "seq"])
     csv_path = data_dir / "alerts" / "alerts.csv"
     alerts_disk = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(
         columns=[*ALERT_KEY, "seq", "sink_received_ns", "sink_ts_ns"])
@@ -433,11 +450,15 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
     csv = ledger.count_stage(len(ledger.distinct_keys(alerts_held, ALERT_KEY)), alerts_held, alerts_disk, ALERT_KEY,
                              "sink_received_ns", "source_ts_ns", csv_fault or middle)
     rows = []
-    for sink, stream, count, fault, folder in (("Parquet", "telemetry → health", parquet, parquet_fault, "health"),
-                                               ("CSV", "alerts", csv, csv_fault, "alerts")):
+    for sink, stream, count, fault, folder, output in (
+            ("Parquet", "telemetry → health", parquet, parquet_fault, "health", health_held),
+            ("CSV", "alerts", csv, csv_fault, "alerts", alerts_held)):
         temp_files = sum(1 for _ in (data_dir / folder).rglob(".*.tmp"))   # a write that never completed
         rows.append({"scenario": scenario.label, "scenario_id": scenario.name, "broker": broker, "sink": sink,
-                     "stream": stream, **count.as_dict(), "fault_on_path": fault is not None,
+                     "stream": stream, **count.as_dict(),
+                     # the processor's output topic as a read_committed consumer sees it (before the sinks' dedup)
+                     "topic_duplicated": ledger.duplicates(output, list(output.columns)),
+                     "fault_on_path": fault is not None,
                      "temp_files_left": temp_files, "promise": scenario.promise})
     return pd.DataFrame(rows), ledger.durable_timeline(health, config.epoch_ns)
 
