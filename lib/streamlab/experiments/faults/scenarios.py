@@ -89,6 +89,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              brokers=("kafka",), nodes=3),
     Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
              brokers=("kafka",), nodes=3),
+    Scenario("kafka-broker-partitioned", "Kafka leader broker cut off from its peers (still running), healed",
+             "broker-partition", brokers=("kafka",), nodes=3),
     Scenario("kafka-disk-lost", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 3)", "broker-disk-lost",
              brokers=("kafka",), nodes=3),
     Scenario("kafka-disk-lost-rf1", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 1)",
@@ -198,7 +200,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
             events.start = config.epoch_ns / 1e9   # the clock of the timeline: generators' start
             events.mark("generators started", at_ns=config.epoch_ns)
             with Watchdog(run, scenario, stamp, events) as watchdog:
-                if scenario.kind in ("broker-kill", "broker-pause", "broker-disk-lost"):
+                if scenario.kind in BROKER_FAULTS:
                     at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
                     fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
                 elif scenario.kind == "disk-full":
@@ -296,7 +298,9 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     else:
         node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
     time.sleep(max(0.0, due - time.monotonic()))
-    if scenario.kind in ("broker-kill", "broker-disk-lost"):
+    if scenario.kind == "broker-partition":
+        fault_ns = _partition_broker(part, node, namespace, events, down_s)
+    elif scenario.kind in ("broker-kill", "broker-disk-lost"):
         fault_ns = time.time_ns()
         part.kill_node(node)
         events.mark(f"broker {node} killed", "SIGKILL", fault_ns)
@@ -316,6 +320,39 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
         finally:
             part.resume_node(node)
         events.mark(f"broker {node} resumed", "SIGCONT")
+    return fault_ns
+
+
+def _partition_broker(part, node: int, namespace: str, events: _Events, down_s: float) -> int:
+    """Cut Kafka node `node` off from the other nodes for `down_s` (its process and its clients' connections
+    stay); meanwhile watch, as the majority sees it, who leads `telemetry` partition 0 and its ISR."""
+    from ...transport.kafka_admin import partition_rows
+    from .netcut import NetworkCut, Side
+
+    cut_node = part.node(node)
+    peers = [n for n in part.nodes if n.index != node]
+    cut = NetworkCut(Side((part.running_pid(node),), (cut_node.port, cut_node.controller_port)),
+                     Side(tuple(part.running_pid(n.index) for n in peers),
+                          tuple(p for n in peers for p in (n.port, n.controller_port))), namespace[-6:])
+    majority = ",".join(f"127.0.0.1:{n.port}" for n in peers)
+    topic = f"{namespace}.telemetry"
+    fault_ns = time.time_ns()
+    with cut:
+        events.mark(f"broker {node} cut off from its peers",
+                    f"iptables on their ports, {cut.aborted} open node-to-node connections aborted", fault_ns)
+        seen = None
+        until = time.monotonic() + down_s
+        while time.monotonic() < until:
+            try:
+                row = next(r for r in partition_rows(majority) if r["topic"] == topic and r["partition"] == 0)
+                view = (row["leader"], tuple(sorted(row["isr"])))
+            except Exception as exc:   # noqa: BLE001 -- a watch, not the fault: note it and go on
+                view = (None, (f"{type(exc).__name__}",))
+            if view != seen:
+                events.mark("telemetry/0 as the majority sees it", f"leader {view[0]}, ISR {list(view[1])}")
+                seen = view
+            time.sleep(0.5)
+    events.mark(f"broker {node} reconnected (partition healed)")
     return fault_ns
 
 
@@ -419,7 +456,8 @@ def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s:
     return fault_ns
 
 
-FAULT_EVENTS = ("killed", "paused", "disk filled")   # a lost disk comes with its kill: one fault
+FAULT_EVENTS = ("killed", "paused", "disk filled", "cut off from its peers")
+BROKER_FAULTS = ("broker-kill", "broker-pause", "broker-disk-lost", "broker-partition")   # a lost disk comes with its kill: one fault
 
 
 def _injected(rows: list[dict]) -> int:
@@ -489,6 +527,12 @@ def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None 
         if scenario.kind == "disk-full" and os.geteuid() != 0:
             skipped.append(f"{scenario.label}: mounting a tmpfs needs root")
             continue
+        if scenario.kind == "broker-partition":
+            from .netcut import unavailable
+
+            if (reason := unavailable()) is not None:
+                skipped.append(f"{scenario.label}: {reason}")
+                continue
         runs += [Planned(scenario, broker, session_timeout_ms) for broker in scenario.brokers
                  if not only or broker == only]
     for name in compare_default_session:
