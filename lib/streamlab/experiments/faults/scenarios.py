@@ -10,8 +10,13 @@ broker. Two kinds of fault:
   exists. (A supervisor that restarts it first is noticed: the harness restarts
   only a process it still sees dead.)
 - **broker**: a Kafka broker (the leader of `telemetry` partition 0) SIGKILLed and
-  started again, or SIGSTOPped and resumed, under the running app on a 3-node
-  cluster, through `streamlab.stack`.
+  started again, SIGSTOPped and resumed, or cut off from its peers and
+  reconnected (`netcut`), under the running app on a 3-node cluster, through
+  `streamlab.stack`.
+
+A scenario with `exactly_once` runs the processor in Kafka transactions; the
+audit also reads back the processor's output topics, so duplicates are counted
+on the topic itself as well as on disk.
 
 After the run, `ledger.count_stage` compares what the broker holds (read back
 by audit groups declared before the run) with what the sinks wrote.
