@@ -4,11 +4,12 @@
 #   chromium (headless checks of the built HTML), graphviz (the component diagram),
 #   podman + runc + catatonit + netavark + aardvark-dns (STACK=podman: the compose files in real
 #   containers; runc because crun fails here, catatonit for --init, aardvark-dns so containers find
-#   each other by name) and debootstrap (`make images` builds the base image with it).
+#   each other by name) and debootstrap (`make images` builds the base image with it),
+#   iptables (chapter 06 cuts a Kafka broker off from its peers on loopback).
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
-wanted=(rabbitmq-server mosquitto chromium graphviz podman runc catatonit netavark aardvark-dns debootstrap)
+wanted=(rabbitmq-server mosquitto chromium graphviz podman runc catatonit netavark aardvark-dns debootstrap iptables)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

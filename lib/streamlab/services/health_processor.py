@@ -28,6 +28,7 @@ from ..domain import vibration_band_energies
 from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
+from ..transport import kafka_transactions
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command
 from .deadletter import dead_letter_headers
 
@@ -127,7 +128,7 @@ class Processor:
 
     def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int,
                  batch_scoring: bool = True, commit_interval_s: float = 0.0, linger_ms: float | None = None,
-                 max_machines: int | None = None) -> None:
+                 max_machines: int | None = None, exactly_once: bool = False) -> None:
         if max_machines is not None:
             scorer.max_machines = max_machines
         self.options = options
@@ -142,7 +143,11 @@ class Processor:
         self.consumer = transport.consumer(list(self.inputs), options.group("health-processor"), options.instance)
         # linger is a Kafka producer setting (both clients spell it linger_ms); other brokers have none
         producer_options = {"linger_ms": linger_ms} if linger_ms is not None and options.broker == "kafka" else {}
+        if exactly_once:   # outputs and input offsets in one Kafka transaction per commit (chapter 06)
+            producer_options.update(kafka_transactions.producer_options(
+                options.broker, options.client, options.group("health-processor"), options.instance))
         self.publisher = transport.publisher(options.instance, **producer_options)
+        self.transactions = kafka_transactions.Transactions(self.publisher, self.consumer) if exactly_once else None
         self.metrics = Metrics(options, log)
         self.health_topic = options.topic(MACHINE_HEALTH.name)
         self.latest_topic = options.topic(MACHINE_HEALTH_LATEST.name)
@@ -311,7 +316,10 @@ class Processor:
             raise RuntimeError(f"{pending} outputs unacknowledged, {self.failed_deliveries} failed: not committing; "
                                "a restart resumes from the last committed offsets")
         crashpoints.reach("health-processor.after_publish")   # outputs acknowledged, inputs not committed
-        self.consumer.commit()
+        if self.transactions is not None:
+            self.transactions.commit()      # outputs visible to read_committed consumers and offsets, together
+        else:
+            self.consumer.commit()
 
     def run(self, shutdown: Shutdown, deadline: Deadline) -> None:
         self.log.info("scoring %s into %s and %s via %s/%s, codec %s", ", ".join(self.inputs), self.health_topic,
@@ -371,10 +379,14 @@ def main(options: ServiceOptions, log: logging.Logger,
                                                help="seconds between flush-and-commit of outputs and offsets "
                                                     "(0: after every poll batch)"),
          linger_ms: float = typer.Option(1.0, show_default=True, min=0.0, envvar="STREAMLAB_PROCESSOR_LINGER_MS",
-                                         help="Kafka producer linger for the outputs")) -> None:
+                                         help="Kafka producer linger for the outputs"),
+         exactly_once: bool = typer.Option(False, "--exactly-once", envvar="STREAMLAB_PROCESSOR_TRANSACTIONS",
+                                           help="Kafka (confluent) only: outputs and input offsets committed in "
+                                                "one transaction per commit interval")) -> None:
     """Score machine health from telemetry and vibration; publish health records and alerts."""
     Processor(options, log, HealthScorer(window, confirm), max_batch, batch_scoring=scoring == "batch",
-              commit_interval_s=commit_interval, linger_ms=linger_ms).run(Shutdown(), Deadline(options.duration_s))
+              commit_interval_s=commit_interval, linger_ms=linger_ms,
+              exactly_once=exactly_once).run(Shutdown(), Deadline(options.duration_s))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ class ConfluentPublisher:
     def flush(self, timeout: float = 30.0) -> int:
         return self._live().flush(timeout)
 
+    @property
+    def native(self):
+        """The confluent_kafka.Producer underneath (for `kafka_transactions`)."""
+        return self._live()
+
     def _live(self):
         if self._producer is None:
             raise TransportError("this publisher is closed")
@@ -75,6 +80,8 @@ class ConfluentConsumer:
             "bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id, "logger": client_logger(),
             "enable.auto.commit": False, "auto.offset.reset": "earliest" if from_beginning else "latest",
             "partition.assignment.strategy": "cooperative-sticky",
+            # librdkafka's default, spelled out: records of open or aborted transactions are never delivered
+            "isolation.level": "read_committed",
         }
         config.update({k.replace("_", "."): v for k, v in options.items()})
         config.update(session_timeout_from_env())
@@ -111,13 +118,25 @@ class ConfluentConsumer:
         return records
 
     def commit(self) -> None:
-        from confluent_kafka import TopicPartition
-
         if not self._pending:
             return
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self._pending.items()]
-        self._live().commit(offsets=offsets, asynchronous=False)
+        self._live().commit(offsets=self.uncommitted_offsets(), asynchronous=False)
         self._pending.clear()
+
+    def uncommitted_offsets(self) -> list:
+        """The offsets `commit` would commit (next record per partition read since the last commit)."""
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(t, p, o + 1) for (t, p), o in self._pending.items()]
+
+    def forget_uncommitted(self) -> None:
+        """After the offsets were committed elsewhere (a producer's transaction)."""
+        self._pending.clear()
+
+    @property
+    def native(self):
+        """The confluent_kafka.Consumer underneath (for `kafka_transactions`)."""
+        return self._live()
 
     def assignment_ready(self) -> bool:
         return bool(self._live().assignment())

@@ -50,6 +50,11 @@ def distinct_keys(frame: pd.DataFrame, key: list[str]) -> set[tuple]:
     return set(frame[key].itertuples(index=False, name=None))
 
 
+def duplicates(frame: pd.DataFrame, key: list[str]) -> int:
+    """Rows beyond the first of their key (a topic read back, or the rows on disk)."""
+    return len(frame) - len(distinct_keys(frame, key))
+
+
 def reordered_rows(disk: pd.DataFrame, order_column: str, seq_column: str = "seq",
                    group_column: str = "machine_id") -> int:
     """Rows that arrived after a row of the same machine with a larger `seq_column` (file/arrival order)."""
@@ -82,7 +87,7 @@ def count_stage(sent: int, broker: pd.DataFrame, disk: pd.DataFrame, key: list[s
     lost = len(held - written) + max(0, sent - len(held | written))
     return StageCount(sent=sent, on_broker=len(held), on_disk=len(disk),
                       lost=lost, lost_by_broker=lost_by_broker,
-                      duplicated=len(disk) - len(written),
+                      duplicated=duplicates(disk, key),
                       reordered=reordered_rows(disk, order_column, order_key),
                       recovery_s=recovery_seconds(disk, fault_ns))
 

@@ -15,7 +15,7 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 TABLE_COLUMNS = {
     "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
     "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone (broker)",
-    "duplicated": "dup.", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
+    "duplicated": "dup.", "topic_duplicated": "dup. on topic", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
 }
 
 
@@ -124,3 +124,32 @@ def broker_verdict(tidy_rows: pd.DataFrame) -> str:
                          f"{row.sent} readings lost{flag}, {row.lost_by_broker} gone from the broker, "
                          f"recovery {recovery}.")
     return " ".join(sentences) or "no broker fault ran in this build."
+
+
+def partition_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id: str = "kafka-broker-partitioned") -> str:
+    """What the cut-off leader run showed, read from its events (the majority's view) and its Parquet row."""
+    rows = tidy_rows[(tidy_rows["scenario_id"] == scenario_id) & (tidy_rows["sink"] == "Parquet")]
+    if rows.empty:
+        return "The partition scenario did not run in this build."
+    row = rows.iloc[0]
+    mine = events[events["scenario"] == row["scenario"]]
+    cut = mine[mine["event"].str.endswith("cut off from its peers")]
+    if cut.empty:
+        return "The cut was not made in this run."
+    node, cut_s = cut["event"].iloc[0].split()[1], float(cut["t_s"].iloc[0])
+    views = mine[mine["event"] == "telemetry/0 as the majority sees it"]
+    moved = views[~views["detail"].str.startswith(f"leader {node},") & ~views["detail"].str.contains("Error")]
+    if moved.empty:
+        leadership = f"broker {node} still led `telemetry` partition 0 as the majority saw it when the cut was healed"
+    else:
+        leadership = (f"{float(moved['t_s'].iloc[0]) - cut_s:.1f} s after the cut the majority showed "
+                      f"{moved['detail'].iloc[0]} for `telemetry` partition 0 (broker {node} fenced and "
+                      "dropped from the ISR)")
+    failed = mine[mine["event"].str.endswith(" failed")]
+    failures = ("; meanwhile " + ", ".join(f"{e.event} ({e.detail})" for e in failed.itertuples()) +
+                ", each restarted") if len(failed) else "; no service failed"
+    recovery = "never within the run" if math.isnan(row["recovery_s"]) else f"{row['recovery_s']:.1f} s"
+    flag = "**" if row["lost"] or row["duplicated"] else ""
+    return (f"With broker {node} cut off: {leadership}{failures}. {flag}{row['lost']} of {row['sent']} readings "
+            f"lost and {row['duplicated']} duplicated on disk{flag}; the first reading sent after the cut was on "
+            f"disk {recovery} later.")

@@ -10,8 +10,13 @@ broker. Two kinds of fault:
   exists. (A supervisor that restarts it first is noticed: the harness restarts
   only a process it still sees dead.)
 - **broker**: a Kafka broker (the leader of `telemetry` partition 0) SIGKILLed and
-  started again, or SIGSTOPped and resumed, under the running app on a 3-node
-  cluster, through `streamlab.stack`.
+  started again, SIGSTOPped and resumed, or cut off from its peers and
+  reconnected (`netcut`), under the running app on a 3-node cluster, through
+  `streamlab.stack`.
+
+A scenario with `exactly_once` runs the processor in Kafka transactions; the
+audit also reads back the processor's output topics, so duplicates are counted
+on the topic itself as well as on disk.
 
 After the run, `ledger.count_stage` compares what the broker holds (read back
 by audit groups declared before the run) with what the sinks wrote.
@@ -41,6 +46,7 @@ CSV_SINK = "alert_csv_sink"
 INSTANCE = {PROCESSOR: "health-processor", PARQUET_SINK: "health-parquet-sink", CSV_SINK: "alert-csv-sink"}
 
 ALERT_KEY = ["machine_id", "source_ts_ns", "state"]   # how the CSV sink identifies an alert
+EXACTLY_ONCE_TOPIC = "exactly once on the processor's output topics and on disk"
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,15 @@ class Scenario:
     nodes: int = 1                              # broker nodes the scenario needs (of its broker)
     replication: int = 0                        # Kafka: the app's topics with this RF (0: as declared, 3)
     promise: str = "exactly once on disk"
+    exactly_once: bool = False                  # the processor in Kafka transactions (STREAMLAB_PROCESSOR_TRANSACTIONS)
 
     def crash_env(self, stamp_prefix: Path) -> dict[str, str]:
+        """The services' environment for this scenario: its crash points, and the processor's mode."""
+        mode = {"STREAMLAB_PROCESSOR_TRANSACTIONS": "1"} if self.exactly_once else {}
         if not self.crashes:
-            return {}
+            return mode
         spec = ",".join(f"{INSTANCE[s]}.{moment}:{n}" for s, moment, n in self.crashes)
-        return {"STREAMLAB_CRASH_AT": spec, "STREAMLAB_CRASH_STAMP": str(stamp_prefix)}
+        return {"STREAMLAB_CRASH_AT": spec, "STREAMLAB_CRASH_STAMP": str(stamp_prefix), **mode}
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -67,6 +76,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              ((PROCESSOR, "after_publish", 5),)),
     Scenario("processor-mid-batch", "processor killed mid-batch (part published, nothing flushed)", "crash",
              ((PROCESSOR, "mid_batch", 100),)),
+    Scenario("processor-after-publish-eos", "processor in Kafka transactions killed after publish, before commit",
+             "crash", ((PROCESSOR, "after_publish", 5),), brokers=("kafka",), exactly_once=True,
+             promise=EXACTLY_ONCE_TOPIC),
+    Scenario("processor-mid-batch-eos", "processor in Kafka transactions killed mid-batch", "crash",
+             ((PROCESSOR, "mid_batch", 100),), brokers=("kafka",), exactly_once=True, promise=EXACTLY_ONCE_TOPIC),
+    Scenario("baseline-eos", "no fault, processor in Kafka transactions", "none", brokers=("kafka",),
+             exactly_once=True, promise=EXACTLY_ONCE_TOPIC),
     Scenario("parquet-after-write", "Parquet sink killed after write, before commit", "crash",
              ((PARQUET_SINK, "after_write", 2),)),
     Scenario("csv-after-write", "CSV sink killed after write, before commit", "crash",
@@ -78,6 +94,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              brokers=("kafka",), nodes=3),
     Scenario("kafka-broker-pause", "Kafka leader broker SIGSTOPped, resumed", "broker-pause",
              brokers=("kafka",), nodes=3),
+    Scenario("kafka-broker-partitioned", "Kafka leader broker cut off from its peers (still running), healed",
+             "broker-partition", brokers=("kafka",), nodes=3),
     Scenario("kafka-disk-lost", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 3)", "broker-disk-lost",
              brokers=("kafka",), nodes=3),
     Scenario("kafka-disk-lost-rf1", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 1)",
@@ -86,6 +104,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's quorum queue SIGKILLed, restarted",
              "broker-kill", brokers=("rabbitmq",), nodes=3),
 )}
+
+
+#: streams the audit groups read back: the generator's input, and the processor's two outputs the sinks consume
+AUDITED = ["telemetry", "alerts", "machine-health"]
 
 
 @dataclass
@@ -97,10 +119,11 @@ class ScenarioResult:
     events: pd.DataFrame                 # what happened when (s since start)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     wall_s: float = 0.0
+    data_dir: Path | None = None         # the run's files (Parquet, CSV, logs)
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str]):
+def environment(env: dict[str, str]):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -163,7 +186,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                        supervise=False,   # the harness's Watchdog restarts, and records why
                        extra_env={**(env or {}), **scenario.crash_env(stamp), **session})
     wall = time.monotonic()
-    with _environment(env or {}):
+    with environment(env or {}):
         run = AppRun(config)
         transport = run.transport
         from ...pipeline.declare import declare_app
@@ -171,7 +194,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         if scenario.replication:
             _declare_with_replication(transport, namespace, scenario.replication)
         declare_app(transport, namespace)
-        audit.declare_audit(transport, namespace, ["telemetry", "alerts"])
+        audit.declare_audit(transport, namespace, AUDITED)
         events = _Events(time.time())
         fault_ns: dict[str, int] = {}
         disk = SmallDisk(data_dir / "health") if scenario.kind == "disk-full" else None
@@ -182,7 +205,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
             events.start = config.epoch_ns / 1e9   # the clock of the timeline: generators' start
             events.mark("generators started", at_ns=config.epoch_ns)
             with Watchdog(run, scenario, stamp, events) as watchdog:
-                if scenario.kind in ("broker-kill", "broker-pause", "broker-disk-lost"):
+                if scenario.kind in BROKER_FAULTS:
                     at = _break_broker(run, scenario, stack, namespace, events, fault_at_s, down_s)
                     fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
                 elif scenario.kind == "disk-full":
@@ -209,7 +232,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         with contextlib.suppress(Exception):
             transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
     return ScenarioResult(scenario, broker, rows, timeline, pd.DataFrame(events.rows), codes,
-                          round(time.monotonic() - wall, 1))
+                          round(time.monotonic() - wall, 1), data_dir)
 
 
 class Watchdog:
@@ -280,7 +303,9 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     else:
         node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
     time.sleep(max(0.0, due - time.monotonic()))
-    if scenario.kind in ("broker-kill", "broker-disk-lost"):
+    if scenario.kind == "broker-partition":
+        fault_ns = _partition_broker(part, node, namespace, events, down_s)
+    elif scenario.kind in ("broker-kill", "broker-disk-lost"):
         fault_ns = time.time_ns()
         part.kill_node(node)
         events.mark(f"broker {node} killed", "SIGKILL", fault_ns)
@@ -300,6 +325,39 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
         finally:
             part.resume_node(node)
         events.mark(f"broker {node} resumed", "SIGCONT")
+    return fault_ns
+
+
+def _partition_broker(part, node: int, namespace: str, events: _Events, down_s: float) -> int:
+    """Cut Kafka node `node` off from the other nodes for `down_s` (its process and its clients' connections
+    stay); meanwhile watch, as the majority sees it, who leads `telemetry` partition 0 and its ISR."""
+    from ...transport.kafka_admin import partition_rows
+    from .netcut import NetworkCut, Side
+
+    cut_node = part.node(node)
+    peers = [n for n in part.nodes if n.index != node]
+    cut = NetworkCut(Side((part.running_pid(node),), (cut_node.port, cut_node.controller_port)),
+                     Side(tuple(part.running_pid(n.index) for n in peers),
+                          tuple(p for n in peers for p in (n.port, n.controller_port))), namespace[-6:])
+    majority = ",".join(f"127.0.0.1:{n.port}" for n in peers)
+    topic = f"{namespace}.telemetry"
+    fault_ns = time.time_ns()
+    with cut:
+        events.mark(f"broker {node} cut off from its peers",
+                    f"iptables on their ports, {cut.aborted} open node-to-node connections aborted", fault_ns)
+        seen = None
+        until = time.monotonic() + down_s
+        while time.monotonic() < until:
+            try:
+                row = next(r for r in partition_rows(majority) if r["topic"] == topic and r["partition"] == 0)
+                view = (row["leader"], tuple(sorted(row["isr"])))
+            except Exception as exc:   # noqa: BLE001 -- a watch, not the fault: note it and go on
+                view = (None, (f"{type(exc).__name__}",))
+            if view != seen:
+                events.mark("telemetry/0 as the majority sees it", f"leader {view[0]}, ISR {list(view[1])}")
+                seen = view
+            time.sleep(0.5)
+    events.mark(f"broker {node} reconnected (partition healed)")
     return fault_ns
 
 
@@ -403,7 +461,8 @@ def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s:
     return fault_ns
 
 
-FAULT_EVENTS = ("killed", "paused", "disk filled")   # a lost disk comes with its kill: one fault
+FAULT_EVENTS = ("killed", "paused", "disk filled", "cut off from its peers")
+BROKER_FAULTS = ("broker-kill", "broker-pause", "broker-disk-lost", "broker-partition")   # a lost disk comes with its kill: one fault
 
 
 def _injected(rows: list[dict]) -> int:
@@ -422,6 +481,7 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
     health = load_health(data_dir / "health")
     telemetry = audit.read_back(transport, namespace, "telemetry", config.codec, ["machine_id", "seq", "ts_ns"])
     alerts_held = audit.read_back(transport, namespace, "alerts", config.codec, ALERT_KEY)
+    health_held = audit.read_back(transport, namespace, "machine-health", config.codec, ["machine_id", "seq"])
     csv_path = data_dir / "alerts" / "alerts.csv"
     alerts_disk = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(
         columns=[*ALERT_KEY, "seq", "sink_received_ns", "sink_ts_ns"])
@@ -433,11 +493,15 @@ def _count(scenario: Scenario, broker: str, transport, namespace: str, data_dir:
     csv = ledger.count_stage(len(ledger.distinct_keys(alerts_held, ALERT_KEY)), alerts_held, alerts_disk, ALERT_KEY,
                              "sink_received_ns", "source_ts_ns", csv_fault or middle)
     rows = []
-    for sink, stream, count, fault, folder in (("Parquet", "telemetry → health", parquet, parquet_fault, "health"),
-                                               ("CSV", "alerts", csv, csv_fault, "alerts")):
+    for sink, stream, count, fault, folder, output in (
+            ("Parquet", "telemetry → health", parquet, parquet_fault, "health", health_held),
+            ("CSV", "alerts", csv, csv_fault, "alerts", alerts_held)):
         temp_files = sum(1 for _ in (data_dir / folder).rglob(".*.tmp"))   # a write that never completed
         rows.append({"scenario": scenario.label, "scenario_id": scenario.name, "broker": broker, "sink": sink,
-                     "stream": stream, **count.as_dict(), "fault_on_path": fault is not None,
+                     "stream": stream, **count.as_dict(),
+                     # the processor's output topic as a read_committed consumer sees it (before the sinks' dedup)
+                     "topic_duplicated": ledger.duplicates(output, list(output.columns)),
+                     "fault_on_path": fault is not None,
                      "temp_files_left": temp_files, "promise": scenario.promise})
     return pd.DataFrame(rows), ledger.durable_timeline(health, config.epoch_ns)
 
@@ -468,6 +532,12 @@ def plan(names: Sequence[str], kafka_nodes: int, session_timeout_ms: int | None 
         if scenario.kind == "disk-full" and os.geteuid() != 0:
             skipped.append(f"{scenario.label}: mounting a tmpfs needs root")
             continue
+        if scenario.kind == "broker-partition":
+            from .netcut import unavailable
+
+            if (reason := unavailable()) is not None:
+                skipped.append(f"{scenario.label}: {reason}")
+                continue
         runs += [Planned(scenario, broker, session_timeout_ms) for broker in scenario.brokers
                  if not only or broker == only]
     for name in compare_default_session:
