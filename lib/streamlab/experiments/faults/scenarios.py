@@ -76,8 +76,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              ((PROCESSOR, "after_publish", 5),)),
     Scenario("processor-mid-batch", "processor killed mid-batch (part published, nothing flushed)", "crash",
              ((PROCESSOR, "mid_batch", 100),)),
+    # The 2nd commit, not the 5th: a transactional processor starts late (the first transaction creates the
+    # transaction log) and takes the backlog in fewer, larger batches, so a 5th commit may never come.
     Scenario("processor-after-publish-eos", "processor in Kafka transactions killed after publish, before commit",
-             "crash", ((PROCESSOR, "after_publish", 5),), brokers=("kafka",), exactly_once=True,
+             "crash", ((PROCESSOR, "after_publish", 2),), brokers=("kafka",), exactly_once=True,
              promise=EXACTLY_ONCE_TOPIC),
     Scenario("processor-mid-batch-eos", "processor in Kafka transactions killed mid-batch", "crash",
              ((PROCESSOR, "mid_batch", 100),), brokers=("kafka",), exactly_once=True, promise=EXACTLY_ONCE_TOPIC),
