@@ -243,7 +243,7 @@ def streams_speed(check: pd.DataFrame) -> alt.VConcatChart:
                                            "all_output_s": "last window"})
     when = bar_compare(times, "implementation", "s", "moment", "Seconds from the start of the process",
                        value_title="s", category_title=" ", color_title="", sort=order, labels=",.1f")
-    return alt.vconcat(rate, when).properties(title=alt.TitleParams(
+    return alt.vconcat(rate, when).resolve_scale(color="independent").properties(title=alt.TitleParams(
         "One windowed aggregation, three ways, the same preloaded topic",
         subtitle=f"{int(check['input_records'].iloc[0]):,} readings · {machine_caption()}"))
 
@@ -262,5 +262,5 @@ def streams_restart(restarted: pd.DataFrame) -> alt.VConcatChart:
                                          "first_output_after_restart_s": "restart → first window"})
     slow = bar_compare(times, "implementation", "s", "phase", "Seconds after the restart", value_title="s",
                        category_title=" ", color_title="", sort=order, labels=",.1f")
-    return alt.vconcat(right, slow).properties(title=alt.TitleParams(
+    return alt.vconcat(right, slow).resolve_scale(color="independent").properties(title=alt.TitleParams(
         "SIGKILL half-way, restart on an empty state folder", subtitle=machine_caption()))
