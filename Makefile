@@ -18,6 +18,9 @@ JARS := .cache/jars
 VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(JARS)/.installed
 SYSTEM_STAMP := .cache/.system-packages
+STREAMS_STAMP := .cache/streams-aggregate/.installed
+QUIX_VENV := .cache/quix-venv
+QUIX_STAMP := $(QUIX_VENV)/.installed
 
 # Run a command with the stack up; stop the stack afterwards only if this call started it.
 define with_stack
@@ -34,7 +37,7 @@ help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) $(JARS_STAMP) $(SYSTEM_STAMP) ## Install what is missing: venv + package, Kafka/PerfTest jars, Debian packages
+setup: $(VENV_STAMP) $(JARS_STAMP) $(STREAMS_STAMP) $(QUIX_STAMP) $(SYSTEM_STAMP) ## Install what is missing: venv + package, Kafka/PerfTest jars, deep dive 7's two stream libraries, Debian packages
 
 $(VENV_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -57,6 +60,23 @@ $(JARS_STAMP): compose/local/pom.xml
 	  || { echo "error: fetching the Kafka jars failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
 	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest >> $(JARS)/mvn.log 2>&1 \
 	  || { echo "error: fetching RabbitMQ PerfTest failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
+	@touch $@
+
+# Deep dive 7 (chapter 02): the Kafka Streams topology built by Maven, and quixstreams in a venv of its own
+# (it pins confluent-kafka below the project's version; pyproject.toml's dependency group "quix").
+$(STREAMS_STAMP): java/streams-aggregate/pom.xml $(wildcard java/streams-aggregate/src/main/java/org/streamlab/streams/*.java)
+	@command -v mvn >/dev/null || { echo "error: mvn not found: install Maven (apt-get install maven)" >&2; exit 2; }
+	@echo "building the Kafka Streams topology of deep dive 7 with Maven ..."
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@mvn -B -q -Dstyle.color=never -f java/streams-aggregate/pom.xml package -Dstreams.out=$(CURDIR)/$(@D) > $(@D)/mvn.log 2>&1 \
+	  || { echo "error: building java/streams-aggregate failed (see $(@D)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
+	@touch $@
+
+$(QUIX_STAMP): pyproject.toml
+	@test -x $(QUIX_VENV)/bin/python || $(PYTHON) -m venv $(QUIX_VENV)
+	@echo "installing quixstreams into $(QUIX_VENV) ..."
+	@$(QUIX_VENV)/bin/python -m pip install -q --upgrade pip >/dev/null
+	@$(QUIX_VENV)/bin/python -m pip install -q --group quix || { echo "error: pip install quixstreams failed: is PyPI reachable?" >&2; exit 2; }
 	@touch $@
 
 $(SYSTEM_STAMP): compose/local/install-system-packages.sh
