@@ -42,7 +42,7 @@ LOOP_COUNTERS = {"telemetry_generator": "sent", "vibration_generator": "sent", "
 LINE_TARGETS = {
     "health_processor": ["streamlab.services.health_processor:Processor.process_batch",
                          "streamlab.services.health_processor:Processor._publish",
-                         "streamlab.services.health_processor:HealthScorer.on_telemetry_batch"],
+                         "streamlab.services.health_processor:HealthScorer.on_telemetry_columns"],
     "health_parquet_sink": ["streamlab.services.sink_loop:run_sink",
                             "streamlab.services.health_parquet_sink:health_row"],
 }
