@@ -116,3 +116,16 @@ def test_call_graph_svg_from_a_root(prof, tmp_path):
     text = svg.read_text()
     assert f":{other.__code__.co_firstlineno}:other" in text
     assert f":{middle.__code__.co_firstlineno}:middle" not in text   # not below the root
+
+
+def test_targets_are_read_from_the_fast_path_medians():
+    import pandas as pd
+
+    from streamlab.experiments.profiling import against_targets, targets_met_phrase
+
+    ratios = pd.DataFrame({"client": ["confluent", "kafka-python"], "records_per_s batch": [60_000.0, 8_000.0],
+                           "per_core_records_per_s batch": [70_000.0, 12_000.0]})
+    verdict = against_targets(ratios)
+    assert verdict["met (wall clock)"].tolist() == [True, False]
+    assert verdict["met (per CPU-second)"].tolist() == [True, True]
+    assert targets_met_phrase(verdict) == "only confluent reached its target"

@@ -198,3 +198,21 @@ def test_the_parquet_writer_takes_any_valid_record_and_writes_nothing_non_finite
     numbers = frame.select_dtypes("number").to_numpy(dtype=float)
     assert not np.isinf(numbers).any()
     assert not frame["health_score"].isna().any()
+
+
+@SETTINGS
+@given(items=st.lists(telemetry_dicts() | readings.map(TelemetryReading.to_dict), max_size=8))
+def test_columns_accept_a_run_only_when_every_reading_is_valid_with_the_same_values(items):
+    """The processor's columnar decode is the per-record validation, held over the same hostile inputs."""
+    expected = []
+    for item in items:
+        try:
+            expected.append(TelemetryReading.from_dict(item))
+        except ValueError:
+            expected = None
+            break
+    columns = m.TelemetryColumns.from_dicts(items)
+    if expected is None:
+        assert columns is None
+    elif columns is not None:   # a valid run may still be left to the per-record path, never the reverse
+        assert columns.readings() == expected

@@ -102,11 +102,12 @@ def test_a_record_that_keeps_failing_is_dead_lettered_after_n_attempts(fake_tran
     attempts = {"n": 0}
     real = processor._publish
 
-    def publish(record, health, alert):
-        if health.seq == 1:
-            attempts["n"] += 1
-            raise BufferError("queue full")   # escapes the scoring boundary, as confluent's produce() does
-        real(record, health, alert)
+    def publish(outputs):
+        for record, health, alert in outputs:
+            if health.seq == 1:
+                attempts["n"] += 1
+                raise BufferError("queue full")   # escapes the scoring boundary, as confluent's produce() does
+            real([(record, health, alert)])
 
     monkeypatch.setattr(processor, "_publish", publish)
     processor.process_with_retries([make_record("telemetry", orjson.dumps(reading(s)), s) for s in range(3)])

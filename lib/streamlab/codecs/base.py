@@ -60,6 +60,12 @@ class Codec(abc.ABC):
     def _decode(self, data: bytes, msg_type: type[M]) -> M:
         """Deserialize, raising any exception on bad input (wrapped by :meth:`decode`)."""
 
+    def parse_many(self, payloads: list[bytes]) -> list[Any] | None:
+        """Every payload parsed to the plain data ``from_dict`` takes, without building messages (a columnar
+        decode validates them as a whole); None if one does not parse or the codec has no such form, and
+        the caller decodes record by record to learn which one and why."""
+        return None
+
     def decode(self, data: bytes, msg_type: type[M]) -> M:
         """Deserialize ``data`` as ``msg_type``; every failure is a :class:`DecodeError`."""
         type_name = getattr(msg_type, "type_name", getattr(msg_type, "__name__", repr(msg_type)))

@@ -18,11 +18,15 @@ Non-finite floats are refused: stdlib json would write the non-standard
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 
-from ..domain.messages import Message, VibrationWindow
+from ..domain.messages import Alert, HealthRecord, Message, TelemetryReading, VibrationWindow
 from .base import Codec, M, require_type
+
+#: Message types whose to_dict() orjson writes as it is (no arrays).
+_FLAT_TYPES = frozenset({TelemetryReading, HealthRecord, Alert})
 
 
 class JsonCodec(Codec):
@@ -39,6 +43,12 @@ class JsonCodec(Codec):
     def _decode(self, data: bytes, msg_type: type[M]) -> M:
         return msg_type.from_dict(json.loads(data))  # type: ignore[return-value]
 
+    def parse_many(self, payloads: list[bytes]) -> list[Any] | None:
+        try:
+            return [json.loads(payload) for payload in payloads]
+        except (ValueError, TypeError, RecursionError):
+            return None
+
 
 class OrjsonCodec(Codec):
     """``orjson``: the same JSON, written and parsed in Rust; numpy arrays serialised natively."""
@@ -48,6 +58,8 @@ class OrjsonCodec(Codec):
     safe_for_untrusted = True
 
     def encode(self, msg: Message) -> bytes:
+        if type(msg) in _FLAT_TYPES:   # the processor encodes one health record per reading: no lookups
+            return orjson.dumps(msg.to_dict())
         require_type(msg, self.name)
         if isinstance(msg, VibrationWindow):
             return orjson.dumps(msg.to_dict(raw_arrays=True), option=orjson.OPT_SERIALIZE_NUMPY)
@@ -55,3 +67,10 @@ class OrjsonCodec(Codec):
 
     def _decode(self, data: bytes, msg_type: type[M]) -> M:
         return msg_type.from_dict(orjson.loads(data))  # type: ignore[return-value]
+
+    def parse_many(self, payloads: list[bytes]) -> list[Any] | None:
+        loads = orjson.loads
+        try:
+            return [loads(payload) for payload in payloads]
+        except (orjson.JSONDecodeError, TypeError):
+            return None

@@ -404,6 +404,13 @@ class AlertTracker:
     def state_of(self, machine_id: str) -> str:
         return self._state.get(machine_id, "unknown")
 
+    def update_many(self, records: list[HealthRecord]) -> list[Alert | None]:
+        """:meth:`update` for each record in order; a record that keeps its machine's reported state with
+        nothing pending (almost all of them) costs two dict lookups."""
+        state, pending, update = self._state, self._pending, self.update
+        return [None if record.state == state.get(record.machine_id) and record.machine_id not in pending
+                else update(record) for record in records]
+
     def update(self, record: HealthRecord, ts_ns: int | None = None) -> Alert | None:
         """Feed one health record; returns an alert when the reported state changes."""
         previous = self.state_of(record.machine_id)

@@ -188,6 +188,77 @@ class TelemetryReading:
         )
 
 
+#: The reading's measurements in the column order of :attr:`TelemetryColumns.values`, with their bounds.
+TELEMETRY_VALUES: tuple[tuple[str, tuple[float, float]], ...] = (
+    ("temperature_c", TEMPERATURE_C), ("rpm", RPM), ("load_pct", LOAD_PCT), ("power_kw", POWER_KW))
+
+
+@dataclass(slots=True)
+class TelemetryColumns:
+    """A run of telemetry readings as columns: what the processor's fast path scores, no object per reading.
+
+    ``values`` is an (n, 4) float array in the order of :data:`TELEMETRY_VALUES`.
+    :meth:`from_dicts` validates a whole run of decoded payloads at once and
+    accepts a run only if :meth:`TelemetryReading.from_dict` accepts every item,
+    with the same values (a property test holds this); anything else goes to
+    the per-record path, so the dead-letter boundary is the same on both paths.
+    """
+
+    machine_id: list[str]
+    seq: list[int]
+    ts_ns: list[int]
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.machine_id)
+
+    @classmethod
+    def from_readings(cls, readings: list[TelemetryReading]) -> TelemetryColumns:
+        return cls([r.machine_id for r in readings], [r.seq for r in readings], [r.ts_ns for r in readings],
+                   np.array([(r.temperature_c, r.rpm, r.load_pct, r.power_kw) for r in readings],
+                            dtype=float).reshape(-1, 4))
+
+    @classmethod
+    def from_dicts(cls, items: list[Any]) -> TelemetryColumns | None:
+        """The columns of ``items`` if every one is a valid reading, else None (let the per-record path say why).
+
+        All or nothing on purpose: a run with a bad payload is rare, and the
+        per-record path then dead-letters it with the exact reason, in order.
+        Each check runs over a whole column (one ``map`` or numpy call), not per field and reading.
+        """
+        fields = TelemetryReading._fields
+        if not all(type(d) is dict and d.keys() == fields for d in items):
+            return None
+        machine_id = [d["machine_id"] for d in items]
+        seq = [d["seq"] for d in items]
+        ts_ns = [d["ts_ns"] for d in items]
+        if not (set(map(type, machine_id)) <= {str} and set(map(type, seq)) <= {int}
+                and set(map(type, ts_ns)) <= {int}):
+            return None
+        if items and not (0 < min(map(len, machine_id)) and max(map(len, machine_id)) <= MAX_ID_LENGTH
+                          and 0 <= min(seq) and max(seq) <= MAX_SEQ and 0 <= min(ts_ns) and max(ts_ns) <= MAX_TS_NS):
+            return None
+        columns = []
+        for name, (low, high) in TELEMETRY_VALUES:
+            column = [d[name] for d in items]
+            if not set(map(type, column)) <= {float, int}:   # bool, str, None ... are not numbers here
+                return None
+            try:
+                array = np.array(column, dtype=float)
+            except OverflowError:   # an int beyond float range
+                return None
+            if not (np.isfinite(array).all() and (array >= low).all() and (array <= high).all()):
+                return None
+            columns.append(array)
+        values = np.column_stack(columns) if items else np.empty((0, 4))
+        return cls(machine_id, seq, ts_ns, values)
+
+    def readings(self) -> list[TelemetryReading]:
+        """The readings one by one (the per-record fallback when a run fails as a whole)."""
+        return [TelemetryReading(m, s, t, *row) for m, s, t, row in
+                zip(self.machine_id, self.seq, self.ts_ns, self.values.tolist())]
+
+
 # --------------------------------------------------------------------------- vibration
 
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 
 import numpy as np
 import typer
 
 from .. import crashpoints
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
-from ..domain import AlertTracker, HealthModel, TelemetryFeatures, TelemetryReading, VibrationWindow
+from ..domain import Alert, AlertTracker, HealthModel, HealthRecord, TelemetryFeatures, TelemetryReading
+from ..domain import VibrationWindow
 from ..domain import vibration_band_energies
-from ..domain.health import TELEMETRY_FEATURE_NAMES, Assessment
+from ..domain.health import TELEMETRY_FEATURE_NAMES
+from ..domain.messages import TelemetryColumns
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from ..transport import kafka_transactions
@@ -74,48 +77,58 @@ class HealthScorer:
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)
         return record, self.alerts.update(record)
 
+    def admit_many(self, machine_ids: list[str]) -> bool:
+        """Admit every machine of a run at once; False, admitting none, if that would pass ``max_machines``
+        (the per-record path then admits them in order and refuses the rest)."""
+        new = set(machine_ids) - self.machines
+        if len(self.machines) + len(new) > self.max_machines:
+            return False
+        self.machines |= new
+        return True
+
     def on_telemetry_batch(self, readings: list[TelemetryReading]) -> list[tuple]:
-        """:meth:`on_telemetry` for a run of readings with no vibration window between them, vectorised.
+        """:meth:`on_telemetry` for a run of readings with no vibration window between them, vectorised."""
+        return self.on_telemetry_columns(TelemetryColumns.from_readings(readings))
+
+    def on_telemetry_columns(self, columns: TelemetryColumns) -> list[tuple]:
+        """:meth:`on_telemetry` for a run of readings (as columns) with no vibration window between them.
 
         Returns the same (health record, alert or None) pairs in the same order
         (a unit test holds this), but the rolling statistics and the severities
         are computed per machine over the whole run with numpy, so the Python
         work per reading is building its record and asking the alert tracker.
         The readings of one machine stay in their order; only the processing
-        time stamp is shared by the batch (taken once the batch is scored).
+        time stamp is shared by the run (taken once its numbers are computed).
         """
         by_machine: dict[str, list[int]] = {}
-        for index, reading in enumerate(readings):
-            by_machine.setdefault(reading.machine_id, []).append(index)
-        records: list = [None] * len(readings)
+        for index, machine_id in enumerate(columns.machine_id):
+            by_machine.setdefault(machine_id, []).append(index)
+        ts_ns = np.asarray(columns.ts_ns, dtype=np.int64)
         model = self.model
+        scored = []
         for machine_id, indices in by_machine.items():
             features = self.telemetry.get(machine_id)
             if features is None:
                 features = self.telemetry[machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
-            mine = [readings[i] for i in indices]
-            ts_ns = np.fromiter((r.ts_ns for r in mine), dtype=np.int64, count=len(mine))
-            values = np.array([(r.temperature_c, r.rpm, r.load_pct, r.power_kw) for r in mine], dtype=float)
-            stats = features.update_many(ts_ns, values)
+            rows = np.asarray(indices)
+            stats = features.update_many(ts_ns[rows], columns.values[rows])
             vibration = self.vibration.get(machine_id)
             ready = stats["ready"]
             worst = model.worst_many(stats, vibration, ready)
             names = [name for name in TELEMETRY_FEATURE_NAMES if name in stats]
-            columns = [stats[name].tolist() for name in names]
-            ready_list = ready.tolist()
-            for k, (index, reading) in enumerate(zip(indices, mine)):
-                feats: dict[str, float] = dict(zip(names, (column[k] for column in columns))) if ready_list[k] else {}
+            table = np.column_stack([stats[name] for name in names]).tolist()
+            scored.append((machine_id, indices, table, ready.tolist(), worst.tolist(), vibration, names))
+        now = time.time_ns()
+        records: list = [None] * len(columns)
+        seq, source_ts_ns, state_of = columns.seq, columns.ts_ns, HealthModel.state_of
+        for machine_id, indices, table, ready, worst, vibration, names in scored:
+            for index, row, is_ready, w in zip(indices, table, ready, worst):
+                feats: dict[str, float] = dict(zip(names, row)) if is_ready else {}
                 if vibration:
                     feats.update(vibration)
-                w = float(worst[k])
-                records[index] = (reading, Assessment(1.0 - w, HealthModel.state_of(w), feats))
-        now = time.time_ns()
-        out = []
-        for reading, assessment in records:
-            record = model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment, now)
-            out.append((record, self.alerts.update(record)))
-        return out
-
+                records[index] = HealthRecord(machine_id, seq[index], now, source_ts_ns[index], 1.0 - w,
+                                              state_of(w), feats)
+        return list(zip(records, self.alerts.update_many(records)))
 
 
 class Processor:
@@ -141,8 +154,11 @@ class Processor:
         transport = options.transport()
         self.inputs = {options.topic(TELEMETRY.name): TelemetryReading, options.topic(VIBRATION.name): VibrationWindow}
         self.consumer = transport.consumer(list(self.inputs), options.group("health-processor"), options.instance)
-        # linger is a Kafka producer setting (both clients spell it linger_ms); other brokers have none
-        producer_options = {"linger_ms": linger_ms} if linger_ms is not None and options.broker == "kafka" else {}
+        # linger is a Kafka producer setting (both clients spell it linger_ms); other brokers have none. Only
+        # failed deliveries need a report: _delivered counts failures, one Python call per output is saved.
+        producer_options: dict[str, object] = {"report_failures_only": True} if options.broker == "kafka" else {}
+        if linger_ms is not None and options.broker == "kafka":
+            producer_options["linger_ms"] = linger_ms
         if exactly_once:   # outputs and input offsets in one Kafka transaction per commit (chapter 06)
             producer_options.update(kafka_transactions.producer_options(
                 options.broker, options.client, options.group("health-processor"), options.instance))
@@ -153,6 +169,8 @@ class Processor:
         self.latest_topic = options.topic(MACHINE_HEALTH_LATEST.name)
         self.alert_topic = options.topic(ALERTS.name)
         self.dead_topic = options.topic(DEAD_LETTER.name)
+        self.telemetry_topic = options.topic(TELEMETRY.name)
+        self.codec_name = self.codec.name.encode()
         self.health_headers = headers_for(self.codec.name, "health")
         self.alert_headers = headers_for(self.codec.name, "alert")
         self.failed_deliveries = 0
@@ -237,24 +255,53 @@ class Processor:
             self._score_one(record, message)
 
     def process_batch(self, records: list[Record]) -> None:
-        """The batch path: readings between two vibration windows are scored together, vectorised.
+        """The batch path: runs of telemetry between two vibration windows are decoded and scored as columns.
 
-        Order is kept: a vibration window ends the run of readings before it
-        (they are scored with the bands known until then), exactly as the
-        per-record path sees them.
+        Order is kept: a record of another topic (a vibration window) ends the
+        run of readings before it (they are scored with the bands known until
+        then), exactly as the per-record path sees them.
         """
-        run: list[tuple[Record, TelemetryReading]] = []
+        run: list[Record] = []
         for record in records:
-            message = self._decode(record)
-            if message is None:
+            if record.topic == self.telemetry_topic:
+                run.append(record)
                 continue
-            if isinstance(message, VibrationWindow):
-                self._score_run(run)
-                run = []
-                self._on_vibration(record, message)
-            else:
-                run.append((record, message))
+            self._score_run(run)
+            run = []
+            self.handle(record)
         self._score_run(run)
+
+    def _columns(self, run: list[Record]) -> TelemetryColumns | None:
+        """The run decoded and validated as a whole, its machines admitted; None if any record needs the
+        per-record path (another codec in its headers, a payload that does not parse or validate, the
+        machine cap reached), which then decides record by record, with the reason for each dead letter."""
+        name = self.codec_name
+        if any(record.headers.get("codec", name) != name for record in run):
+            return None
+        parsed = self.codec.parse_many([record.value for record in run])
+        columns = None if parsed is None else TelemetryColumns.from_dicts(parsed)
+        if columns is None or not self.scorer.admit_many(columns.machine_id):
+            return None
+        return columns
+
+    def _score_run(self, run: list[Record]) -> None:
+        if not run:
+            return
+        columns = self._columns(run)
+        if columns is None:
+            decoded = [(record, message) for record in run if (message := self._decode(record)) is not None]
+            run = [record for record, _message in decoded]
+            columns = TelemetryColumns.from_readings([message for _record, message in decoded])
+            if not run:
+                return
+        try:
+            results = self.scorer.on_telemetry_columns(columns)
+        except Exception:
+            # Some reading breaks the model: go through them one by one, so that only it is dead-lettered.
+            for record, reading in zip(run, columns.readings()):
+                self._score_one(record, reading)
+            return
+        self._publish((record, health, alert) for record, (health, alert) in zip(run, results))
 
     def _on_vibration(self, record: Record, window: VibrationWindow) -> None:
         try:
@@ -270,40 +317,31 @@ class Processor:
         except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
-        self._publish(record, health, alert)
+        self._publish([(record, health, alert)])
 
-    def _score_run(self, run: list[tuple[Record, TelemetryReading]]) -> None:
-        if not run:
-            return
-        try:
-            results = self.scorer.on_telemetry_batch([reading for _record, reading in run])
-        except Exception:
-            # Some reading breaks the model: go through them one by one, so that only it is dead-lettered.
-            for record, reading in run:
-                self._score_one(record, reading)
-            return
-        for (record, _reading), (health, alert) in zip(run, results):
-            self._publish(record, health, alert)
-
-    def _publish(self, record: Record, health, alert) -> None:
-        """Encode and publish the outputs of one input record; a record whose outputs cannot be encoded, or
-        would carry NaN/inf to the sinks, is dead-lettered instead."""
-        try:
-            if not (math.isfinite(health.health_score) and all(map(math.isfinite, health.features.values()))):
-                raise ValueError("scoring produced a non-finite value")
-            payload = self.codec.encode(health)
-            alert_payload = None if alert is None else self.codec.encode(alert)
-        except Exception as exc:  # noqa: BLE001 -- encoding is inside the dead-letter boundary too
-            self._dead_letter(record, f"encoding failed: {type(exc).__name__}: {exc}")
-            return
-        self.publisher.publish(self.health_topic, health.machine_id, payload, self.health_headers, self._delivered)
-        self.latest[health.machine_id] = payload
-        crashpoints.reach("health-processor.mid_batch")   # part of a batch published, none of it flushed
-        self.metrics.count("processed")
-        if alert_payload is not None:
-            self.publisher.publish(self.alert_topic, alert.machine_id, alert_payload,
-                                   self.alert_headers, self._delivered)
-            self.metrics.count("alerts")
+    def _publish(self, outputs: Iterable[tuple[Record, HealthRecord, Alert | None]]) -> None:
+        """Encode and publish the outputs of each input record; a record whose outputs cannot be encoded, or
+        would carry NaN/inf to the sinks, is dead-lettered instead. One loop for a run or a single record."""
+        encode, publish, isfinite, latest = self.codec.encode, self.publisher.publish, math.isfinite, self.latest
+        health_topic, health_headers, delivered = self.health_topic, self.health_headers, self._delivered
+        processed = 0
+        for record, health, alert in outputs:
+            try:
+                if not (isfinite(health.health_score) and all(map(isfinite, health.features.values()))):
+                    raise ValueError("scoring produced a non-finite value")
+                payload = encode(health)
+                alert_payload = None if alert is None else encode(alert)
+            except Exception as exc:  # noqa: BLE001 -- encoding is inside the dead-letter boundary too
+                self._dead_letter(record, f"encoding failed: {type(exc).__name__}: {exc}")
+                continue
+            publish(health_topic, health.machine_id, payload, health_headers, delivered)
+            latest[health.machine_id] = payload
+            crashpoints.reach("health-processor.mid_batch")   # part of a batch published, none of it flushed
+            processed += 1
+            if alert_payload is not None:
+                publish(self.alert_topic, alert.machine_id, alert_payload, self.alert_headers, delivered)
+                self.metrics.count("alerts")
+        self.metrics.count("processed", processed)
 
     def commit_batch(self) -> None:
         """Commit only when every output of the batch is acknowledged; otherwise stop and let a restart redo it."""

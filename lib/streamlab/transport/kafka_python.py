@@ -14,7 +14,10 @@ from .base import DeliveryCallback, Record, TransportError, as_key
 
 
 class KafkaPythonPublisher:
-    def __init__(self, bootstrap: str, client_id: str, **options: object) -> None:
+    """``report_failures_only``: ``on_delivery`` runs for failed deliveries only (as confluent-kafka's)."""
+
+    def __init__(self, bootstrap: str, client_id: str, report_failures_only: bool = False,
+                 **options: object) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -27,11 +30,12 @@ class KafkaPythonPublisher:
             raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._report_successes = not report_failures_only
 
     def _done(self, on_delivery: DeliveryCallback | None, error: str | None) -> None:
         with self._lock:
             self._in_flight -= 1
-        if on_delivery is not None:
+        if on_delivery is not None and (error is not None or self._report_successes):
             on_delivery(error)
 
     def publish(self, topic: str, key: bytes | str | None, value: bytes,
