@@ -149,9 +149,9 @@ class ChildSampler:
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> dict[str, str]:
-        """Wait for the samplers; {role: raw folded text} of those that wrote something."""
+        """After the run: wait for the samplers; {role: raw folded text} of those that wrote something."""
+        self._stop.set()                          # a run that ended before the attach needs none
         self._thread.join(timeout)
-        self._stop.set()
         out = {}
         for role, attach in self.attaches.items():
             if attach.proc is not None:

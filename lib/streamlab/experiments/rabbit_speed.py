@@ -20,6 +20,12 @@ that matter, with their ratios and the targets of issue 17:
    p50/p99 from the health Parquet rows, beside the raw pika e2e figure at the
    same msg/s and message size.
 
+Beside them, in the same session: pika with 16 KB consumer socket reads at max,
+100 B (`large_reads`, beside plain pika's 4 KB reads: one cheap consumer-side
+change, kept as the default only if it helps), and one more max-rate pika run
+with py-spy on its producer and consumer (`profile_run`, see `rabbit_profile`):
+the CPU share by component that says why a missed target is missed.
+
 Every run is bounded (warm-up + duration per driver); the queues are deleted
 after each run. The application's transport uses the same kind of settings by
 default (quorum queues, a window of unconfirmed publishes, prefetch of at least
