@@ -14,7 +14,7 @@ from test_rabbit_speed_drivers import smoke
 @pytest.mark.rabbitmq
 def test_profile_of_a_max_rate_pika_run_has_named_shares_summing_to_100(rabbit_stack):
     wl = SpeedConfig(confirms=100, prefetch=100, ack_every=10).workload("profile", warmup="1s", duration="3s")
-    table = rp.profile_max_run(wl, rabbit_stack.endpoints, seconds=2.0, delay_s=1.5)
+    table = rp.profile_max_run(wl, rabbit_stack.endpoints)
     assert set(table["process"]) == {"consumer", "producer"}
     assert table["method"].iloc[0] in ("py-spy", "cProfile")
     for process, rows in table.groupby("process"):

@@ -122,13 +122,15 @@ RAW = "\n".join([
 def test_profile_shares_by_innermost_pika_or_own_frame():
     from streamlab.experiments import rabbit_profile as rp
 
-    table = rp.shares_from_raw(RAW, "consumer").set_index("component")
+    table = rp.shares_from_raw(RAW, "consumer", within=None).set_index("component")
     assert list(table.index) == list(rp.COMPONENTS)
     assert table.loc["pika frame codec", "samples"] == 10
     assert table.loc["our code", "samples"] == 5               # HdrHistogram called from our callback is ours
     assert table.loc["socket send/recv", "samples"] == 3
     assert table.loc["pika I/O loop", "samples"] == 1 and table.loc["other", "samples"] == 1
     assert table["share_pct"].sum() == pytest.approx(100)
+    looped = rp.shares_from_raw(RAW, "consumer")                # only samples inside pika's IOLoop count
+    assert looped["samples"].sum() == 11 and looped["share_pct"].sum() == pytest.approx(100)
     # a venv inside a checkout named streamlab still counts pika as pika
     assert rp.classify_frame("decode_frame", "/home/streamlab/.venv/site-packages/pika/frame.py") == "pika frame codec"
 
@@ -137,7 +139,8 @@ def test_profile_phrases_and_chart():
     from streamlab.experiments import rabbit_profile as rp
     from streamlab.plots import rabbitmq_speed
 
-    profile = pd.concat([rp.shares_from_raw(RAW, "consumer"), rp.shares_from_raw(RAW, "producer")])
+    profile = pd.concat([rp.shares_from_raw(RAW, "consumer", within=None),
+                         rp.shares_from_raw(RAW, "producer", within=None)])
     phrases = rs.profile_phrases(profile)
     assert "frame codec took 50 %" in phrases["profile_consumer"]
     assert "largest part pika frame codec (50 %)" in phrases["profile_producer"]

@@ -2,10 +2,12 @@
 
 `profile_max_run` runs the pika driver at max rate once and, from this process, attaches py-spy
 (`record --format raw --nonblocking`, sampling without pausing the child) to its producer and
-consumer child for a few seconds after the warm-up. `component_shares` folds the raw stacks into a
+consumer child as soon as they exist, until they exit. Only samples taken inside pika's I/O loop
+count (`IOLoop.start` on the stack): start-up, imports and the wait for the start signal do not,
+whatever the load on the machine does to their timing. `component_shares` folds the raw stacks into a
 tidy table of CPU share by component: for every sample the innermost frame that is pika's or ours
 decides (a C call such as `struct.unpack` or `socket.recv` shows as the Python frame that made it).
-py-spy leaves idle samples (a thread blocked in `epoll`) out, so shares are of the CPU the process
+py-spy leaves idle samples (a thread blocked in `poll`) out, so shares are of the CPU the process
 used. Where py-spy cannot attach (no ptrace), the same run is repeated under cProfile inside the
 children and each function's own time is classified the same way (`method` says which).
 """
@@ -87,9 +89,15 @@ def component_shares(samples: dict[str, int], process: str, method: str) -> pd.D
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
-def shares_from_raw(text: str, process: str) -> pd.DataFrame:
+LOOP_FILE = "select_connection.py"        # pika's IOLoop: both pika children run in it once connected
+
+
+def shares_from_raw(text: str, process: str, within: str | None = LOOP_FILE) -> pd.DataFrame:
+    """Shares of the samples whose stack passes through a file named `within` (None: all samples)."""
     counts: dict[str, int] = {}
     for frames, n in parse_raw(text):
+        if within and not any(path.endswith("/" + within) for _, path in frames):
+            continue
         component = classify_stack(frames)
         counts[component] = counts.get(component, 0) + n
     return component_shares(counts, process, "py-spy")
@@ -115,9 +123,11 @@ class _Attach:
 
 
 class ChildSampler:
-    """Watches this process's children for `<driver>-<role>-0` and attaches py-spy to each for `seconds`."""
+    """Watches this process's children for `<driver>-<role>-0` and attaches py-spy to each, after `delay_s`,
+    for `seconds` (None: until the child exits)."""
 
-    def __init__(self, driver: str, out_dir: Path, seconds: float, delay_s: float, rate_hz: int = 100) -> None:
+    def __init__(self, driver: str, out_dir: Path, seconds: float | None = None, delay_s: float = 0.0,
+                 rate_hz: int = 100) -> None:
         self.driver, self.out_dir, self.seconds, self.delay_s, self.rate_hz = driver, out_dir, seconds, delay_s, rate_hz
         self.attaches = {role: _Attach(role, out_dir / f"{role}.txt") for role in ("producer", "consumer")}
         self.errors: list[str] = []
@@ -132,14 +142,15 @@ class ChildSampler:
                     if child.name == f"{self.driver}-{role}-0" and child.pid:
                         pids[role] = child.pid
             self._stop.wait(0.05)
-        if self._stop.wait(self.delay_s):      # the producer (started last) connects and warms up first
+        if self.delay_s and self._stop.wait(self.delay_s):
             return
+        duration = ["--duration", f"{self.seconds:g}"] if self.seconds else []
         for role, pid in pids.items():
             attach = self.attaches[role]
             try:
                 attach.proc = subprocess.Popen(
-                    [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--duration",
-                     f"{self.seconds:g}", "--rate", str(self.rate_hz), "--format", "raw", "--full-filenames",
+                    [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), *duration,
+                     "--rate", str(self.rate_hz), "--format", "raw", "--full-filenames",
                      "--nonblocking", "-o", str(attach.out)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             except OSError as exc:
@@ -151,7 +162,7 @@ class ChildSampler:
     def stop(self, timeout: float = 15.0) -> dict[str, str]:
         """After the run: wait for the samplers; {role: raw folded text} of those that wrote something."""
         self._stop.set()                          # a run that ended before the attach needs none
-        self._thread.join(timeout)
+        self._thread.join(timeout)             # (py-spy ends with its child, which has ended by now)
         out = {}
         for role, attach in self.attaches.items():
             if attach.proc is not None:
@@ -167,18 +178,16 @@ class ChildSampler:
         return out
 
 
-def profile_max_run(workload: Workload, endpoints: Any, seconds: float = 4.0, delay_s: float = 2.5,
-                    driver: Any = None) -> pd.DataFrame:
-    """One max-rate run of `driver` (default pika) with py-spy on its producer and consumer: the share table.
-
-    The workload should last at least `delay_s + seconds` (its warm-up included) so the sampler sees the
-    steady state. Falls back to cProfile in the children when py-spy yields nothing."""
+def profile_max_run(workload: Workload, endpoints: Any, driver: Any = None) -> pd.DataFrame:
+    """One max-rate run of `driver` (default pika) with py-spy on its producer and consumer for their whole
+    life, the samples inside pika's I/O loop folded into the share table. Falls back to cProfile in the
+    children when py-spy yields nothing."""
     from .drivers.base import PROFILE_ENV
     from .drivers.pika_driver import PikaDriver
 
     driver = driver or PikaDriver()
     with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-profile-") as tmp:
-        sampler = ChildSampler(driver.name, Path(tmp), seconds, delay_s)
+        sampler = ChildSampler(driver.name, Path(tmp))
         sampler.start()
         try:
             run = driver.run(workload, endpoints)

@@ -75,8 +75,8 @@ class SpeedConfig:
     app_duration_s: float = 20.0
     app_message_size: int = 200    # an orjson telemetry reading
     app: bool = True               # run the application for its hops (about a minute with the raw run)
-    profile: bool = True           # one more max-rate pika run, py-spy on its producer and consumer (~12 s)
-    profile_seconds: float = 4.0
+    profile: bool = True           # one more max-rate pika run, py-spy on its producer and consumer (~10 s)
+    profile_seconds: float = 4.0   # measured time of that run (after a 1 s warm-up)
     large_reads: bool = True       # pika with 16 KB socket reads beside pika's 4 KB, at max, 100 B (~7 s)
     repeat: int = 1
 
@@ -176,10 +176,8 @@ def profile_run(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
     """One extra max-rate pika run at 100 B with py-spy on its producer and consumer: CPU share by component."""
     from .rabbit_profile import profile_max_run
 
-    delay = 2.5
-    wl = cfg.workload("rabbit-profile", message_size=100, warmup="1s",
-                      duration=f"{delay + cfg.profile_seconds - 0.5:g}s")
-    return profile_max_run(wl, endpoints, seconds=cfg.profile_seconds, delay_s=delay)
+    wl = cfg.workload("rabbit-profile", message_size=100, warmup="1s", duration=f"{cfg.profile_seconds:g}s")
+    return profile_max_run(wl, endpoints)
 
 
 def half_of_slower_max(throughput_results: pd.DataFrame, size: int = 100) -> float | None:
