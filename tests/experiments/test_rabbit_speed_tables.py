@@ -104,3 +104,62 @@ def test_charts_build(results, app):
     assert len(ratio["layer"]) == 3
     latency = rabbitmq_speed.latency_chart(results).to_dict()
     assert latency["encoding"]["column"]["field"] == "percentile"
+
+
+RAW = "\n".join([
+    "<module> (/x/multiprocessing/spawn.py:1);consumer_main (/w/streamlab/experiments/drivers/pika_driver.py:5);"
+    "start (/v/site-packages/pika/adapters/select_connection.py:9);_on_data_available (/v/site-packages/pika/"
+    "connection.py:4);decode_frame (/v/site-packages/pika/frame.py:3) 10",
+    "<module> (/x/multiprocessing/spawn.py:1);_deliver (/v/site-packages/pika/channel.py:4);"
+    "on_message (/w/streamlab/experiments/drivers/pika_driver.py:3);append_ns (/v/site-packages/hdrh/h.py:2) 5",
+    "_consume (/v/site-packages/pika/adapters/utils/io_services_utils.py:1);"
+    "_sigint_safe_recv (/v/site-packages/pika/adapters/utils/io_services_utils.py:2) 3",
+    "poll (/v/site-packages/pika/adapters/select_connection.py:7) 1",
+    "<module> (/x/importlib/_bootstrap.py:1) 1",
+])
+
+
+def test_profile_shares_by_innermost_pika_or_own_frame():
+    from streamlab.experiments import rabbit_profile as rp
+
+    table = rp.shares_from_raw(RAW, "consumer", within=None).set_index("component")
+    assert list(table.index) == list(rp.COMPONENTS)
+    assert table.loc["pika frame codec", "samples"] == 10
+    assert table.loc["our code", "samples"] == 5               # HdrHistogram called from our callback is ours
+    assert table.loc["socket send/recv", "samples"] == 3
+    assert table.loc["pika I/O loop", "samples"] == 1 and table.loc["other", "samples"] == 1
+    assert table["share_pct"].sum() == pytest.approx(100)
+    looped = rp.shares_from_raw(RAW, "consumer")                # only samples inside pika's IOLoop count
+    assert looped["samples"].sum() == 11 and looped["share_pct"].sum() == pytest.approx(100)
+    # a venv inside a checkout named streamlab still counts pika as pika
+    assert rp.classify_frame("decode_frame", "/home/streamlab/.venv/site-packages/pika/frame.py") == "pika frame codec"
+
+
+def test_profile_phrases_and_chart():
+    from streamlab.experiments import rabbit_profile as rp
+    from streamlab.plots import rabbitmq_speed
+
+    profile = pd.concat([rp.shares_from_raw(RAW, "consumer", within=None),
+                         rp.shares_from_raw(RAW, "producer", within=None)])
+    phrases = rs.profile_phrases(profile)
+    assert "frame codec took 50 %" in phrases["profile_consumer"]
+    assert "largest part pika frame codec (50 %)" in phrases["profile_producer"]
+    assert rabbitmq_speed.profile_chart(profile).to_dict()["encoding"]["row"]["field"] == "process"
+    assert rs.profile_phrases(pd.DataFrame())["profile_consumer"].startswith("No profile")
+
+
+def test_large_reads_table_beside_plain_pika(results):
+    more = pd.DataFrame([row("throughput", "pika-recv16k", "producer", "records_per_s", 8000),
+                         row("throughput", "pika-recv16k", "consumer", "records_per_s", 7700)])
+    table = rs.large_reads_table(pd.concat([results, more]))
+    assert list(table["driver"]) == ["pika", "pika-recv16k"]
+    assert table["consume_vs_pika"].iloc[1] == pytest.approx(1.1)
+    assert "(1.10×): ahead of" in rs.large_reads_phrase(pd.concat([results, more]))
+    assert rs.large_reads_table(results).empty
+
+
+def test_hop_phrase_counts_the_hops_within_twice_raw_pika(results, app):
+    phrase = rs.hop_phrase(rs.speed_table(results, app))
+    assert phrase.startswith("The app's RabbitMQ hops: 1 of 2 hop figures")
+    assert "furthest is generator → processor, p99 ms at 5.0×" in phrase
+    assert rs.hop_phrase(rs.speed_table(results)) == ""

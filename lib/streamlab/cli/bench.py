@@ -159,7 +159,7 @@ def bench_rabbitmq_speed(
     quorum vs stream (with node memory), and the app's hops beside raw pika (issue 17)."""
     import time
 
-    from ..experiments.rabbit_speed import SpeedConfig, queue_type_table, run_all, verdict
+    from ..experiments.rabbit_speed import SpeedConfig, large_reads_table, queue_type_table, run_all, verdict
 
     get_stack("rabbitmq").require_ready()
     names = tuple(d.strip() for d in drivers.split(",") if d.strip())
@@ -169,6 +169,8 @@ def bench_rabbitmq_speed(
     saved = result.save(out or RESULTS_DIR / "rabbitmq-speed" / time.strftime("%Y%m%d-%H%M%S"))
     print_frame(result.table.round(2), f"RabbitMQ at the speed of RabbitMQ: {verdict(result.table)}")
     print_frame(queue_type_table(result.results).round(1), "classic vs quorum vs stream")
+    print_frame(result.profile.round(1), "where pika's CPU goes at max rate (py-spy, share by component)")
+    print_frame(large_reads_table(result.results).round(2), "pika consumer: 4 KB vs 16 KB socket reads")
     console.print(f"results in {saved}")
 
 

@@ -20,6 +20,12 @@ that matter, with their ratios and the targets of issue 17:
    p50/p99 from the health Parquet rows, beside the raw pika e2e figure at the
    same msg/s and message size.
 
+Beside them, in the same session: pika with 16 KB consumer socket reads at max,
+100 B (`large_reads`, beside plain pika's 4 KB reads: one cheap consumer-side
+change, kept as the default only if it helps), and one more max-rate pika run
+with py-spy on its producer and consumer (`profile_run`, see `rabbit_profile`):
+the CPU share by component that says why a missed target is missed.
+
 Every run is bounded (warm-up + duration per driver); the queues are deleted
 after each run. The application's transport uses the same kind of settings by
 default (quorum queues, a window of unconfirmed publishes, prefetch of at least
@@ -69,6 +75,9 @@ class SpeedConfig:
     app_duration_s: float = 20.0
     app_message_size: int = 200    # an orjson telemetry reading
     app: bool = True               # run the application for its hops (about a minute with the raw run)
+    profile: bool = True           # one more max-rate pika run, py-spy on its producer and consumer (~10 s)
+    profile_seconds: float = 4.0   # measured time of that run (after a 1 s warm-up)
+    large_reads: bool = True       # pika with 16 KB socket reads beside pika's 4 KB, at max, 100 B (~7 s)
     repeat: int = 1
 
     def workload(self, name: str, **changes: Any) -> Workload:
@@ -85,13 +94,14 @@ class SpeedResult:
     results: pd.DataFrame                          # tidy, bench schema + `experiment`, `node_*` memory rows
     app: pd.DataFrame = field(default_factory=pd.DataFrame)   # hop percentiles of the app run
     config: SpeedConfig = field(default_factory=SpeedConfig)
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame)   # CPU share by component (rabbit_profile)
 
     @property
     def table(self) -> pd.DataFrame:
         return speed_table(self.results, self.app)
 
     def save(self, out_dir: Path | str) -> Path:
-        """results.parquet/.csv (tidy), app_hops.csv, speed_table.csv, queue_types.csv, config.json."""
+        """results.parquet/.csv (tidy), app_hops.csv, speed_table.csv, queue_types.csv, profile.csv, config.json."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.results.to_parquet(out / "results.parquet", index=False)
@@ -99,6 +109,7 @@ class SpeedResult:
         self.app.to_csv(out / "app_hops.csv", index=False)
         self.table.to_csv(out / "speed_table.csv", index=False)
         queue_type_table(self.results).to_csv(out / "queue_types.csv", index=False)
+        self.profile.to_csv(out / "profile.csv", index=False)
         (out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         return out
 
@@ -108,7 +119,9 @@ class SpeedResult:
         app = pd.read_csv(out / "app_hops.csv") if (out / "app_hops.csv").stat().st_size > 1 else pd.DataFrame()
         config = json.loads((out / "config.json").read_text())
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-        return cls(pd.read_parquet(out / "results.parquet"), app, SpeedConfig(**config))
+        profile = out / "profile.csv"
+        profile = pd.read_csv(profile) if profile.exists() and profile.stat().st_size > 1 else pd.DataFrame()
+        return cls(pd.read_parquet(out / "results.parquet"), app, SpeedConfig(**config), profile)
 
 
 # -- the runs ----------------------------------------------------------------------------------------
@@ -137,6 +150,34 @@ def throughput(cfg: SpeedConfig, endpoints: Any, progress: bool = True) -> pd.Da
     """Max publish/consume records/s per driver and message size."""
     return pd.concat([_bench(cfg, cfg.workload(f"rabbit-max-{size}b", message_size=size), cfg.drivers, "throughput",
                              endpoints, progress) for size in cfg.sizes], ignore_index=True)
+
+
+def large_reads(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
+    """pika with 16 KB consumer socket reads at max, 100 B: rows beside the plain pika run of `throughput`."""
+    import time
+
+    from .bench import machine_description
+    from .drivers.pika_driver import PikaLargeReadsDriver
+
+    driver = PikaLargeReadsDriver()
+    wl = cfg.workload("rabbit-max-100b", message_size=100)
+    machine = machine_description(endpoints, ("rabbitmq",))
+    bench_id = time.strftime("%Y%m%d-%H%M%S")
+    rows = []
+    for round_ in range(1, cfg.repeat + 1):     # as many rounds as the plain driver had (the table takes medians)
+        run = driver.run(wl, endpoints)
+        if run.error:
+            raise RuntimeError(f"{driver.name}: {run.error}")
+        rows += run.rows(bench_id, f"{bench_id}-{driver.name}-r{round_}", machine, round_)
+    return pd.DataFrame(rows).assign(experiment="throughput")
+
+
+def profile_run(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
+    """One extra max-rate pika run at 100 B with py-spy on its producer and consumer: CPU share by component."""
+    from .rabbit_profile import profile_max_run
+
+    wl = cfg.workload("rabbit-profile", message_size=100, warmup="1s", duration=f"{cfg.profile_seconds:g}s")
+    return profile_max_run(wl, endpoints)
 
 
 def half_of_slower_max(throughput_results: pd.DataFrame, size: int = 100) -> float | None:
@@ -275,6 +316,9 @@ def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: boo
     cfg = cfg or SpeedConfig()
     ep = endpoints or stack_endpoints()
     frames = [throughput(cfg, ep, progress)]
+    if cfg.large_reads and 100 in cfg.sizes:
+        frames.append(large_reads(cfg, ep))
+    profile = profile_run(cfg, ep) if cfg.profile else pd.DataFrame()
     rates = list(cfg.rates)
     half = half_of_slower_max(frames[0]) if cfg.half_max else None
     if half and half not in rates:
@@ -290,7 +334,7 @@ def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: boo
     if half:
         results.loc[(results["experiment"] == "latency") & (results["target_rate"] == half), "notes"] = (
             "50 % of the slower max publish rate at 100 B")
-    return SpeedResult(results, hops, cfg)
+    return SpeedResult(results, hops, cfg, profile)
 
 
 # -- the table ------------------------------------------------------------------------------------------
@@ -385,6 +429,78 @@ def queue_type_table(results: pd.DataFrame) -> pd.DataFrame:
                            ignore_index=True)
 
 
+LARGE_READS_COLUMNS = ["driver", "consumer_recv_bytes", "max_publish_rec_s", "max_consume_rec_s", "consume_vs_pika"]
+LARGE_READS = "pika-recv16k"
+
+
+def large_reads_table(results: pd.DataFrame) -> pd.DataFrame:
+    """pika's consumer with its 4 KB socket reads beside 16 KB reads, same session, max rate, 100 B."""
+    rows = []
+    for driver, recv in ((OURS, 4096), (LARGE_READS, 16384)):
+        rows.append({"driver": driver, "consumer_recv_bytes": recv,
+                     "max_publish_rec_s": _value(results, "throughput", driver, "producer", "records_per_s",
+                                                 message_size=100),
+                     "max_consume_rec_s": _value(results, "throughput", driver, "consumer", "records_per_s",
+                                                 message_size=100)})
+    out = pd.DataFrame(rows, columns=LARGE_READS_COLUMNS)
+    if out["max_consume_rec_s"].isna().any():
+        return pd.DataFrame(columns=LARGE_READS_COLUMNS)
+    out["consume_vs_pika"] = out["max_consume_rec_s"] / out["max_consume_rec_s"].iloc[0]
+    return out
+
+
+def hop_phrase(table: pd.DataFrame) -> str:
+    """How many of the app's hop figures hold within 2× of raw pika at the same rate, and the furthest one."""
+    hops = table[table["figure"].str.startswith("app hop") & table["ratio"].notna()]
+    if hops.empty:
+        return ""
+    met = int(hops["met"].astype(bool).sum())
+    worst = hops.loc[hops["ratio"].idxmax()]
+    return (f"The app's RabbitMQ hops: {met} of {len(hops)} hop figures (p50 and p99 per hop) stay within "
+            f"{TARGETS['hop']:g}× of raw pika's end-to-end figure at {worst['setting'].split(';')[0]}; the furthest "
+            f"is {worst['figure'].removeprefix('app hop ')} at {worst['ratio']:.1f}×.")
+
+
+def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:
+    """The profile's shares as sentences: the consumer's and the producer's CPU by component."""
+    from .rabbit_profile import share
+
+    if profile is None or profile.empty:
+        return {"profile_consumer": "No profile was taken in this run.", "profile_producer": "", "profile_bound": ""}
+    method = profile["method"].iloc[0]
+    out = {}
+    for process in ("consumer", "producer"):
+        rows = profile[profile["process"] == process].sort_values("share_pct", ascending=False)
+        top = rows.iloc[0]
+        pika_total = sum(share(profile, process, c) for c in ("pika frame codec", "pika channel dispatch",
+                                                               "pika I/O loop", "socket send/recv"))
+        out[f"profile_{process}"] = (
+            f"In the {process} ({int(rows['samples'].sum()):,} {method} samples), pika's frame codec took "
+            f"{share(profile, process, 'pika frame codec'):.0f} % of the CPU, its channel dispatch "
+            f"{share(profile, process, 'pika channel dispatch'):.0f} %, its I/O loop "
+            f"{share(profile, process, 'pika I/O loop'):.0f} %, the socket calls "
+            f"{share(profile, process, 'socket send/recv'):.0f} % and our own code "
+            f"{share(profile, process, 'our code'):.0f} %: {pika_total:.0f} % inside pika, the largest "
+            f"part {top['component']} ({top['share_pct']:.0f} %).")
+    per_frame = share(profile, "consumer", "pika frame codec") + share(profile, "consumer", "pika channel dispatch")
+    out["profile_bound"] = (
+        f"Taking the frame codec and the channel dispatch ({per_frame:.0f} % of the consumer's CPU together) out "
+        f"of Python would let the same process go at most {100 / max(100 - per_frame, 1):.1f}× as fast "
+        f"(Amdahl's bound: the other {100 - per_frame:.0f} % stays).")
+    return out
+
+
+def large_reads_phrase(results: pd.DataFrame) -> str:
+    table = large_reads_table(results)
+    if table.empty:
+        return "The 16 KB socket reads are not measured in this profile."
+    plain, large = table.iloc[0], table.iloc[1]
+    verdict_ = "ahead of" if large["consume_vs_pika"] > 1.05 else "not clearly ahead of (within 5 %, or behind)"
+    return (f"With 16 KB socket reads the pika consumer took {large['max_consume_rec_s']:,.0f} rec/s, against "
+            f"{plain['max_consume_rec_s']:,.0f} rec/s with pika's 4 KB reads in the same session "
+            f"({large['consume_vs_pika']:.2f}×): {verdict_} the plain driver here.")
+
+
 def verdict(table: pd.DataFrame) -> str:
     """One sentence for the prose: how many of the figures meet their target."""
     judged = table[table["met"].notna()]
@@ -403,8 +519,10 @@ def phrases(result: SpeedResult) -> dict[str, str]:
                      if not missed.empty else "No figure misses its target in this run.")
     out["queue_types"] = ("" if result.config.queue_types else
                           "The queue-type comparison is not measured in this profile (the full book runs it).")
-    out["app"] = ("" if result.config.app else
+    out["app"] = (hop_phrase(table) if result.config.app else
                   "The application's hops are not measured in this profile (the full book runs them).")
+    out.update(profile_phrases(result.profile))
+    out["large_reads"] = large_reads_phrase(result.results)
     return out
 
 
@@ -422,5 +540,5 @@ def config_for(profile: str) -> SpeedConfig:
 
 
 __all__ = ["SpeedConfig", "SpeedResult", "run_all", "throughput", "latency_sweep", "queue_types", "app_hops",
-           "speed_table", "queue_type_table", "half_of_slower_max", "NodeMemory", "verdict", "quick_config", "config_for", "phrases",
+           "speed_table", "queue_type_table", "large_reads_table", "large_reads", "profile_run", "half_of_slower_max", "NodeMemory", "verdict", "quick_config", "config_for", "phrases",
            "SPEED_COLUMNS", "TARGETS"]

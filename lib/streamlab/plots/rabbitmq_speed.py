@@ -3,7 +3,9 @@
 `ratio_chart`: every acceptance figure as pika ÷ PerfTest (or app hop ÷ raw
 pika) on one axis with its target as a tick, so a reader sees at once which
 hold. `latency_chart`: e2e p50 and p99 per driver at each of the fixed rates
-all drivers ran at. Both read the tidy tables of `experiments.rabbit_speed`.
+all drivers ran at. `profile_chart`: the CPU share by component of pika's
+producer and consumer in one max-rate run (`experiments.rabbit_profile`).
+All read the tidy tables of `experiments.rabbit_speed`.
 """
 
 from __future__ import annotations
@@ -49,4 +51,17 @@ def latency_chart(results: pd.DataFrame, subtitle: str | None = None) -> alt.Cha
     ).properties(width=BAR_WIDTH // 2)
 
 
-__all__ = ["ratio_chart", "latency_chart"]
+def profile_chart(profile: pd.DataFrame, subtitle: str | None = None) -> alt.Chart:
+    """Horizontal bars of CPU share (%) per component, one row of bars per process (consumer, producer)."""
+    order = list(dict.fromkeys(profile["component"]))
+    chart = alt.Chart(profile, title=_title("Where pika's CPU goes at max rate", subtitle))
+    return chart.mark_bar().encode(
+        y=alt.Y("component:N", sort=order, title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("share_pct:Q", title="share of the process's CPU samples (%)", scale=alt.Scale(domain=[0, 100])),
+        color=alt.Color("component:N", scale=series_scale(order), legend=None),
+        row=alt.Row("process:N", title=None, sort=["consumer", "producer"]),
+        tooltip=["process", "component", "samples", alt.Tooltip("share_pct:Q", format=".1f")],
+    ).properties(width=BAR_WIDTH)
+
+
+__all__ = ["ratio_chart", "latency_chart", "profile_chart"]
