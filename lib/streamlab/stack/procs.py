@@ -117,16 +117,32 @@ def stop_pid(pid: int, marker: str, timeout: float = 30.0, sig: signal.Signals =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
-        if not pid_is_ours(pid, marker):
+        if _has_exited(pid, marker):
             return True
         time.sleep(0.1)
     signal_pid(pid, signal.SIGKILL)
-    for _ in range(50):
+    for _ in range(100):
         _reap(pid)
-        if not pid_is_ours(pid, marker):
+        if _has_exited(pid, marker):
             break
         time.sleep(0.1)
     return True
+
+
+def _has_exited(pid: int, marker: str) -> bool:
+    """Gone, a zombie, or the pid reused by another program.
+
+    A process in the middle of exiting has already dropped its memory (its command line reads
+    empty, so it no longer looks like ours) but may still hold its sockets and files: a node
+    restarted on the same port at that moment fails, so it counts as not yet exited.
+    """
+    if process_state(pid) in ("-", "Z"):
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return bool(cmdline) and not pid_is_ours(pid, marker)
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25, log_hint: str = "") -> None:
