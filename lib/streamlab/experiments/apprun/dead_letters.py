@@ -8,17 +8,20 @@ from typing import Any
 import pandas as pd
 
 
-def publish_malformed(publisher: Any, topic: str, count: int, keys: Sequence[str]) -> int:
+def publish_malformed(publisher: Any, topic: str, count: int, keys: Sequence[str],
+                      flush_timeout_s: float = 120.0) -> int:
     """Publish ``count`` payloads no codec accepts (empty, binary junk, wrong fields), for the dead-letter path.
 
     ``publisher`` is a :class:`streamlab.transport.Publisher`; returns how
-    many are still unacknowledged after a flush (0 when all arrived).
+    many are still unacknowledged after a flush (0 when all arrived). The
+    flush waits long: the run this goes into keeps the brokers busy, and on a
+    loaded 2-core machine (CI runs two test workers) 30 s were once not enough.
     """
     variants = (b"", b"\xff\xfe not a message", b'{"machine_id": 7}', b"[1, 2, 3]", b'{"seq": "x"}')
     headers = {"codec": b"orjson", "type": b"telemetry"}
     for i in range(count):
         publisher.publish(topic, keys[i % len(keys)], variants[i % len(variants)], headers)
-    return publisher.flush(30)
+    return publisher.flush(flush_timeout_s)
 
 
 def dead_letter_table(messages: Iterable[Any]) -> pd.DataFrame:
