@@ -45,9 +45,9 @@ def stats_frame(prof: str | Path) -> pd.DataFrame:
     return frame
 
 
-# Frames around a service's loop rather than in it: the profiling runner, click, the shared service entry
+# Frames around a service's loop rather than in it: the profiling runner, click and typer, the shared service entry
 # (services/common.py), and Python's import machinery (the service's imports are profiled too).
-WRAPPER_WHERE = ("click/", "profiling/runner.py", "services/common.py", "frozen importlib", "importlib/")
+WRAPPER_WHERE = ("click/", "typer/", "profiling/runner.py", "services/common.py", "frozen importlib", "importlib/")
 WRAPPER_FUNCTIONS = ("<module>", "<built-in method builtins.exec>", "<built-in method builtins.__import__>",
                      "main")
 
