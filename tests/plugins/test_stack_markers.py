@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -38,3 +40,22 @@ def test_fixtures_imply_their_markers(suite):
     result.stdout.fnmatch_lines(["test_sample.py::test_breaks_rabbit_nodes", "1/4 tests collected (3 deselected)*"])
     result = suite.runpytest("--collect-only", "-q", "-m", "kafka")
     result.stdout.fnmatch_lines(["test_sample.py::test_forgot_its_marker", "1/4 tests collected (3 deselected)*"])
+
+
+def test_the_book_and_podman_tests_run_on_one_xdist_worker(pytester, monkeypatch):
+    """They share the podman images and the book stack's ports: two workers building both at once collide."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the xdist workers import plugins.stacks too
+    pytester.makeconftest('pytest_plugins = ["plugins.stacks"]\n')
+    pytester.makeini("[pytest]\nmarkers =\n    book\n    podman\n    cluster\n")
+    pytester.makepyfile(
+        test_book="import pytest\npytestmark = pytest.mark.book\n"
+                  + "".join(f"def test_page_{i}():\n    pass\n" for i in range(4)),
+        test_podman="import pytest\npytestmark = pytest.mark.podman\n"
+                    + "".join(f"def test_stack_{i}():\n    pass\n" for i in range(4)),
+        test_pure="".join(f"def test_pure_{i}():\n    pass\n" for i in range(8)),
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=16)
+    grouped = [line for line in result.outlines if "PASSED" in line and ("test_book" in line or "test_podman" in line)]
+    assert len(grouped) == 8 and all(line.rstrip().endswith("@book-and-podman") for line in grouped), grouped
+    assert len({line.split()[0] for line in grouped}) == 1, grouped  # "[gw0]" or "[gw1]", one of them
