@@ -812,9 +812,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: Chapters that read the other chapters' executed notebooks (the reflection's table of what a rebuild
+#: costs) execute after them, wherever the TOC lists them.
+EXECUTE_LAST = ("05-reflection",)
+
+
 def plan(layout: Layout, chapters: Sequence[Chapter], selected: Sequence[Chapter], build: bool) -> list[Chapter]:
-    """Chapters to execute: the selection, plus, for a build, those not successfully executed yet."""
-    return [ch for ch in chapters if ch in selected or (build and not is_executed_ok(layout.executed(ch)))]
+    """Chapters to execute: the selection, plus, for a build, those not successfully executed yet.
+
+    In TOC order, except that the EXECUTE_LAST chapters come after all others."""
+    todo = [ch for ch in chapters if ch in selected or (build and not is_executed_ok(layout.executed(ch)))]
+    return sorted(todo, key=lambda ch: ch.stem in EXECUTE_LAST)  # a stable sort keeps the TOC order
 
 
 def execute_all(

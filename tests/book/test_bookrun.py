@@ -192,6 +192,14 @@ def test_plan_adds_chapters_without_a_successful_execution_only_for_a_build(tmp_
     assert bookrun.plan(layout, chapters, [CH02], build=True) == [CH02]
 
 
+def test_plan_runs_the_reflection_after_every_other_chapter(tmp_path: Path) -> None:
+    layout = Layout(tmp_path, tmp_path / "_build")
+    reflection, faults = Chapter(Path("book/chapters/05-reflection.md")), Chapter(Path("book/chapters/06-faults.md"))
+    chapters = [CH01, reflection, faults]
+    assert bookrun.plan(layout, chapters, chapters, build=True) == [CH01, faults, reflection]
+    assert bookrun.plan(layout, chapters, [reflection], build=False) == [reflection]
+
+
 def test_source_line_finds_the_cell_in_the_markdown() -> None:
     text = "# T\n\n```{code-cell} ipython3\nx = 1\n1 / 0\n```\n"
     assert bookrun.source_line(text, "x = 1\n1 / 0") == 4
