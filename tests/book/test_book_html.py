@@ -167,3 +167,25 @@ def test_runner_stops_on_a_failing_cell_and_names_it(tmp_path: Path) -> None:
     kept = tmp_path / "_build/executed/book/chapters/00-cluster-tour.ipynb"
     assert kept.is_file() and "ZeroDivisionError" in kept.read_text(encoding="utf-8")
     assert not (tmp_path / "_build/executed/book/chapters/00-cluster-tour.md").exists()
+
+
+def test_every_section_of_the_assignment_map_is_in_the_built_book(built_book: Path) -> None:
+    """Each link of the map leads to an anchor that exists, in a section without a 'Being built' box."""
+    from bs4 import BeautifulSoup
+
+    page = built_book / "book" / "assignment-map.html"
+    links = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select("a.reference.internal")
+    targets = {link["href"] for link in links if "#" in link["href"] and not link["href"].startswith("#")}
+    assert len(targets) >= 40, f"the map links only {len(targets)} sections"
+    problems = []
+    for href in sorted(targets):
+        file, anchor = href.split("#", 1)
+        html = BeautifulSoup((page.parent / file).read_text(encoding="utf-8"), "html.parser")
+        target = html.find(id=anchor)
+        if target is None:
+            problems.append(f"{href}: no such anchor")
+            continue
+        section = target if target.name == "section" else target.find_parent("section")
+        if section is not None and section.select("div.admonition.building"):
+            problems.append(f"{href}: the section still holds a 'Being built' box")
+    assert problems == []
