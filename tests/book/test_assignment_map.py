@@ -92,4 +92,5 @@ def test_the_check_fails_on_a_missing_label_a_duplicate_and_an_unfinished_sectio
         "todo: the section in b.md still holds a 'Being built' box",
     ]
     # the box of a later section does not count against the one before it
-    assert map_problems("{ref}`done`", {"a.md": "(done)=\n## Done\n\n## Later\n\n:::{admonition} x\n:class: building\n:::\n"}) == []
+    later_box = "(done)=\n## Done\n\n## Later\n\n:::{admonition} x\n:class: building\n:::\n"
+    assert map_problems("{ref}`done`", {"a.md": later_box}) == []

@@ -44,7 +44,8 @@ def test_fixtures_imply_their_markers(suite):
 
 def test_the_book_and_podman_tests_run_on_one_xdist_worker(pytester, monkeypatch):
     """They share the podman images and the book stack's ports: two workers building both at once collide."""
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the xdist workers import plugins.stacks too
+    # the xdist workers are new processes, and they import plugins.stacks too
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     pytester.makeconftest('pytest_plugins = ["plugins.stacks"]\n')
     pytester.makeini("[pytest]\nmarkers =\n    book\n    podman\n    cluster\n")
     pytester.makepyfile(
@@ -56,6 +57,7 @@ def test_the_book_and_podman_tests_run_on_one_xdist_worker(pytester, monkeypatch
     )
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=16)
-    grouped = [line for line in result.outlines if "PASSED" in line and ("test_book" in line or "test_podman" in line)]
+    grouped = [line for line in result.outlines
+               if "PASSED" in line and ("test_book" in line or "test_podman" in line)]
     assert len(grouped) == 8 and all(line.rstrip().endswith("@book-and-podman") for line in grouped), grouped
     assert len({line.split()[0] for line in grouped}) == 1, grouped  # "[gw0]" or "[gw1]", one of them
