@@ -99,9 +99,11 @@ FIXTURE_MARKERS = {
 }
 
 
-#: Markers whose tests run one after another on one xdist worker: the book build and the podman stack
-#: share the podman images (built on demand) and the book stack's ports.
-SERIAL_GROUP = ("book", "podman")
+#: Markers whose tests run one after another on one xdist worker, a group per marker: the book tests
+#: share one session build of the book, the podman tests one compose stack (module-scoped, fixed
+#: ports). The two groups may run side by side: their ports differ, and the podman images they both
+#: need are built under a lock (stack.podman_images.build_all).
+SERIAL_GROUPS = ("book", "podman")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -112,8 +114,9 @@ def pytest_collection_modifyitems(items) -> None:
             for marker in FIXTURE_MARKERS.get(fixture, ()):
                 if item.get_closest_marker(marker) is None:
                     item.add_marker(marker)
-        if any(item.get_closest_marker(name) for name in SERIAL_GROUP):
-            item.add_marker(pytest.mark.xdist_group("book-and-podman"))
+        group = next((name for name in SERIAL_GROUPS if item.get_closest_marker(name)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,9 @@ def test_fixtures_imply_their_markers(suite):
     result.stdout.fnmatch_lines(["test_sample.py::test_forgot_its_marker", "1/4 tests collected (3 deselected)*"])
 
 
-def test_the_book_and_podman_tests_run_on_one_xdist_worker(pytester, monkeypatch):
-    """They share the podman images and the book stack's ports: two workers building both at once collide."""
+def test_the_book_tests_share_one_xdist_worker_and_so_do_the_podman_tests(pytester, monkeypatch):
+    """The book tests share one session build of the book, the podman tests one compose stack on fixed
+    ports: spread over two workers, each worker would build its own, on the same ports."""
     # the xdist workers are new processes, and they import plugins.stacks too
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     pytester.makeconftest('pytest_plugins = ["plugins.stacks"]\n')
@@ -57,7 +58,7 @@ def test_the_book_and_podman_tests_run_on_one_xdist_worker(pytester, monkeypatch
     )
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=16)
-    grouped = [line for line in result.outlines
-               if "PASSED" in line and ("test_book" in line or "test_podman" in line)]
-    assert len(grouped) == 8 and all(line.rstrip().endswith("@book-and-podman") for line in grouped), grouped
-    assert len({line.split()[0] for line in grouped}) == 1, grouped  # "[gw0]" or "[gw1]", one of them
+    for group in ("book", "podman"):
+        lines = [line.rstrip() for line in result.outlines if "PASSED" in line and f"test_{group}.py" in line]
+        assert len(lines) == 4 and all(line.endswith(f"@{group}") for line in lines), lines
+        assert len({line.split()[0] for line in lines}) == 1, lines  # "[gw0]" or "[gw1]", one of them

@@ -23,8 +23,10 @@ pytestmark = [pytest.mark.podman, pytest.mark.cluster]
 
 ENV = {
     "STACK": "podman", "BROKERS": "3", "RABBIT_NODES": "1", "KAFKA_HEAP": "384m",
-    "KAFKA_PORT": str(29392 + SHIFT), "KAFKA_CONTROLLER_PORT": str(29492 + SHIFT),
-    "AMQP_PORT": str(5992 + SHIFT), "RABBIT_MGMT_PORT": str(15992 + SHIFT),
+    # ports of its own: the book (another xdist group, perhaps on the other worker at the same time) has
+    # 29392/29492/5992/15992 and its container tour those + 400
+    "KAFKA_PORT": str(29592 + SHIFT), "KAFKA_CONTROLLER_PORT": str(29692 + SHIFT),
+    "AMQP_PORT": str(6092 + SHIFT), "RABBIT_MGMT_PORT": str(16092 + SHIFT),
     "STREAMLAB_STACK_DIR": str(TEST_ROOT / "podman"),
 }
 

@@ -14,6 +14,7 @@ image and the ones above it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -281,18 +282,24 @@ def image_specs(jars_dir: Path | None = None) -> list[ImageSpec]:
 
 
 def build_all(force: bool = False, only: tuple[str, ...] = ()) -> dict[str, float | None]:
-    """Every image, each rebuilt only when its inputs changed; returns the sizes in MB."""
+    """Every image, each rebuilt only when its inputs changed; returns the sizes in MB.
+
+    One build at a time per checkout (a file lock): a second caller, such as the other test worker
+    or a second `make images`, waits and then finds the images up to date, instead of rebuilding the
+    wheelhouse under the first one's feet."""
     require_podman()
     jars = REPO_ROOT / ".cache" / "jars" / "kafka"
     if not any(jars.glob("kafka_2.13-*.jar")):
         raise StackError(f"Kafka jars not found in {jars}: run `make setup` first")
-    base = build_base(force)
-    for spec in image_specs():
-        if only and spec.folder not in only:
-            continue
-        if spec.folder == "app":
-            build_wheelhouse()
-        build_image(spec, base, force)
+    with open(REPO_ROOT / ".cache" / "podman-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        base = build_base(force)
+        for spec in image_specs():
+            if only and spec.folder not in only:
+                continue
+            if spec.folder == "app":
+                build_wheelhouse()
+            build_image(spec, base, force)
     return {tag: image_size_mb(tag) for tag in (BASE_IMAGE, *(s.tag for s in image_specs()))}
 
 
