@@ -43,12 +43,16 @@ def built_book() -> Path:
     command = [sys.executable, "-m", "streamlab.bookrun", "--profile", "quick", "--build",
                "--build-root", str(TEST_BUILD_ROOT)]  # fmt: skip
     # Where podman is installed (make setup does that), the chapters' container sections run live, as
-    # in `make book`, which builds the images first: so does the test (quick when they are up to date).
-    if shutil.which("podman"):
-        subprocess.run([sys.executable, "-m", "streamlab.stack.podman_images"], cwd=REPO, check=True)
+    # in `make book`, which builds the images first: so does the test (quick when they are up to date),
+    # while the brokers start.
+    images = (subprocess.Popen([sys.executable, "-m", "streamlab.stack.podman_images"], cwd=REPO)
+              if shutil.which("podman") else None)
     # The chapters run against live brokers: a stack of the book test's own (3 Kafka nodes, since the
     # cluster tour stops brokers; one RabbitMQ node), up only while the book builds.
     for _stack in running_stack(BOOK_ENV, "all"):
+        if images is not None and images.wait() != 0:
+            pytest.fail(f"the podman images did not build (exit {images.returncode}): see the output above",
+                        pytrace=False)
         proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False,
                               env=stack_env(BOOK_ENV))
     if proc.returncode != 0:
