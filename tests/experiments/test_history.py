@@ -48,6 +48,7 @@ def test_commits_count_files_and_lines_and_mark_merges(repo):
     second = by_subject.loc["Second\ttab: a changed, b added"]
     assert (second["files"], second["insertions"], second["deletions"]) == (2, 3, 1)
     assert str(table["date"].dt.tz) == "UTC"
+    assert history.commits(repo, history.file_changes(repo)).equals(table)  # the caller's changes, same table
 
 
 def test_churn_ranks_modules_by_commits(repo):

@@ -47,11 +47,13 @@ def file_changes(repo: Path) -> pd.DataFrame:
     return frame
 
 
-def commits(repo: Path) -> pd.DataFrame:
-    """One row per commit: date, subject, files and lines changed, whether it merges branches."""
+def commits(repo: Path, changes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per commit: date, subject, files and lines changed, whether it merges branches.
+
+    ``changes`` is ``file_changes(repo)`` when the caller has it already (it reads the whole log)."""
     out = _git(repo, "log", "--format=%H%x09%aI%x09%P%x09%s")
     header = [line.split("\t", 3) for line in (out or "").splitlines() if line.count("\t") >= 3]
-    changes = file_changes(repo).groupby("commit").agg(
+    changes = (file_changes(repo) if changes is None else changes).groupby("commit").agg(
         files=("path", "size"), insertions=("insertions", "sum"), deletions=("deletions", "sum"))
     rows = [{"commit": sha, "date": date, "subject": subject, "merge": len(parents.split()) > 1}
             for sha, date, parents, subject in header]
@@ -85,6 +87,7 @@ def tests_defined(tests_dir: Path) -> pd.DataFrame:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         n = sum(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
                 for node in ast.walk(tree))
-        folder = path.relative_to(tests_dir).parts[0] if len(path.relative_to(tests_dir).parts) > 1 else "."
+        parts = path.relative_to(tests_dir).parts
+        folder = parts[0] if len(parts) > 1 else "."
         counts[folder] = counts.get(folder, 0) + n
     return pd.DataFrame(sorted(counts.items()), columns=["folder", "tests"])
