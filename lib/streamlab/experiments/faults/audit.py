@@ -26,20 +26,30 @@ def declare_audit(transport, namespace: str, streams: list[str]) -> None:
 
 
 def read_back(transport, namespace: str, stream: str, codec_name: str, columns: list[str],
-              idle_s: float = 1.0, timeout_s: float = 60.0) -> pd.DataFrame:
+              idle_s: float = 1.0, empty_s: float = 5.0, timeout_s: float = 60.0) -> pd.DataFrame:
     """Every record the broker holds on `stream`, decoded: one row per record (duplicates kept), `columns` of it.
 
-    Stops once nothing arrived for `idle_s` (or after `timeout_s`: a bound, never an endless read)."""
+    Stops once nothing arrived for `idle_s` after a record (or after `timeout_s`: a bound, never an endless
+    read). Before the first record the wait is `empty_s` from the moment the consumer is assigned: joining
+    the group and finding the first offsets can take longer than `idle_s` on a loaded machine, and an early
+    stop would report a full stream as empty."""
     codec = get_codec(codec_name)
     message_type = MESSAGE_TYPES[BY_NAME[stream].message_type]
     consumer = transport.consumer([f"{namespace}.{stream}"], audit_group(namespace, stream), f"audit-{stream}")
     rows: list[dict] = []
-    started = last = time.monotonic()
+    started = time.monotonic()
+    last: float | None = None        # when the last record arrived
+    assigned: float | None = None    # when the consumer first reported its assignment
     try:
-        while time.monotonic() - last < idle_s and time.monotonic() - started < timeout_s:
+        while time.monotonic() - started < timeout_s:
             records = consumer.poll(timeout=0.5, max_records=5000)
+            now = time.monotonic()
             if records:
-                last = time.monotonic()
+                last = now
+            elif assigned is None and consumer.assignment_ready():
+                assigned = now
+            if not records and _drained(now, last, assigned, idle_s, empty_s):
+                break
             for record in records:
                 try:
                     message = codec.decode(record.value, message_type).to_dict()
@@ -50,3 +60,10 @@ def read_back(transport, namespace: str, stream: str, codec_name: str, columns: 
     finally:
         consumer.close()
     return pd.DataFrame(rows, columns=columns)
+
+
+def _drained(now: float, last: float | None, assigned: float | None, idle_s: float, empty_s: float) -> bool:
+    """Nothing more to come: quiet for `idle_s` since a record, or no record `empty_s` after assignment."""
+    if last is not None:
+        return now - last >= idle_s
+    return assigned is not None and now - assigned >= empty_s
