@@ -3,7 +3,7 @@
 The leader of `telemetry` partition 0 keeps running and keeps its clients; the
 other two nodes fence it and elect a new leader. Counted: nothing lost, nothing
 duplicated on disk; and the rules and cgroups are gone afterwards.
-Cost: a 3-node cluster (module) and one run of about 40 s."""
+Cost: one run of about 40 s on the session's 3-node cluster."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The test suite's broker stacks, as a pytest plugin (registered in tests/conftest.py).
 
 Fixtures: `kafka_stack` (1 broker, session), `rabbit_stack` (1 node, session), `kafka_cluster`
-(3 brokers, per module), `rabbit_cluster` (3 nodes, per module), `mqtt_stack` (Mosquitto, per
-module) and `unique_name`. The test stacks use their own data dirs (data/stack-test/...) and ports,
+(3 brokers, session, healed before each module), `rabbit_cluster` (3 nodes, likewise), `mqtt_stack`
+(Mosquitto, per module) and `unique_name`. The test stacks use their own data dirs (data/stack-test/...) and ports,
 so the suite never touches a developer's running stack; a stack that is already up is reused and
 left running, one the suite started is stopped at the end, by pid. Several checkouts on one machine
 run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT. Under pytest-xdist (`make test`
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from streamlab.paths import HOME
-from streamlab.stack import Stack, StackConfig
+from streamlab.stack import Stack, StackConfig, procs
 
 #: pytest-xdist's worker number (gw0, gw1, …); 0 without xdist.
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
@@ -131,16 +132,43 @@ def rabbit_stack() -> Iterator[Stack]:
     yield from running_stack(SINGLE_ENV, "rabbitmq")
 
 
-@pytest.fixture(scope="module")
-def kafka_cluster() -> Iterator[Stack]:
-    """A 3-node KRaft cluster, for the modules that break brokers; stopped after the module."""
+@pytest.fixture(scope="session")
+def _kafka_cluster_session() -> Iterator[Stack]:
     yield from running_stack(CLUSTER_ENV, "kafka")
 
 
-@pytest.fixture(scope="module")
-def rabbit_cluster() -> Iterator[Stack]:
-    """3 clustered RabbitMQ nodes (quorum queues replicate across them); stopped after the module."""
+@pytest.fixture(scope="session")
+def _rabbit_cluster_session() -> Iterator[Stack]:
     yield from running_stack(RABBIT_CLUSTER_ENV, "rabbitmq")
+
+
+def healed(stack: Stack) -> Stack:
+    """The cluster whole again before a module uses it: a node a test left paused resumes, one it left
+    stopped starts (and the cluster is waited for).
+
+    The 3-node clusters live for the whole session, not per module: booting and stopping three JVMs or
+    Erlang VMs cost about 100 s of a 2-core machine each time, six modules used them, and a module that
+    breaks a node must restore it anyway (its own assertions say so); this check makes sure of it."""
+    for part in stack.parts.values():
+        for node in getattr(part, "nodes", ()):
+            pid = node.pid()
+            if pid is not None and procs.process_state(pid) == "T":
+                procs.signal_pid(pid, signal.SIGCONT)
+    if not stack.is_ready():
+        stack.up()
+    return stack
+
+
+@pytest.fixture(scope="module")
+def kafka_cluster(_kafka_cluster_session) -> Stack:
+    """A 3-node KRaft cluster, for the modules that break brokers: one per session, whole at each module's start."""
+    return healed(_kafka_cluster_session)
+
+
+@pytest.fixture(scope="module")
+def rabbit_cluster(_rabbit_cluster_session) -> Stack:
+    """3 clustered RabbitMQ nodes (quorum queues replicate across them): one per session, whole at each module's start."""
+    return healed(_rabbit_cluster_session)
 
 
 @pytest.fixture(scope="module")
