@@ -1,11 +1,14 @@
 """Checks of a built book page as a reader's browser sees it.
 
 A page fails when it shows an error output cell, an image whose file is not
-in the build (or is remote: the book must work offline), a figure with nothing
-drawn in it, a local link to a file that does not exist, or an uncaught
-JavaScript error. The checks read the DOM that headless Chromium produced
-after running the page's scripts, so they see the page as displayed, not only
-the HTML Sphinx wrote.
+in the build (or is remote: the book must work offline), anything else it would
+fetch from the network (a script, stylesheet, font or frame, or a ``url()`` in
+its CSS), a figure with nothing drawn in it, a local link to a file that does
+not exist, or an uncaught JavaScript error. The checks read the DOM that
+headless Chromium produced after running the page's scripts, so they see the
+page as displayed, not only the HTML Sphinx wrote; Chromium runs with no
+network at all (a network namespace of its own, where the system allows one),
+so the screenshots show the page as a reader offline sees it.
 
 Kept separate from the tests so the checker itself is unit-tested on crafted
 HTML and on a deliberately broken myst-nb build.
@@ -13,7 +16,9 @@ HTML and on a deliberately broken myst-nb build.
 
 from __future__ import annotations
 
+import functools
 import re
+import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -55,7 +60,7 @@ _DRAWN_NOT_BACKGROUND = _DRAWN - {"rect", "polygon"}
 class Problem:
     """One reason a page is not fit to publish."""
 
-    kind: str  # error-output | missing-image | remote-image | empty-figure | missing-link | js-error | no-title
+    kind: str  # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
     detail: str
 
     def __str__(self) -> str:
@@ -73,7 +78,8 @@ class LoadedPage:
 def load_page(page: Path, screenshot: Path | None = None, window: str = "1280,2000", timeout: float = 90) -> LoadedPage:
     """Load ``page`` in headless Chromium: its DOM after scripts ran, its console, optionally a PNG."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={window}"]
+        command = [*offline_prefix(), CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                   f"--window-size={window}"]
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             command.append(f"--screenshot={screenshot}")
@@ -83,6 +89,20 @@ def load_page(page: Path, screenshot: Path | None = None, window: str = "1280,20
         raise RuntimeError(f"chromium could not load {page} (exit {proc.returncode}): {proc.stderr[-500:]}")
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return LoadedPage(proc.stdout, console)
+
+
+@functools.cache
+def offline_prefix() -> tuple[str, ...]:
+    """The command prefix that runs a program with no network (only a loopback that is down), or ()
+    where this system allows no network namespace; the static check of remote resources holds either way."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    for prefix in ((unshare, "--net"), (unshare, "--net", "--map-root-user")):
+        probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return prefix
+    return ()
 
 
 def js_errors(console: list[str]) -> list[Problem]:
@@ -100,6 +120,7 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     soup = BeautifulSoup(dom, "html.parser")
     problems = error_outputs(soup)
     problems += image_problems(soup, page, site_root)
+    problems += remote_resources(soup, page, site_root)
     problems += inline_svg_problems(soup)
     problems += link_problems(soup, page, site_root)
     if soup.select_one("article h1, main h1, h1") is None:
@@ -138,6 +159,48 @@ def image_problems(soup: BeautifulSoup, page: Path, site_root: Path) -> list[Pro
                 if reason:
                     problems.append(Problem("empty-figure", f"{src}: {reason}"))
     return problems
+
+
+#: Elements and the attribute through which a browser fetches something while showing the page
+#: (links to follow are not fetched: <a href> is left out, and so are <link rel="canonical"> and the like).
+_FETCHED = (("script", "src"), ("iframe", "src"), ("frame", "src"), ("embed", "src"), ("object", "data"),
+            ("source", "src"), ("source", "srcset"), ("video", "src"), ("video", "poster"), ("audio", "src"),
+            ("track", "src"), ("input", "src"))
+_FETCHED_LINK_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "icon", "shortcut", "manifest",
+                      "apple-touch-icon", "mask-icon"}
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
+
+
+def remote_resources(soup: BeautifulSoup, page: Path, site_root: Path) -> list[Problem]:
+    """Everything the page would fetch from the network besides images: scripts, stylesheets, fonts,
+    frames, and the ``url()``/``@import`` of its inline CSS and of the local stylesheets it loads."""
+    found: list[str] = []
+    for tag, attribute in _FETCHED:
+        found += [str(node[attribute]) for node in soup.find_all(tag) if node.get(attribute)]
+    for node in soup.find_all("link", href=True):
+        rels = {str(r).lower() for r in (node.get("rel") or [])}
+        if rels & _FETCHED_LINK_RELS:
+            href = str(node["href"])
+            found.append(href)
+            if "stylesheet" in rels and not _is_remote(href):
+                target = resolve_local(href, page, site_root)
+                if target is not None and target.is_file():
+                    found += css_references(target.read_text(encoding="utf-8", errors="replace"))
+    for node in soup.find_all("style"):
+        found += css_references(node.get_text())
+    for node in soup.find_all(style=True):
+        found += css_references(str(node["style"]))
+    return [Problem("remote-resource", ref) for ref in dict.fromkeys(found) if _is_remote(ref)]
+
+
+def css_references(css: str) -> list[str]:
+    """The URLs a stylesheet fetches (``url(...)``, ``@import``), comments left out (licence headers)."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    return [m.group(1) or m.group(2) for m in _CSS_URL.finditer(css)]
+
+
+def _is_remote(reference: str) -> bool:
+    return urlsplit(reference.strip()).scheme in {"http", "https", "ws", "wss"} or reference.strip().startswith("//")
 
 
 def inline_svg_problems(soup: BeautifulSoup) -> list[Problem]:

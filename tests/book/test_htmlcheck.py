@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import altair as alt
@@ -58,6 +59,33 @@ def test_papermill_error_marker_fails(site: Path) -> None:
 def test_missing_and_remote_images_fail(site: Path) -> None:
     dom, page = _page(site, '<img src="_images/nope.png"><img src="https://example.org/x.png">')
     assert kinds(dom, page, site) == {"missing-image", "remote-image"}
+
+
+def test_scripts_stylesheets_fonts_and_css_urls_from_the_network_fail(site: Path) -> None:
+    (site / "_static").mkdir()
+    (site / "_static" / "theme.css").write_text(
+        "/* licence: https://example.org/licence */\n"
+        "@font-face { src: url('https://fonts.example.org/a.woff2'); }\n"
+        "body { background: url(../_images/local.png); }\n", encoding="utf-8")
+    dom, page = _page(site, '<script src="https://cdn.example.org/vega.js"></script>'
+                            '<link rel="stylesheet" href="_static/theme.css">'
+                            '<link rel="preload" href="//cdn.example.org/font.woff2">'
+                            '<style>@import "https://example.org/more.css";</style>'
+                            '<div style="background: url(https://example.org/bg.png)"></div>'
+                            '<a href="https://example.org/a-link-is-not-fetched">read on</a>'
+                            '<script src="_static/local.js"></script>')
+    problems = [p.detail for p in htmlcheck.check_dom(dom, page, site) if p.kind == "remote-resource"]
+    assert sorted(problems) == sorted(["https://cdn.example.org/vega.js", "//cdn.example.org/font.woff2",
+                                       "https://fonts.example.org/a.woff2", "https://example.org/more.css",
+                                       "https://example.org/bg.png"])
+
+
+def test_chromium_runs_without_a_network_where_the_system_allows() -> None:
+    prefix = htmlcheck.offline_prefix()
+    if not prefix:
+        pytest.skip("no network namespace on this system (unshare refused)")
+    links = subprocess.run([*prefix, "cat", "/proc/net/dev"], capture_output=True, text=True, check=True).stdout
+    assert [line.split(":")[0].strip() for line in links.splitlines()[2:]] == ["lo"]
 
 
 def test_image_outside_the_site_counts_as_missing(site: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
