@@ -166,11 +166,23 @@ def save_table(frame: Any, folder: Path, name: str) -> Any:
 
     path = Path(folder) / name
     frame.to_csv(path, index=False)
+    return Markdown(f"Data: {_link(path)} ({len(frame):,} rows)")
+
+
+def data_links(paths: Iterable[Path], label: str = "Data") -> Any:
+    """One Markdown line linking result files written elsewhere (a library's own CSVs, profiles), so a
+    reader downloads them from the page that shows them, as for `save_table`."""
+    from IPython.display import Markdown
+
+    return Markdown(f"{label}: " + ", ".join(_link(Path(p)) for p in paths))
+
+
+def _link(path: Path) -> str:
     try:
         shown = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         shown = path.as_posix()
-    return Markdown(f"Data: [{name}]({shown}) ({len(frame):,} rows)")
+    return f"[{path.name}]({shown})"
 
 
 def toc_docnames(toc: Mapping[str, Any]) -> list[str]:

@@ -189,3 +189,20 @@ def test_every_section_of_the_assignment_map_is_in_the_built_book(built_book: Pa
         if section is not None and section.select("div.admonition.building"):
             problems.append(f"{href}: the section still holds a 'Being built' box")
     assert problems == []
+
+
+def test_every_result_file_is_linked_from_the_page_that_shows_it(built_book: Path) -> None:
+    """A reader can download each result table (CSV) and each profile (`.prof`) from its chapter's page."""
+    from bs4 import BeautifulSoup
+
+    unlinked = []
+    for docname in TOC_PAGES:
+        page = built_book / f"{docname}.html"
+        files = page.parent / f"{page.stem}_files"
+        if not files.is_dir():
+            continue
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        linked = {htmlcheck.resolve_local(str(a["href"]), page, built_book) for a in soup.find_all("a", href=True)}
+        results = [*files.glob("*.csv"), *files.rglob("*.prof")]
+        unlinked += [str(f.relative_to(built_book)) for f in sorted(results) if f.resolve() not in linked]
+    assert unlinked == [], f"{len(unlinked)} result files no page links to"

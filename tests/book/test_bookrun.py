@@ -278,3 +278,18 @@ def test_cell_timeout_comes_from_the_profiles_runner_section() -> None:
 def test_the_books_full_profile_allows_long_cells() -> None:
     profiles = bookrun.load_profiles(Path(__file__).resolve().parents[2] / "book" / "profiles.yaml")
     assert bookrun.cell_timeout_for(profiles, "full") > bookrun.cell_timeout_for(profiles, "quick")
+
+
+def test_result_links_are_relative_to_the_executed_chapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner executes a chapter in its folder and copies `<stem>_files` beside its HTML page: links
+    relative to that folder work in both places."""
+    import pandas as pd
+
+    folder = tmp_path / "01-a_files"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    link = bookrun.save_table(pd.DataFrame({"x": [1, 2, 3]}), folder, "t.csv")
+    assert link.data == "Data: [t.csv](01-a_files/t.csv) (3 rows)"
+    assert (folder / "t.csv").read_text().splitlines() == ["x", "1", "2", "3"]
+    more = bookrun.data_links([folder / "a.csv", folder / "runs" / "b.prof"], "The tour's data")
+    assert more.data == "The tour's data: [a.csv](01-a_files/a.csv), [b.prof](01-a_files/runs/b.prof)"
