@@ -31,7 +31,7 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup images up down status test test-unit book chapter app app-stop lab lab-server clean-stack clean
+.PHONY: help setup images up down status test test-unit book chapter serve app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -110,6 +110,13 @@ chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 
 DURATION ?= 60s
 MACHINES ?= 20
+SERVE_PORT ?= 8000
+BOOK_HTML ?= _build/html
+serve: ## Serve the built book on http://127.0.0.1:8000 (SERVE_PORT=...); it works offline: nothing comes from a CDN
+	@test -f "$(BOOK_HTML)/index.html" || { echo "error: no book in $(BOOK_HTML): build it with \`make book\` first" >&2; exit 2; }
+	@echo "The book: http://127.0.0.1:$(SERVE_PORT)/  (Ctrl-C stops it)"
+	@exec $(PYTHON) -m http.server $(SERVE_PORT) --bind 127.0.0.1 --directory "$(BOOK_HTML)"
+
 app: setup ## Run the pipeline on the running stack: make app BROKER=kafka DURATION=60s MACHINES=20 (STACK=podman: in containers)
 ifeq ($(STACK),podman)
 	@$(PY) -m streamlab.experiments.containers run-app --broker $(if $(filter all,$(BROKER)),kafka,$(BROKER)) --duration $(DURATION) --machines $(MACHINES)

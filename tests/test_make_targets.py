@@ -70,3 +70,39 @@ def test_jupyterlab_starts_as_root_on_loopback_with_a_token(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_make_serve_serves_the_built_book_and_its_downloads_on_loopback(tmp_path):
+    html = tmp_path / "html"
+    (html / "book").mkdir(parents=True)
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html">')
+    (html / "book" / "intro.html").write_text("<h1>streamlab</h1>")
+    (html / "book" / "results.csv").write_text("a,b\n1,2\n")
+    port = _free_port()
+    proc = subprocess.Popen(["make", "-s", "serve", f"SERVE_PORT={port}", f"BOOK_HTML={html}"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    try:
+        status, page = 0, ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status, page = _get(f"http://127.0.0.1:{port}/book/intro.html")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert (status, page) == (200, "<h1>streamlab</h1>"), proc.poll()
+        assert _get(f"http://127.0.0.1:{port}/book/results.csv") == (200, "a,b\n1,2\n")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0]
+    assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_make_serve_without_a_build_says_what_to_run(tmp_path):
+    proc = subprocess.run(["make", "-s", "serve", f"BOOK_HTML={tmp_path / 'nothing'}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    # our one line first; make adds its own "*** [serve] Error 2" after it
+    assert proc.stderr.splitlines()[0] == f"error: no book in {tmp_path / 'nothing'}: build it with `make book` first"
+    assert "Traceback" not in proc.stderr
