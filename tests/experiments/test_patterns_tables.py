@@ -26,6 +26,16 @@ def test_value_picks_by_variant_prefix_and_names_what_is_missing():
     assert wide.loc[("unbounded queue", "RabbitMQ", "before: unbounded"), "in_queue"] == 1000
 
 
+def test_verdicts_per_issue_keep_only_each_issues_own_metrics():
+    table = pd.concat([_issues_table(), pd.DataFrame(
+        [("dead member", "Kafka", "before: session 45 s", "partitions_orphaned_s", 45.2)], columns=issues.COLUMNS)])
+    per_issue = issues.verdicts_per_issue(table)
+    assert list(per_issue) == ["unbounded queue", "dead member"]
+    assert list(per_issue["dead member"].columns) == ["partitions_orphaned_s"]
+    assert set(per_issue["unbounded queue"].columns) == {"in_queue", "nacked"}
+    assert per_issue["unbounded queue"].loc[("RabbitMQ", "before: unbounded"), "in_queue"] == 1000
+
+
 def test_peaks_and_extrapolation():
     table = pd.DataFrame({"backend": ["Kafka"] * 3 + ["RabbitMQ"] * 3, "consumers": [1, 2, 4] * 2,
                           "msgs_per_s": [100.0, 180.0, 150.0, 80.0, 90.0, 95.0]})

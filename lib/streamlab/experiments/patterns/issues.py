@@ -624,6 +624,14 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                              sort=False)
 
 
+def verdicts_per_issue(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """`verdicts` split by issue, each with only its own metrics: one wide table of every issue's
+    metrics has more columns than a page shows, and most of its cells are empty."""
+    wide = verdicts(table)
+    return {issue: rows.droplevel("issue").dropna(axis=1, how="all")
+            for issue, rows in wide.groupby(level="issue", sort=False)}
+
+
 def value(table: pd.DataFrame, backend: str, variant_start: str, metric: str) -> float:
     """One figure of an issues table: the first row of `backend` whose variant starts with `variant_start`."""
     rows = table[(table["backend"] == backend) & table["variant"].str.startswith(variant_start)
