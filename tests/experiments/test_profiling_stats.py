@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cProfile
+import math
 import pstats
 
 import pandas as pd
@@ -129,3 +130,12 @@ def test_targets_are_read_from_the_fast_path_medians():
     assert verdict["met (wall clock)"].tolist() == [True, False]
     assert verdict["met (per CPU-second)"].tolist() == [True, True]
     assert targets_met_phrase(verdict) == "only confluent reached its target"
+
+
+def test_cpu_per_record_is_unknown_when_the_run_ends_within_one_clock_tick():
+    from streamlab.experiments.profiling.runs import cpu_per_record_us
+
+    assert cpu_per_record_us((1.00, 100), (1.50, 5100)) == pytest.approx(100.0)   # 0.5 s for 5000 records
+    assert math.isnan(cpu_per_record_us((1.00, 100), (1.00, 2000)))    # no tick counted: unknown, not 0
+    assert math.isnan(cpu_per_record_us((1.00, 100), (1.20, 100)))     # no record in between
+    assert math.isnan(cpu_per_record_us(None, (1.20, 100)))

@@ -315,12 +315,20 @@ def processor_rate(client: str, messages: int, scoring: str, machines: int = 20,
     busy = frame[frame["processed"] > 0]
     elapsed = busy["uptime_s"].iloc[-1] - busy["uptime_s"].iloc[0]
     counted = busy["processed"].iloc[-1] - busy["processed"].iloc[0]
-    cpu_us = float("nan")
-    if cpu_start and cpu_end and cpu_end[1] > cpu_start[1]:
-        cpu_us = 1e6 * (cpu_end[0] - cpu_start[0]) / (cpu_end[1] - cpu_start[1])
+    cpu_us = cpu_per_record_us(cpu_start, cpu_end)
     return {"client": client, "scoring": scoring, "messages": int(loaded), "seconds": elapsed,
             "records_per_s": counted / elapsed if elapsed > 0 else float("nan"),
-            "cpu_us_per_record": cpu_us, "per_core_records_per_s": 1e6 / cpu_us if cpu_us == cpu_us else cpu_us}
+            "cpu_us_per_record": cpu_us, "per_core_records_per_s": 1e6 / cpu_us if cpu_us > 0 else float("nan")}
+
+
+def cpu_per_record_us(start: tuple[float, int] | None, end: tuple[float, int] | None) -> float:
+    """CPU µs per record between two (CPU seconds, records done) samples; NaN where it cannot be told.
+
+    The kernel counts a process's CPU time in clock ticks (10 ms): a short run may end within the tick it
+    started in, and a CPU delta of 0 is "too short to measure", not "free"."""
+    if not start or not end or end[1] <= start[1] or end[0] <= start[0]:
+        return float("nan")
+    return 1e6 * (end[0] - start[0]) / (end[1] - start[1])
 
 
 def scoring_comparison(clients: list[str], messages: int | dict[str, int],
