@@ -7,6 +7,7 @@ empty, a host port already held, a STACK that does not exist. None starts a cont
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -39,10 +40,25 @@ def assert_one_clear_line(result: subprocess.CompletedProcess, *phrases: str) ->
         assert phrase in lines[0]
 
 
-def free_port() -> int:
+def free_port(block: int = 3) -> int:
+    """The first of `block` consecutive free ports (the stack's nodes listen on port, port + 1, …), below
+    the kernel's ephemeral range: a port there is never taken at random by some client's connection, as
+    the neighbours of an ephemeral port the kernel just handed out can be."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(21000, 24000)
+        if all(_bindable(base + i) for i in range(block)):
+            return base
+    raise RuntimeError("no block of free ports in 21000–24000 on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def test_wrong_stack_kind():
