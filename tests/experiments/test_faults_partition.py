@@ -13,7 +13,8 @@ import pytest
 
 from streamlab.experiments.faults import netcut, scenarios
 
-pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
+# one worker runs the whole module, so the 40 s run of its module fixture happens once
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.xdist_group("faults-partition")]
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,7 @@ def disk_full_run(rabbit_stack, tmp_path_factory):
                                   duration_s=7.0, machines=3, fault_at_s=1.0, down_s=2.0)
 
 
+@pytest.mark.xdist_group("faults-disk-full")   # one worker: the module fixture's run happens once
 def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_nothing(disk_full_run):
     events = disk_full_run.events
     failed = events[events["event"] == "health-parquet-sink failed"]
@@ -62,5 +63,6 @@ def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_not
     assert parquet["sent"] > 0 and (parquet["lost"], parquet["duplicated"]) == (0, 0), parquet.to_dict()
 
 
+@pytest.mark.xdist_group("faults-disk-full")   # one worker: the module fixture's run happens once
 def test_a_full_disk_leaves_no_partial_file(disk_full_run):
     assert disk_full_run.rows.set_index("sink").loc["Parquet", "temp_files_left"] == 0

@@ -29,6 +29,10 @@ DURATION_S = 24.0
 MALFORMED = 1000
 
 
+# Every test of the module on one xdist worker: otherwise each worker that gets one of them repeats the
+# module's runs (about a minute on Kafka, half a minute on RabbitMQ).
+pytestmark = pytest.mark.xdist_group("pipeline-run")
+
 BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
            pytest.param("rabbitmq", marks=pytest.mark.rabbitmq, id="rabbitmq")]
 
