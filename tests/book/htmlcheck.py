@@ -60,7 +60,8 @@ _DRAWN_NOT_BACKGROUND = _DRAWN - {"rect", "polygon"}
 class Problem:
     """One reason a page is not fit to publish."""
 
-    kind: str  # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
+    # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
+    kind: str
     detail: str
 
     def __str__(self) -> str:

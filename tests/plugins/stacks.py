@@ -2,8 +2,8 @@
 
 Fixtures: `kafka_stack` (1 broker, session), `rabbit_stack` (1 node, session), `kafka_cluster`
 (3 brokers, session, healed before each module), `rabbit_cluster` (3 nodes, likewise), `mqtt_stack`
-(Mosquitto, per module) and `unique_name`. The test stacks use their own data dirs (data/stack-test/...) and ports,
-so the suite never touches a developer's running stack; a stack that is already up is reused and
+(Mosquitto, per module) and `unique_name`. The test stacks use their own data dirs
+(data/stack-test/...) and ports, so the suite never touches a developer's running stack; a stack that is already up is reused and
 left running, one the suite started is stopped at the end, by pid. Several checkouts on one machine
 run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT. Under pytest-xdist (`make test`
 runs two workers) each worker is one more such checkout: its own ports and data dirs.
@@ -167,7 +167,8 @@ def kafka_cluster(_kafka_cluster_session) -> Stack:
 
 @pytest.fixture(scope="module")
 def rabbit_cluster(_rabbit_cluster_session) -> Stack:
-    """3 clustered RabbitMQ nodes (quorum queues replicate across them): one per session, whole at each module's start."""
+    """3 clustered RabbitMQ nodes (quorum queues replicate across them): one per session, whole at each
+    module's start."""
     return healed(_rabbit_cluster_session)
 
 
