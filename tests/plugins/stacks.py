@@ -3,10 +3,11 @@
 Fixtures: `kafka_stack` (1 broker, session), `rabbit_stack` (1 node, session), `kafka_cluster`
 (3 brokers, session, healed before each module), `rabbit_cluster` (3 nodes, likewise), `mqtt_stack`
 (Mosquitto, per module) and `unique_name`. The test stacks use their own data dirs
-(data/stack-test/...) and ports, so the suite never touches a developer's running stack; a stack that is already up is reused and
-left running, one the suite started is stopped at the end, by pid. Several checkouts on one machine
-run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT. Under pytest-xdist (`make test`
-runs two workers) each worker is one more such checkout: its own ports and data dirs.
+(data/stack-test/...) and ports, so the suite never touches a developer's running stack; a stack
+that is already up is reused and left running, one the suite started is stopped at the end, by pid.
+Several checkouts on one machine run their suites side by side by setting STREAMLAB_TEST_PORT_SHIFT.
+Under pytest-xdist (`make test` runs two workers) each worker is one more such checkout: its own
+ports and data dirs.
 
 A test that uses a broker fixture gets that broker's marker (and `cluster` for the 3-node ones), so
 `-m "not kafka and not rabbitmq and not cluster and not book and not mqtt"` starts no broker at all,
