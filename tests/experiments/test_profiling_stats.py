@@ -139,3 +139,38 @@ def test_cpu_per_record_is_unknown_when_the_run_ends_within_one_clock_tick():
     assert math.isnan(cpu_per_record_us((1.00, 100), (1.00, 2000)))    # no tick counted: unknown, not 0
     assert math.isnan(cpu_per_record_us((1.00, 100), (1.20, 100)))     # no record in between
     assert math.isnan(cpu_per_record_us(None, (1.20, 100)))
+
+
+def test_a_stalled_processor_is_measured_again_and_the_row_says_so(monkeypatch):
+    from streamlab.experiments.profiling import runs
+
+    calls = []
+
+    def stalls_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise runs.ProcessorStalled("read nothing in 90 s")
+        return {"records_per_s": 1000.0}
+
+    monkeypatch.setattr(runs, "measure_processor_rate", stalls_once)
+    assert runs.processor_rate("kafka-python", 10, "batch") == {"records_per_s": 1000.0, "attempts": 2}
+    assert len(calls) == 2
+
+    def always_stalls(*args):
+        raise runs.ProcessorStalled("read nothing in 90 s")
+
+    monkeypatch.setattr(runs, "measure_processor_rate", always_stalls)
+    with pytest.raises(runs.ProcessorStalled):
+        runs.processor_rate("kafka-python", 10, "batch", attempts=2)
+
+
+def test_a_service_logs_warnings_are_what_a_failure_quotes(tmp_path):
+    from streamlab.experiments.profiling.runs import _warnings
+
+    log = tmp_path / "processor.log"
+    log.write_text("10:00:00.000 INFO streamlab.health-processor uptime_s=1\n"
+                   "10:00:01.000 WARNING kafka.coordinator Heartbeat failed: NotCoordinator\n"
+                   "10:00:02.000 INFO streamlab.health-processor uptime_s=2\n")
+    assert _warnings(log) == "10:00:01.000 WARNING kafka.coordinator Heartbeat failed: NotCoordinator"
+    log.write_text("a INFO x\nb INFO y\n")
+    assert _warnings(log) == "a INFO x\nb INFO y"

@@ -252,8 +252,30 @@ def profile_links(paths: list[Path]) -> "object":
     return Markdown("Download: " + " · ".join(links))
 
 
+class ProcessorStalled(RuntimeError):
+    """The processor consumed nothing for `stall_s` after it started: its client never got going."""
+
+
 def processor_rate(client: str, messages: int, scoring: str, machines: int = 20, codec: str = "orjson",
-                   timeout_s: float = 600.0) -> dict:
+                   timeout_s: float = 600.0, stall_s: float = 90.0, attempts: int = 2) -> dict:
+    """`measure_processor_rate`, run again in a fresh namespace when the processor stalled before its first
+    record (`attempts` in all); the row says how many attempts it took, so a retried figure is visible.
+
+    Under a loaded CI machine kafka-python's consumer has once sat for its whole 300 s run without a record
+    (it had left the group when it stopped); a stall says nothing about the processor's speed, but hiding
+    one would hide a client problem, hence the count."""
+    for attempt in range(1, attempts):
+        try:
+            return {**measure_processor_rate(client, messages, scoring, machines, codec, timeout_s, stall_s),
+                    "attempts": attempt}
+        except ProcessorStalled:
+            continue
+    return {**measure_processor_rate(client, messages, scoring, machines, codec, timeout_s, stall_s),
+            "attempts": attempts}
+
+
+def measure_processor_rate(client: str, messages: int, scoring: str, machines: int = 20, codec: str = "orjson",
+                           timeout_s: float = 600.0, stall_s: float = 90.0) -> dict:
     """Processor throughput over a preloaded topic, as ``streamlab bench pipeline`` measures it, plus its CPU cost.
 
     Wall-clock records/s is what the bench reports; on a machine shared with
@@ -285,11 +307,15 @@ def processor_rate(client: str, messages: int, scoring: str, machines: int = 20,
                                            stdout=handle, stderr=subprocess.STDOUT, env=env)
             metrics_file = data_dir / "metrics" / "health-processor.jsonl"
             cpu_start = cpu_end = None
-            deadline = time.monotonic() + timeout_s
+            started = time.monotonic()
+            deadline = started + timeout_s
             try:
                 while time.monotonic() < deadline and process.poll() is None:
                     frame = _metrics(metrics_file)
                     done = int(frame["processed"].max()) if "processed" in frame else 0
+                    if done == 0 and time.monotonic() - started > stall_s:
+                        raise ProcessorStalled(f"the {client} processor read nothing of {loaded} preloaded readings "
+                                               f"in {stall_s:.0f} s; its warnings: {_warnings(log)}")
                     times = psutil.Process(process.pid).cpu_times()
                     cpu = times.user + times.system
                     if cpu_start is None and done > 0:
@@ -307,8 +333,7 @@ def processor_rate(client: str, messages: int, scoring: str, machines: int = 20,
             frame = _metrics(metrics_file)
             if "processed" not in frame or not (frame["processed"] > 0).any():
                 raise RuntimeError(f"the {client} processor processed nothing of {loaded} preloaded readings "
-                                   f"(exit {process.returncode}); its log ends: "
-                                   f"{log.read_text(errors='replace')[-600:]}")
+                                   f"(exit {process.returncode}); its warnings: {_warnings(log)}")
     finally:
         transport.delete_topics([f"{namespace}.{t}" for t in ("telemetry", "vibration", "machine-health",
                                                               "machine-health-latest", "alerts", "dead-letter")])
@@ -319,6 +344,13 @@ def processor_rate(client: str, messages: int, scoring: str, machines: int = 20,
     return {"client": client, "scoring": scoring, "messages": int(loaded), "seconds": elapsed,
             "records_per_s": counted / elapsed if elapsed > 0 else float("nan"),
             "cpu_us_per_record": cpu_us, "per_core_records_per_s": 1e6 / cpu_us if cpu_us > 0 else float("nan")}
+
+
+def _warnings(log: Path, limit: int = 1500) -> str:
+    """The WARNING/ERROR lines of a service log (its client's complaints), else its last lines."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    loud = [line for line in lines if " WARNING " in line or " ERROR " in line]
+    return ("\n".join(loud[:10] + (["…"] if len(loud) > 10 else [])) or "\n".join(lines[-5:]))[:limit]
 
 
 def cpu_per_record_us(start: tuple[float, int] | None, end: tuple[float, int] | None) -> float:
