@@ -450,15 +450,31 @@ class Capabilities:
 
     CHECKS: dict[str, Callable[[], bool]] = {"podman": _podman_ready}
 
-    def __init__(self) -> None:
+    #: Capabilities a build is told to do without, comma-separated (e.g. "podman"): the test suite's
+    #: book build leaves the container sections to its own podman tests, which run the same library
+    #: calls, instead of paying for them twice on two cores.
+    WITHOUT_ENV = "STREAMLAB_BOOK_WITHOUT"
+
+    def __init__(self, without: Iterable[str] | None = None) -> None:
         self._known: dict[str, bool] = {}
+        if without is None:
+            without = os.environ.get(self.WITHOUT_ENV, "").split(",")
+        self._without = {name.strip() for name in without if name.strip()}
+        for name in self._without:
+            self._check_known(name)
 
     def has(self, name: str) -> bool:
-        if name not in self.CHECKS:
-            raise RunnerError(f"unknown capability {name!r} in a cell tag; known: {', '.join(sorted(self.CHECKS))}")
+        self._check_known(name)
+        if name in self._without:
+            return False
         if name not in self._known:
             self._known[name] = self.CHECKS[name]()
         return self._known[name]
+
+    def _check_known(self, name: str) -> None:
+        if name not in self.CHECKS:
+            raise RunnerError(f"unknown capability {name!r} (in a cell tag or ${self.WITHOUT_ENV}); "
+                              f"known: {', '.join(sorted(self.CHECKS))}")
 
 
 def drop_unmet_cells(nb: Any, capabilities: Capabilities) -> None:

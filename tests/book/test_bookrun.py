@@ -260,6 +260,22 @@ def test_cells_needing_a_capability_are_kept_only_where_it_is(present: bool, kep
     assert [cell.source for cell in nb.cells] == kept
 
 
+def test_a_build_told_to_do_without_a_capability_takes_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never() -> bool:
+        raise AssertionError("a capability left out is not probed")
+    monkeypatch.setitem(bookrun.Capabilities.CHECKS, "podman", never)
+    monkeypatch.setenv(bookrun.Capabilities.WITHOUT_ENV, "podman")
+    nb = _tagged_notebook()
+    bookrun.drop_unmet_cells(nb, bookrun.Capabilities())
+    assert [cell.source for cell in nb.cells] == ["always", "fallback"]
+
+
+def test_doing_without_an_unknown_capability_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(bookrun.Capabilities.WITHOUT_ENV, "podman, gpu")
+    with pytest.raises(RunnerError, match=r"unknown capability 'gpu' \(in a cell tag or \$STREAMLAB_BOOK_WITHOUT\)"):
+        bookrun.Capabilities()
+
+
 def test_unknown_capability_is_a_clear_error() -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("x", metadata={"tags": ["needs:gpu"]})]
