@@ -94,3 +94,18 @@ def test_the_check_fails_on_a_missing_label_a_duplicate_and_an_unfinished_sectio
     # the box of a later section does not count against the one before it
     later_box = "(done)=\n## Done\n\n## Later\n\n:::{admonition} x\n:class: building\n:::\n"
     assert map_problems("{ref}`done`", {"a.md": later_box}) == []
+
+
+def test_no_heading_or_label_lives_in_a_cell_a_machine_may_drop():
+    """A `needs:`/`needs-not:` cell is removed where the capability is missing (or left out): a heading or
+    label inside one would vanish with it, and the map's link, the TOC entry and the -W build with it."""
+    import jupytext
+
+    found = []
+    for path in sorted(CHAPTERS.glob("*.md")):
+        for cell in jupytext.read(path).cells:
+            tags = cell.metadata.get("tags", [])
+            if cell.cell_type == "markdown" and any(t.startswith(("needs:", "needs-not:")) for t in tags):
+                found += [f"{path.name}: {line}" for line in cell.source.splitlines()
+                          if LABEL.match(line) or HEADING.match(line)]
+    assert found == []
