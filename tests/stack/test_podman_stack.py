@@ -101,3 +101,24 @@ def test_a_killed_broker_container_stays_down_and_comes_back(podman_stack):
         time.sleep(1)
     assert podman_stack.is_ready()
     assert time.monotonic() - started < 180
+
+
+def test_rabbitmq_app_in_containers_writes_every_reading_exactly_once(podman_env, tmp_path):
+    """Chapter 03's container section, as it runs it: a RabbitMQ node in a container on the tour's ports
+    (this module's + 400), the five services each in its own container (the suite's book build leaves
+    the chapters' container sections to this module)."""
+    from streamlab.experiments import containers as ct
+
+    config = ct.tour_config()
+    stack, _ready_s = ct.start_tour_stack(config, broker="rabbitmq")
+    try:
+        run = ct.run_app_in_containers("rabbitmq", duration_s=12, machines=10, data_dir=tmp_path / "app",
+                                       config=config)
+    finally:
+        left = ct.stop_tour_stack(stack)
+    summary = run.summary
+    assert summary["non-zero exits"] == "none"
+    assert summary["readings sent"] >= 10 * 10 * 8           # 10 machines at 10 Hz for most of 12 s
+    assert summary["rows in Parquet"] == summary["readings sent"]
+    assert summary["exactly once"], summary
+    assert left.empty, left
