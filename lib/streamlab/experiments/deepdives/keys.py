@@ -33,8 +33,9 @@ def machine_ids(count: int) -> list[str]:
     return [f"m-{i:02d}" for i in range(1, count + 1)]
 
 
-def _send(bootstrap: str, topic_name: str, records: list[tuple[bytes | None, bytes]], partitioner: str) -> None:
-    writer = common.producer(bootstrap, partitioner=partitioner, linger_ms=5, acks="all")
+def _send(bootstrap: str, topic_name: str, records: list[tuple[bytes | None, bytes]], partitioner: str,
+          **settings: object) -> None:
+    writer = common.producer(bootstrap, partitioner=partitioner, linger_ms=5, acks="all", **settings)
     for key, value in records:
         while True:
             try:
@@ -102,7 +103,10 @@ def ordering(bootstrap: str, records: int = 3000, machines: int = 20, partitions
         for design, spec in specs.items():
             payload = [((m.encode() if design == "keyed by machine" else None), f"{m}:{s}".encode())
                        for m, s in readings]
-            _send(bootstrap, spec.name, payload, "murmur2_random")
+            # Sticky partitioning off: librdkafka otherwise puts key-less records in one partition for
+            # 10 ms at a time, and a burst sent as fast as this one fits in a single window; a fleet's
+            # readings, sent over minutes, cross many windows. Off, each record picks its partition.
+            _send(bootstrap, spec.name, payload, "murmur2_random", sticky_partitioning_linger_ms=0)
             got = _consume_in_group(bootstrap, spec.name, len(payload))
             by_machine: dict[str, list[int]] = {}
             partitions_of: dict[str, set[int]] = {}
