@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.podman, pytest.mark.cluster]
 ENV = {
     "STACK": "podman", "BROKERS": "3", "RABBIT_NODES": "1", "KAFKA_HEAP": "384m",
     # ports of its own: the book (another xdist group, perhaps on the other worker at the same time) has
-    # 29392/29492/5992/15992 and its container tour those + 400
+    # 29392/29492/5992/15992; this module's RabbitMQ tour (chapter 03's section) takes these + 400
     "KAFKA_PORT": str(29592 + SHIFT), "KAFKA_CONTROLLER_PORT": str(29692 + SHIFT),
     "AMQP_PORT": str(6092 + SHIFT), "RABBIT_MGMT_PORT": str(16092 + SHIFT),
     "STREAMLAB_STACK_DIR": str(TEST_ROOT / "podman"),
