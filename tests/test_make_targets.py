@@ -37,6 +37,22 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, ""
 
 
+def _get_when_served(url: str, proc: subprocess.Popen, timeout_s: float) -> tuple[int, str]:
+    """`_get(url)` once the server started by `proc` answers 200, polled until `timeout_s` or its exit;
+    the last answer otherwise ((0, "") if it never answered)."""
+    status, page = 0, ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            status, page = _get(url)
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return status, page
+
+
 @pytest.mark.timeout(180)
 def test_jupyterlab_starts_as_root_on_loopback_with_a_token(tmp_path):
     if not (REPO / ".venv" / "bin" / "jupyter").exists():
@@ -47,16 +63,7 @@ def test_jupyterlab_starts_as_root_on_loopback_with_a_token(tmp_path):
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")})
     try:
-        status, page = 0, ""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status, page = _get(f"http://127.0.0.1:{port}/lab?token={token}")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
+        status, page = _get_when_served(f"http://127.0.0.1:{port}/lab?token={token}", proc, timeout_s=120)
         output = (tmp_path / "lab.log").read_text()
         assert status == 200, f"JupyterLab did not serve /lab (exit {proc.poll()}):\n{output[-2000:]}"
         assert "JupyterLab" in page
@@ -83,14 +90,7 @@ def test_make_serve_serves_the_built_book_and_its_downloads_on_loopback(tmp_path
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             text=True, start_new_session=True)
     try:
-        status, page = 0, ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status, page = _get(f"http://127.0.0.1:{port}/book/intro.html")
-                break
-            except OSError:
-                time.sleep(0.2)
+        status, page = _get_when_served(f"http://127.0.0.1:{port}/book/intro.html", proc, timeout_s=30)
         assert (status, page) == (200, "<h1>streamlab</h1>"), proc.poll()
         assert _get(f"http://127.0.0.1:{port}/book/results.csv") == (200, "a,b\n1,2\n")
     finally:
