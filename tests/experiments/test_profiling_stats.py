@@ -174,3 +174,12 @@ def test_a_service_logs_warnings_are_what_a_failure_quotes(tmp_path):
     assert _warnings(log) == "10:00:01.000 WARNING kafka.coordinator Heartbeat failed: NotCoordinator"
     log.write_text("a INFO x\nb INFO y\n")
     assert _warnings(log) == "a INFO x\nb INFO y"
+
+
+def test_the_chapter_says_which_measurements_were_retried():
+    from streamlab.experiments.profiling import retried_phrase
+
+    rows = pd.DataFrame({"client": ["confluent", "kafka-python"], "scoring": ["batch", "per-record"],
+                         "attempts": [1, 2]})
+    assert retried_phrase(rows.assign(attempts=1)) == "Every measurement ran at its first attempt."
+    assert retried_phrase(rows).startswith("**Measured again:** kafka-python per-record: ")

@@ -12,13 +12,13 @@
 """
 
 from .runs import (LINE_TARGETS, LOOP_COUNTERS, THROUGHPUT_TARGETS, ProfiledRun, against_targets, loop_summary,
-                   loop_times, nominal_profiles, processor_rate, profile_links, scoring_comparison, speedups,
-                   staged_runs, targets_met_phrase)
+                   loop_times, nominal_profiles, processor_rate, profile_links, retried_phrase, scoring_comparison,
+                   speedups, staged_runs, targets_met_phrase)
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "call_graph_svg",
     "icicle_frame", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
-    "processor_rate", "profile_links", "scoring_comparison", "speedups", "staged_runs", "targets_met_phrase",
+    "processor_rate", "profile_links", "retried_phrase", "scoring_comparison", "speedups", "staged_runs", "targets_met_phrase",
     "top_functions",
 ]

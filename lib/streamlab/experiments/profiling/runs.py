@@ -382,6 +382,17 @@ def scoring_comparison(clients: list[str], messages: int | dict[str, int],
 THROUGHPUT_TARGETS = {"confluent": 50_000.0, "kafka-python": 10_000.0}
 
 
+def retried_phrase(comparison: pd.DataFrame) -> str:
+    """Which measurements of `scoring_comparison` needed a second attempt (their processor read nothing
+    for `stall_s` the first time), in words the chapter quotes."""
+    retried = comparison[comparison["attempts"] > 1]
+    if retried.empty:
+        return "Every measurement ran at its first attempt."
+    which = ", ".join(sorted(set(retried["client"] + " " + retried["scoring"])))
+    return (f"**Measured again:** {which}: the first attempt read no record in 90 s and was stopped "
+            "(`attempts` in the CSV).")
+
+
 def against_targets(ratios: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
     """Per client: the fast path's median records/s (wall clock and per CPU-second) beside its target."""
     targets = targets or THROUGHPUT_TARGETS
