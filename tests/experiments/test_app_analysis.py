@@ -267,22 +267,13 @@ def test_sink_files_lists_sizes_and_rows(tmp_path):
 # --------------------------------------------------------------------------- dead letters and sampling
 
 
-class _FakePublisher:
-    def __init__(self):
-        self.sent = []
-
-    def publish(self, topic, key, value, headers=None, on_delivery=None):
-        self.sent.append((topic, key, value, headers))
-
-    def flush(self, timeout=30.0):
-        return 0
-
-
 def test_malformed_payloads_are_published_round_robin_over_keys():
     from streamlab.codecs import DecodeError, get_codec
     from streamlab.domain import TelemetryReading
 
-    publisher = _FakePublisher()
+    from streamlab.transport.memory import MemoryPublisher
+
+    publisher = MemoryPublisher()
     assert publish_malformed(publisher, "ns.telemetry", 7, ["M000", "M001"]) == 0
     assert len(publisher.sent) == 7 and {s[1] for s in publisher.sent} == {"M000", "M001"}
     for _, _, value, _ in publisher.sent:  # none of them decodes: each must end in the dead-letter topic
