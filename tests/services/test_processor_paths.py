@@ -17,7 +17,7 @@ import pytest
 from streamlab.codecs import get_codec
 from streamlab.domain import Alert, HealthRecord, VibrationWindow
 from streamlab.services.common import ServiceOptions
-from streamlab.services.health_processor import HealthScorer, Processor
+from streamlab.services.health_processor import VECTORISE_MIN_PER_MACHINE, HealthScorer, Processor
 from streamlab.transport import Record
 
 from test_batch_scoring import fleet_stream  # same folder: pytest puts it on the path
@@ -45,12 +45,14 @@ def records(seed: int = 3) -> list[Record]:
     return out
 
 
-def published(fake_transport, tmp_path, batch: bool, max_machines: int, stream: list[Record]) -> dict:
+def published(fake_transport, tmp_path, batch: bool, max_machines: int, stream: list[Record],
+              vectorise_min_per_machine: int = 0) -> dict:
     fake_transport.publisher_.sent.clear()
-    options = ServiceOptions(codec="orjson", data_dir=tmp_path / ("batch" if batch else "one"),
+    options = ServiceOptions(codec="orjson", data_dir=tmp_path / f"{batch}-{vectorise_min_per_machine}",
                              instance="health-processor")
     processor = Processor(options, logging.getLogger("paths"), HealthScorer(window=50, confirm=3), 2000,
-                          batch_scoring=batch, max_machines=max_machines)
+                          batch_scoring=batch, max_machines=max_machines,
+                          vectorise_min_per_machine=vectorise_min_per_machine)
     rng = random.Random(1)
     position = 0
     while position < len(stream):
@@ -69,10 +71,14 @@ def published(fake_transport, tmp_path, batch: bool, max_machines: int, stream: 
 
 
 @pytest.mark.parametrize("max_machines", [10_000, 4], ids=["fleet", "cap-reached"])
-def test_the_fast_path_publishes_what_the_per_record_path_publishes(fake_transport, tmp_path, max_machines):
+@pytest.mark.parametrize("vectorise_min", [0, VECTORISE_MIN_PER_MACHINE], ids=["batch", "auto"])
+def test_the_fast_path_publishes_what_the_per_record_path_publishes(fake_transport, tmp_path, max_machines,
+                                                                    vectorise_min):
+    """batch: every run vectorised; auto: only runs with enough readings per machine (the batch sizes
+    below give both kinds), the rest record by record -- the output must not tell which."""
     stream = records()
     one = published(fake_transport, tmp_path, False, max_machines, stream)
-    fast = published(fake_transport, tmp_path, True, max_machines, stream)
+    fast = published(fake_transport, tmp_path, True, max_machines, stream, vectorise_min)
     assert len(fast["health"]) == len(one["health"]) > 1000
     assert one["dead"], "the stream should hold bad records, or this test checks little"
     assert sorted(fast["dead"], key=repr) == sorted(one["dead"], key=repr)
@@ -84,3 +90,19 @@ def test_the_fast_path_publishes_what_the_per_record_path_publishes(fake_transpo
         assert got.features == pytest.approx(want.features, rel=1e-7, abs=1e-9)
     assert [(a.machine_id, a.seq, a.state, a.reason) for a in fast["alerts"]] == \
         [(a.machine_id, a.seq, a.state, a.reason) for a in one["alerts"]]
+
+
+def test_auto_vectorises_only_runs_with_enough_readings_per_machine(fake_transport, tmp_path):
+    stream = [r for r in records() if r.topic == "telemetry" and r.headers == {"codec": b"orjson"}]
+    options = ServiceOptions(codec="orjson", data_dir=tmp_path, instance="health-processor")
+    processor = Processor(options, logging.getLogger("paths"), HealthScorer(window=50, confirm=3), 2000,
+                          vectorise_min_per_machine=VECTORISE_MIN_PER_MACHINE)
+    vectorised: list[int] = []
+    columns = processor._columns
+    processor._columns = lambda run: vectorised.append(len(run)) or columns(run)
+    machines = len({r.key for r in stream})
+    small, large = machines * (VECTORISE_MIN_PER_MACHINE - 1), machines * VECTORISE_MIN_PER_MACHINE
+    processor.process_batch(stream[:small])
+    assert vectorised == []
+    processor.process_batch(stream[small:small + large])
+    assert vectorised == [large]

@@ -40,6 +40,13 @@ from .deadletter import dead_letter_headers
 #: thousands fits; an attacker (or a bug) inventing a new id per message cannot grow the state without bound.
 MAX_MACHINES = 10_000
 
+#: The "auto" scoring path vectorises a run only when it holds at least this many readings per machine on
+#: average. The vectorised path pays a fixed numpy set-up per machine, the per-record path a constant cost
+#: per reading: a run of one reading per machine (what a poll brings at the nominal 10 Hz) costs an order of
+#: magnitude more CPU vectorised, and every reading of the run waits for it. Chapter 04 measures both paths
+#: per run size and where they cross (`profiling.scoring_crossover`).
+VECTORISE_MIN_PER_MACHINE = 48
+
 
 class HealthScorer:
     """The per-machine state of the processor, free of any broker code (tested on its own)."""
@@ -141,11 +148,14 @@ class Processor:
 
     def __init__(self, options: ServiceOptions, log: logging.Logger, scorer: HealthScorer, max_batch: int,
                  batch_scoring: bool = True, commit_interval_s: float = 0.0, linger_ms: float | None = None,
-                 max_machines: int | None = None, exactly_once: bool = False) -> None:
+                 max_machines: int | None = None, exactly_once: bool = False,
+                 vectorise_min_per_machine: int = 0) -> None:
         if max_machines is not None:
             scorer.max_machines = max_machines
         self.options = options
         self.batch_scoring = batch_scoring
+        # 0: every run vectorised (the "batch" path); VECTORISE_MIN_PER_MACHINE: the "auto" path
+        self.vectorise_min_per_machine = vectorise_min_per_machine
         self.commit_interval_s = commit_interval_s
         self.log = log
         self.scorer = scorer
@@ -287,6 +297,10 @@ class Processor:
     def _score_run(self, run: list[Record]) -> None:
         if not run:
             return
+        if len(run) < self.vectorise_min_per_machine * len({record.key for record in run}):
+            for record in run:          # too few readings per machine to pay for the vectorised set-up
+                self.handle(record)
+            return
         columns = self._columns(run)
         if columns is None:
             decoded = [(record, message) for record in run if (message := self._decode(record)) is not None]
@@ -391,8 +405,9 @@ class Processor:
             self.metrics.close()
 
 
-#: How the processor scores a poll batch: vectorised over the batch, or record by record (the reference).
-SCORING_PATHS = ("batch", "per-record")
+#: How the processor scores a poll batch: vectorised where a run has enough readings per machine to gain from
+#: it, else record by record (auto); always vectorised (batch); record by record (per-record, the reference).
+SCORING_PATHS = ("auto", "batch", "per-record")
 
 
 def _scoring_path(value: str) -> str:
@@ -408,10 +423,12 @@ def main(options: ServiceOptions, log: logging.Logger,
          confirm: int = typer.Option(3, show_default=True,
                                      help="assessments in a row a new state needs before it is alerted "
                                           "(damps flapping)"),
-         scoring: str = typer.Option("batch", show_default=True, envvar="STREAMLAB_PROCESSOR_SCORING",
+         scoring: str = typer.Option("auto", show_default=True, envvar="STREAMLAB_PROCESSOR_SCORING",
                                      callback=_scoring_path,
-                                     help="batch: score each poll batch vectorised (numpy); per-record: record "
-                                          "by record (the reference path)"),
+                                     help="auto: vectorised (numpy) where a poll batch holds at least "
+                                          f"{VECTORISE_MIN_PER_MACHINE} readings per machine, else record by "
+                                          "record; batch: always vectorised; per-record: record by record "
+                                          "(the reference path)"),
          commit_interval: float = typer.Option(0.1, show_default=True, min=0.0,
                                                envvar="STREAMLAB_PROCESSOR_COMMIT_INTERVAL",
                                                help="seconds between flush-and-commit of outputs and offsets "
@@ -422,7 +439,8 @@ def main(options: ServiceOptions, log: logging.Logger,
                                            help="Kafka (confluent) only: outputs and input offsets committed in "
                                                 "one transaction per commit interval")) -> None:
     """Score machine health from telemetry and vibration; publish health records and alerts."""
-    Processor(options, log, HealthScorer(window, confirm), max_batch, batch_scoring=scoring == "batch",
+    Processor(options, log, HealthScorer(window, confirm), max_batch, batch_scoring=scoring != "per-record",
+              vectorise_min_per_machine=VECTORISE_MIN_PER_MACHINE if scoring == "auto" else 0,
               commit_interval_s=commit_interval, linger_ms=linger_ms,
               exactly_once=exactly_once).run(Shutdown(), Deadline(options.duration_s))
 
