@@ -18,6 +18,9 @@ from ..codecs import service_codec
 from ..domain import FaultSchedule, Fleet
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for
 
+#: The generators' Kafka producer linger (ms), `--linger-ms` / STREAMLAB_GENERATOR_LINGER_MS.
+GENERATOR_LINGER_MS = 1.0
+
 
 def build_fleet(machines: int, seed: int, duration_s: float) -> Fleet:
     """The same seed gives every generator the same fleet and the same fault schedule."""
@@ -37,11 +40,14 @@ def write_ground_truth(options: ServiceOptions, fleet: Fleet, epoch_ns: int) -> 
 
 def run_generator(options: ServiceOptions, log: logging.Logger, topic: str, message_type: str,
                   rate_hz: float, make: Callable[[str, float], object], machine_ids: list[str],
-                  epoch_ns: int, max_messages: int = 0) -> None:
+                  epoch_ns: int, max_messages: int = 0, linger_ms: float | None = None) -> None:
+    """``linger_ms``: how long the Kafka producer holds a record to batch it with the next (other brokers
+    have no such setting); a tick's readings leave together anyway, so a short linger costs no batching."""
     shutdown = Shutdown()
     deadline = Deadline(options.duration_s)
     codec = service_codec(options.codec)
-    publisher = options.transport().publisher(options.instance)
+    producer_options = {"linger_ms": linger_ms} if linger_ms is not None and options.broker == "kafka" else {}
+    publisher = options.transport().publisher(options.instance, **producer_options)
     metrics = Metrics(options, log)
     headers = headers_for(codec.name, message_type)
     errors: list[str] = []

@@ -12,7 +12,7 @@ import typer
 
 from ..pipeline.topics import TELEMETRY
 from .common import ServiceOptions, service_command
-from .generator_loop import build_fleet, run_generator, write_ground_truth
+from .generator_loop import GENERATOR_LINGER_MS, build_fleet, run_generator, write_ground_truth
 
 
 @service_command("telemetry-generator")
@@ -21,13 +21,16 @@ def main(options: ServiceOptions, log: logging.Logger,
          rate: float = typer.Option(10.0, min=0.1, show_default=True, help="readings per second per machine"),
          seed: int = typer.Option(7, show_default=True, help="seed of the fleet and its fault schedule"),
          epoch_ns: int = typer.Option(0, help="wall-clock start of simulated time (shared by both generators)"),
-         max_messages: int = typer.Option(0, help="stop after this many messages (0: no limit)")) -> None:
+         max_messages: int = typer.Option(0, help="stop after this many messages (0: no limit)"),
+         linger_ms: float = typer.Option(GENERATOR_LINGER_MS, show_default=True, min=0.0,
+                                         envvar="STREAMLAB_GENERATOR_LINGER_MS",
+                                         help="Kafka producer linger: how long a reading waits to be batched")) -> None:
     """Send one telemetry reading per machine per tick, keyed by machine id."""
     fleet = build_fleet(machines, seed, options.duration_s)
     epoch_ns = epoch_ns or time.time_ns()
     write_ground_truth(options, fleet, epoch_ns)
     run_generator(options, log, TELEMETRY.name, "telemetry", rate, fleet.telemetry, fleet.machine_ids,
-                  epoch_ns, max_messages)
+                  epoch_ns, max_messages, linger_ms)
 
 
 if __name__ == "__main__":
