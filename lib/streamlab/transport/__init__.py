@@ -7,7 +7,8 @@ client="pika", ep=...)` maps the same streams onto exchanges and quorum queues (
 (brokerless PUB/SUB) implement the same contract as far as their patterns allow,
 for Part 3's comparison (see their module docstrings for what they lack).
 `kafka_admin` is the one module that talks to Kafka's admin API; `spec` holds what
-a caller tells a back end (`TopicSpec`, `TopicTable`, `Endpoints`).
+a caller tells a back end (`TopicSpec`, `TopicTable`, `Endpoints`); `memory` is an
+in-process stand-in, for running a service's own code without a broker.
 
 This layer knows no application and no stack: the caller passes the endpoints
 (`streamlab.stack.open_transport` reads them from the running stack) and the table
