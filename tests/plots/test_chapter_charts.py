@@ -1,4 +1,4 @@
-"""The chart builders of chapters 00 and 01 return charts with the encodings the chapters rely on.
+"""The chart builders of chapters 00, 01 and 04 return charts with the encodings the chapters rely on.
 
 Each chart is turned into its Vega-Lite spec (``to_dict``), which validates it
 against the schema, and the fields of its encodings are checked.
@@ -114,3 +114,16 @@ def test_codec_charts(wide):
     assert _fields(size, "x") == {"percent"} and "message_type" in _fields(size, "color")
     data = size["datasets"][next(iter(size["datasets"]))]
     assert np.isclose(max(row["percent"] for row in data), 300.0)
+
+
+def test_scoring_crossover_chart_marks_where_auto_vectorises():
+    from streamlab.plots.profiling import scoring_crossover
+
+    samples = pd.DataFrame([{"path": path, "readings_per_machine": n, "us_per_reading": us}
+                            for path, n, us in (("per-record", 1, 10.0), ("per-record", 64, 12.0),
+                                                ("vectorised", 1, 250.0), ("vectorised", 64, 8.0))])
+    spec = scoring_crossover(samples, 48).to_dict()
+    assert _fields(spec, "x") == {"readings_per_machine"}
+    assert _fields(spec, "color") == {"path"}
+    rule = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert rule and spec["datasets"][rule[0]["data"]["name"]][0]["readings_per_machine"] == 48

@@ -98,3 +98,26 @@ def hop_latency(samples: pd.DataFrame, summary: pd.DataFrame,
         tooltip=["series", "hop", "percentile", alt.Tooltip("ms:Q", format=",.2f")])
     return chart.properties(width=300, height=220).facet(
         data=data, column=alt.Column("hop:N", title=None), title=_title(title, subtitle))
+
+
+def scoring_crossover(samples: pd.DataFrame, threshold: int,
+                      title: str = "Processor CPU per reading, by readings per machine in a run",
+                      subtitle: str | None = None) -> alt.LayerChart:
+    """Both scoring paths' µs per reading against run size (log-log): median line, every run a dot, and a
+    rule where the auto path starts to vectorise (``threshold`` readings per machine)."""
+    scale = series_scale(sorted(samples["path"].unique()))
+    x = alt.X("readings_per_machine:Q", title="readings per machine in the run (log)",
+              scale=alt.Scale(type="log", base=2))
+    y_title, y_scale = "CPU µs per reading (log)", alt.Scale(type="log")
+    y = alt.Y("us_per_reading:Q", title=y_title, scale=y_scale)
+    color = alt.Color("path:N", title="scoring path", scale=scale)
+    base = alt.Chart(samples)
+    line = base.mark_line(point=True).encode(
+        x=x, y=alt.Y("median(us_per_reading):Q", title=y_title, scale=y_scale), color=color)
+    dots = base.mark_circle(size=18, opacity=0.35).encode(
+        x=x, y=y, color=color, tooltip=["path", "readings_per_machine", alt.Tooltip("us_per_reading:Q", format=",.1f")])
+    rule_data = pd.DataFrame({"readings_per_machine": [threshold], "label": [f"auto vectorises from {threshold}"]})
+    rule = alt.Chart(rule_data).mark_rule(strokeDash=[4, 3], color="#1f2933").encode(x="readings_per_machine:Q")
+    text = alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-110, fontSize=10, color="#1f2933").encode(
+        x="readings_per_machine:Q", text="label:N")
+    return alt.layer(line, dots, rule, text, title=_title(title, subtitle)).properties(width=WIDTH, height=240)

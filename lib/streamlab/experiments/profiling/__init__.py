@@ -8,9 +8,12 @@
   line_profiler's per-line table;
 * :mod:`.runs` -- the experiments: each service unthrottled (stage by stage over
   a fresh namespace, ≥ 5 runs) and the whole pipeline at its nominal rate, with
-  time per record through each service's loop read from its metrics.
+  time per record through each service's loop read from its metrics;
+* :mod:`.crossover` -- the processor's two scoring paths per run size, without
+  a broker: where vectorising a poll batch starts to pay.
 """
 
+from .crossover import crossover_phrase, crossover_point, crossover_summary, scoring_crossover
 from .runs import (LINE_TARGETS, LOOP_COUNTERS, THROUGHPUT_TARGETS, ProfiledRun, against_targets, loop_summary,
                    loop_times, nominal_profiles, processor_rate, profile_links, retried_phrase, scoring_comparison,
                    speedups, staged_runs, targets_met_phrase)
@@ -18,7 +21,7 @@ from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, to
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "call_graph_svg",
-    "icicle_frame", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
-    "processor_rate", "profile_links", "retried_phrase", "scoring_comparison", "speedups", "staged_runs", "targets_met_phrase",
-    "top_functions",
+    "crossover_phrase", "crossover_point", "crossover_summary", "icicle_frame", "line_table", "load_line_stats",
+    "loop_summary", "loop_times", "nominal_profiles", "processor_rate", "profile_links", "retried_phrase",
+    "scoring_comparison", "scoring_crossover", "speedups", "staged_runs", "targets_met_phrase", "top_functions",
 ]

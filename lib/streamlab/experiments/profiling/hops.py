@@ -25,10 +25,12 @@ HOPS = {
     "processor → sink": ("ts_ns", "sink_received_ns"),
     "sink → on disk": ("sink_received_ns", "sink_ts_ns"),
 }
-# The settings that decide where a record waits: before = the processor as it was (flush and commit after every
-# poll batch, outputs lingering 5 ms), after = the defaults now.
+# The settings that decide where a record waits: before = the application as it was (the processor flushing and
+# committing after every poll batch and vectorising every run, processor and generators lingering 5 ms),
+# after = the defaults now.
 LATENCY_SETTINGS = {
-    "before": {"STREAMLAB_PROCESSOR_COMMIT_INTERVAL": "0", "STREAMLAB_PROCESSOR_LINGER_MS": "5"},
+    "before": {"STREAMLAB_PROCESSOR_COMMIT_INTERVAL": "0", "STREAMLAB_PROCESSOR_LINGER_MS": "5",
+               "STREAMLAB_PROCESSOR_SCORING": "batch", "STREAMLAB_GENERATOR_LINGER_MS": "5"},
     "after": {},
 }
 

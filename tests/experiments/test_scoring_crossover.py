@@ -1,0 +1,45 @@
+"""The scoring-path crossover measures the processor's own code on both paths and reads the crossover right."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from streamlab.experiments.profiling import crossover_point, crossover_summary, scoring_crossover
+from streamlab.experiments.profiling.crossover import telemetry_runs
+
+
+def test_runs_hold_the_asked_readings_per_machine():
+    runs = telemetry_runs(machines=3, per_machine=4, runs=2)
+    assert [len(run) for run in runs] == [12, 12]
+    assert all(sum(r.key == b"M000" for r in run) == 4 for run in runs)
+    offsets = [r.offset for run in runs for r in run]
+    assert offsets == sorted(set(offsets)), "consecutive, distinct offsets: one stream, cut into runs"
+
+
+def test_both_paths_are_measured_per_run_size():
+    samples = scoring_crossover(per_machine=(1, 8), machines=3, runs=2, warmup=1)
+    assert set(samples["path"]) == {"per-record", "vectorised"}
+    assert len(samples) == 2 * 2 * 2
+    assert (samples["us_per_reading"] >= 0).all() and samples["us_per_reading"].notna().all()
+    assert set(samples["run_records"]) == {3, 24}
+    summary = crossover_summary(samples)
+    assert list(summary["readings_per_machine"]) == [1, 8]
+    assert set(summary["faster"]) <= {"per-record", "vectorised"}
+
+
+def _summary(speedups: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"readings_per_machine": [1, 2, 4, 8][:len(speedups)],
+                         "faster": ["vectorised" if s > 1 else "per-record" for s in speedups]})
+
+
+def test_the_crossover_is_where_vectorising_stays_faster():
+    assert crossover_point(_summary([0.1, 0.5, 1.2, 1.5])) == 4
+    assert crossover_point(_summary([0.1, 1.1, 0.9, 1.5])) == 8, "a lucky small size is no crossover"
+    assert crossover_point(_summary([0.1, 0.5])) is None
+
+
+def test_the_crossover_phrase_says_never_when_there_is_none():
+    from streamlab.experiments.profiling import crossover_phrase
+
+    assert crossover_phrase(None) == "in none of the sizes measured"
+    assert crossover_phrase(64) == "from 64 readings per machine on"
