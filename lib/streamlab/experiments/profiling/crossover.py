@@ -66,11 +66,15 @@ def telemetry_runs(machines: int, per_machine: int, runs: int, codec: str = "orj
     return out
 
 
+def _processor(vectorised: bool, data_dir: Path, codec: str) -> tuple[Processor, _InMemoryOptions]:
+    options = _InMemoryOptions(codec=codec, data_dir=data_dir, instance="crossover", metrics_interval_s=3600.0)
+    return Processor(options, logging.getLogger("streamlab.crossover"), HealthScorer(), max_batch=10_000,
+                     batch_scoring=vectorised), options
+
+
 def time_runs(vectorised: bool, runs: list[list[Record]], data_dir: Path, codec: str = "orjson") -> list[float]:
     """Seconds of CPU each run took through a fresh processor (process the run, then publish and commit)."""
-    options = _InMemoryOptions(codec=codec, data_dir=data_dir, instance="crossover", metrics_interval_s=3600.0)
-    processor = Processor(options, logging.getLogger("streamlab.crossover"), HealthScorer(), max_batch=10_000,
-                          batch_scoring=vectorised)
+    processor, options = _processor(vectorised, data_dir, codec)
     seconds = []
     try:
         for run in runs:
@@ -82,6 +86,22 @@ def time_runs(vectorised: bool, runs: list[list[Record]], data_dir: Path, codec:
     finally:
         processor.metrics.close()
     return seconds
+
+
+def record_sizes(machines: int = 20, per_machine: int = 120, codec: str = "orjson") -> dict[str, float]:
+    """Mean bytes of a telemetry reading the processor reads and of a health record it writes once its
+    machine's window is full, as encoded: the sizes a broker-side reference for the processor should use."""
+    run = telemetry_runs(machines, per_machine, 1, codec)[0]
+    with tempfile.TemporaryDirectory(prefix="streamlab-sizes-") as tmp:
+        processor, options = _processor(False, Path(tmp), codec)
+        try:
+            processor.process_with_retries(run)
+        finally:
+            processor.metrics.close()
+    outputs = options.memory.publisher_.on(processor.health_topic)
+    health = [value for _topic, _key, value, _headers in outputs[len(outputs) // 2:]]   # windows full by then
+    return {"telemetry_bytes": float(np.mean([len(r.value) for r in run])),
+            "health_bytes": float(np.mean([len(value) for value in health]))}
 
 
 def scoring_crossover(per_machine: tuple[int, ...] = PER_MACHINE, machines: int = 20, runs: int = 7,
