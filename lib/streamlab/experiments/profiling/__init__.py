@@ -13,15 +13,16 @@
   a broker: where vectorising a poll batch starts to pay.
 """
 
-from .crossover import crossover_phrase, crossover_point, crossover_summary, scoring_crossover
-from .runs import (LINE_TARGETS, LOOP_COUNTERS, THROUGHPUT_TARGETS, ProfiledRun, against_targets, loop_summary,
-                   loop_times, nominal_profiles, processor_rate, profile_links, retried_phrase, scoring_comparison,
-                   speedups, staged_runs, targets_met_phrase)
+from .crossover import crossover_phrase, crossover_point, crossover_summary, record_sizes, scoring_crossover
+from .runs import (LINE_TARGETS, LOOP_COUNTERS, THROUGHPUT_TARGETS, ProfiledRun, against_targets, ceiling_phrase,
+                   kafka_producer_ceiling, loop_summary, loop_times, nominal_profiles, processor_rate,
+                   profile_links, retried_phrase, scoring_comparison, speedups, staged_runs, targets_met_phrase)
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "call_graph_svg",
-    "crossover_phrase", "crossover_point", "crossover_summary", "icicle_frame", "line_table", "load_line_stats",
-    "loop_summary", "loop_times", "nominal_profiles", "processor_rate", "profile_links", "retried_phrase",
-    "scoring_comparison", "scoring_crossover", "speedups", "staged_runs", "targets_met_phrase", "top_functions",
+    "ceiling_phrase", "crossover_phrase", "crossover_point", "crossover_summary", "icicle_frame",
+    "kafka_producer_ceiling", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
+    "processor_rate", "profile_links", "record_sizes", "retried_phrase", "scoring_comparison", "scoring_crossover",
+    "speedups", "staged_runs", "targets_met_phrase", "top_functions",
 ]

@@ -346,6 +346,28 @@ def measure_processor_rate(client: str, messages: int, scoring: str, machines: i
             "cpu_us_per_record": cpu_us, "per_core_records_per_s": 1e6 / cpu_us if cpu_us > 0 else float("nan")}
 
 
+def kafka_producer_ceiling(record_bytes: int, records: int = 200_000, partitions: int = 6,
+                           ep: object | None = None) -> dict:
+    """Kafka's own Java producer (kafka-producer-perf-test) on the same cluster, writing what the processor
+    writes: records of its output size, acks=all, idempotent, replication 3, the tool's default batching.
+
+    The processor publishes one health record per reading it scores (and reads one, on the same two
+    cores), so what the JVM producer sustains here bounds what any processor can reach on this machine.
+    ``ep``: the stack's endpoints (default: the running stack's).
+    """
+    from ...stack import endpoints
+    from ..drivers.native_kafka import KafkaPerfTestDriver
+    from ..workload import Workload
+
+    workload = Workload(name="processor-output-ceiling", message_size=int(record_bytes), max_records=records,
+                        consumers=0, partitions=partitions, replication=3, acks="all", phases="sequential")
+    result = KafkaPerfTestDriver().run(workload, ep or endpoints())
+    producer = result.roles["producer"]
+    return {"tool": "kafka-producer-perf-test", "record_bytes": int(record_bytes), "records": producer.records,
+            "records_per_s": producer.records_per_s, "mb_per_s": producer.mb_per_s,
+            "replication": result.replication}
+
+
 def _warnings(log: Path, limit: int = 1500) -> str:
     """The WARNING/ERROR lines of a service log (its client's complaints), else its last lines."""
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
@@ -412,6 +434,17 @@ def targets_met_phrase(verdict: pd.DataFrame) -> str:
     if not met:
         return "neither client reached its target"
     return f"only {met[0]} reached its target"
+
+
+def ceiling_phrase(ceiling_records_per_s: float, target: float) -> str:
+    """How the throughput target compares with Kafka's own producer at the processor's output size."""
+    if not ceiling_records_per_s > 0:
+        return "could not be compared with Kafka's own producer (its run gave no figure)"
+    ratio = target / ceiling_records_per_s
+    if ratio > 1:
+        return (f"is {ratio:.1f} × what Kafka's own producer sustained, so a processor that writes a record per "
+                "reading cannot reach it on this cluster")
+    return f"is {ratio:.2f} × what Kafka's own producer sustained, so it is within this cluster's reach"
 
 
 def speedups(comparison: pd.DataFrame, before: str = "per-record", after: str = "batch") -> pd.DataFrame:
