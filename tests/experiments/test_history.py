@@ -70,3 +70,15 @@ def test_tests_are_counted_per_folder_from_the_source(tmp_path):
     (tmp_path / "test_top.py").write_text("class TestX:\n    def test_method(self): pass\n")
     table = history.tests_defined(tmp_path)
     assert table.set_index("folder")["tests"].to_dict() == {".": 1, "unit": 2}
+
+
+def test_commits_about_quotes_the_first_commit_on_each_topic(repo):
+    (repo / "c.py").write_text("c = 1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Sink: exact seqs\n\nThe mark dropped 5 of 1,440\nrows.\n\nMore detail.")
+    found = history.commits_about(repo, {"sink": "dropped \\d+ of", "branch": "on a BRANCH", "none": "zzz"})
+    assert list(found["topic"]) == ["sink", "branch"], "a topic no commit mentions is left out"
+    sink = found.set_index("topic").loc["sink"]
+    assert sink["subject"] == "Sink: exact seqs" and sink["detail"] == "The mark dropped 5 of 1,440 rows."
+    assert found.set_index("topic").loc["branch", "subject"] == "On a branch"
+    assert history.commits_about(repo / "not-a-repo", {"sink": "x"}).empty

@@ -91,3 +91,27 @@ def tests_defined(tests_dir: Path) -> pd.DataFrame:
         folder = parts[0] if len(parts) > 1 else "."
         counts[folder] = counts.get(folder, 0) + n
     return pd.DataFrame(sorted(counts.items()), columns=["folder", "tests"])
+
+
+def commits_about(repo: Path, topics: dict[str, str]) -> pd.DataFrame:
+    """For each topic, the earliest non-merge commit whose message matches its regular expression
+    (case-insensitive): its date, subject and the first paragraph of its body.
+
+    The reflection's examples are then quoted from the record as it was written at the time, with the
+    numbers the commit's author measured, instead of retold from memory.
+    """
+    import re
+
+    out = _git(repo, "log", "--no-merges", "--reverse", "--format=%x1e%h%x09%aI%x09%s%x1f%b")
+    entries = [entry.split("\x1f", 1) for entry in (out or "").split(_MARK) if entry.strip()]
+    rows = []
+    for topic, pattern in topics.items():
+        regex = re.compile(pattern, re.IGNORECASE)
+        for head, body in entries:
+            commit, date, subject = head.split("\t", 2)
+            if regex.search(subject) or regex.search(body):
+                detail = " ".join(body.strip().split("\n\n", 1)[0].split())
+                rows.append({"topic": topic, "commit": commit, "date": date[:10], "subject": subject.strip(),
+                             "detail": detail})
+                break
+    return pd.DataFrame(rows, columns=["topic", "commit", "date", "subject", "detail"])
