@@ -37,3 +37,44 @@ def test_a_consumer_is_closed_once_and_refuses_to_poll_after():
     consumer.close()
     with pytest.raises(TransportError, match="closed"):
         consumer.poll(0.1)
+
+
+class _Reader:
+    """A consumer whose offset fetch fails with the given errors first (a coordinator moving), then answers."""
+
+    def __init__(self, errors: list[int]) -> None:
+        self.errors, self.calls = list(errors), 0
+
+    def committed(self, partitions, timeout):
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+        self.calls += 1
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        return [TopicPartition(tp.topic, tp.partition, 7) for tp in partitions]
+
+
+def test_an_offset_fetch_is_asked_again_while_the_coordinator_moves():
+    """Chapter 06 once died here: a broker killed, the group's coordinator moving, NOT_COORDINATOR raised."""
+    from confluent_kafka import KafkaError
+
+    from streamlab.transport.kafka_admin import committed_offsets
+
+    reader = _Reader([KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS])
+    assert committed_offsets(reader, [("t", 0), ("t", 1)], timeout=5.0) == {("t", 0): 7, ("t", 1): 7}
+    assert reader.calls == 3
+
+
+def test_an_offset_fetch_gives_up_at_its_timeout_and_raises_other_errors_at_once():
+    from confluent_kafka import KafkaError, KafkaException
+
+    from streamlab.transport.kafka_admin import committed_offsets
+
+    moving = _Reader([KafkaError.NOT_COORDINATOR] * 1000)
+    with pytest.raises(KafkaException, match="NOT_COORDINATOR|Not coordinator"):
+        committed_offsets(moving, [("t", 0)], timeout=1.0)
+    assert 2 <= moving.calls < 10
+    denied = _Reader([KafkaError.GROUP_AUTHORIZATION_FAILED])
+    with pytest.raises(KafkaException):
+        committed_offsets(denied, [("t", 0)], timeout=5.0)
+    assert denied.calls == 1

@@ -138,14 +138,35 @@ def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
                      "logger": quiet_logger()})
 
 
+#: Errors of an offset fetch that mean "ask again": the group's coordinator is moving (a broker stopped or
+#: was killed, the offsets partition's leader changed) or still loading the group's offsets.
+_COORDINATOR_MOVING = frozenset({"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS",
+                                 "_TIMED_OUT", "_TRANSPORT"})
+
+
 def committed_offsets(reader, partitions: list[tuple[str, int]], timeout: float = 10.0) -> dict[tuple[str, int], int]:
-    """The committed offset of each (topic, partition) for the reader's group; -1 where it committed nothing."""
-    from confluent_kafka import TopicPartition
+    """The committed offset of each (topic, partition) for the reader's group; -1 where it committed nothing.
+
+    librdkafka hands a consumer's offset fetch back with NOT_COORDINATOR when the group's coordinator moved
+    under it (chapter 06 kills brokers while the runner reads lag), instead of finding the new one: asked
+    again, it does. So the fetch is retried until ``timeout``; any other error is raised at once.
+    """
+    from confluent_kafka import KafkaException, TopicPartition
 
     if not partitions:
         return {}
-    answer = reader.committed([TopicPartition(topic, partition) for topic, partition in partitions], timeout=timeout)
-    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
+    wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            answer = reader.committed(wanted, timeout=max(remaining, 0.1))
+            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if getattr(error, "name", lambda: "")() not in _COORDINATOR_MOVING or remaining <= 0.25:
+                raise
+        time.sleep(0.25)
 
 
 def group_committed(bootstrap: str, group: str, partitions: list[tuple[str, int]],
