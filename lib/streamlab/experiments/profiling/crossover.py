@@ -16,6 +16,7 @@ memory costs less than a producer call, which both paths make equally often.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -108,16 +109,19 @@ def scoring_crossover(per_machine: tuple[int, ...] = PER_MACHINE, machines: int 
                       warmup: int = 2, codec: str = "orjson") -> pd.DataFrame:
     """CPU µs per reading of each path for each run size, one row per measured run (tidy, for plotting).
 
-    Each run size gets ``warmup + runs`` runs of a fresh processor on each path,
-    the first ``warmup`` not kept (the windows fill, numpy's caches warm up).
-    Both paths score the same encoded readings.
+    Each run size gets a fresh processor on each path, which first scores at
+    least ``warmup`` runs and enough readings to fill every machine's window
+    (the steady state of a running processor: full windows, warm caches), not
+    kept; then ``runs`` measured runs. Both paths score the same encoded readings.
     """
     rows = []
+    window = HealthScorer().window
     with tempfile.TemporaryDirectory(prefix="streamlab-crossover-") as tmp:
         for n in per_machine:
-            stream = telemetry_runs(machines, n, warmup + runs, codec)
+            skip = max(warmup, math.ceil(window / n))
+            stream = telemetry_runs(machines, n, skip + runs, codec)
             for path, vectorised in PATHS.items():
-                seconds = time_runs(vectorised, stream, Path(tmp) / f"{path}-{n}", codec)[warmup:]
+                seconds = time_runs(vectorised, stream, Path(tmp) / f"{path}-{n}", codec)[skip:]
                 rows += [{"path": path, "readings_per_machine": n, "run_records": n * machines,
                           "us_per_reading": 1e6 * s / (n * machines), "ms_per_run": 1e3 * s} for s in seconds]
     return pd.DataFrame(rows)
