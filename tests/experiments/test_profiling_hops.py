@@ -41,3 +41,22 @@ def test_targets_phrase_counts_the_hops_that_met_the_target():
 
     assert targets_phrase(2, 2) == "both hops"
     assert targets_phrase(1, 2) == "1 of 2 hops" and targets_phrase(0, 2) == "0 of 2 hops"
+
+
+def test_flush_shadow_finds_a_tail_that_waited_for_the_write():
+    """Two files begin at 1 s and 2 s; the slow records arrive just after a write began, the rest mid-second."""
+    base = 1_700_000_000_000_000_000
+    rows = []
+    for k in range(200):
+        second = 1 + k % 2
+        slow = k % 20 == 0
+        received = base + second * 1_000_000_000 + (50_000_000 if slow else 500_000_000)
+        rows.append({"ts_ns": received - (80_000_000 if slow else 2_000_000), "sink_received_ns": received,
+                     "sink_ts_ns": base + (second + 1) * 1_000_000_000})
+    rows[0]["sink_ts_ns"] = base + 1_000_000_000          # the files' write starts: 1 s, 2 s and 3 s
+    rows[1]["sink_ts_ns"] = base + 2_000_000_000
+    shadow = hops.flush_shadow(pd.DataFrame(rows)).set_index("records")
+    assert shadow.loc["all records", "in write shadow %"] == pytest.approx(5.0)
+    assert shadow.loc["slowest 5 %", "in write shadow %"] == pytest.approx(100.0)
+    assert shadow.loc["slowest 1 %", "median hop ms"] == pytest.approx(80.0)
+    assert shadow["files"].iloc[0] == 3
