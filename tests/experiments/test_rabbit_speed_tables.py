@@ -163,3 +163,18 @@ def test_hop_phrase_counts_the_hops_within_twice_raw_pika(results, app):
     assert phrase.startswith("The app's RabbitMQ hops: 1 of 2 hop figures")
     assert "furthest is generator → processor, p99 ms at 5.0×" in phrase
     assert rs.hop_phrase(rs.speed_table(results)) == ""
+
+
+def test_shadow_rows_and_phrase_place_the_sink_tail_against_its_writes(results, app):
+    shadow = pd.DataFrame({"records": ["all records", "slowest 5 %", "slowest 1 %"], "count": [1000, 50, 10],
+                           "in write shadow %": [8.0, 60.0, 90.0], "median hop ms": [3.0, 40.0, 90.0]})
+    rows = rs.shadow_rows(shadow)
+    assert set(rows["metric"]) == set(rs.SHADOW_METRICS.values()) and set(rows["hop"]) == {"processor → sink"}
+    sink = pd.DataFrame([{"hop": "processor → sink", "metric": m, "value": v, "rate": 200.0}
+                         for m, v in (("p50_ms", 5.0), ("p99_ms", 110.0))])
+    app = pd.concat([app, sink], ignore_index=True)
+    with_shadow = pd.concat([app, rows], ignore_index=True)
+    assert rs.speed_table(results, with_shadow).equals(rs.speed_table(results, app)), "p50/p99 rows only"
+    phrase = rs.shadow_phrase(with_shadow)
+    assert "slowest 1 %, 90 % arrived within 150 ms" in phrase and "against 8 % of all records" in phrase
+    assert rs.shadow_phrase(app) == ""

@@ -272,14 +272,28 @@ def app_hops(cfg: SpeedConfig, endpoints: Any, progress: bool = True) -> tuple[p
     """The app on RabbitMQ at machines × rate_hz readings/s, and raw pika at that rate and message size.
 
     Returns (hop percentiles of the app, the raw pika bench rows)."""
-    from .profiling.hops import hop_latencies
+    from .profiling.hops import flush_shadow, hop_latencies
 
     health = app_health(cfg)
-    hops = hop_latencies(health, "app on RabbitMQ")
+    hops = pd.concat([hop_latencies(health, "app on RabbitMQ"), shadow_rows(flush_shadow(health))],
+                     ignore_index=True)
     rate = cfg.app_machines * cfg.app_rate_hz
     wl = cfg.workload(f"rabbit-raw-{rate:g}", rate=rate, message_size=cfg.app_message_size, queue_type="quorum")
     raw = _bench(cfg, wl, (OURS,), "app_raw", endpoints, progress)
     return hops.assign(rate=rate, records_on_disk=len(health)), raw
+
+
+#: The app-hop metrics that place the processor → sink tail against the sink's writes (`hops.flush_shadow`).
+SHADOW_METRICS = {"all records": "in_write_shadow_pct_all", "slowest 1 %": "in_write_shadow_pct_slowest_1pct"}
+
+
+def shadow_rows(shadow: pd.DataFrame) -> pd.DataFrame:
+    """`flush_shadow`'s shares as rows of the app-hop table (hop processor → sink)."""
+    by_group = shadow.set_index("records")
+    return pd.DataFrame([{"setting": "app on RabbitMQ", "hop": "processor → sink", "metric": metric,
+                          "value": float(by_group.loc[group, "in write shadow %"]),
+                          "records": int(by_group.loc[group, "count"])}
+                         for group, metric in SHADOW_METRICS.items()])
 
 
 def app_health(cfg: SpeedConfig) -> pd.DataFrame:
@@ -461,6 +475,20 @@ def hop_phrase(table: pd.DataFrame) -> str:
             f"is {worst['figure'].removeprefix('app hop ')} at {worst['ratio']:.1f}×.")
 
 
+def shadow_phrase(app: pd.DataFrame) -> str:
+    """Whether the processor → sink tail on RabbitMQ arrived while the sink was writing a file."""
+    values = app[app["metric"].isin(list(SHADOW_METRICS.values()))].set_index("metric")["value"] \
+        if app is not None and not app.empty and "metric" in app else pd.Series(dtype=float)
+    if len(values) < len(SHADOW_METRICS):
+        return ""
+    from .profiling.hops import SHADOW_WINDOW_MS
+
+    everyone, tail = values[SHADOW_METRICS["all records"]], values[SHADOW_METRICS["slowest 1 %"]]
+    return (f"Of the processor → sink hop's slowest 1 %, {tail:.0f} % arrived within {SHADOW_WINDOW_MS:.0f} ms "
+            f"after the sink began writing a Parquet file, against {everyone:.0f} % of all records (the sink does "
+            "not poll while it writes and fsyncs; chapter 04 places Kafka's tail the same way).")
+
+
 def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:
     """The profile's shares as sentences: the consumer's and the producer's CPU by component."""
     from .rabbit_profile import share
@@ -519,7 +547,7 @@ def phrases(result: SpeedResult) -> dict[str, str]:
                      if not missed.empty else "No figure misses its target in this run.")
     out["queue_types"] = ("" if result.config.queue_types else
                           "The queue-type comparison is not measured in this profile (the full book runs it).")
-    out["app"] = (hop_phrase(table) if result.config.app else
+    out["app"] = (" ".join(filter(None, (hop_phrase(table), shadow_phrase(result.app)))) if result.config.app else
                   "The application's hops are not measured in this profile (the full book runs them).")
     out.update(profile_phrases(result.profile))
     out["large_reads"] = large_reads_phrase(result.results)

@@ -56,7 +56,12 @@ def hop_samples(health: pd.DataFrame, label: str = "") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def flush_shadow(health: pd.DataFrame, window_ms: float = 150.0) -> pd.DataFrame:
+#: How soon after a file's write began an arrival counts as having waited for it (a write and fsync of a
+#: second's rows takes tens of ms on the loaded machine; the window is wider so none is missed).
+SHADOW_WINDOW_MS = 150.0
+
+
+def flush_shadow(health: pd.DataFrame, window_ms: float = SHADOW_WINDOW_MS) -> pd.DataFrame:
     """How much of the processor → sink tail falls right after the sink began writing a file.
 
     The sink does not poll while it writes and fsyncs a Parquet file: a record
