@@ -177,4 +177,5 @@ def test_shadow_rows_and_phrase_place_the_sink_tail_against_its_writes(results, 
     assert rs.speed_table(results, with_shadow).equals(rs.speed_table(results, app)), "p50/p99 rows only"
     phrase = rs.shadow_phrase(with_shadow)
     assert "slowest 1 %, 90 % arrived within 150 ms" in phrase and "against 8 % of all records" in phrase
+    assert "the tail is the sink's own write" in phrase
     assert rs.shadow_phrase(app) == ""

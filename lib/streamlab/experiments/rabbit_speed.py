@@ -481,12 +481,14 @@ def shadow_phrase(app: pd.DataFrame) -> str:
         if app is not None and not app.empty and "metric" in app else pd.Series(dtype=float)
     if len(values) < len(SHADOW_METRICS):
         return ""
-    from .profiling.hops import SHADOW_WINDOW_MS
+    from .profiling.hops import SHADOW_WINDOW_MS, shadow_verdict
 
     everyone, tail = values[SHADOW_METRICS["all records"]], values[SHADOW_METRICS["slowest 1 %"]]
+    verdict = shadow_verdict(pd.DataFrame({"records": ["all records", "slowest 1 %"],
+                                           "in write shadow %": [everyone, tail]}))
     return (f"Of the processor → sink hop's slowest 1 %, {tail:.0f} % arrived within {SHADOW_WINDOW_MS:.0f} ms "
-            f"after the sink began writing a Parquet file, against {everyone:.0f} % of all records (the sink does "
-            "not poll while it writes and fsyncs; chapter 04 places Kafka's tail the same way).")
+            f"after the sink began writing a Parquet file (it does not poll meanwhile), against {everyone:.0f} % "
+            f"of all records, {verdict}.")
 
 
 def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:

@@ -87,6 +87,19 @@ def flush_shadow(health: pd.DataFrame, window_ms: float = SHADOW_WINDOW_MS) -> p
     return pd.DataFrame(rows).assign(window_ms=window_ms, files=len(starts))
 
 
+def shadow_verdict(shadow: pd.DataFrame) -> str:
+    """What `flush_shadow` says of the tail, in words a chapter quotes: the write, or not the write."""
+    by_group = shadow.set_index("records")
+    everyone = float(by_group.loc["all records", "in write shadow %"])
+    tail = float(by_group.loc["slowest 1 %", "in write shadow %"])
+    if tail >= 2 * everyone and tail >= 50:
+        return ("so the tail is the sink's own write: writing on a second thread while the loop keeps polling, "
+                "and committing each file's offsets once it is durable, would take it out")
+    return ("so the tail is not the sink's file write: the slowest records arrived outside the writes, and "
+            "their wait is elsewhere (the sink's other pauses, the processor's loop, the broker); this "
+            "measurement does not say which")
+
+
 def nominal_health(duration_s: float, machines: int = 20, rate_hz: float = 10.0, client: str = "confluent",
                    env: dict[str, str] | None = None) -> pd.DataFrame:
     """Run the whole application at the nominal rate with ``env`` for its services; the health rows on disk.
