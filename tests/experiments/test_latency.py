@@ -221,3 +221,24 @@ def test_perftest_output():
     assert summaries["consumer"].p50_ms == pytest.approx(35.51)
     assert summaries["consumer"].p99_ms == pytest.approx(347.931)
     assert summaries["confirm"].p95_ms == pytest.approx(82.282)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_summary_is_exactly_what_hdrh_itself_computes(seed):
+    """summarize finds the occupied buckets with numpy; every value must still be hdrh's own."""
+    import random
+
+    from streamlab.measure.latency import PERCENTILES
+
+    rng = random.Random(seed)
+    recorder = LatencyRecorder()
+    for _ in range(rng.choice([1, 2, 50, 5000])):
+        recorder.record_ns(int(rng.lognormvariate(rng.choice([5, 9, 14, 18, 22]), rng.choice([0.3, 2.0]))))
+    recorder.flush()
+    hist = recorder.histogram
+    summary = summarize(hist)
+    for metric, percentile in PERCENTILES.items():
+        assert getattr(summary, metric) == hist.get_value_at_percentile(percentile) / 1000.0, metric
+    assert summary.mean_ms == hist.get_mean_value() / 1000.0
+    assert (summary.min_ms, summary.max_ms, summary.count) == \
+        (hist.get_min_value() / 1000.0, hist.get_max_value() / 1000.0, hist.get_total_count())

@@ -59,13 +59,37 @@ class LatencySummary:
 
 
 def summarize(hist: HdrHistogram) -> LatencySummary | None:
-    """Percentiles of a histogram in ms (None when it holds no samples)."""
+    """Percentiles of a histogram in ms (None when it holds no samples): hdrh's own values, computed faster.
+
+    hdrh walks its whole counts array (23,552 buckets here) in Python for every
+    percentile and again for the mean: about 100 ms per summary on this
+    machine, which the sinks' loops paid every few seconds for their live
+    gauges while no record was polled. Here one numpy pass finds the occupied
+    buckets and each value comes from hdrh's own bucket arithmetic, so the
+    results are identical (a test holds them equal).
+    """
     count = hist.get_total_count()
     if count == 0:
         return None
-    values = {k: hist.get_value_at_percentile(p) / 1000.0 for k, p in PERCENTILES.items()}
+    counts = np.frombuffer(hist.counts, dtype=np.uint64, count=hist.counts_len)
+    occupied = np.flatnonzero(counts)
+    cumulative = np.cumsum(counts[occupied])
+
+    def at_percentile(percentile: float) -> int:
+        index = int(occupied[np.searchsorted(cumulative, hist.get_target_count_at_percentile(percentile))])
+        return hist.get_highest_equivalent_value(hist.get_value_from_index(index))
+
+    # hdrh's mean counts each bucket at its middle; its get_value_from_index, vectorised over the occupied ones
+    half = hist.sub_bucket_half_count
+    bucket = (occupied >> hist.sub_bucket_half_count_magnitude) - 1
+    sub_bucket = (occupied & (half - 1)) + half
+    sub_bucket = np.where(bucket < 0, sub_bucket - half, sub_bucket)
+    bucket = np.maximum(bucket, 0) + hist.unit_magnitude
+    middle = (sub_bucket << bucket) + ((np.int64(1) << bucket) >> 1)
+    total = int((counts[occupied].astype(np.int64) * middle).sum())
+    values = {k: at_percentile(p) / 1000.0 for k, p in PERCENTILES.items()}
     return LatencySummary(count=int(count), max_ms=hist.get_max_value() / 1000.0,
-                          mean_ms=hist.get_mean_value() / 1000.0, min_ms=hist.get_min_value() / 1000.0, **values)
+                          mean_ms=float(total) / count / 1000.0, min_ms=hist.get_min_value() / 1000.0, **values)
 
 
 class LatencyRecorder:
