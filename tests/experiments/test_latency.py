@@ -242,3 +242,13 @@ def test_summary_is_exactly_what_hdrh_itself_computes(seed):
     assert summary.mean_ms == hist.get_mean_value() / 1000.0
     assert (summary.min_ms, summary.max_ms, summary.count) == \
         (hist.get_min_value() / 1000.0, hist.get_max_value() / 1000.0, hist.get_total_count())
+
+
+def test_summary_of_a_histogram_decoded_from_another_process():
+    """Histograms shipped between processes come back decoded; their counters are read the same way."""
+    recorder = LatencyRecorder()
+    for us in (120, 450, 450, 9_000, 2_000_000):
+        recorder.record_ns(us * 1000)
+    decoded = LatencyRecorder.decode(recorder.encode())
+    assert decoded.summary() == recorder.summary()
+    assert decoded.summary().p50_ms == decoded.histogram.get_value_at_percentile(50) / 1000.0

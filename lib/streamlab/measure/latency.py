@@ -71,7 +71,7 @@ def summarize(hist: HdrHistogram) -> LatencySummary | None:
     count = hist.get_total_count()
     if count == 0:
         return None
-    counts = np.frombuffer(hist.counts, dtype=np.uint64, count=hist.counts_len)
+    counts = np.ctypeslib.as_array(hist.counts)[:hist.counts_len]   # 2-, 4- or 8-byte counters, as decoded
     occupied = np.flatnonzero(counts)
     cumulative = np.cumsum(counts[occupied])
 

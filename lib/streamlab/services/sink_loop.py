@@ -123,8 +123,8 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
                 flush()
                 metrics.gauge("buffered", 0)
             # The loop polls nothing while it computes these: hdrh's own percentiles walked the whole histogram
-            # in Python (~100 ms a summary, the processor → sink tail); measure.latency.summarize now takes
-            # under a millisecond, and a live gauge every few seconds is still enough.
+            # in Python (~100 ms a summary, a pause the processor → sink tail could fall into);
+            # measure.latency.summarize now takes under a millisecond, and a gauge every few seconds is enough.
             if time.monotonic() - last_gauges >= max(options.metrics_interval_s, GAUGE_INTERVAL_S):
                 _latency_gauges(metrics, transit, durable)
                 last_gauges = time.monotonic()
