@@ -135,6 +135,9 @@ class _Publisher:
     def flush(self, timeout=None):
         return 0
 
+    def warm_up(self, topics, timeout=10.0):
+        pass
+
     def close(self):
         pass
 

@@ -78,3 +78,13 @@ def test_an_offset_fetch_gives_up_at_its_timeout_and_raises_other_errors_at_once
     with pytest.raises(KafkaException):
         committed_offsets(denied, [("t", 0)], timeout=5.0)
     assert denied.calls == 1
+
+
+def test_a_warm_up_without_a_broker_says_what_to_do():
+    """The warm-up is the first thing a producer asks of the cluster: with none there, one line, no traceback."""
+    publisher = ConfluentPublisher("127.0.0.1:9", "warm-up-test")
+    try:
+        with pytest.raises(TransportError, match="make up"):
+            publisher.warm_up(["telemetry"], timeout=1.0)
+    finally:
+        publisher.close()

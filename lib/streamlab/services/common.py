@@ -187,6 +187,12 @@ def run_service(name: str, body, options: ServiceOptions) -> None:
         raise SystemExit(130) from None
 
 
+def warm_up_enabled() -> bool:
+    """Whether services prepare their clients and writers before the first message (the default).
+    ``STREAMLAB_WARM_UP=0`` turns it off, so chapter 04's *before* measures what the warm-ups are worth."""
+    return os.environ.get("STREAMLAB_WARM_UP", "1").strip() != "0"
+
+
 def headers_for(codec_name: str, message_type: str) -> dict[str, bytes]:
     return {"codec": codec_name.encode(), "type": message_type.encode()}
 

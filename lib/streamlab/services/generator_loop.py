@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..codecs import service_codec
 from ..domain import FaultSchedule, Fleet
-from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for
+from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, warm_up_enabled
 
 #: The generators' Kafka producer linger (ms), `--linger-ms` / STREAMLAB_GENERATOR_LINGER_MS.
 GENERATOR_LINGER_MS = 1.0
@@ -44,7 +44,6 @@ def run_generator(options: ServiceOptions, log: logging.Logger, topic: str, mess
     """``linger_ms``: how long the Kafka producer holds a record to batch it with the next (other brokers
     have no such setting); a tick's readings leave together anyway, so a short linger costs no batching."""
     shutdown = Shutdown()
-    deadline = Deadline(options.duration_s)
     codec = service_codec(options.codec)
     producer_options = {"linger_ms": linger_ms} if linger_ms is not None and options.broker == "kafka" else {}
     publisher = options.transport().publisher(options.instance, **producer_options)
@@ -61,6 +60,9 @@ def run_generator(options: ServiceOptions, log: logging.Logger, topic: str, mess
                 errors.append(error)
 
     target = options.topic(topic)
+    if warm_up_enabled():   # the first tick's readings would otherwise wait for the client's start-up
+        publisher.warm_up([target])
+    deadline = Deadline(options.duration_s)   # --duration is how long readings are sent
     period = 1.0 / rate_hz
     start = time.monotonic()
     tick = 0

@@ -32,7 +32,7 @@ from ..domain.messages import TelemetryColumns
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from ..transport import kafka_transactions
-from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command
+from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command, warm_up_enabled
 from .deadletter import dead_letter_headers
 
 
@@ -380,6 +380,9 @@ class Processor:
         # Between commits the loop does not wait for acknowledgements, so a record is not held up behind the
         # flush and the synchronous commit of the batch before it; a restart redoes at most one interval,
         # whose duplicates the sinks drop.
+        # before the first poll, so the group is joined (and the generators started) only once outputs can go
+        if warm_up_enabled():
+            self.publisher.warm_up([self.health_topic, self.latest_topic, self.alert_topic])
         uncommitted = False
         last_commit = time.monotonic()
         try:

@@ -52,6 +52,11 @@ class Publisher(Protocol):
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for every queued message to be acknowledged; returns how many are still pending."""
 
+    def warm_up(self, topics: list[str], timeout: float = 10.0) -> None:
+        """Connect and learn where ``topics`` live before the first publish, so that the first messages do
+        not wait for the client's start-up (an idempotent librdkafka producer otherwise holds its first
+        batch about half a second). Brokers whose clients connect on construction have nothing to do."""
+
     def close(self) -> None: ...
 
 

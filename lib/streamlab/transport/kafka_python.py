@@ -46,6 +46,16 @@ class KafkaPythonPublisher:
         future.add_callback(lambda _meta: self._done(on_delivery, None))
         future.add_errback(lambda exc: self._done(on_delivery, str(exc)))
 
+    def warm_up(self, topics: list[str], timeout: float = 10.0) -> None:
+        """``partitions_for`` blocks until the topic's metadata is in (and the connection open)."""
+        from kafka.errors import KafkaError
+
+        try:
+            for topic in topics:
+                self._producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise TransportError(f"Kafka does not answer ({exc}): start it with `make up`") from None
+
     def flush(self, timeout: float = 30.0) -> int:
         from kafka.errors import KafkaTimeoutError
 
@@ -67,7 +77,8 @@ class KafkaPythonConsumer:
         from kafka.errors import KafkaError
 
         config = {"bootstrap_servers": bootstrap.split(","), "group_id": group, "client_id": client_id,
-                  "enable_auto_commit": False, "auto_offset_reset": "earliest" if from_beginning else "latest"}
+                  "enable_auto_commit": False, "auto_offset_reset": "earliest" if from_beginning else "latest",
+                  "fetch_max_wait_ms": kafka_admin.fetch_wait_ms()}
         config.update(options)
         try:
             self._consumer = KafkaConsumer(*topics, **config)

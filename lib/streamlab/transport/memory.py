@@ -26,6 +26,9 @@ class MemoryPublisher:
         if on_delivery is not None:
             on_delivery(None)
 
+    def warm_up(self, topics: list[str], timeout: float = 10.0) -> None:
+        """Connected on construction: nothing to prepare."""
+
     def flush(self, timeout: float = 30.0) -> int:
         return 0
 

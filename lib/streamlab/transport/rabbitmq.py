@@ -431,6 +431,10 @@ class PikaPublisher:
             callback, error = done.popleft()
             callback(error)
 
+    def warm_up(self, topics: list[str], timeout: float = 10.0) -> None:
+        """Connected and confirming on construction; each exchange is declared ahead of its first publish
+        on the same channel, so there is nothing to prepare."""
+
     def flush(self, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while True:

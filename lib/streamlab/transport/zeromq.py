@@ -67,6 +67,9 @@ class ZmqPublisher:
         if on_delivery is not None:
             on_delivery(None)   # handed to the socket: ZeroMQ gives no delivery acknowledgement
 
+    def warm_up(self, topics: list[str], timeout: float = 10.0) -> None:
+        """Connected on construction: nothing to prepare."""
+
     def flush(self, timeout: float = 30.0) -> int:
         return 0
 
