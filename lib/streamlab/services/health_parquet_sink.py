@@ -11,7 +11,7 @@ import typer
 
 from ..domain.health import FEATURE_NAMES
 from ..pipeline.topics import MACHINE_HEALTH
-from .common import ServiceOptions, service_command
+from .common import ServiceOptions, service_command, warm_up_enabled
 from .sink_loop import SinkSettings, run_sink
 from .sinkio import HourlyParquetWriter
 
@@ -37,7 +37,7 @@ def main(options: ServiceOptions, log: logging.Logger,
          max_batch: int = typer.Option(5000, show_default=True, envvar="STREAMLAB_SINK_FLUSH_SIZE",
                                        help="rolling policy: write a file once this many records are buffered")) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
-    writer = HourlyParquetWriter(options.data_dir / "health")
+    writer = HourlyParquetWriter(options.data_dir / "health", warm_up=warm_up_enabled())
     log.info("resuming: the keys of %d record(s) already on disk, read back from the files", len(writer.written))
     run_sink(options, log, SinkSettings(MACHINE_HEALTH.name, "health-parquet-sink", flush_interval, max_batch),
              writer, health_row)
