@@ -69,3 +69,87 @@ def test_shadow_verdict_blames_the_write_only_when_the_tail_is_there():
     assert "is the sink's own write" in hops.shadow_verdict(shadow(8.0, 90.0))
     assert "is not the sink's file write" in hops.shadow_verdict(shadow(14.0, 0.0))
     assert "is not the sink's file write" in hops.shadow_verdict(shadow(40.0, 60.0)), "not above the base rate"
+
+
+def loaded_rows(tool_p50: float, tool_p99: float) -> pd.DataFrame:
+    tool = pd.DataFrame([{"setting": hops.LOADED_REFERENCE, "hop": "one hop (Java tool)", "metric": m, "value": v,
+                          "records": 500, "under_load": True} for m, v in (("p50_ms", tool_p50), ("p99_ms", tool_p99))])
+    return pd.concat([hops.hop_latencies(health_rows(), "defaults, tool alongside").assign(under_load=True), tool],
+                     ignore_index=True)
+
+
+def test_against_loaded_divides_each_hop_by_the_tool_of_the_same_run():
+    table = hops.against_loaded(loaded_rows(2.0, 5.0)).set_index("hop")
+    assert list(table.index) == ["generator → processor", "processor → sink"]
+    assert table.loc["generator → processor", "tool_p50_ms"] == 2.0
+    assert table.loc["generator → processor", "p50_vs_tool_loaded"] == pytest.approx(1.9, rel=0.01)
+    assert table.loc["processor → sink", "p50_vs_tool_loaded"] == pytest.approx(3.1, rel=0.01)
+    phrase = hops.load_phrase(table.reset_index())
+    assert "generator → processor p50 1.9× the loaded tool's, within 2× of it" in phrase
+    assert "processor → sink p50 3.1× the loaded tool's, more than 2×" in phrase
+    assert hops.load_lasted_phrase(loaded_rows(2.0, 5.0)) == "while the application was still sending"
+    late = loaded_rows(2.0, 5.0)
+    late.loc[late["setting"] == hops.LOADED_REFERENCE, "under_load"] = False
+    assert "understates the load" in hops.load_lasted_phrase(late)
+
+
+class FakeRun:
+    """An AppRun whose generators send for ``running_s`` and whose sink leaves a few health rows."""
+
+    running_s = 0.5
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.transport = type("T", (), {"delete_topics": lambda self, names: None})()
+
+    def start(self) -> None:
+        import time
+
+        self.started = time.monotonic()
+
+    def generators_running(self) -> bool:
+        import time
+
+        return time.monotonic() - self.started < self.running_s
+
+    def wait_for_generators(self) -> None:
+        import time
+
+        while self.generators_running():
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        (self.config.data_dir / "health").mkdir(parents=True)
+        health_rows(10).to_parquet(self.config.data_dir / "health" / "part-0.parquet")
+
+
+@pytest.mark.parametrize("tool_s, under_load", [(0.0, True), (1.0, False)])
+def test_nominal_health_runs_a_measurement_alongside_and_says_whether_the_load_lasted(monkeypatch, tool_s, under_load):
+    import time
+
+    from streamlab.pipeline import runner
+
+    monkeypatch.setattr(runner, "AppRun", FakeRun)
+
+    def tool() -> pd.DataFrame:
+        time.sleep(tool_s)
+        return pd.DataFrame([{"setting": hops.LOADED_REFERENCE, "metric": "p50_ms", "value": 3.0}])
+
+    health = hops.nominal_health(1.0, 2, alongside=tool, alongside_after_s=0.1)
+    assert len(health) == 10
+    assert bool(health.attrs["alongside"]["under_load"].iloc[0]) is under_load
+
+
+def test_start_tail_finds_a_tail_made_at_the_start_of_the_run():
+    """200 readings over 10 s; the first 2 s's processor hop is slow (start-up), the rest steady."""
+    base = 1_700_000_000_000_000_000
+    src = pd.Series([base + k * 50_000_000 for k in range(200)])
+    slow = (src - base) < 2_000_000_000
+    health = pd.DataFrame({"source_ts_ns": src, "ts_ns": src + slow.map({True: 400_000_000, False: 10_000_000}),
+                           "sink_received_ns": src + 420_000_000, "sink_ts_ns": src + 900_000_000})
+    table = hops.start_tail(health).set_index("hop")
+    gen = table.loc["generator → processor"]
+    assert gen["at start % of all"] == pytest.approx(20.0)
+    assert gen["at start % of slowest 1 %"] == pytest.approx(100.0)
+    assert gen["p99_ms"] == pytest.approx(400.0) and gen["p99_ms after the start"] == pytest.approx(10.0)
+    assert "sink → on disk" not in table.index
