@@ -376,13 +376,13 @@ class Processor:
     def run(self, shutdown: Shutdown, deadline: Deadline) -> None:
         self.log.info("scoring %s into %s and %s via %s/%s, codec %s", ", ".join(self.inputs), self.health_topic,
                       self.alert_topic, self.options.broker, self.options.client, self.codec.name)
+        # Before the first poll, so the group is joined (and the generators started) only once outputs can go.
+        if warm_up_enabled():
+            self.publisher.warm_up([self.health_topic, self.latest_topic, self.alert_topic])
         # Outputs are flushed and offsets committed together, every commit interval (0: after every poll batch).
         # Between commits the loop does not wait for acknowledgements, so a record is not held up behind the
         # flush and the synchronous commit of the batch before it; a restart redoes at most one interval,
         # whose duplicates the sinks drop.
-        # before the first poll, so the group is joined (and the generators started) only once outputs can go
-        if warm_up_enabled():
-            self.publisher.warm_up([self.health_topic, self.latest_topic, self.alert_topic])
         uncommitted = False
         last_commit = time.monotonic()
         try:

@@ -112,9 +112,9 @@ class HourlyParquetWriter:
     @staticmethod
     def _warm_up() -> None:
         """Build and encode one table in memory before the sink consumes anything: the first table pyarrow
-        builds in a process took ~0.3 s (measured: 294 ms for a one-row table, then under 1 ms; it loads its
-        pandas layer then), and on the first flush every record waiting in the socket paid for it — the
-        processor → sink hop's slowest 1 % all fell in a run's first seconds (chapter 04)."""
+        builds in a process took 294 ms (a one-row table; the next under 1 ms), and on the first flush every
+        record waiting in the socket paid for it — the processor → sink hop's slowest 1 % were in that
+        flush's second: 41 of 41 in a RabbitMQ run, 56 of 61 in a Kafka one."""
         import pyarrow.parquet as pq
 
         pq.write_table(_table([{"machine_id": "warm-up", "seq": 0, "f_warm_up": 0.0}]), io.BytesIO(),
