@@ -309,3 +309,17 @@ def test_result_links_are_relative_to_the_executed_chapter(tmp_path: Path, monke
     assert (folder / "t.csv").read_text().splitlines() == ["x", "1", "2", "3"]
     more = bookrun.data_links([folder / "a.csv", folder / "runs" / "b.prof"], "The tour's data")
     assert more.data == "The tour's data: [a.csv](01-a_files/a.csv), [b.prof](01-a_files/runs/b.prof)"
+
+
+def test_no_prose_line_of_a_page_starts_with_a_percent_sign() -> None:
+    """MyST reads a line that starts with ``%`` as a comment and drops it: a reflowed "… 12\\n% of …" loses
+    the rest of its sentence in the HTML without a warning (it happened in chapter 04)."""
+    offenders = []
+    for page in sorted((REPO / "book").rglob("*.md")):
+        in_code = False
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith(("```", "~~~")):
+                in_code = not in_code
+            elif not in_code and line.startswith("%"):
+                offenders.append(f"{page.relative_to(REPO)}:{number}")
+    assert offenders == []
