@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -333,7 +334,6 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
 def _partition_broker(part, node: int, namespace: str, events: _Events, down_s: float) -> int:
     """Cut Kafka node `node` off from the other nodes for `down_s` (its process and its clients' connections
     stay); meanwhile watch, as the majority sees it, who leads `telemetry` partition 0 and its ISR."""
-    from ...transport.kafka_admin import partition_rows
     from .netcut import NetworkCut, Side
 
     cut_node = part.node(node)
@@ -350,17 +350,33 @@ def _partition_broker(part, node: int, namespace: str, events: _Events, down_s: 
         seen = None
         until = time.monotonic() + down_s
         while time.monotonic() < until:
-            try:
-                row = next(r for r in partition_rows(majority) if r["topic"] == topic and r["partition"] == 0)
-                view = (row["leader"], tuple(sorted(row["isr"])))
-            except Exception as exc:   # noqa: BLE001 -- a watch, not the fault: note it and go on
-                view = (None, (f"{type(exc).__name__}",))
-            if view != seen:
-                events.mark("telemetry/0 as the majority sees it", f"leader {view[0]}, ISR {list(view[1])}")
-                seen = view
+            view = _majority_view(majority, topic, node)
+            if view is not None and view[:2] != seen:
+                answered = f"broker {view[2]}" if view[2] is not None and view[2] >= 0 else "a bootstrap address"
+                events.mark("telemetry/0 as the majority sees it",
+                            f"leader {view[0]}, ISR {list(view[1])} (answered by {answered})")
+                seen = view[:2]
             time.sleep(0.5)
     events.mark(f"broker {node} reconnected (partition healed)")
     return fault_ns
+
+
+def _majority_view(majority: str, topic: str, cut_node: int) -> tuple[Any, tuple, Any] | None:
+    """(leader, ISR, answering broker) of `topic` partition 0; None when the cut-off node answered.
+
+    A client reaches every node, the cut-off one included, whatever it was bootstrapped with: the cut-off
+    node still serves its last (stale) metadata, in which it leads with the full ISR, so its answers are
+    not the majority's view. A bootstrap address (id -1) is one of the majority's."""
+    from ...transport.kafka_admin import metadata
+
+    try:
+        meta = metadata(majority, topic)
+        part = meta.topics[topic].partitions[0]
+    except Exception as exc:   # noqa: BLE001 -- a watch, not the fault: note it and go on
+        return None, (type(exc).__name__,), None
+    if meta.orig_broker_id == cut_node:
+        return None
+    return part.leader, tuple(sorted(part.isrs)), meta.orig_broker_id
 
 
 def _declare_with_replication(transport, namespace: str, replication: int) -> None:
