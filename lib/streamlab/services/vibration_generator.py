@@ -12,7 +12,7 @@ import typer
 
 from ..pipeline.topics import VIBRATION
 from .common import ServiceOptions, service_command
-from .generator_loop import GENERATOR_LINGER_MS, build_fleet, run_generator
+from .generator_loop import GENERATOR_LINGER_MS, build_fleet, pacing_option, run_generator
 
 
 @service_command("vibration-generator")
@@ -25,13 +25,14 @@ def main(options: ServiceOptions, log: logging.Logger,
          max_messages: int = typer.Option(0, help="stop after this many messages (0: no limit)"),
          linger_ms: float = typer.Option(GENERATOR_LINGER_MS, show_default=True, min=0.0,
                                          envvar="STREAMLAB_GENERATOR_LINGER_MS",
-                                         help="Kafka producer linger: how long a reading waits to be batched")) -> None:
+                                         help="Kafka producer linger: how long a reading waits to be batched"),
+         pacing: str = pacing_option()) -> None:
     """Send one vibration window per machine per tick, keyed by machine id."""
     fleet = build_fleet(machines, seed, options.duration_s)
     epoch_ns = epoch_ns or time.time_ns()
     run_generator(options, log, VIBRATION.name, "vibration", rate,
                   lambda machine, t_s: fleet.vibration(machine, t_s, n_samples=samples),
-                  fleet.machine_ids, epoch_ns, max_messages, linger_ms)
+                  fleet.machine_ids, epoch_ns, max_messages, linger_ms, pacing)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,12 @@ HOPS = {
 # The settings that decide where a record waits: before = the application as it was (the processor flushing and
 # committing after every poll batch and vectorising every run, processor and generators lingering 5 ms, the
 # consumers' fetch wait at the clients' 500 ms, no warm-up of producers and Parquet writer before the first
-# record), after = the defaults now.
+# record, the generators sending a tick's readings of the whole fleet at once), after = the defaults now.
 LATENCY_SETTINGS = {
     "before": {"STREAMLAB_PROCESSOR_COMMIT_INTERVAL": "0", "STREAMLAB_PROCESSOR_LINGER_MS": "5",
                "STREAMLAB_PROCESSOR_SCORING": "batch", "STREAMLAB_GENERATOR_LINGER_MS": "5",
-               "STREAMLAB_KAFKA_FETCH_WAIT_MS": "500", "STREAMLAB_WARM_UP": "0"},
+               "STREAMLAB_KAFKA_FETCH_WAIT_MS": "500", "STREAMLAB_WARM_UP": "0",
+               "STREAMLAB_GENERATOR_PACING": "burst"},
     "after": {},
 }
 
