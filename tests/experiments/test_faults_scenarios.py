@@ -57,7 +57,9 @@ def disk_full_run(rabbit_stack, tmp_path_factory):
 def test_a_full_disk_stops_the_sink_with_a_clear_error_and_it_resumes_losing_nothing(disk_full_run):
     events = disk_full_run.events
     failed = events[events["event"] == "health-parquet-sink failed"]
-    assert len(failed) == 1 and "No space left on device" in failed["detail"].iloc[0], events
+    # each write while the disk is full fails with the clear error; a restart that writes before the space
+    # is freed fails again (it did once in CI), which is what it should do
+    assert len(failed) >= 1 and failed["detail"].str.contains("No space left on device").all(), events.to_string()
     assert "health-parquet-sink restarted" in set(events["event"])
     parquet = disk_full_run.rows.set_index("sink").loc["Parquet"]
     assert parquet["sent"] > 0 and (parquet["lost"], parquet["duplicated"]) == (0, 0), parquet.to_dict()
