@@ -13,6 +13,9 @@ TEST_WORKERS ?= 2
 STACK ?= local
 BROKER ?= all
 export STACK BROKER
+# `make book` / `make chapter` load the Kafka brokers with Kafka's own perf tools first, until their rate settles
+# or this many seconds have passed: a cold JVM measures its JIT (0: no warm-up; see experiments/broker_warmup.py)
+BROKER_WARM_UP_S ?= $(if $(filter full,$(PROFILE)),120,60)
 
 JARS := .cache/jars
 VENV_STAMP := $(VENV)/.installed
@@ -26,6 +29,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 define with_stack
 started=no; $(STREAMLAB) stack check -q || started=yes; \
 $(STREAMLAB) stack up || exit $$?; \
+$(STREAMLAB) stack warm-up --max-seconds $(BROKER_WARM_UP_S) || exit $$?; \
 $(1); rc=$$?; \
 if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef

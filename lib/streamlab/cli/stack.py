@@ -51,6 +51,29 @@ def stack_up(broker: Optional[str] = BrokerOpt,
                   f"KAFKA_BOOTSTRAP={stack.endpoints.kafka_bootstrap} AMQP_URL={stack.endpoints.amqp_url}")
 
 
+@stack_app.command("warm-up")
+def stack_warm_up(broker: Optional[str] = BrokerOpt,
+                  max_seconds: float = typer.Option(60.0, min=0.0, envvar="STREAMLAB_BROKER_WARM_UP_S",
+                                                    help="stop after this long even if the rate still rises "
+                                                         "(0: no warm-up)")) -> None:
+    """Put Kafka's own perf tools on the brokers until their rate settles: a cold JVM measures its JIT."""
+    from ..experiments.broker_warmup import save_rounds, warm_kafka
+
+    stack = get_stack(broker)
+    if max_seconds <= 0 or "kafka" not in stack.parts:
+        return
+    stack.require_ready()
+
+    def report(row) -> None:
+        console.print(f"broker warm-up round {row.round}: {row.producer_records_per_s:,.0f} records/s "
+                      f"(kafka-producer-perf-test, 1 KB, acks=all) at {row.elapsed_s:.0f} s", soft_wrap=True)
+
+    rounds = warm_kafka(max_seconds, stack.endpoints, report=report)
+    if rounds:
+        console.print(f"brokers warmed in {rounds[-1].elapsed_s:.0f} s; rounds in {save_rounds(rounds)}",
+                      soft_wrap=True)
+
+
 @stack_app.command("down")
 def stack_down(broker: Optional[str] = BrokerOpt) -> None:
     """Stop every broker process this stack started (by pid)."""

@@ -1,0 +1,99 @@
+"""Warm the Kafka brokers' JIT before anything is measured on them.
+
+A Kafka broker is a JVM: its request path runs interpreted and C1-compiled
+until C2 has compiled the hot methods, and on this 2-core machine three brokers'
+C2 compiler threads compete with everything else for the CPU. Measured on a
+freshly started 3-broker stack (2026-12-03): `kafka-producer-perf-test` at
+1 KB, acks=all, gave 31,084 records/s on the cold stack, 48,377 after one
+more bench of load and 60,303 after two; the application's generator →
+processor p50 over five consecutive 8-s runs was 356, 99, 67, 15 and 3 ms;
+perf put 37-60 % of the brokers' CPU in the C2 compiler threads during those
+runs. A measurement taken on a cold stack measures the JIT. So, as
+OpenMessaging Benchmark runs a warm-up phase before it records, the book's
+runner puts load on the brokers first: rounds of Kafka's own producer and
+consumer perf tools (no Python client in the way) on a scratch topic of the
+benches' shape, until the producer's rate stops rising or the time is up.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from ..errors import UserError
+from ..paths import RESULTS_DIR
+from .bench import run_bench
+
+#: Where `streamlab stack warm-up` leaves its rounds, for the chapters to show what the brokers went through.
+RECORD = RESULTS_DIR / "broker-warmup.csv"
+
+#: The warm-up load: the benches' 1 KB max-rate workload (6 partitions, RF 3, acks=all), with Kafka's own tools.
+WORKLOAD = "max-throughput-1kb"
+DRIVER = "kafka-perf-test"
+#: A round's measured seconds; its JVM start and consumer phase add about as much again.
+ROUND_S = 8.0
+#: Warm when a round's producer rate is within this fraction of the one before (and not below it).
+SETTLED = 0.05
+
+
+@dataclass(frozen=True)
+class WarmupRound:
+    round: int
+    elapsed_s: float
+    producer_records_per_s: float
+
+
+def settled(rates: list[float], tolerance: float = SETTLED) -> bool:
+    """The last round no longer rose by more than `tolerance` over the one before (two rounds at least)."""
+    return len(rates) >= 2 and rates[-1] <= rates[-2] * (1 + tolerance)
+
+
+def warm_kafka(max_s: float, endpoints: Any = None, round_s: float = ROUND_S,
+               report: Callable[[WarmupRound], None] | None = None) -> list[WarmupRound]:
+    """Rounds of Kafka's perf tools until the producer rate settles or `max_s` has passed; what each gave."""
+    rounds: list[WarmupRound] = []
+    started = time.monotonic()
+    while time.monotonic() - started < max_s:
+        bench = run_bench(WORKLOAD, DRIVER, duration=f"{round_s:g}s", warmup="0s", endpoints=endpoints,
+                          save=False, progress=False)
+        run = bench.runs[0][1]
+        if run.error:
+            raise UserError(f"broker warm-up: {DRIVER} failed ({run.error}); is the stack up? `make up`")
+        rate = float(run.roles["producer"].records_per_s)
+        rounds.append(WarmupRound(len(rounds) + 1, round(time.monotonic() - started, 1), rate))
+        if report is not None:
+            report(rounds[-1])
+        if settled([r.producer_records_per_s for r in rounds]):
+            break
+    return rounds
+
+
+def save_rounds(rounds: list[WarmupRound], path: Path = RECORD) -> Path:
+    """The rounds of the warm-up that just ran, with when it ended (a later reader can tell how old it is)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([asdict(r) for r in rounds], columns=["round", "elapsed_s", "producer_records_per_s"])
+    frame.assign(ended=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")).to_csv(path, index=False)
+    return path
+
+
+def last_rounds(path: Path = RECORD) -> pd.DataFrame:
+    """The last warm-up's rounds; empty if none ran on this checkout (e.g. the test suite's book build)."""
+    if not path.exists():
+        return pd.DataFrame(columns=["round", "elapsed_s", "producer_records_per_s", "ended"])
+    return pd.read_csv(path)
+
+
+def warmup_phrase(rounds: pd.DataFrame) -> str:
+    """What the brokers went through before the chapter, in words a chapter quotes."""
+    if rounds.empty:
+        return ("No broker warm-up ran before this build (the runner was called without `make`), so the first "
+                "runs below met brokers whose JIT may still have been compiling.")
+    first, last = rounds.iloc[0], rounds.iloc[-1]
+    return (f"Before this build the brokers were warmed for {last['elapsed_s']:.0f} s "
+            f"({len(rounds)} rounds of Kafka's perf tools, ended {last['ended']}): the producer went from "
+            f"{first['producer_records_per_s']:,.0f} to {last['producer_records_per_s']:,.0f} records/s "
+            "(1 KB, acks=all) from the first round to the last.")

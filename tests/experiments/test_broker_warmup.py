@@ -1,0 +1,74 @@
+"""The broker warm-up stops when the perf tool's rate settles or its time is up, and fails with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamlab.errors import UserError
+from streamlab.experiments import broker_warmup
+from streamlab.experiments.broker_warmup import settled, warm_kafka
+
+
+def test_settled_needs_two_rounds_and_no_more_rise_than_the_tolerance():
+    assert not settled([30_000])
+    assert not settled([30_000, 48_000])              # still rising
+    assert settled([30_000, 48_000, 49_000])           # +2 %
+    assert settled([48_000, 40_000])                   # a fall is not a rise
+
+
+class FakeRole:
+    def __init__(self, rate: float) -> None:
+        self.records_per_s = rate
+
+
+class FakeRun:
+    def __init__(self, rate: float, error: str | None = None) -> None:
+        self.roles = {"producer": FakeRole(rate)}
+        self.error = error
+
+
+class FakeBench:
+    def __init__(self, run: FakeRun) -> None:
+        self.runs = [("r", run)]
+
+
+def fake_rates(monkeypatch, rates: list[float], error: str | None = None) -> list[dict]:
+    calls: list[dict] = []
+
+    def run_bench(workload, driver, **kw):
+        calls.append({"workload": workload, "driver": driver, **kw})
+        return FakeBench(FakeRun(rates[min(len(calls), len(rates)) - 1], error))
+
+    monkeypatch.setattr(broker_warmup, "run_bench", run_bench)
+    return calls
+
+
+def test_rounds_run_until_the_rate_settles(monkeypatch):
+    calls = fake_rates(monkeypatch, [31_000, 48_000, 60_000, 61_000, 90_000])
+    rounds = warm_kafka(600.0)
+    assert [r.producer_records_per_s for r in rounds] == [31_000, 48_000, 60_000, 61_000]
+    # Kafka's own tools on the benches' workload, nothing saved
+    assert {(c["workload"], c["driver"], c["save"]) for c in calls} == {("max-throughput-1kb", "kafka-perf-test", False)}
+
+
+def test_no_round_starts_once_the_time_is_up(monkeypatch):
+    calls = fake_rates(monkeypatch, [1_000, 2_000, 4_000])
+    assert warm_kafka(0.0) == [] and calls == []
+
+
+def test_a_failed_round_is_a_one_line_error(monkeypatch):
+    fake_rates(monkeypatch, [0.0], error="KafkaException: no broker")
+    with pytest.raises(UserError, match="broker warm-up: kafka-perf-test failed .*make up"):
+        warm_kafka(60.0)
+
+
+def test_the_rounds_are_kept_for_the_chapters(tmp_path):
+    path = tmp_path / "broker-warmup.csv"
+    assert broker_warmup.last_rounds(path).empty
+    assert "No broker warm-up ran" in broker_warmup.warmup_phrase(broker_warmup.last_rounds(path))
+    broker_warmup.save_rounds([broker_warmup.WarmupRound(1, 14.0, 7_255.0),
+                               broker_warmup.WarmupRound(2, 28.0, 47_410.0)], path)
+    rounds = broker_warmup.last_rounds(path)
+    assert list(rounds["producer_records_per_s"]) == [7_255.0, 47_410.0]
+    phrase = broker_warmup.warmup_phrase(rounds)
+    assert "warmed for 28 s" in phrase and "7,255 to 47,410 records/s" in phrase
