@@ -29,8 +29,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 define with_stack
 started=no; $(STREAMLAB) stack check -q || started=yes; \
 $(STREAMLAB) stack up || exit $$?; \
-$(STREAMLAB) stack warm-up --max-seconds $(BROKER_WARM_UP_S) || exit $$?; \
-$(1); rc=$$?; \
+$(STREAMLAB) stack warm-up --max-seconds $(BROKER_WARM_UP_S) && $(1); rc=$$?; \
 if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 

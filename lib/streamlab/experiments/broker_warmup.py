@@ -2,13 +2,15 @@
 
 A Kafka broker is a JVM: its request path runs interpreted and C1-compiled
 until C2 has compiled the hot methods, and on this 2-core machine three brokers'
-C2 compiler threads compete with everything else for the CPU. Measured on a
-freshly started 3-broker stack (2026-12-03): `kafka-producer-perf-test` at
+C2 compiler threads compete with everything else for the CPU. Measured on
+freshly started 3-broker stacks (2026-12-03): `kafka-producer-perf-test` at
 1 KB, acks=all, gave 31,084 records/s on the cold stack, 48,377 after one
 more bench of load and 60,303 after two; the application's generator →
-processor p50 over five consecutive 8-s runs was 356, 99, 67, 15 and 3 ms;
-perf put 37-60 % of the brokers' CPU in the C2 compiler threads during those
-runs. A measurement taken on a cold stack measures the JIT. So, as
+processor p50 in the first three 6-s runs was 373, 114 and 62 ms, with perf
+putting 37-49 % of the brokers' CPU in the C2 compiler threads; after this
+warm-up (5 rounds, 68 s, 7,255 → 47,410 records/s) the next three 8-s runs
+gave 2.2, 2.2 and 2.1 ms. A measurement taken on a cold stack measures the
+JIT. So, as
 OpenMessaging Benchmark runs a warm-up phase before it records, the book's
 runner puts load on the brokers first: rounds of Kafka's own producer and
 consumer perf tools (no Python client in the way) on a scratch topic of the
