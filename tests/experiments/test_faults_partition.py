@@ -22,7 +22,7 @@ def partition_run(kafka_cluster, tmp_path_factory):
     if (reason := netcut.unavailable()) is not None:
         pytest.skip(reason)
     # the majority fences the cut node after broker.session.timeout.ms (6 s), plus a controller election
-    # when the cut node was also the active controller: 6.0-8.7 s after the cut in runs, so the cut lasts 12 s
+    # when the cut node was also the active controller: 6.5-8.7 s after the cut in four runs, so the cut lasts 12 s
     return scenarios.run_scenario(scenarios.SCENARIOS["kafka-broker-partitioned"], "kafka",
                                   tmp_path_factory.mktemp("partition") / "app", stack=kafka_cluster,
                                   env={"KAFKA_BOOTSTRAP": kafka_cluster.endpoints.kafka_bootstrap},

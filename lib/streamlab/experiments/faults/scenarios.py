@@ -352,9 +352,8 @@ def _partition_broker(part, node: int, namespace: str, events: _Events, down_s: 
         while time.monotonic() < until:
             view = _majority_view(majority, topic, node)
             if view is not None and view[:2] != seen:
-                answered = f"broker {view[2]}" if view[2] is not None and view[2] >= 0 else "a bootstrap address"
                 events.mark("telemetry/0 as the majority sees it",
-                            f"leader {view[0]}, ISR {list(view[1])} (answered by {answered})")
+                            f"leader {view[0]}, ISR {list(view[1])} ({_answered_by(view[2])})")
                 seen = view[:2]
             time.sleep(0.5)
     events.mark(f"broker {node} reconnected (partition healed)")
@@ -377,6 +376,12 @@ def _majority_view(majority: str, topic: str, cut_node: int) -> tuple[Any, tuple
     if meta.orig_broker_id == cut_node:
         return None
     return part.leader, tuple(sorted(part.isrs)), meta.orig_broker_id
+
+
+def _answered_by(broker_id: int | None) -> str:
+    if broker_id is None:
+        return "no answer"
+    return f"answered by broker {broker_id}" if broker_id >= 0 else "answered by a bootstrap address"
 
 
 def _declare_with_replication(transport, namespace: str, replication: int) -> None:
