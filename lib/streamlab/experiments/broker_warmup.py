@@ -10,11 +10,11 @@ processor p50 in the first three 6-s runs was 373, 114 and 62 ms, with perf
 putting 37-49 % of the brokers' CPU in the C2 compiler threads; after this
 warm-up (5 rounds, 68 s, 7,255 → 47,410 records/s) the next three 8-s runs
 gave 2.2, 2.2 and 2.1 ms. A measurement taken on a cold stack measures the
-JIT. So, as
-OpenMessaging Benchmark runs a warm-up phase before it records, the book's
-runner puts load on the brokers first: rounds of Kafka's own producer and
-consumer perf tools (no Python client in the way) on a scratch topic of the
-benches' shape, until the producer's rate stops rising or the time is up.
+JIT. So, as OpenMessaging Benchmark runs a warm-up phase before it records,
+the book's runner puts load on the brokers first: rounds of Kafka's own
+producer and consumer perf tools (no Python client in the way) on a scratch
+topic of the benches' shape, until the producer's rate stops rising or the
+time is up.
 """
 
 from __future__ import annotations
