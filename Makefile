@@ -15,7 +15,7 @@ BROKER ?= all
 export STACK BROKER
 # `make book` / `make chapter` load the Kafka brokers with Kafka's own perf tools first, until their rate settles
 # or this many seconds have passed: a cold JVM measures its JIT (0: no warm-up; see experiments/broker_warmup.py)
-BROKER_WARM_UP_S ?= $(if $(filter full,$(PROFILE)),120,60)
+BROKER_WARM_UP_S ?= $(if $(filter full,$(PROFILE)),120,90)
 
 JARS := .cache/jars
 VENV_STAMP := $(VENV)/.installed
