@@ -57,10 +57,10 @@ def hop_rows(table: pd.DataFrame, setting: str = "after") -> list[dict]:
     rows = []
     for row in table[table["setting"] == setting].itertuples():
         rows.append({"chapter": "04", "figure": f"hop {row.hop}, p50 ÷ Kafka's tool",
-                     "measured": f"{row.p50_vs_kafka:.1f}×", "target": "≤ 2×",
+                     "measured": f"{row.p50_vs_kafka:.2f}×", "target": "≤ 2×",
                      "met": bool(row.p50_vs_kafka <= 2.0)})
         rows.append({"chapter": "04", "figure": f"hop {row.hop}, p99 ÷ Kafka's tool",
-                     "measured": f"{row.p99_vs_kafka:.1f}×", "target": "≤ 3×",
+                     "measured": f"{row.p99_vs_kafka:.2f}×", "target": "≤ 3×",
                      "met": bool(row.p99_vs_kafka <= 3.0)})
     return rows
 
