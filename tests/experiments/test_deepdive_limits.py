@@ -54,3 +54,23 @@ def test_the_grid_varies_one_factor_at_a_time_around_its_centre():
     points = limits.send_grid([100, 1024], ["1", "all"], [5, 0])
     assert [p.label for p in points] == ["100 B, acks=all, linger 5 ms", "1 KB, acks=all, linger 5 ms",
                                          "100 B, acks=1, linger 5 ms", "100 B, acks=all, linger 0 ms"]
+
+
+class _Reader:
+    """A consumer whose position is known per partition, as librdkafka reports it."""
+
+    def __init__(self, offsets: dict[int, int]) -> None:
+        self.offsets = offsets
+
+    def position(self, parts):
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(tp.topic, tp.partition, self.offsets[tp.partition]) for tp in parts]
+
+
+def test_a_partition_without_records_does_not_make_a_complete_read_incomplete():
+    from confluent_kafka import OFFSET_INVALID
+
+    ends = {0: 2500, 1: 0, 2: 2500}      # partition 1 never got a record: librdkafka has no position for it
+    assert limits._positions_match(_Reader({0: 2500, 1: OFFSET_INVALID, 2: 2500}), "t", ends)
+    assert not limits._positions_match(_Reader({0: 2500, 1: OFFSET_INVALID, 2: 2499}), "t", ends)
