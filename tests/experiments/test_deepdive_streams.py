@@ -70,3 +70,11 @@ def test_kafka_streams_restores_its_state_after_a_kill_and_the_hand_written_loop
     assert kstreams["missing"] == kstreams["duplicates"] == kstreams["differing"] == 0
     assert hand["differing"] == machines                    # one straddling window per machine, half of it lost
     assert hand["missing"] == hand["duplicates"] == 0
+
+
+def test_only_a_failed_partition_assignment_earns_the_restarted_instance_a_relaunch():
+    seen_in_ci = ("quixstreams (restarted) exited before its output was complete: ... | "
+                  "quixstreams.exceptions.assignment.PartitionAssignmentError: Error during partition assignment")
+    assert streams._failed_assignment(seen_in_ci)
+    assert not streams._failed_assignment("quixstreams (restarted) exited before its output was complete: "
+                                          "ValueError: a window went missing")
