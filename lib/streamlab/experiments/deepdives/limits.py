@@ -361,13 +361,17 @@ def _assigned(bootstrap: str, topic_name: str, ends: dict[int, int], **settings)
     return reader
 
 
+def _at_ends(offsets, ends: dict[int, int]) -> bool:
+    """Each partition's offset (a position or a committed offset) is its end offset. A partition that holds
+    no record has neither (librdkafka answers OFFSET_INVALID until a record is consumed or committed), so
+    it is not compared."""
+    return all(tp.offset == ends[tp.partition] for tp in offsets if ends[tp.partition] > 0)
+
+
 def _positions_match(reader, topic_name: str, ends: dict[int, int]) -> bool:
-    """The reader's position is each partition's end offset. A partition that holds no record has no
-    position (librdkafka answers OFFSET_INVALID until a record is consumed), so it is not compared."""
     from confluent_kafka import TopicPartition
 
-    positions = reader.position([TopicPartition(topic_name, p) for p in ends])
-    return all(tp.offset == ends[tp.partition] for tp in positions if ends[tp.partition] > 0)
+    return _at_ends(reader.position([TopicPartition(topic_name, p) for p in ends]), ends)
 
 
 def _read_poll(bootstrap: str, topic_name: str, ends: dict[int, int], records: int, cap_s: float) -> ReadOutcome:
@@ -473,7 +477,7 @@ def _committed_match(bootstrap: str, group: str, topic_name: str, ends: dict[int
         committed = checker.committed([TopicPartition(topic_name, p) for p in ends], timeout=10)
     finally:
         checker.close()
-    return all(tp.offset == ends[tp.partition] for tp in committed if ends[tp.partition] > 0)
+    return _at_ends(committed, ends)
 
 
 def _read_kafka_python(bootstrap: str, topic_name: str, ends: dict[int, int], records: int,
