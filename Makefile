@@ -14,7 +14,7 @@ STACK ?= local
 BROKER ?= all
 export STACK BROKER
 # `make book` / `make chapter` load the Kafka brokers with Kafka's own perf tools first, until their rate settles
-# or this many seconds have passed: a cold JVM measures its JIT (0: no warm-up; see experiments/broker_warmup.py)
+# or this many seconds have passed: a cold JVM measures its JIT (0: no warm-up; see lib/streamlab/bench/broker_warmup.py)
 BROKER_WARM_UP_S ?= $(if $(filter full,$(PROFILE)),120,90)
 
 JARS := .cache/jars
@@ -53,15 +53,15 @@ $(VENV_STAMP): pyproject.toml
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (streamlab)" >/dev/null
 	@touch $@
 
-$(JARS_STAMP): compose/local/pom.xml
+$(JARS_STAMP): setup/pom.xml
 	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17+ (apt-get install openjdk-17-jdk-headless)" >&2; exit 2; }
 	@command -v mvn >/dev/null || { echo "error: mvn not found: install Maven (apt-get install maven)" >&2; exit 2; }
 	@echo "fetching Kafka and RabbitMQ PerfTest jars from Maven Central ..."
 	@rm -rf $(JARS)/kafka $(JARS)/perftest
 	@mkdir -p $(JARS)
-	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/kafka > $(JARS)/mvn.log 2>&1 \
+	@mvn -B -q -Dstyle.color=never -f setup/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/kafka > $(JARS)/mvn.log 2>&1 \
 	  || { echo "error: fetching the Kafka jars failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
-	@mvn -B -q -Dstyle.color=never -f compose/local/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest >> $(JARS)/mvn.log 2>&1 \
+	@mvn -B -q -Dstyle.color=never -f setup/pom.xml -Pperftest dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/perftest >> $(JARS)/mvn.log 2>&1 \
 	  || { echo "error: fetching RabbitMQ PerfTest failed (see $(JARS)/mvn.log): is Maven Central reachable?" >&2; exit 2; }
 	@touch $@
 
@@ -82,8 +82,8 @@ $(QUIX_STAMP): pyproject.toml
 	@$(QUIX_VENV)/bin/python -m pip install -q --group quix || { echo "error: pip install quixstreams failed: is PyPI reachable?" >&2; exit 2; }
 	@touch $@
 
-$(SYSTEM_STAMP): compose/local/install-system-packages.sh
-	@bash compose/local/install-system-packages.sh
+$(SYSTEM_STAMP): setup/install-system-packages.sh
+	@bash setup/install-system-packages.sh
 	@mkdir -p $(dir $@) && touch $@
 
 images: setup ## Build the container images from Debian packages with podman (quick when up to date)
@@ -105,11 +105,11 @@ test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
-	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --build)
+	@$(call with_stack,$(PY) -m streamlab.book.runner --profile $(PROFILE) --build)
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
-	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --chapters $(CH) --no-build)
+	@$(call with_stack,$(PY) -m streamlab.book.runner --profile $(PROFILE) --chapters $(CH) --no-build)
 
 DURATION ?= 60s
 MACHINES ?= 20

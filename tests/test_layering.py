@@ -27,9 +27,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),
     ("stack",),
     ("pipeline", "services"),
+    ("bench",),       # the reusable benchmark harness: workloads, drivers, runs, warm-up
     ("experiments",),
     ("plots",),
-    ("book", "bookrun"),
+    ("book",),
     ("cli",),
 )
 

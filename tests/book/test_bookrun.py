@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from streamlab import bookrun
-from streamlab.bookrun import Chapter, Layout, RunnerError
+from streamlab.book import runner as bookrun
+from streamlab.book.runner import Chapter, Layout, RunnerError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,15 +14,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streamlab.experiments.apprun.dead_letters import dead_letter_table, publish_malformed
-from streamlab.experiments.apprun.delivery import exactly_once, expected_per_machine, order_violations
-from streamlab.experiments.apprun.detections import alert_timeline, fleet_scores, score_detections
-from streamlab.experiments.apprun.ground_truth import NS, ground_truth_from_dict, load_ground_truth
-from streamlab.experiments.apprun.latency import STAGE_NAMES, latency_over_time, latency_percentile_curve, latency_stages, latency_summary
-from streamlab.experiments.apprun.metrics import final_counters, load_metrics, service_rates, steady_rate
-from streamlab.experiments.apprun.sampler import RunSampler, resource_summary
-from streamlab.experiments.apprun.kafka_probes import KafkaLagProbe
-from streamlab.experiments.apprun.sink_output import files_summary, load_health, sink_files
+from streamlab.experiments.application.dead_letters import dead_letter_table, publish_malformed
+from streamlab.experiments.application.delivery import exactly_once, expected_per_machine, order_violations
+from streamlab.experiments.application.detections import alert_timeline, fleet_scores, score_detections
+from streamlab.experiments.application.ground_truth import NS, ground_truth_from_dict, load_ground_truth
+from streamlab.experiments.application.latency import (
+    STAGE_NAMES, latency_over_time, latency_percentile_curve, latency_stages, latency_summary,
+)
+from streamlab.experiments.application.metrics import final_counters, load_metrics, service_rates, steady_rate
+from streamlab.experiments.application.sampler import RunSampler, resource_summary
+from streamlab.experiments.application.kafka_probes import KafkaLagProbe
+from streamlab.experiments.application.sink_output import files_summary, load_health, sink_files
 
 EPOCH = 1_800_000_000 * NS
 

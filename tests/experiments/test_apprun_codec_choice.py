@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from streamlab.codecs import SAFE_CODEC_NAMES
-from streamlab.experiments.apprun import codec_choice
+from streamlab.experiments.application import codec_choice
 
 
 def _summary() -> pd.DataFrame:

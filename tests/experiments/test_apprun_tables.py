@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from streamlab.domain import MESSAGE_TYPES
-from streamlab.experiments.apprun import architecture, docker_setup, metrics, sampler
+from streamlab.experiments.application import architecture, docker_setup, metrics, sampler
 from streamlab.pipeline import diagram
 from streamlab.pipeline.topics import TELEMETRY
 from streamlab.services.generator_loop import build_fleet

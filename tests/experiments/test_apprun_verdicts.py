@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from streamlab.experiments.apprun import verdicts
+from streamlab.experiments.application import verdicts
 
 
 def test_rate_verdict_claims_the_configured_rate_only_when_every_machine_reached_it():

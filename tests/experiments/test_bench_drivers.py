@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from streamlab.experiments.bench import run_bench
-from streamlab.experiments.drivers import get_driver
-from streamlab.experiments.workload import workload_from_dict
+from streamlab.bench.run import run_bench
+from streamlab.bench.drivers import get_driver
+from streamlab.bench.workload import workload_from_dict
 
 SMOKE = {"name": "smoke", "message_size": 100, "partitions": 3, "replication": 1, "producers": 1, "consumers": 1,
          "warmup": "1s", "duration": "2s", "confirms": 100, "prefetch": 100, "ack_every": 10}

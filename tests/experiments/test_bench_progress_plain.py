@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 import time
-from streamlab.experiments.drivers.base import Progress
+from streamlab.bench.drivers.base import Progress
 p = Progress(total_s=12)
 p.note("confluent-kafka: preparing")
 for sent in range(0, 30_000, 1_000):
@@ -36,6 +36,6 @@ def test_bench_progress_is_one_line_per_phase_off_a_tty():
 
 
 def test_codec_bench_progress_has_no_frames_off_a_tty():
-    err = _stderr("from streamlab.experiments.codec_bench import run_codec_benchmark\n"
+    err = _stderr("from streamlab.bench.codec_bench import run_codec_benchmark\n"
                   "run_codec_benchmark(n_messages=10, repeats=1, progress=True)")
     assert "\r" not in err and "\x1b" not in err

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments import broker_warmup
-from streamlab.experiments.broker_warmup import settled, warm_kafka
+from streamlab.bench import broker_warmup
+from streamlab.bench.broker_warmup import settled, warm_kafka
 
 
 def test_settled_needs_two_rounds_and_no_more_rise_than_the_tolerance():

@@ -17,8 +17,8 @@ import os
 import pandas as pd
 import pytest
 
-from streamlab.experiments.tour import endpoints, failover, listeners, load, probes, quorum, timing
-from streamlab.plots import tour as tour_charts
+from streamlab.experiments.cluster_tour import endpoints, failover, listeners, load, probes, quorum, clock as timing
+from streamlab.plots import cluster_tour as tour_charts
 from streamlab.stack.explorer import describe_topics
 from streamlab.transport import get_transport
 

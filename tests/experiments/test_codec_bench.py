@@ -8,12 +8,8 @@ import pandas as pd
 import pytest
 
 from streamlab.codecs import CODEC_NAMES
-from streamlab.experiments.codec_bench import (
-    RESULT_COLUMNS,
-    run_codec_benchmark,
-    sample_messages,
-    save_results,
-    summary_table,
+from streamlab.bench.codec_bench import (
+    RESULT_COLUMNS, run_codec_benchmark, sample_messages, save_results, summary_table,
 )
 
 METRICS = {"encode_us", "encode_us_std", "decode_us", "decode_us_std", "bytes"}

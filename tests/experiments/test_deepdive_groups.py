@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments.deepdives import consumer_groups
+from streamlab.experiments.deep_dives import consumer_groups
 
 pytestmark = pytest.mark.kafka
 

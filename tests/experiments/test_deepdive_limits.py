@@ -7,7 +7,7 @@ import math
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments.deepdives import limits
+from streamlab.experiments.deep_dives import limits
 
 pytestmark = pytest.mark.kafka
 

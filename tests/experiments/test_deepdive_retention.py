@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments.deepdives import retention
+from streamlab.experiments.deep_dives import retention
 
 pytestmark = pytest.mark.kafka
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments.deepdives import streams
-from streamlab.experiments.deepdives.streams_handwritten import TumblingTemperature
+from streamlab.experiments.deep_dives import streams
+from streamlab.experiments.deep_dives.streams_handwritten import TumblingTemperature
 
 KEY = ["machine_id", "window_start_ms"]
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from streamlab.experiments.deepdives import common, offsets, retries
+from streamlab.experiments.deep_dives import common, offsets, retries
 
 
 def test_two_sided_leaves_out_an_empty_side():

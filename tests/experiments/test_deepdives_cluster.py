@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.experiments.deepdives import replication
+from streamlab.experiments.deep_dives import replication
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 
@@ -30,7 +30,7 @@ def test_replication_above_the_broker_count_is_a_user_error(kafka_cluster):
 
 
 def test_preferred_leader_election_restores_one_leader_per_broker(kafka_cluster):
-    from streamlab.experiments.deepdives import distribution
+    from streamlab.experiments.deep_dives import distribution
 
     kafka = kafka_cluster.part("kafka")
     frame = distribution.leader_skew(kafka, kafka_cluster.endpoints.kafka_bootstrap, partitions=3, victim=2)
@@ -43,7 +43,7 @@ def test_preferred_leader_election_restores_one_leader_per_broker(kafka_cluster)
 
 
 def test_reassignment_spreads_a_topic_onto_the_third_broker_without_failed_sends(kafka_cluster):
-    from streamlab.experiments.deepdives import distribution
+    from streamlab.experiments.deep_dives import distribution
 
     timeline, brokers = distribution.reassignment(kafka_cluster.endpoints.kafka_bootstrap, partitions=3,
                                                   prefill_records=2000, rate_per_s=300, before_s=1, after_s=1)

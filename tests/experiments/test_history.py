@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamlab.experiments import history
+from streamlab.experiments.reflection import repo_history as history
 
 
 def git(repo: Path, *args: str) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamlab.experiments.bench import run_bench
-from streamlab.experiments.drivers import get_driver
-from streamlab.experiments.rabbit_speed import NodeMemory
-from streamlab.experiments.workload import workload_from_dict
+from streamlab.bench.run import run_bench
+from streamlab.bench.drivers import get_driver
+from streamlab.experiments.patterns.rabbitmq_speed import NodeMemory
+from streamlab.bench.workload import workload_from_dict
 
 from test_bench_drivers import PERFTEST_CEILING, assert_latency_sane
 

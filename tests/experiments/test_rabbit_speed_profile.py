@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamlab.experiments import rabbit_profile as rp
-from streamlab.experiments.drivers.pika_driver import PikaLargeReadsDriver
-from streamlab.experiments.rabbit_speed import SpeedConfig
+from streamlab.experiments.patterns import pika_profile as rp
+from streamlab.bench.drivers.pika_driver import PikaLargeReadsDriver
+from streamlab.experiments.patterns.rabbitmq_speed import SpeedConfig
 
 from test_rabbit_speed_drivers import smoke
 

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from streamlab.experiments import rabbit_speed as rs
-from streamlab.experiments.drivers.native_rabbitmq import RabbitPerfTestDriver
-from streamlab.experiments.workload import workload_from_dict
+from streamlab.experiments.patterns import rabbitmq_speed as rs
+from streamlab.bench.drivers.rabbitmq_perftest import RabbitPerfTestDriver
+from streamlab.bench.workload import workload_from_dict
 
 
 def row(experiment, driver, role, metric, value, **extra):
@@ -107,11 +107,11 @@ def test_charts_build(results, app):
 
 
 RAW = "\n".join([
-    "<module> (/x/multiprocessing/spawn.py:1);consumer_main (/w/streamlab/experiments/drivers/pika_driver.py:5);"
+    "<module> (/x/multiprocessing/spawn.py:1);consumer_main (/w/streamlab/bench/drivers/pika_driver.py:5);"
     "start (/v/site-packages/pika/adapters/select_connection.py:9);_on_data_available (/v/site-packages/pika/"
     "connection.py:4);decode_frame (/v/site-packages/pika/frame.py:3) 10",
     "<module> (/x/multiprocessing/spawn.py:1);_deliver (/v/site-packages/pika/channel.py:4);"
-    "on_message (/w/streamlab/experiments/drivers/pika_driver.py:3);append_ns (/v/site-packages/hdrh/h.py:2) 5",
+    "on_message (/w/streamlab/bench/drivers/pika_driver.py:3);append_ns (/v/site-packages/hdrh/h.py:2) 5",
     "_consume (/v/site-packages/pika/adapters/utils/io_services_utils.py:1);"
     "_sigint_safe_recv (/v/site-packages/pika/adapters/utils/io_services_utils.py:2) 3",
     "poll (/v/site-packages/pika/adapters/select_connection.py:7) 1",
@@ -120,7 +120,7 @@ RAW = "\n".join([
 
 
 def test_profile_shares_by_innermost_pika_or_own_frame():
-    from streamlab.experiments import rabbit_profile as rp
+    from streamlab.experiments.patterns import pika_profile as rp
 
     table = rp.shares_from_raw(RAW, "consumer", within=None).set_index("component")
     assert list(table.index) == list(rp.COMPONENTS)
@@ -136,7 +136,7 @@ def test_profile_shares_by_innermost_pika_or_own_frame():
 
 
 def test_profile_phrases_and_chart():
-    from streamlab.experiments import rabbit_profile as rp
+    from streamlab.experiments.patterns import pika_profile as rp
     from streamlab.plots import rabbitmq_speed
 
     profile = pd.concat([rp.shares_from_raw(RAW, "consumer", within=None),

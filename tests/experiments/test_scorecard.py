@@ -6,7 +6,7 @@ import pandas as pd
 
 from streamlab.experiments.profiling import against_targets
 from streamlab.experiments.profiling.hops import against_reference, hop_latencies
-from streamlab.experiments.scorecard import targets_scorecard
+from streamlab.experiments.reflection.scorecard import targets_scorecard
 
 
 def _write(folder, chapter: str, name: str, frame: pd.DataFrame) -> None:
@@ -40,7 +40,7 @@ def test_an_empty_folder_lists_every_source_as_missing(tmp_path):
 
 
 def test_rabbitmq_ratios_keep_their_targets_and_verdicts(tmp_path):
-    from streamlab.experiments.rabbit_speed import SPEED_COLUMNS
+    from streamlab.experiments.patterns.rabbitmq_speed import SPEED_COLUMNS
 
     table = pd.DataFrame([["max publish rec/s, 100 B", "quorum, confirms", 9000.0, 8000.0, 10000.0, 0.9, "≥ 0.8×",
                            True],

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from streamlab.experiments.tour import milestones, verdicts
-from streamlab.experiments.tour.listeners import compose_listener_table
-from streamlab.experiments.tour.probes import error_name, error_text
+from streamlab.experiments.cluster_tour import milestones, verdicts
+from streamlab.experiments.cluster_tour.listeners import compose_listener_table
+from streamlab.experiments.cluster_tour.probes import error_name, error_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic_tour import make_result  # noqa: E402

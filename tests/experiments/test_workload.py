@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamlab.experiments.workload import (Workload, WorkloadError, list_workloads, load_workload, parse_duration,
-                                            parse_rate, workload_from_dict)
+from streamlab.bench.workload import (
+    Workload, WorkloadError, list_workloads, load_workload, parse_duration, parse_rate, workload_from_dict,
+)
 from streamlab.errors import UserError
 
 

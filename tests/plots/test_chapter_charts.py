@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamlab.experiments.apprun import architecture, codec_choice, metrics
-from streamlab.plots import application, tour
+from streamlab.experiments.application import architecture, codec_choice, metrics
+from streamlab.plots import application, cluster_tour as tour
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
 from synthetic_tour import make_result  # noqa: E402

@@ -24,7 +24,7 @@ from streamlab.domain.messages import MESSAGE_TYPES
 from streamlab.services.common import ServiceOptions
 from streamlab.services.health_parquet_sink import health_row
 from streamlab.services.health_processor import HealthScorer, Processor
-from streamlab.services.sinkio import HourlyParquetWriter
+from streamlab.services.exactly_once_files import HourlyParquetWriter
 from streamlab.transport import Record
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

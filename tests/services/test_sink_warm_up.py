@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamlab.services import sinkio
+from streamlab.services import exactly_once_files as sinkio
 
 
 def test_the_first_table_is_built_when_the_writer_is_made_and_nothing_is_written(monkeypatch, tmp_path):

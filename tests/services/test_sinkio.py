@@ -7,7 +7,7 @@ import pandas as pd
 from streamlab.domain import HealthRecord
 from streamlab.services.alert_csv_sink import ALERT_COLUMNS, ALERT_KEY
 from streamlab.services.health_parquet_sink import health_row
-from streamlab.services.sinkio import CsvAppender, HourlyParquetWriter
+from streamlab.services.exactly_once_files import CsvAppender, HourlyParquetWriter
 
 TS = 1_790_000_000_000_000_000
 
@@ -69,7 +69,7 @@ def test_a_failed_atomic_write_leaves_no_temp_file(tmp_path, monkeypatch):
 
     import pytest
 
-    from streamlab.services import sinkio
+    from streamlab.services import exactly_once_files as sinkio
 
     def disk_full(_fd):
         raise OSError(errno.ENOSPC, "No space left on device")

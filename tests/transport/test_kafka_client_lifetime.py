@@ -46,8 +46,8 @@ from pathlib import Path
 
 from streamlab.pipeline.runner import AppConfig, AppRun
 from streamlab.pipeline.wiring import GROUP_TOPICS
-from streamlab.experiments.apprun.kafka_probes import KafkaLagProbe
-from streamlab.experiments.apprun.sampler import RunSampler
+from streamlab.experiments.application.kafka_probes import KafkaLagProbe
+from streamlab.experiments.application.sampler import RunSampler
 
 namespace, stop_file = sys.argv[1], Path(sys.argv[2])
 interval, max_s = float(sys.argv[3]), float(sys.argv[4])

@@ -30,7 +30,7 @@ bench_app = typer.Typer(help="Benchmarks: workloads × drivers (Python clients v
 def _overrides(partitions: Optional[int], replication: Optional[int], message_size: Optional[str],
                producers: Optional[int], consumers: Optional[int], acks: Optional[str],
                queues: Optional[int], sets: list[str]) -> dict:
-    from ..experiments.workload import WorkloadError
+    from ..bench.workload import WorkloadError
 
     changes: dict = {}
     for key, value in (("partitions", partitions), ("replication", replication), ("message_size", message_size),
@@ -67,7 +67,7 @@ def bench_run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Run WORKLOAD with each driver in turn on the same stack; print the side-by-side table with ratios."""
-    from ..experiments.bench import DISPLAY_CAPTION, DISPLAY_COLUMNS, result_rows, run_bench
+    from ..bench.run import DISPLAY_CAPTION, DISPLAY_COLUMNS, result_rows, run_bench
 
     overrides = _overrides(partitions, replication, message_size, producers, consumers, acks, queues, set_)
     bench = run_bench(workload, driver, duration=duration, warmup=warmup, rate=rate, overrides=overrides,
@@ -94,8 +94,8 @@ def bench_run(
 @bench_app.command("list")
 def bench_list() -> None:
     """The shipped workloads and the drivers."""
-    from ..experiments.drivers.base import ALIASES, DRIVERS, get_driver
-    from ..experiments.workload import list_workloads, load_workload
+    from ..bench.drivers.base import ALIASES, DRIVERS, get_driver
+    from ..bench.workload import list_workloads, load_workload
 
     columns = [Column("name"), Column("size", "right"), Column("rate", "right"), Column("prod", "right"),
                Column("cons", "right"), Column("partitions", "right"), Column("acks"), Column("phases"),
@@ -106,7 +106,7 @@ def bench_list() -> None:
         rows.append([wl.name, f"{wl.message_size} B", wl.rate_label, str(wl.producers), str(wl.consumers),
                      str(wl.partitions), wl.acks, wl.phases, f"{wl.warmup_s:g}s", f"{wl.duration_s:g}s",
                      wl.description])
-    print_table(columns, rows, title="workloads (streamlab/experiments/workloads)")
+    print_table(columns, rows, title="workloads (streamlab/bench/workloads)")
     print_table([Column("driver"), Column("broker"), Column("kind"), Column("description", prose=True)],
                 [[name, get_driver(name).broker, "native (Java)" if get_driver(name).native else "Python",
                   get_driver(name).description] for name in DRIVERS], title="drivers")
@@ -124,7 +124,7 @@ def bench_pipeline(
     """The application's own numbers: processor throughput per client, latency per stage at nominal load."""
     import pandas as pd
 
-    from ..experiments.pipeline_bench import nominal_latency, processor_throughput
+    from ..bench.pipeline_bench import nominal_latency, processor_throughput
     from ..plots import machine_facts
 
     get_stack("kafka").require_ready()
@@ -159,7 +159,7 @@ def bench_rabbitmq_speed(
     quorum vs stream (with node memory), and the app's hops beside raw pika (issue 17)."""
     import time
 
-    from ..experiments.rabbit_speed import SpeedConfig, large_reads_table, queue_type_table, run_all, verdict
+    from ..experiments.patterns.rabbitmq_speed import SpeedConfig, large_reads_table, queue_type_table, run_all, verdict
 
     get_stack("rabbitmq").require_ready()
     names = tuple(d.strip() for d in drivers.split(",") if d.strip())
@@ -179,7 +179,7 @@ def bench_codecs(messages: int = typer.Option(2000, min=10, help="messages per c
                  repeats: int = typer.Option(5, min=1),
                  out: Path = typer.Option(RESULTS_DIR / "codecs", help="where the CSV goes")) -> None:
     """Encode/decode time and size of every codec on every message type (Bonus 1)."""
-    from ..experiments.codec_bench import run_codec_benchmark, save_results, summary_table
+    from ..bench.codec_bench import run_codec_benchmark, save_results, summary_table
 
     frame = run_codec_benchmark(n_messages=messages, repeats=repeats, progress=True)
     paths = save_results(frame, out)

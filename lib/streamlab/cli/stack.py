@@ -57,7 +57,7 @@ def stack_warm_up(broker: Optional[str] = BrokerOpt,
                                                     help="stop after this long even if the rate still rises "
                                                          "(0: no warm-up)")) -> None:
     """Put Kafka's own perf tools on the brokers until their rate settles: a cold JVM measures its JIT."""
-    from ..experiments.broker_warmup import save_rounds, warm_kafka
+    from ..bench.broker_warmup import save_rounds, warm_kafka
 
     stack = get_stack(broker)
     if max_seconds <= 0 or "kafka" not in stack.parts:

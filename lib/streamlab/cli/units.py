@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from ..experiments.workload import parse_duration
+from ..bench.workload import parse_duration
 
 
 def positive_duration(text: str, what: str = "duration") -> float:

@@ -30,9 +30,9 @@ import pandas as pd
 from ..stack import StackConfig
 from ..stack.podman import PROJECT_LABEL, container_states, project_name, project_objects
 from ..stack.podman_images import APP_IMAGE, BASE_IMAGE, KAFKA_IMAGE, LABEL, RABBITMQ_IMAGE, podman
-from .apprun import delivery, ground_truth, sink_output
-from .apprun import latency as stage_latency
-from .apprun import metrics as run_metrics
+from .application import delivery, ground_truth, sink_output
+from .application import latency as stage_latency
+from .application import metrics as run_metrics
 
 IMAGES = (BASE_IMAGE, KAFKA_IMAGE, RABBITMQ_IMAGE, APP_IMAGE)
 

@@ -7,7 +7,7 @@ and the HTML book need no network and no JavaScript to show a figure.
 
 The chart builders here are deliberately few and generic (a line over time, a
 bar comparison, a latency-percentile curve); the charts of one chapter live in
-a module of their own (`streamlab.plots.tour` for chapter 00,
+a module of their own (`streamlab.plots.cluster_tour` for chapter 00,
 `streamlab.plots.application` for chapter 01), so chapters build no chart
 inline. Each builder puts the machine the numbers were
 measured on into the subtitle, because the measuring rules of the book say

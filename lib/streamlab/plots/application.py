@@ -1,6 +1,6 @@
 """Charts of chapter 01 (the application): its messages, the run's rates, latency, detections and the codecs.
 
-Each builder takes the tidy frame the analysis (`streamlab.experiments.apprun`)
+Each builder takes the tidy frame the analysis (`streamlab.experiments.application`)
 or the codec benchmark returns and gives back one altair chart in the house
 style; the chapter only calls them.
 """

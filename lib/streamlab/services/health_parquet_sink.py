@@ -13,7 +13,7 @@ from ..domain.health import FEATURE_NAMES
 from ..pipeline.topics import MACHINE_HEALTH
 from .common import ServiceOptions, service_command, warm_up_enabled
 from .sink_loop import SinkSettings, run_sink
-from .sinkio import HourlyParquetWriter
+from .exactly_once_files import HourlyParquetWriter
 
 
 def health_row(record) -> dict:

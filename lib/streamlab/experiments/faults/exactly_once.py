@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from ..apprun.sink_output import load_health
+from ..application.sink_output import load_health
 from ..profiling.hops import hop_latencies
 from .scenarios import ScenarioResult, environment
 

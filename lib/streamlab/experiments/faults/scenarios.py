@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from ...pipeline.topics import ALL_TOPICS
-from ..apprun.sink_output import load_health
+from ..application.sink_output import load_health
 from . import audit, ledger
 
 PROCESSOR = "health_processor"

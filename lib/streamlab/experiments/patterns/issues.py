@@ -580,7 +580,7 @@ def _orphaned_for(brokers: Brokers, session_ms: int, partitions: int) -> float:
     topic = unique("member")
     group = f"{topic}.g"
     kafka_topic(brokers.bootstrap, topic, partitions)
-    member = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.member", brokers.bootstrap,
+    member = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.killable_member", brokers.bootstrap,
                                topic, group, str(session_ms)], stdout=subprocess.PIPE, text=True,
                               stderr=subprocess.DEVNULL)
     survivor = kafka_consumer(brokers.bootstrap, group, **{"session.timeout.ms": session_ms,

@@ -5,7 +5,7 @@ named back end (the services take `--broker`; nothing else changes), slips a
 few undecodable messages into `telemetry`, stops it cleanly, reads the
 topology the back end declared back from the broker, and deletes it.
 `summarize` turns the run's files into the figures chapter 01 shows, with the
-same functions (`experiments.apprun`), as one tidy frame per run.
+same functions (`experiments.application`), as one tidy frame per run.
 
 MQTT is not run here: its back end cannot tell the runner who is subscribed or
 how much is queued (`group_members`/`group_backlog` are unknown over MQTT), and
@@ -25,9 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..apprun import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
-from ..apprun import latency as stage_latency
-from ..apprun import metrics as run_metrics
+from ..application import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
+from ..application import latency as stage_latency
+from ..application import metrics as run_metrics
 from .brokers import Brokers, mgmt_get
 
 BACKEND_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}

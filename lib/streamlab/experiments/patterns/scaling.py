@@ -174,7 +174,7 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
         publisher.flush(120)
         publish_s = time.monotonic() - started
         publisher.close()
-        workers = [subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.worker", backend,
+        workers = [subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.fft_worker", backend,
                                      addresses[i % len(addresses)], name, group], stdout=subprocess.PIPE,
                                     text=True, stderr=subprocess.DEVNULL) for i in range(n)]
         batches: list[tuple[int, float]] = []

@@ -185,8 +185,8 @@ def kafka_reference(records: int = 1000, timeout_s: float = 300.0, label: str = 
     """
     from ...stack import endpoints
     from ...transport.kafka_admin import delete_topics
-    from ..drivers.base import bench_name, create_topic
-    from ..drivers.native_kafka import KafkaEndToEndLatencyDriver
+    from ...bench.drivers.base import bench_name, create_topic
+    from ...bench.drivers.kafka_java_tools import KafkaEndToEndLatencyDriver
 
     bootstrap = endpoints().kafka_bootstrap
     topic = bench_name("e2e-reference")

@@ -289,7 +289,7 @@ def measure_processor_rate(client: str, messages: int, scoring: str, machines: i
 
     from ...pipeline.declare import app_transport, declare_app
     from ...stack import endpoints
-    from ..pipeline_bench import preload_telemetry
+    from ...bench.pipeline_bench import preload_telemetry
 
     namespace = f"rate-{uuid.uuid4().hex[:6]}"
     transport = app_transport("kafka", "confluent")
@@ -356,8 +356,8 @@ def kafka_producer_ceiling(record_bytes: int, records: int = 200_000, partitions
     ``ep``: the stack's endpoints (default: the running stack's).
     """
     from ...stack import endpoints
-    from ..drivers.native_kafka import KafkaPerfTestDriver
-    from ..workload import Workload
+    from ...bench.drivers.kafka_java_tools import KafkaPerfTestDriver
+    from ...bench.workload import Workload
 
     workload = Workload(name="processor-output-ceiling", message_size=int(record_bytes), max_records=records,
                         consumers=0, partitions=partitions, replication=3, acks="all", phases="sequential")

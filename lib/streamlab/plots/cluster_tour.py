@@ -13,10 +13,10 @@ import altair as alt
 import pandas as pd
 
 from .. import plots
-from ..experiments.tour.milestones import phases
+from ..experiments.cluster_tour.milestones import phases
 
 if TYPE_CHECKING:
-    from ..experiments.tour.failover import TourResult
+    from ..experiments.cluster_tour.failover import TourResult
 
 
 NODE_COLORS = {"node 1": "#0072B2", "node 2": "#E69F00", "node 3": "#009E73", "none": "#D55E00",

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..paths import RESULTS_DIR
-from .bench import run_bench
+from .run import run_bench
 
 #: Where `streamlab stack warm-up` leaves its rounds, for the chapters to show what the brokers went through.
 RECORD = RESULTS_DIR / "broker-warmup.csv"

@@ -230,7 +230,7 @@ def reset_with_tool(bootstrap: str, history: History, seconds_back: float, timeo
     Per partition: the group's committed offset before and after the tool ran, and
     the offset `offsets_for_times` gives for the same instant — they must agree.
     """
-    from ..drivers.native_kafka import java_command, require_jars
+    from ...bench.drivers.kafka_java_tools import java_command, require_jars
 
     require_jars("kafka", "kafka-tools")
     group = common.unique("reset")

@@ -25,7 +25,7 @@ from .probes import probe_writes
 from .quorum import quiet_kafka_python
 from .sampler import ClusterSampler
 from ...polling import holds_within
-from .timing import Clock
+from .clock import Clock
 from .milestones import milestones
 from .topics import elect_preferred_leaders, group_coordinator, set_topic_config, tour_topics
 

@@ -45,9 +45,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..transport.rabbitmq import mgmt_get
-from .bench import run_bench
-from .workload import Workload, workload_from_dict
+from ...transport.rabbitmq import mgmt_get
+from ...bench.run import run_bench
+from ...bench.workload import Workload, workload_from_dict
 
 REFERENCE = "rabbitmq-perftest"
 OURS = "pika"
@@ -156,8 +156,8 @@ def large_reads(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
     """pika with 16 KB consumer socket reads at max, 100 B: rows beside the plain pika run of `throughput`."""
     import time
 
-    from .bench import machine_description
-    from .drivers.pika_driver import PikaLargeReadsDriver
+    from ...bench.run import machine_description
+    from ...bench.drivers.pika_driver import PikaLargeReadsDriver
 
     driver = PikaLargeReadsDriver()
     wl = cfg.workload("rabbit-max-100b", message_size=100)
@@ -174,7 +174,7 @@ def large_reads(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
 
 def profile_run(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
     """One extra max-rate pika run at 100 B with py-spy on its producer and consumer: CPU share by component."""
-    from .rabbit_profile import profile_max_run
+    from .pika_profile import profile_max_run
 
     wl = cfg.workload("rabbit-profile", message_size=100, warmup="1s", duration=f"{cfg.profile_seconds:g}s")
     return profile_max_run(wl, endpoints)
@@ -272,7 +272,7 @@ def app_hops(cfg: SpeedConfig, endpoints: Any, progress: bool = True) -> tuple[p
     """The app on RabbitMQ at machines × rate_hz readings/s, and raw pika at that rate and message size.
 
     Returns (hop percentiles of the app, the raw pika bench rows)."""
-    from .profiling.hops import flush_shadow, hop_latencies
+    from ..profiling.hops import flush_shadow, hop_latencies
 
     health = app_health(cfg)
     hops = pd.concat([hop_latencies(health, "app on RabbitMQ"), shadow_rows(flush_shadow(health))],
@@ -301,8 +301,8 @@ def app_health(cfg: SpeedConfig) -> pd.DataFrame:
     import tempfile
     import uuid
 
-    from ..pipeline.runner import AppConfig, AppRun
-    from ..pipeline.topics import ALL_TOPICS
+    from ...pipeline.runner import AppConfig, AppRun
+    from ...pipeline.topics import ALL_TOPICS
 
     with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-hops-") as tmp:
         namespace = f"hops-rmq-{uuid.uuid4().hex[:6]}"
@@ -325,7 +325,7 @@ def app_health(cfg: SpeedConfig) -> pd.DataFrame:
 
 def run_all(cfg: SpeedConfig | None = None, endpoints: Any = None, progress: bool = True) -> SpeedResult:
     """All four experiments in one session on the running stack (see the module doc)."""
-    from ..stack import endpoints as stack_endpoints
+    from ...stack import endpoints as stack_endpoints
 
     cfg = cfg or SpeedConfig()
     ep = endpoints or stack_endpoints()
@@ -481,7 +481,7 @@ def shadow_phrase(app: pd.DataFrame) -> str:
         if app is not None and not app.empty and "metric" in app else pd.Series(dtype=float)
     if len(values) < len(SHADOW_METRICS):
         return ""
-    from .profiling.hops import SHADOW_WINDOW_MS, shadow_verdict
+    from ..profiling.hops import SHADOW_WINDOW_MS, shadow_verdict
 
     everyone, tail = values[SHADOW_METRICS["all records"]], values[SHADOW_METRICS["slowest 1 %"]]
     verdict = shadow_verdict(pd.DataFrame({"records": ["all records", "slowest 1 %"],
@@ -493,7 +493,7 @@ def shadow_phrase(app: pd.DataFrame) -> str:
 
 def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:
     """The profile's shares as sentences: the consumer's and the producer's CPU by component."""
-    from .rabbit_profile import share
+    from .pika_profile import share
 
     if profile is None or profile.empty:
         return {"profile_consumer": "No profile was taken in this run.", "profile_producer": "", "profile_bound": ""}

@@ -295,7 +295,7 @@ def workload_from_dict(data: Any, source: str = "<dict>", name: str | None = Non
         codec = str(data["codec"]).strip().lower()
         if codec not in CODECS:
             raise WorkloadError(f"{field_name('codec')}: the drivers generate raw payloads only (codec: raw); "
-                                f"compare codecs with streamlab.experiments.codec_bench, got {data['codec']!r}")
+                                f"compare codecs with streamlab.bench.codec_bench, got {data['codec']!r}")
         values["codec"] = codec
     if "persistent" in data:
         values["persistent"] = _bool(data["persistent"], field_name("persistent"))

@@ -1,7 +1,7 @@
 """The consumer that deep dive 5 SIGKILLs: it reads a topic into a file in batches and may die at one batch.
 
 Its own small module so that the process starts fast (no pandas, no domain):
-``python -m streamlab.experiments.deepdives.offsets_worker '<json WorkerPlan>'``.
+``python -m streamlab.experiments.deep_dives.offsets_worker '<json WorkerPlan>'``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Execute the book's chapters with papermill into a mirror tree, then build the HTML.
 
-    python -m streamlab.bookrun [--profile quick|full] [--chapters 00,01]
+    python -m streamlab.book.runner [--profile quick|full] [--chapters 00,01]
                                 [--param NAME=VALUE ...] [--cell-timeout 600]
                                 [--build | --no-build] [--build-root _build]
 
@@ -434,7 +434,7 @@ class Prepared:
 
 
 def _podman_ready() -> bool:
-    from .experiments.containers import podman_available
+    from ..experiments.containers import podman_available
 
     return podman_available()
 
@@ -821,7 +821,7 @@ def timing_table(results: Sequence[ChapterResult], build_seconds: float | None) 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m streamlab.bookrun",
+        prog="python -m streamlab.book.runner",
         description="Execute the book's chapters with papermill into _build/executed/ and build the HTML.",
     )
     parser.add_argument("--profile", default="quick", help="profile of book/profiles.yaml (default: quick)")

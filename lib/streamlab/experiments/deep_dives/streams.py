@@ -45,7 +45,7 @@ from ...codecs import get_codec
 from ...domain import Fleet
 from ...stack.config import StackConfig
 from ...transport import kafka_admin
-from ..drivers.native_kafka import ToolProcess
+from ...bench.drivers.kafka_java_tools import ToolProcess
 from . import common, streams_handwritten, streams_quix
 
 WAYS = ("hand-written", "quixstreams", "Kafka Streams")

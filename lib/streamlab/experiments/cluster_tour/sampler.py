@@ -12,7 +12,7 @@ import pandas as pd
 from ...transport.kafka_admin import admin_client, quorum_client
 from .probes import error_text
 from .quorum import quiet_kafka_python
-from .timing import Clock
+from .clock import Clock
 
 
 class ClusterSampler:

@@ -274,7 +274,7 @@ def _one_failure(bootstrap, topic_name, partitions, ending, settings, rate_per_s
     load = _Load(bootstrap, topic_name, partitions, rate_per_s, max_s=3 * timeout_s)
     errors = tempfile.TemporaryFile()
     signalled = False
-    victim = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.deepdives.group_member", bootstrap,
+    victim = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.deep_dives.group_member", bootstrap,
                                group, topic_name, *[f"{k}={v}" for k, v in settings.items()]],
                               stdout=subprocess.PIPE, stderr=errors)
     survivors = [_Member(bootstrap, group, topic_name, i, clock0, settings) for i in range(2)]

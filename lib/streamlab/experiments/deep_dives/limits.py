@@ -31,10 +31,10 @@ from ...codecs import service_codec
 from ...domain.fleet import Fleet
 from ...domain.messages import TelemetryReading
 from ...transport.kafka_confluent import ConfluentConsumer
-from .. import bench
-from ..drivers.base import MB, Progress, get_driver
-from ..drivers.native_kafka import ToolProcess, java_command, parse_consumer_output, require_jars
-from ..workload import ACKS, load_workload
+from ...bench import run as bench
+from ...bench.drivers.base import MB, Progress, get_driver
+from ...bench.drivers.kafka_java_tools import ToolProcess, java_command, parse_consumer_output, require_jars
+from ...bench.workload import ACKS, load_workload
 from . import common
 
 SEND_DRIVERS = ("confluent-kafka", "kafka-perf-test")

@@ -124,7 +124,7 @@ def machine_description(endpoints: Any = None, brokers: Iterable[str] = ("kafka"
     """Cores, memory, CPU, OS and every version that shapes a figure; recorded with every result."""
     import psutil
 
-    from .drivers.native_kafka import jar_version
+    from .drivers.kafka_java_tools import jar_version
 
     brokers = set(brokers)
     info: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """One competing consumer doing the processor's work on vibration windows, as its own process.
 
-    python -m streamlab.experiments.patterns.worker BROKER BOOTSTRAP_OR_AMQP_URL TOPIC GROUP
+    python -m streamlab.experiments.patterns.fft_worker BROKER BOOTSTRAP_OR_AMQP_URL TOPIC GROUP
 
 Decodes each window (orjson) and computes its FFT band energies, as the
 processor does, commits after every batch, and prints one line per batch:

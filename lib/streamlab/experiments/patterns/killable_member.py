@@ -1,6 +1,6 @@
 """A Kafka group member as its own process, so an experiment can SIGKILL it (a crash, no LeaveGroup).
 
-    python -m streamlab.experiments.patterns.member BOOTSTRAP TOPIC GROUP SESSION_TIMEOUT_MS
+    python -m streamlab.experiments.patterns.killable_member BOOTSTRAP TOPIC GROUP SESSION_TIMEOUT_MS
 
 Prints ``assigned <n>`` whenever its assignment changes and polls until killed
 (or 120 s pass, so a forgotten member cannot live forever).

@@ -1,6 +1,6 @@
 """One consumer-group member in its own process, so that deep dive 1 can kill it (SIGKILL) or stop it (SIGTERM).
 
-``python -m streamlab.experiments.deepdives.group_member BOOTSTRAP GROUP TOPIC [key=value ...]``:
+``python -m streamlab.experiments.deep_dives.group_member BOOTSTRAP GROUP TOPIC [key=value ...]``:
 subscribes, consumes until SIGTERM, then closes (a graceful leave: LeaveGroup
 and its last commit). SIGKILL leaves the coordinator to notice the silence.
 """

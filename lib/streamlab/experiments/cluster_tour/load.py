@@ -14,7 +14,7 @@ import pandas as pd
 from ...transport.kafka_admin import quiet_logger
 from .probes import error_name
 from ...polling import holds_within
-from .timing import Clock
+from .clock import Clock
 
 
 class BackgroundLoad:

@@ -273,13 +273,13 @@ class Driver(ABC):
 
 
 DRIVERS: dict[str, str] = {
-    "kafka-python": "streamlab.experiments.drivers.kafka_python:KafkaPythonDriver",
-    "confluent-kafka": "streamlab.experiments.drivers.confluent:ConfluentDriver",
-    "kafka-perf-test": "streamlab.experiments.drivers.native_kafka:KafkaPerfTestDriver",
-    "kafka-e2e-latency": "streamlab.experiments.drivers.native_kafka:KafkaEndToEndLatencyDriver",
-    "pika": "streamlab.experiments.drivers.pika_driver:PikaDriver",
-    "aio-pika": "streamlab.experiments.drivers.aio_pika_driver:AioPikaDriver",
-    "rabbitmq-perftest": "streamlab.experiments.drivers.native_rabbitmq:RabbitPerfTestDriver",
+    "kafka-python": "streamlab.bench.drivers.kafka_python:KafkaPythonDriver",
+    "confluent-kafka": "streamlab.bench.drivers.confluent:ConfluentDriver",
+    "kafka-perf-test": "streamlab.bench.drivers.kafka_java_tools:KafkaPerfTestDriver",
+    "kafka-e2e-latency": "streamlab.bench.drivers.kafka_java_tools:KafkaEndToEndLatencyDriver",
+    "pika": "streamlab.bench.drivers.pika_driver:PikaDriver",
+    "aio-pika": "streamlab.bench.drivers.aio_pika_driver:AioPikaDriver",
+    "rabbitmq-perftest": "streamlab.bench.drivers.rabbitmq_perftest:RabbitPerfTestDriver",
 }
 ALIASES: dict[str, list[str]] = {
     "kafka": ["kafka-python", "confluent-kafka", "kafka-perf-test"],

@@ -21,7 +21,7 @@ from ...stack.config import StackConfig
 from ...measure.latency import LatencySummary
 from ..workload import Workload
 from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, share
-from .native_kafka import ToolProcess, jar_version, java_command, require_jars, wait_all
+from .kafka_java_tools import ToolProcess, jar_version, java_command, require_jars, wait_all
 from .pika_driver import delete_queues
 
 _TIME = re.compile(r"time:? ([\d.]+) ?s,")

@@ -1,6 +1,6 @@
 """Which codec to pick, read from the codec benchmark's table (Bonus 1); and why cloudpickle is never one.
 
-The benchmark (`streamlab.experiments.codec_bench`) times every codec on the
+The benchmark (`streamlab.bench.codec_bench`) times every codec on the
 pipeline's real messages; the functions here turn its wide summary (one row
 per message type and codec, with ``round_trip_us``, ``bytes`` and
 ``bytes_vs_json``) into the figures the chapter quotes.

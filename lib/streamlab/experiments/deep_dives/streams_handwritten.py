@@ -2,7 +2,7 @@
 
 The processor's way: a consume → compute → publish → commit loop, its state a dict
 in memory. Run as its own process so the harness can SIGKILL it like the other two:
-``python -m streamlab.experiments.deepdives.streams_handwritten bootstrap input output group window-ms``.
+``python -m streamlab.experiments.deep_dives.streams_handwritten bootstrap input output group window-ms``.
 Events go to stdout as JSON lines, like the other two implementations'.
 """
 

@@ -26,6 +26,6 @@ Where things live (one concept per module):
 * `rabbitmq` — RabbitMQ's node and listeners from its management API;
 * `verdicts` — the result-dependent phrases chapter 00 quotes (glued into its prose).
 
-The charts of the tour are in `streamlab.plots.tour`. Every wait is bounded and
+The charts of the tour are in `streamlab.plots.cluster_tour`. Every wait is bounded and
 `failover_tour` restores the cluster in a ``finally``.
 """
