@@ -16,7 +16,7 @@ import pytest
 from streamlab.experiments.application import architecture, codec_choice, metrics
 from streamlab.plots import application, cluster_tour as tour
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments" / "cluster_tour"))
 from synthetic_tour import make_result  # noqa: E402
 
 

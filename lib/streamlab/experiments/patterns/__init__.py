@@ -3,7 +3,7 @@
 Every experiment is bounded in count and time, names its topics/queues
 uniquely (``ch03-<what>-<hex>``) and deletes them when it ends. Each returns a
 tidy DataFrame (one row per back end / variant and metric) that the chapter
-saves, plots and quotes; the integration tests under ``tests/experiments/``
+saves, plots and quotes; the integration tests under ``tests/experiments/patterns/``
 assert the effect each one shows.
 
 Modules: ``brokers`` (where the brokers are; raw pika and Kafka helpers the
