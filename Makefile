@@ -105,11 +105,11 @@ test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
-	@$(call with_stack,$(PY) -m streamlab.book.runner --profile $(PROFILE) --build)
+	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build)
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
-	@$(call with_stack,$(PY) -m streamlab.book.runner --profile $(PROFILE) --chapters $(CH) --no-build)
+	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --chapters $(CH) --no-build)
 
 DURATION ?= 60s
 MACHINES ?= 20

@@ -44,7 +44,7 @@ def built_book() -> Path:
         if not (html / "index.html").is_file():
             pytest.fail(f"${PREBUILT_ENV}={prebuilt} has no index.html")
         return html
-    command = [sys.executable, "-m", "streamlab.book.runner", "--profile", "quick", "--build",
+    command = [sys.executable, "-m", "streamlab.book", "--profile", "quick", "--build",
                "--build-root", str(TEST_BUILD_ROOT)]  # fmt: skip
     # The chapters run against live brokers: a stack of the book test's own (3 Kafka nodes, since the
     # cluster tour stops brokers; one RabbitMQ node), up only while the book builds.

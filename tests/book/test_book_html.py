@@ -19,7 +19,7 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
-from streamlab.book.runner import toc_docnames
+from streamlab.book.layout import toc_docnames
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,7 +157,7 @@ def test_runner_stops_on_a_failing_cell_and_names_it(tmp_path: Path) -> None:
     bad_line = FAILING_CHAPTER.splitlines().index("value = 1") + 1
 
     proc = subprocess.run(
-        [sys.executable, "-m", "streamlab.book.runner", "--root", str(tmp_path), "--no-build"],
+        [sys.executable, "-m", "streamlab.book", "--root", str(tmp_path), "--no-build"],
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr

@@ -74,7 +74,7 @@ def crash_vs_stop(compared: pd.DataFrame | None, gap_stop_s: float | None) -> st
     """The controlled shutdown against the crash (`milestones.compare_tours`), or why it was not run."""
     if compared is None or compared.empty:
         return ("Not run in this profile (compare_stop = False): the full profile runs it, or "
-                "python -m streamlab.book.runner --chapters 00 -p compare_stop=true.")
+                "python -m streamlab.book --chapters 00 -p compare_stop=true.")
     row = compared.loc["every partition led by a live broker again"]
     crash, stop = float(row.iloc[0]), float(row.iloc[1])
     faster = "sooner than" if stop < crash else "no sooner than"
