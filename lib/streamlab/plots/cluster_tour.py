@@ -16,7 +16,7 @@ from .. import plots
 from ..experiments.cluster_tour.milestones import phases
 
 if TYPE_CHECKING:
-    from ..experiments.cluster_tour.failover import TourResult
+    from ..experiments.cluster_tour.plan import TourResult
 
 
 NODE_COLORS = {"node 1": "#0072B2", "node 2": "#E69F00", "node 3": "#009E73", "none": "#D55E00",

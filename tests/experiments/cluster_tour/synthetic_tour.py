@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from streamlab.experiments.cluster_tour.failover import TourPlan, TourResult
+from streamlab.experiments.cluster_tour.plan import TourPlan, TourResult
 from streamlab.transport.spec import TopicSpec
 
 END = 15.0

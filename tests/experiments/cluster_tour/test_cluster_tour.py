@@ -17,7 +17,9 @@ import os
 import pandas as pd
 import pytest
 
-from streamlab.experiments.cluster_tour import endpoints, failover, listeners, load, probes, quorum, clock as timing
+from streamlab.experiments.cluster_tour import clock as timing
+from streamlab.experiments.cluster_tour import endpoints, failover, listeners, load, probes, quorum
+from streamlab.experiments.cluster_tour.milestones import milestones
 from streamlab.plots import cluster_tour as tour_charts
 from streamlab.stack.explorer import describe_topics
 from streamlab.transport import get_transport
@@ -48,7 +50,7 @@ def test_failover_tour_loses_nothing_and_restores_the_cluster(kafka_cluster, tmp
     summary = result.summary.set_index(result.summary["topic"].map({s.name: k for k, s in result.topics.items()}))
     rf3, rf1 = summary.loc["rf3"], summary.loc["rf1"]
     print(f"\ntour: {result.seconds:.0f} s, victim {result.victim}, second {result.second}\n"
-          f"{result.milestones().to_string()}\n{result.summary.to_string()}\n{result.probes.to_string()}")
+          f"{milestones(result).to_string()}\n{result.summary.to_string()}\n{result.probes.to_string()}")
     assert rf3["sent"] > 200
     assert rf3["acknowledged"] == rf3["sent"] and rf3["failed"] == 0, "the RF 3 producer retries until delivered"
     assert rf3["acknowledged_lost"] == 0, "an acknowledged message is missing from the log"
@@ -67,7 +69,7 @@ def test_failover_tour_loses_nothing_and_restores_the_cluster(kafka_cluster, tmp
     lonely = _probe(probes, "1 of 3 brokers up", 2, "1")
     assert lonely["partitions acknowledged"] == lonely["partitions led by a live broker"]
 
-    marks = result.milestones().set_index("milestone")["seconds"]
+    marks = milestones(result).set_index("milestone")["seconds"]
     for name in (f"broker {result.victim} left the list of live brokers",
                  f"ISR shrank: broker {result.victim} out of every ISR",
                  "ISR full again (3 of 3 everywhere)"):

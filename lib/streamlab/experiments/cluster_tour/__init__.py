@@ -8,7 +8,7 @@ cluster still accepts, restarts everything and waits until it is whole again.
 
 Where things live (one concept per module):
 
-* `timing` — one clock for every thread of an experiment (bounded polling: `streamlab.polling.holds_within`);
+* `clock` — one clock for every thread of an experiment (bounded polling: `streamlab.polling.holds_within`);
 * `topics` — the tour's topics and the admin calls it makes on them: live config
   changes, preferred leader election, the group coordinator;
 * `sampler` — `ClusterSampler`: the cluster's metadata and quorum sampled over time;
@@ -16,7 +16,8 @@ Where things live (one concept per module):
   its timelines (messages per second, acknowledgement latency);
 * `probes` — `probe_writes`: which writes the cluster accepts under an ``acks`` setting;
   librdkafka error names;
-* `failover` — `TourPlan`, `TourResult`, `failover_tour` (the outage itself) and
+* `plan` — `TourPlan` (what a tour is told) and `TourResult` (every frame it recorded);
+* `failover` — `FailoverTour`, `failover_tour` (the outage itself, phase by phase) and
   `restore_cluster`;
 * `milestones` — what the tour's frames say: when each state was reached, the longest
   gaps, the outage phases;

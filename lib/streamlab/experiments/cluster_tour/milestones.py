@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .failover import TourResult
+    from .plan import TourResult
 
 
 def milestones(result: TourResult) -> pd.DataFrame:
@@ -114,7 +114,7 @@ def longest_gap(result: TourResult, what: str = "acknowledged", topic_key: str =
 
 def phases(result: TourResult) -> pd.DataFrame:
     """The stretches of the tour with brokers missing: start, end and a label, for shading charts."""
-    marks = result.milestones().set_index("milestone")["t_s"]
+    marks = milestones(result).set_index("milestone")["t_s"]
     t_fail = result.event_time(result.plan.mode, result.victim)
     back = marks.get(f"broker {result.victim} listed as live again")
     rows = []
