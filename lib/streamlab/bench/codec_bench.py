@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..measure.results import write_table
 from ..codecs import CODEC_NAMES, Codec, get_codec
 from ..domain import (
     Alert,
@@ -207,10 +208,5 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def save_results(results: pd.DataFrame, out_dir: str | Path, name: str = "codec_bench") -> tuple[Path, Path]:
     """Write ``<name>.csv`` and ``<name>.parquet`` under ``out_dir`` (created); returns both paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / f"{name}.csv"
-    parquet_path = out / f"{name}.parquet"
-    results.to_csv(csv_path, index=False)
-    results.to_parquet(parquet_path, index=False)
+    csv_path, parquet_path = write_table(results, out_dir, name, ("csv", "parquet"))
     return csv_path, parquet_path

@@ -16,7 +16,6 @@ also when it fails or is interrupted.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -30,6 +29,8 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
+from ..measure.machine import cpu_model
+from ..measure.results import bundle_dir, write_json, write_table, write_text
 from ..transport import TransportError
 from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
@@ -62,29 +63,17 @@ class BenchResult:
         return ratio_table(self.results)
 
     def save(self, out_dir: Path | str) -> Path:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.results.to_parquet(out / "results.parquet", index=False)
-        self.results.to_csv(out / "results.csv", index=False)
-        self.timeseries.to_parquet(out / "timeseries.parquet", index=False)
-        self.table.to_csv(out / "table.csv", index=False)
-        (out / "machine.json").write_text(json.dumps(self.machine, indent=2, default=str) + "\n")
-        (out / "workload.yaml").write_text(yaml.safe_dump(self.workload.to_dict(), sort_keys=False))
+        out = bundle_dir(out_dir)
+        write_table(self.results, out, "results", ("parquet", "csv"))
+        write_table(self.timeseries, out, "timeseries", ("parquet",))
+        write_table(self.table, out, "table")
+        write_json(self.machine, out, "machine.json")
+        write_text(yaml.safe_dump(self.workload.to_dict(), sort_keys=False), out, "workload.yaml")
         self.out_dir = out
         return out
 
 
 # -- the machine -------------------------------------------------------------------------------------
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def _java_version() -> str:
     from ..stack.config import StackConfig
@@ -128,7 +117,7 @@ def machine_description(endpoints: Any = None, brokers: Iterable[str] = ("kafka"
 
     brokers = set(brokers)
     info: dict[str, Any] = {
-        "hostname": platform.node(), "os": platform.platform(), "cpu": _cpu_model(),
+        "hostname": platform.node(), "os": platform.platform(), "cpu": cpu_model(),
         "cores": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(), "java": _java_version(),

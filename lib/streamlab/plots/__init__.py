@@ -17,8 +17,6 @@ every figure carries its machine.
 from __future__ import annotations
 
 import math
-import os
-import platform
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -26,6 +24,11 @@ from typing import Any
 
 import altair as alt
 import pandas as pd
+
+# The machine's facts and load are measured in streamlab.measure.machine; re-exported for the chapters,
+# which call plots.machine_facts() for the run-facts table and the charts' subtitle.
+from ..measure.machine import machine_facts
+from ..measure.machine import sample_cpu_load as sample_cpu_load
 
 THEME_NAME = "streamlab"
 
@@ -155,25 +158,6 @@ def show(chart: alt.TopLevelMixin) -> None:
 # --------------------------------------------------------------------------- machine
 
 
-@cache
-def machine_facts() -> dict[str, Any]:
-    """Facts about the machine running this process, as the book reports them.
-
-    Cached: the machine does not change within a kernel's life, and charts
-    call it for their subtitle.
-    """
-    import psutil
-
-    return {
-        "cpu": _cpu_model(),
-        "logical cores": psutil.cpu_count(logical=True) or os.cpu_count() or 0,
-        "physical cores": psutil.cpu_count(logical=False) or 0,
-        "memory (GiB)": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
-
-
 def machine_caption() -> str:
     """One short line naming the machine, used as the default chart subtitle."""
     facts = machine_facts()
@@ -187,39 +171,6 @@ def run_facts(profile: str) -> pd.DataFrame:
     """The table each chapter opens with: profile, time of execution, machine."""
     executed = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return facts_table({"profile": profile, "executed": executed, **machine_facts()}, "this run")
-
-
-def sample_cpu_load(seconds: float, every: float = 0.25) -> pd.DataFrame:
-    """Per-core CPU busy percentage sampled for ``seconds``: how noisy the machine is.
-
-    Tidy: one row per (sample, core) with ``t_s`` (seconds since start),
-    ``core`` and ``busy_pct``. Measurements on a busy machine are only
-    comparable side by side, which is why the book reports this.
-    """
-    import time
-
-    import psutil
-
-    psutil.cpu_percent(percpu=True)  # the first call only sets the baseline
-    rows: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        busy = psutil.cpu_percent(interval=every, percpu=True)
-        t = round(time.perf_counter() - start, 3)
-        rows.extend({"t_s": t, "core": f"core {i}", "busy_pct": pct} for i, pct in enumerate(busy))
-    return pd.DataFrame(rows, columns=["t_s", "core", "busy_pct"])
-
-
-def _cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or platform's guess elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return " ".join(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------- builders

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ...measure.order import descents_of
+
 
 def expected_per_machine(sent_total: int, machine_ids: Sequence[str]) -> dict[str, int]:
     """Readings each machine must have: the generator sends one per machine per tick, so ``sent / machines``."""
@@ -57,8 +59,7 @@ def order_violations(records: pd.DataFrame, by: str) -> pd.DataFrame:
     rows = []
     for machine, group in records.groupby("machine_id"):
         seqs = group.sort_values([by, "seq"], kind="stable")["seq"].to_numpy()
-        rows.append({"machine_id": machine, "records": int(seqs.size),
-                     "inversions": int((np.diff(seqs) < 0).sum()) if seqs.size > 1 else 0})
+        rows.append({"machine_id": machine, "records": int(seqs.size), "inversions": descents_of(seqs)})
     return pd.DataFrame(rows, columns=["machine_id", "records", "inversions"])
 
 

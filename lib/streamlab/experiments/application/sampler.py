@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ...measure.machine import MachineCpu, memory_used_mib
+from ...measure.process import CpuPercent
 from .ground_truth import NS
 
 
@@ -40,8 +42,8 @@ class RunSampler:
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_cpu: dict[str, tuple[float, float]] = {}
-        self._machine_started = False
+        self._process_cpu = CpuPercent()
+        self._machine_cpu = MachineCpu()
 
     def __enter__(self) -> RunSampler:
         self.start()
@@ -72,31 +74,17 @@ class RunSampler:
 
     def sample(self) -> None:
         """Take one sample now (also what the thread does every interval)."""
-        import psutil
-
         now = time.time()
-        machine_pct = psutil.cpu_percent(interval=None)  # since the previous call; the first call is a baseline
-        if self._machine_started:
-            self.resource_rows.append({"ts": now, "service": self.MACHINE,
-                                       "cpu_pct": machine_pct * (psutil.cpu_count() or 1),
-                                       "rss_mib": psutil.virtual_memory().used / 2**20})
-        self._machine_started = True
+        machine_pct = self._machine_cpu.percent_of_one_core()  # None: the first call is a baseline
+        if machine_pct is not None:
+            self.resource_rows.append({"ts": now, "service": self.MACHINE, "cpu_pct": machine_pct,
+                                       "rss_mib": memory_used_mib()})
         for service, pid in self.pids.items():
-            try:
-                proc = psutil.Process(pid)
-                with proc.oneshot():
-                    times = proc.cpu_times()
-                    rss = proc.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-                continue
-            cpu = times.user + times.system
-            previous = self._last_cpu.get(service)
-            self._last_cpu[service] = (now, cpu)
-            if previous is None:
-                continue  # the first sample only sets the baseline
-            wall = now - previous[0]
-            cpu_pct = 100.0 * (cpu - previous[1]) / wall if wall > 0 else math.nan
-            self.resource_rows.append({"ts": now, "service": service, "cpu_pct": cpu_pct, "rss_mib": rss / 2**20})
+            sample = self._process_cpu.sample(service, pid, now)  # None: a baseline, or the process is gone
+            if sample is not None:
+                cpu_pct, rss = sample
+                self.resource_rows.append({"ts": now, "service": service, "cpu_pct": cpu_pct,
+                                           "rss_mib": rss / 2**20})
         if self.lag is not None:
             try:
                 lags = self.lag()

@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from ...measure.process import describe
 from typing import Any
 
 import pandas as pd
@@ -130,12 +132,7 @@ def process_facts(endpoints: Sequence[Endpoint]) -> pd.DataFrame:
             continue
         seen.add(ep.pid)
         try:
-            proc = psutil.Process(ep.pid)
-            with proc.oneshot():
-                rows.append({"process": ep.owner, "pid": ep.pid, "program": proc.name(),
-                             "running for (s)": round(time.time() - proc.create_time()),
-                             "resident memory (MiB)": round(proc.memory_info().rss / 2**20),
-                             "threads": proc.num_threads()})
+            rows.append({"process": ep.owner, "pid": ep.pid, **describe(ep.pid)})
         except psutil.NoSuchProcess:
             rows.append({"process": ep.owner, "pid": ep.pid, "program": "(gone)"})
     return pd.DataFrame(rows)

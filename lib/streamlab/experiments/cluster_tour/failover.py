@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import UserError
+from ...measure.results import write_table
 from ...polling import holds_within
 from ...transport.kafka_admin import describe_kafka_cluster
 from ...transport.spec import TopicSpec
@@ -279,17 +280,11 @@ def _leaders_per_broker(snapshots: Mapping[str, pd.DataFrame], nodes: Sequence[i
 
 def save_results(result: TourResult, folder: Path | str, prefix: str = "tour") -> list[Path]:
     """Every frame of the tour as CSV under ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name in ("events", "partitions", "brokers", "quorum", "load", "latency", "summary", "probes",
                  "leaders_per_broker"):
-        path = folder / f"{prefix}-{name}.csv"
-        getattr(result, name).to_csv(path, index=False)
-        written.append(path)
-    path = folder / f"{prefix}-milestones.csv"
-    milestones(result).to_csv(path, index=False)
-    written.append(path)
+        written += write_table(getattr(result, name), folder, f"{prefix}-{name}")
+    written += write_table(milestones(result), folder, f"{prefix}-milestones")
     return written
 
 

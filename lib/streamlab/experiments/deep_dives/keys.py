@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...measure.order import late_arrivals_one_key
 from . import common
 
 
@@ -70,12 +71,7 @@ def key_to_partition(bootstrap: str, keys: list[str], partitions: int = 6) -> pd
 
 def inversions(sequence: list[int]) -> int:
     """Readings that arrive after a later reading of the same machine (order broken)."""
-    highest, count = -1, 0
-    for value in sequence:
-        if value < highest:
-            count += 1
-        highest = max(highest, value)
-    return count
+    return late_arrivals_one_key(sequence)
 
 
 def _readings(machines: list[str], records: int, hot: str | None = None, hot_factor: int = 1) -> list[tuple[str, int]]:

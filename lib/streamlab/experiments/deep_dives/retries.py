@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ...measure.latency import LatencyRecorder
+from ...measure.order import late_arrivals
 from . import common
 
 
@@ -164,15 +165,7 @@ def _produce(writer, topic_name: str, value: bytes, key: bytes, callback) -> Non
 
 def _reorderings(values: list[str]) -> int:
     """Records found in the log after a later record of the same key (values are ``key:n``, in log order)."""
-    highest: dict[str, int] = {}
-    count = 0
-    for value in values:
-        key, n = value.split(":")
-        n = int(n)
-        if n < highest.get(key, -1):
-            count += 1
-        highest[key] = max(n, highest.get(key, -1))
-    return count
+    return late_arrivals((key, int(n)) for key, n in (value.split(":") for value in values))
 
 
 def producer_verdict(frame: pd.DataFrame) -> str:

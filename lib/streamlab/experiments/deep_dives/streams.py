@@ -41,6 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from ... import paths
+from ...measure.process import cpu_seconds_or_nan
 from ...codecs import get_codec
 from ...domain import Fleet
 from ...stack.config import StackConfig
@@ -240,13 +241,8 @@ def events(tool: ToolProcess) -> list[dict]:
 
 
 def cpu_seconds(tool: ToolProcess) -> float:
-    import psutil
-
-    try:
-        times = psutil.Process(tool.proc.pid).cpu_times()
-    except psutil.Error:
-        return float("nan")
-    return times.user + times.system
+    """User + system CPU seconds of the tool's process so far; NaN once it is gone."""
+    return cpu_seconds_or_nan(tool.proc.pid)
 
 
 def _wait(until: Callable[[], bool], tool: ToolProcess, timeout_s: float, what: str) -> bool:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from ...measure.order import late_rows
+
 
 @dataclass
 class StageCount:
@@ -58,12 +60,7 @@ def duplicates(frame: pd.DataFrame, key: list[str]) -> int:
 def reordered_rows(disk: pd.DataFrame, order_column: str, seq_column: str = "seq",
                    group_column: str = "machine_id") -> int:
     """Rows that arrived after a row of the same machine with a larger `seq_column` (file/arrival order)."""
-    if disk.empty:
-        return 0
-    ordered = disk.sort_values([group_column, order_column], kind="stable")
-    running_max = ordered.groupby(group_column)[seq_column].cummax()
-    previous_max = running_max.groupby(ordered[group_column]).shift(1)
-    return int((ordered[seq_column] < previous_max).sum())
+    return late_rows(disk, order_column, seq_column, group_column)
 
 
 def recovery_seconds(disk: pd.DataFrame, fault_ns: int | None) -> float:

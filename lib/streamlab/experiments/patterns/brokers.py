@@ -110,37 +110,6 @@ def amqp_port(amqp_url: str) -> int:
     return int(pika.URLParameters(amqp_url).port)
 
 
-class ResourceMeter:
-    """CPU seconds the given processes spent, and how their resident memory changed, between start and stop."""
-
-    def __init__(self, pids: list[int]):
-        import psutil
-
-        self._procs = [psutil.Process(pid) for pid in pids]
-        self._cpu = self._rss = 0.0
-
-    def _sample(self) -> tuple[float, float]:
-        cpu = rss = 0.0
-        for proc in self._procs:
-            with contextlib.suppress(Exception):
-                times = proc.cpu_times()
-                cpu += times.user + times.system + getattr(times, "children_user", 0.0) \
-                    + getattr(times, "children_system", 0.0)
-                rss += proc.memory_info().rss
-        return cpu, rss
-
-    def start(self) -> "ResourceMeter":
-        self._cpu, self._rss = self._sample()
-        return self
-
-    def stop(self) -> dict[str, float]:
-        """cpu_s and rss_delta_mib; NaN when there was no process to measure."""
-        if not self._procs:
-            return {"cpu_s": float("nan"), "rss_delta_mib": float("nan")}
-        cpu, rss = self._sample()
-        return {"cpu_s": cpu - self._cpu, "rss_delta_mib": (rss - self._rss) / 2**20}
-
-
 def mgmt_get(brokers: Brokers, path: str):
     """GET a RabbitMQ management API path as JSON, with the AMQP URL's credentials."""
     import base64

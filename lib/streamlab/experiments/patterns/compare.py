@@ -21,7 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from .brokers import (Brokers, ResourceMeter, amqp_channel, amqp_port, consume_n, delete_queues, kafka_cleanup,
+from ...measure.order import descents
+from ...measure.process import ResourceMeter
+from .brokers import (Brokers, amqp_channel, amqp_port, consume_n, delete_queues, kafka_cleanup,
                       kafka_consumer, kafka_ports, kafka_produce, kafka_read, kafka_topic, listening_pids,
                       publish_and_settle, unique)
 from .brokers import dead_letter_exchange as _dlx
@@ -226,12 +228,10 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
             owners: dict[str, set[int]] = {}
             inversions = 0
             for i, values in enumerate(seen):
-                last: dict[str, int] = {}
-                for value in values:
-                    machine, seq = value.decode().split(":")
+                pairs = [(machine, int(seq)) for machine, seq in (value.decode().split(":") for value in values)]
+                for machine, _seq in pairs:
                     owners.setdefault(machine, set()).add(i)
-                    inversions += int(seq) < last.get(machine, -1)
-                    last[machine] = int(seq)
+                inversions += descents(pairs)  # within one member: what it saw go backwards
             label = "Kafka" if backend == "kafka" else "RabbitMQ"
             variant = (f"{consumers} members, 4 partitions" if backend == "kafka"
                        else f"{consumers} competing consumers, one queue")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .brokers import (Brokers, amqp_channel, consume_n, delete_queues, drain_queue, kafka_cleanup, kafka_consumer,
-                      kafka_produce, kafka_topic, queue_depth, unique, zmq_base_port)
+                      kafka_topic, queue_depth, unique, zmq_base_port)
 from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["issue", "backend", "variant", "metric", "value"]

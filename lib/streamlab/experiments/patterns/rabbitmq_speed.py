@@ -45,6 +45,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...measure.results import bundle_dir, write_json, write_table
 from ...transport.rabbitmq import mgmt_get
 from ...bench.run import run_bench
 from ...bench.workload import Workload, workload_from_dict
@@ -102,15 +103,13 @@ class SpeedResult:
 
     def save(self, out_dir: Path | str) -> Path:
         """results.parquet/.csv (tidy), app_hops.csv, speed_table.csv, queue_types.csv, profile.csv, config.json."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.results.to_parquet(out / "results.parquet", index=False)
-        self.results.to_csv(out / "results.csv", index=False)
-        self.app.to_csv(out / "app_hops.csv", index=False)
-        self.table.to_csv(out / "speed_table.csv", index=False)
-        queue_type_table(self.results).to_csv(out / "queue_types.csv", index=False)
-        self.profile.to_csv(out / "profile.csv", index=False)
-        (out / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        out = bundle_dir(out_dir)
+        write_table(self.results, out, "results", ("parquet", "csv"))
+        write_table(self.app, out, "app_hops")
+        write_table(self.table, out, "speed_table")
+        write_table(queue_type_table(self.results), out, "queue_types")
+        write_table(self.profile, out, "profile")
+        write_json(asdict(self.config), out, "config.json")
         return out
 
     @classmethod

@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 RUNNER = "streamlab.experiments.profiling.runner"
@@ -285,8 +284,7 @@ def measure_processor_rate(client: str, messages: int, scoring: str, machines: i
     before/after figure; ``per_core_records_per_s`` = 1 / CPU time per record
     is what one otherwise idle core would sustain.
     """
-    import psutil
-
+    from ...measure.process import cpu_seconds
     from ...pipeline.declare import app_transport, declare_app
     from ...stack import endpoints
     from ...bench.pipeline_bench import preload_telemetry
@@ -316,8 +314,7 @@ def measure_processor_rate(client: str, messages: int, scoring: str, machines: i
                     if done == 0 and time.monotonic() - started > stall_s:
                         raise ProcessorStalled(f"the {client} processor read nothing of {loaded} preloaded readings "
                                                f"in {stall_s:.0f} s; its warnings: {_warnings(log)}")
-                    times = psutil.Process(process.pid).cpu_times()
-                    cpu = times.user + times.system
+                    cpu = cpu_seconds(process.pid)
                     if cpu_start is None and done > 0:
                         cpu_start = (cpu, done)
                     if done >= loaded:
