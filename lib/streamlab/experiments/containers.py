@@ -139,13 +139,15 @@ def reaction_verdict(timeline: pd.DataFrame, nodes: int) -> dict[str, Any]:
 
 
 def parse_duration(text: str) -> float:
-    """'20s' / '2m' / '45' -> seconds; a bad value is a UserError (one line)."""
+    """'20s' / '2m' / '45' -> seconds (the workloads' parser); a bad value is a UserError (one line)."""
+    from ..bench.workload import WorkloadError
+    from ..bench.workload import parse_duration as seconds_of
     from ..errors import UserError
 
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*", text or "")
-    if not match:
-        raise UserError(f"DURATION={text!r} is not a duration: use e.g. 20s or 2m")
-    return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
+    try:
+        return seconds_of(text or "", "DURATION")
+    except WorkloadError:
+        raise UserError(f"DURATION={text!r} is not a duration: use e.g. 20s or 2m") from None
 
 
 # ---- live parts -----------------------------------------------------------------------------------

@@ -107,8 +107,7 @@ What maps, what does not (TopicSpec → RabbitMQ)
 The back end knows no stream by name: the caller's `TopicTable` gives each stream's
 spec and the dead-letter stream's name, and `ensure_groups` the groups to declare.
 `python -m streamlab.pipeline.declare --broker rabbitmq` declares the app's exchanges
-and group queues up front (the compose file's `topology-init`); `publish_rate` times
-the publisher.
+and group queues up front (the compose file's `topology-init`).
 """
 
 from __future__ import annotations
@@ -126,6 +125,7 @@ from typing import Any, Iterable
 
 from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
 from .base import DeliveryCallback, Record, TransportError
+from .rabbitmq_mgmt import mgmt_get
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +287,32 @@ def connection_parameters(url: str, client_id: str = "streamlab", socket_timeout
     params.connection_attempts = 1
     params.client_properties = {"connection_name": client_id, "product": "streamlab"}
     return params
+
+
+def delete_queues(amqp_url: str, queues: list[str], exchanges: Iterable[str] = ()) -> None:
+    """Delete queues and exchanges declared outside a transport (a bench run, an experiment): clean-up that
+    must never hide the result, so a broker that is gone and a queue that is gone already are fine."""
+    import pika
+
+    try:
+        connection = pika.BlockingConnection(connection_parameters(amqp_url, "streamlab-cleanup", socket_timeout=10))
+    except Exception:  # noqa: BLE001 - the broker is gone: nothing to delete
+        return
+    try:
+        for kind, names in (("queue", list(queues)), ("exchange", list(exchanges))):
+            for name in names:
+                try:  # each on its own channel: a failed delete closes its channel
+                    channel = connection.channel()
+                    if kind == "queue":
+                        channel.queue_delete(queue=name)
+                    else:
+                        channel.exchange_delete(exchange=name)
+                    channel.close()
+                except Exception:  # noqa: BLE001 - gone already is fine
+                    pass
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def _where(urls: list[str]) -> str:
@@ -1052,49 +1078,3 @@ def _vhost(url: str) -> str:
     import pika
 
     return pika.URLParameters(url).virtual_host
-
-
-def mgmt_get(url: str, amqp_url: str, timeout: float = 5):
-    """GET a management-API URL as JSON, with the credentials of `amqp_url`: the one place that does."""
-    import pika
-
-    creds = pika.URLParameters(amqp_url).credentials
-    request = urllib.request.Request(url)
-    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.load(response)
-
-
-# ---- measuring the publisher ---------------------------------------------------------------------------
-
-def publish_rate(transport: RabbitMQTransport, messages: int = 100_000, size: int = 100,
-                 confirms: bool = True, topic: str = "") -> dict[str, float]:
-    """Time publish()+flush() of the transport's publisher into a bound queue; the queue is deleted after."""
-    import uuid
-
-    topic = topic or f"bench-{uuid.uuid4().hex[:8]}.publish"     # its own namespace, so its own dead-letter exchange
-    group = "bench"
-    transport.ensure_topics([TopicSpec(topic, "raw", replication=1)])
-    queue = transport.ensure_groups({group: [topic]})[0]
-    publisher = transport.publisher("bench-publisher", confirms=confirms)
-    payload = bytes(size)
-    acked = [0]
-
-    def count(error):
-        if error is None:
-            acked[0] += 1
-
-    try:
-        start = time.perf_counter()
-        for i in range(messages):
-            publisher.publish(topic, f"M{i % 20:03d}", payload, None, count)
-        pending = publisher.flush(120)
-        elapsed = time.perf_counter() - start
-    finally:
-        publisher.close()
-        transport._admin_call(lambda ch: ch.queue_delete(queue=queue))
-        for exchange in filter(None, (topic, transport.topology.dead_letter_exchange(topic))):
-            transport._admin_call(lambda ch, e=exchange: ch.exchange_delete(exchange=e))
-    return {"messages": messages, "size": size, "confirms": confirms, "seconds": round(elapsed, 3),
-            "msgs_per_s": round(messages / elapsed), "acked": acked[0], "pending": pending}

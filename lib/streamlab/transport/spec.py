@@ -6,6 +6,7 @@ Back ends receive these from the caller (the application's table lives in
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 
@@ -78,3 +79,9 @@ class Endpoints:
     @property
     def all_amqp_urls(self) -> list[str]:
         return list(self.amqp_urls) or [self.amqp_url]
+
+
+def scratch_name(prefix: str, what: str, hex_chars: int = 8) -> str:
+    """A topic, queue or group name no other run uses: ``<prefix>-<what>-<hex>``, for what an experiment
+    declares for itself and deletes at its end."""
+    return f"{prefix}-{what}-{uuid.uuid4().hex[:hex_chars]}"

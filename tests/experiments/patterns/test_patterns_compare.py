@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from streamlab.experiments.patterns import compare
-from streamlab.experiments.patterns.brokers import Brokers
+from streamlab.transport.spec import Endpoints
 
 pytestmark = [pytest.mark.kafka, pytest.mark.rabbitmq]
 
 
 @pytest.fixture(scope="module")
-def brokers(kafka_stack, rabbit_stack) -> Brokers:
-    return Brokers(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
-                   rabbit_stack.config.rabbit_mgmt_url)
+def brokers(kafka_stack, rabbit_stack) -> Endpoints:
+    return Endpoints(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
+                     rabbit_stack.config.rabbit_mgmt_url)
 
 
 def test_replay_from_a_log_and_a_stream_queue_not_from_a_consumed_queue(brokers):

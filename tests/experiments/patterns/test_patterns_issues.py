@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from streamlab.experiments.patterns import issues
-from streamlab.experiments.patterns.brokers import Brokers
+from streamlab.transport.spec import Endpoints
 
 
 @pytest.fixture(scope="module")
-def brokers(kafka_stack, rabbit_stack) -> Brokers:
-    return Brokers(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
-                   rabbit_stack.config.rabbit_mgmt_url)
+def brokers(kafka_stack, rabbit_stack) -> Endpoints:
+    return Endpoints(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
+                     rabbit_stack.config.rabbit_mgmt_url)
 
 
 @pytest.mark.kafka

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from streamlab.experiments.patterns import rewrite, scaling
-from streamlab.experiments.patterns.brokers import Brokers
+from streamlab.transport.spec import Endpoints
 
 pytestmark = [pytest.mark.kafka, pytest.mark.rabbitmq]
 
 
 @pytest.fixture(scope="module")
-def brokers(kafka_stack, rabbit_stack) -> Brokers:
-    return Brokers(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
-                   rabbit_stack.config.rabbit_mgmt_url)
+def brokers(kafka_stack, rabbit_stack) -> Endpoints:
+    return Endpoints(kafka_stack.endpoints.kafka_bootstrap, rabbit_stack.endpoints.amqp_url,
+                     rabbit_stack.config.rabbit_mgmt_url)
 
 
 def test_competing_consumers_process_every_message_once(brokers):
@@ -26,7 +26,7 @@ def test_competing_consumers_process_every_message_once(brokers):
 
 def test_app_on_rabbitmq_exactly_once_with_its_topology_read_back(brokers, tmp_path, monkeypatch):
     monkeypatch.setenv("AMQP_URL", brokers.amqp_url)
-    monkeypatch.setenv("RABBIT_MGMT_PORT", str(brokers.mgmt_url.rsplit(":", 1)[1]))
+    monkeypatch.setenv("RABBIT_MGMT_PORT", str(brokers.rabbit_mgmt_url.rsplit(":", 1)[1]))
     result = rewrite.run_app("rabbitmq", brokers, tmp_path / "app", duration_s=4.0, machines=4, malformed=3)
     assert all(code == 0 for code in result.exit_codes.values()), result.exit_codes
     figures = rewrite.summarize(result, warmup_s=1.0).set_index("metric")["value"]

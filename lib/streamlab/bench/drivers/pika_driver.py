@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
+from ...transport.rabbitmq import delete_queues
 from ..workload import Workload
 from .base import (STAMP, ChildSpec, Control, ProcessDriver, Schedule, amqp_params, consumer_payload,
                    payload_template, producer_payload)
@@ -61,28 +62,6 @@ def declare_queues(amqp_url: str, names: list[str], queue_type: str = "classic")
             ch.queue_declare(queue=name, durable=True, auto_delete=False, arguments=queue_arguments(queue_type))
     finally:
         conn.close()
-
-
-def delete_queues(amqp_url: str, names: list[str]) -> None:
-    import pika
-
-    try:
-        conn = pika.BlockingConnection(amqp_params(amqp_url))
-    except Exception:  # noqa: BLE001 - cleanup must not hide the result
-        return
-    try:
-        for name in names:
-            try:
-                ch = conn.channel()
-                ch.queue_delete(queue=name)
-                ch.close()
-            except Exception:  # noqa: BLE001 - a queue that is gone already is fine
-                pass
-    finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def rabbit_version(amqp_url: str) -> str:

@@ -18,11 +18,11 @@ import time
 from typing import Any
 
 from ...stack.config import StackConfig
+from ...transport.rabbitmq import delete_queues
 from ...measure.latency import LatencySummary
 from ..workload import Workload
 from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, share
 from .kafka_java_tools import ToolProcess, jar_version, java_command, require_jars, wait_all
-from .pika_driver import delete_queues
 
 _TIME = re.compile(r"time:? ([\d.]+) ?s,")
 _RATE = re.compile(r"(\w+): (\d+(?:\.\d+)?) msg/s")

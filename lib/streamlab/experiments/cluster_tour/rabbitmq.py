@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.request
-from typing import Any
-from urllib.parse import unquote, urlparse
-
 import pandas as pd
+
+from ...transport.rabbitmq_mgmt import mgmt_api
 
 
 def rabbit_overview(mgmt_url: str, amqp_url: str, timeout_s: float = 5.0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -17,17 +13,8 @@ def rabbit_overview(mgmt_url: str, amqp_url: str, timeout_s: float = 5.0) -> tup
     The credentials are the AMQP URL's; the management API is the same HTTP
     interface the web UI uses, so this is what the UI would show.
     """
-    url = urlparse(amqp_url)
-    user, password = unquote(url.username or "guest"), unquote(url.password or "guest")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-
-    def get(path: str) -> Any:
-        request = urllib.request.Request(mgmt_url.rstrip("/") + path, headers={"Authorization": f"Basic {token}"})
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return json.loads(response.read())
-
-    overview = get("/api/overview")
-    nodes = get("/api/nodes")
+    overview = mgmt_api(mgmt_url, amqp_url, "/api/overview", timeout_s)
+    nodes = mgmt_api(mgmt_url, amqp_url, "/api/nodes", timeout_s)
     node_rows = [{
         "node": n.get("name"), "running": n.get("running"), "type": n.get("type"),
         "RabbitMQ": overview.get("rabbitmq_version"), "Erlang": overview.get("erlang_version"),

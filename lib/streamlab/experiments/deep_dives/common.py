@@ -9,7 +9,6 @@ AdminClient.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from ...errors import UserError
 from ...transport.kafka_admin import quiet_logger
 from ...polling import holds_within
 from ...transport import kafka_admin
-from ...transport.spec import TopicSpec
+from ...transport.spec import TopicSpec, scratch_name
 
 
 def require(condition: bool, message: str) -> None:
@@ -37,7 +36,7 @@ def two_sided(harmed_label: str, harmed: Sequence[str], clean_label: str, clean:
 
 def unique(prefix: str) -> str:
     """A topic or group name no other run uses: ``dd-<prefix>-<6 hex>``."""
-    return f"dd-{prefix}-{uuid.uuid4().hex[:6]}"
+    return scratch_name("dd", prefix, 6)
 
 
 def brokers(bootstrap: str) -> int:

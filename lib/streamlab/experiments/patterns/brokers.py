@@ -1,4 +1,4 @@
-"""Where the brokers are, and the raw-client helpers the experiments need beyond the transport interface.
+"""The raw-client helpers the experiments need beyond the transport interface.
 
 The transport interface is deliberately small (publish, consume, commit); the
 known issues of chapter 03 live in the knobs it hides: queue arguments
@@ -13,46 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from ...stack import StackConfig, endpoints
-
-
-@dataclass(frozen=True)
-class Brokers:
-    """Endpoints of one stack: Kafka bootstrap, AMQP URL, RabbitMQ management URL."""
-
-    bootstrap: str
-    amqp_url: str
-    mgmt_url: str
-    amqp_urls: tuple[str, ...] = ()    # every node's AMQP URL where the stack has several
-
-    @property
-    def amqp_nodes(self) -> tuple[str, ...]:
-        return self.amqp_urls or (self.amqp_url,)
-
-    @classmethod
-    def from_env(cls) -> "Brokers":
-        config = StackConfig.from_env()
-        ep = endpoints(config)
-        return cls(ep.kafka_bootstrap, ep.amqp_url, config.rabbit_mgmt_url)
-
-    @classmethod
-    def from_stack(cls, stack) -> "Brokers":
-        return cls(stack.endpoints.kafka_bootstrap, stack.endpoints.amqp_url, stack.config.rabbit_mgmt_url)
+from ...stack import StackConfig
+from ...transport.spec import Endpoints, scratch_name
 
 
 @contextlib.contextmanager
-def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator["Brokers"]:
+def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator[Endpoints]:
     """A RabbitMQ cluster of the experiment's own beside the chapter's stack, stopped by pid at the end.
 
     Every RabbitMQ port (AMQP, management, distribution, epmd) moves by
     `port_offset` from the stack's, so node N listens on AMQP_PORT + offset + N - 1;
     its data lives in a temporary directory. The chapter's stack keeps its own size
     (one node serves every other chapter); a 3-node cluster is needed only to
-    measure what replicating a quorum queue costs. Yields its Brokers (the first
+    measure what replicating a quorum queue costs. Yields its Endpoints (the first
     node's URLs; `amqp_urls` lists every node's).
     """
     import dataclasses
@@ -70,14 +45,15 @@ def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator["Br
         stack = Stack(config, "rabbitmq")
         try:
             stack.up()
-            yield Brokers(base.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, tuple(config.amqp_urls))
+            yield Endpoints(base.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url,
+                            amqp_urls=tuple(config.amqp_urls))
         finally:
             stack.down()
 
 
 def unique(what: str) -> str:
     """A name no other run uses: ``ch03-<what>-<8 hex>``."""
-    return f"ch03-{what}-{uuid.uuid4().hex[:8]}"
+    return scratch_name("ch03", what)
 
 
 def zmq_base_port() -> int:
@@ -110,26 +86,6 @@ def amqp_port(amqp_url: str) -> int:
     return int(pika.URLParameters(amqp_url).port)
 
 
-def mgmt_get(brokers: Brokers, path: str):
-    """GET a RabbitMQ management API path as JSON, with the AMQP URL's credentials."""
-    import base64
-    import json
-    import urllib.request
-
-    import pika
-
-    creds = pika.URLParameters(brokers.amqp_url).credentials
-    request = urllib.request.Request(brokers.mgmt_url.rstrip("/") + path)
-    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-# --------------------------------------------------------------------------- RabbitMQ (pika)
-
-
-@contextlib.contextmanager
 def amqp_channel(amqp_url: str, confirms: bool = False) -> Iterator:
     """A BlockingChannel on its own connection, closed on exit."""
     import pika
@@ -143,19 +99,6 @@ def amqp_channel(amqp_url: str, confirms: bool = False) -> Iterator:
     finally:
         with contextlib.suppress(Exception):
             connection.close()
-
-
-def delete_queues(amqp_url: str, queues: list[str], exchanges: list[str] = ()) -> None:
-    """Delete what an experiment declared; missing ones are fine."""
-    import pika
-
-    for kind, names in (("queue", queues), ("exchange", exchanges)):
-        for name in names:
-            with contextlib.suppress(pika.exceptions.AMQPError), amqp_channel(amqp_url) as channel:
-                if kind == "queue":
-                    channel.queue_delete(queue=name)
-                else:
-                    channel.exchange_delete(exchange=name)
 
 
 def dead_letter_exchange(stream: str) -> str:

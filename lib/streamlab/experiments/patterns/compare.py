@@ -23,7 +23,9 @@ import pandas as pd
 
 from ...measure.order import descents
 from ...measure.process import ResourceMeter
-from .brokers import (Brokers, amqp_channel, amqp_port, consume_n, delete_queues, kafka_cleanup,
+from ...transport.rabbitmq import delete_queues
+from ...transport.spec import Endpoints
+from .brokers import (amqp_channel, amqp_port, consume_n, kafka_cleanup,
                       kafka_consumer, kafka_ports, kafka_produce, kafka_read, kafka_topic, listening_pids,
                       publish_and_settle, unique)
 from .brokers import dead_letter_exchange as _dlx
@@ -43,29 +45,29 @@ def _payloads(n: int, machines: int = 20) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- replay
 
 
-def replay(brokers: Brokers, messages: int = 1000) -> pd.DataFrame:
+def replay(brokers: Endpoints, messages: int = 1000) -> pd.DataFrame:
     """Read everything once, then try to read it again from the start."""
     rows = _rows("replay", "Kafka", "topic (log)", first_read=0, second_read=0)
-    topic = kafka_topic(brokers.bootstrap, unique("replay"), 3)
+    topic = kafka_topic(brokers.kafka_bootstrap, unique("replay"), 3)
     groups = [f"{topic}.first", f"{topic}.again"]
     try:
-        kafka_produce(brokers.bootstrap, topic, _payloads(messages))
+        kafka_produce(brokers.kafka_bootstrap, topic, _payloads(messages))
         reads = []
         for group in groups:                          # a second group starts at offset 0 again
-            consumer = kafka_consumer(brokers.bootstrap, group)
+            consumer = kafka_consumer(brokers.kafka_bootstrap, group)
             consumer.subscribe([topic])
             reads.append(len(kafka_read(consumer, messages, 30)))
             consumer.commit(asynchronous=False) if reads[-1] else None
             consumer.close()
         rows = _rows("replay", "Kafka", "topic (log)", first_read=reads[0], second_read=reads[1])
     finally:
-        kafka_cleanup(brokers.bootstrap, [topic], groups)
+        kafka_cleanup(brokers.kafka_bootstrap, [topic], groups)
     rows += _rabbit_replay(brokers, messages, stream=False)
     rows += _rabbit_replay(brokers, messages, stream=True)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _rabbit_replay(brokers: Brokers, messages: int, stream: bool) -> list[dict[str, Any]]:
+def _rabbit_replay(brokers: Endpoints, messages: int, stream: bool) -> list[dict[str, Any]]:
     queue = unique("replay-stream" if stream else "replay-queue")
     variant = "stream queue (x-stream-offset first)" if stream else "quorum queue"
     try:
@@ -107,7 +109,7 @@ def _read_queue(channel, queue: str, want: int, stream: bool, timeout_s: float =
 # --------------------------------------------------------------------------- fan-out
 
 
-def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 500, size: int = 1024) -> pd.DataFrame:
+def fanout(brokers: Endpoints, groups: tuple[int, ...] = (1, 4), messages: int = 500, size: int = 1024) -> pd.DataFrame:
     """N consumer groups, nobody reading yet: how many copies of each message does the broker hold?
 
     Kafka: the log end offsets (one copy per replica whatever N is). RabbitMQ:
@@ -118,20 +120,20 @@ def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 5
     """
     rows: list[dict[str, Any]] = []
     payload = bytes(size)
-    kafka_pids = listening_pids(kafka_ports(brokers.bootstrap))
+    kafka_pids = listening_pids(kafka_ports(brokers.kafka_bootstrap))
     rabbit_pids = listening_pids([amqp_port(brokers.amqp_url)])
     for n in groups:
-        topic = kafka_topic(brokers.bootstrap, unique("fanout"), 1)
+        topic = kafka_topic(brokers.kafka_bootstrap, unique("fanout"), 1)
         names = [f"{topic}.g{i}" for i in range(n)]
         try:
             consumers = []
             for group in names:                       # the groups exist; none of them has read yet
-                consumer = kafka_consumer(brokers.bootstrap, group)
+                consumer = kafka_consumer(brokers.kafka_bootstrap, group)
                 consumer.subscribe([topic])
                 consumers.append(consumer)
             meter = ResourceMeter(kafka_pids).start()
-            kafka_produce(brokers.bootstrap, topic, [("k", payload)] * messages)
-            stored = _kafka_messages(brokers.bootstrap, topic)
+            kafka_produce(brokers.kafka_bootstrap, topic, [("k", payload)] * messages)
+            stored = _kafka_messages(brokers.kafka_bootstrap, topic)
             spent = meter.stop()
             for consumer in consumers:
                 consumer.close()
@@ -139,7 +141,7 @@ def fanout(brokers: Brokers, groups: tuple[int, ...] = (1, 4), messages: int = 5
                           body_bytes_held=stored * size, broker_cpu_s=spent["cpu_s"],
                           broker_rss_delta_mib=spent["rss_delta_mib"])
         finally:
-            kafka_cleanup(brokers.bootstrap, [topic], names)
+            kafka_cleanup(brokers.kafka_bootstrap, [topic], names)
         exchange = unique("fanout")
         queues = [f"{exchange}.g{i}" for i in range(n)]
         try:
@@ -177,7 +179,7 @@ def _kafka_messages(bootstrap: str, topic: str) -> int:
 # --------------------------------------------------------------------------- ordering
 
 
-def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machines: int = 20) -> pd.DataFrame:
+def ordering(brokers: Endpoints, messages: int = 2000, consumers: int = 2, machines: int = 20) -> pd.DataFrame:
     """Two members of one group: does each machine's stream stay with one member, in order?
 
     Kafka: keys map to partitions, partitions to members: each machine to one
@@ -185,13 +187,12 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
     so every machine's messages are split between them and a member's
     per-machine state (rolling statistics) sees only part of the stream.
     """
-    from ...stack import Endpoints
     from ...transport import get_transport
     from ...transport.rabbitmq import RabbitMQTransport
     from ...transport.spec import TopicSpec
 
     rows: list[dict[str, Any]] = []
-    ep = Endpoints(brokers.bootstrap, brokers.amqp_url, brokers.mgmt_url)
+    ep = Endpoints(brokers.kafka_bootstrap, brokers.amqp_url, brokers.rabbit_mgmt_url)
     for backend in ("kafka", "rabbitmq"):
         name = f"{unique(f'order-{backend}')}.stream"   # a namespace: its own dead-letter exchange
         group = f"{name}.g"
@@ -200,7 +201,7 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
             transport.ensure_topics([TopicSpec(name, "raw", 4, 1)])
             members = [transport.consumer([name], group, f"c{i}") for i in range(consumers)]
         else:
-            transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
+            transport = RabbitMQTransport([brokers.amqp_url], brokers.rabbit_mgmt_url)
             transport.ensure_topics([TopicSpec(name, "raw", 1, 1)])
             members = [transport.consumer([name], group, f"c{i}", prefetch=20) for i in range(consumers)]
         try:
@@ -245,7 +246,7 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
             if backend != "kafka":
                 delete_queues(brokers.amqp_url, [], [_dlx(name)])
             if backend == "kafka":
-                kafka_cleanup(brokers.bootstrap, [], [group])
+                kafka_cleanup(brokers.kafka_bootstrap, [], [group])
             else:
                 transport.close()
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -254,14 +255,14 @@ def ordering(brokers: Brokers, messages: int = 2000, consumers: int = 2, machine
 # --------------------------------------------------------------------------- routing
 
 
-def routing(brokers: Brokers, messages: int = 2000, machines: int = 20, wanted: str = "M007") -> pd.DataFrame:
+def routing(brokers: Endpoints, messages: int = 2000, machines: int = 20, wanted: str = "M007") -> pd.DataFrame:
     """A consumer that wants one machine: the broker routes (RabbitMQ) or the client filters (Kafka)."""
     rows: list[dict[str, Any]] = []
-    topic = kafka_topic(brokers.bootstrap, unique("route"), 3)
+    topic = kafka_topic(brokers.kafka_bootstrap, unique("route"), 3)
     group = f"{topic}.one-machine"
     try:
-        kafka_produce(brokers.bootstrap, topic, _payloads(messages, machines))
-        consumer = kafka_consumer(brokers.bootstrap, group)
+        kafka_produce(brokers.kafka_bootstrap, topic, _payloads(messages, machines))
+        consumer = kafka_consumer(brokers.kafka_bootstrap, group)
         consumer.subscribe([topic])
         fetched = kafka_read(consumer, messages, 30)
         consumer.close()
@@ -269,7 +270,7 @@ def routing(brokers: Brokers, messages: int = 2000, machines: int = 20, wanted: 
         rows += _rows("routing", "Kafka", "subscribe to the topic, filter in the client", delivered=len(fetched),
                       kept=kept)
     finally:
-        kafka_cleanup(brokers.bootstrap, [topic], [group])
+        kafka_cleanup(brokers.kafka_bootstrap, [topic], [group])
     exchange = unique("route")
     queue = f"{exchange}.{wanted}"
     try:

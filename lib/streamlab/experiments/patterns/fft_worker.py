@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     broker, address, topic, group = argv[:4]
     from ...codecs import get_codec
     from ...domain import VibrationWindow, vibration_band_energies
-    from ...stack import Endpoints
+    from ...transport.spec import Endpoints
     from ...transport import get_transport
 
     stop = []

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .brokers import (Brokers, amqp_channel, consume_n, delete_queues, drain_queue, kafka_cleanup, kafka_consumer,
+from ...transport.rabbitmq import delete_queues
+from ...transport.spec import Endpoints
+from .brokers import (amqp_channel, consume_n, drain_queue, kafka_cleanup, kafka_consumer,
                       kafka_topic, queue_depth, unique, zmq_base_port)
 from .brokers import dead_letter_exchange as _dlx
 
@@ -47,7 +49,7 @@ def _seq_payloads(n: int, machines: int = 20) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- 1. slow consumer
 
 
-def slow_consumer(brokers: Brokers, messages: int = 5000, hwm: int = 100) -> pd.DataFrame:
+def slow_consumer(brokers: Endpoints, messages: int = 5000, hwm: int = 100) -> pd.DataFrame:
     """A subscriber that does not read while a burst is published: who keeps it, who drops it.
 
     ZeroMQ PUB/SUB with a high-water mark of `hwm` drops what does not fit,
@@ -95,7 +97,7 @@ def _zmq_burst(messages: int, hwm: int, stream: str) -> tuple[int, int]:
         consumer.close()
 
 
-def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[str, Any]]:
+def _broker_burst(brokers: Endpoints, backend: str, messages: int) -> list[dict[str, Any]]:
     """Publish the burst with nobody reading, record what the broker holds, then read it all."""
     from ...transport import get_transport
     from ...transport.rabbitmq import RabbitMQTransport
@@ -107,7 +109,7 @@ def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[st
         transport = get_transport("kafka", "confluent", _ep(brokers))
         transport.ensure_topics([TopicSpec(name, "raw", 3, 1)])
     else:
-        transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
+        transport = RabbitMQTransport([brokers.amqp_url], brokers.rabbit_mgmt_url)
         transport.ensure_topics([TopicSpec(name, "raw", 1, 1)])
     consumer = transport.consumer([name], group, "ch03-slow")
     try:
@@ -138,7 +140,7 @@ def _broker_burst(brokers: Brokers, backend: str, messages: int) -> list[dict[st
         if backend != "kafka":
             delete_queues(brokers.amqp_url, [], [_dlx(name)])
         if backend == "kafka":
-            kafka_cleanup(brokers.bootstrap, [], [group])
+            kafka_cleanup(brokers.kafka_bootstrap, [], [group])
         if hasattr(transport, "close"):
             transport.close()
 
@@ -271,16 +273,15 @@ def _mqtt_burst(url: str, messages: int, qos: int, payload_bytes: int, read_dela
                 c.loop_stop()
 
 
-def _ep(brokers: Brokers):
-    from ...stack import Endpoints
+def _ep(brokers: Endpoints):
 
-    return Endpoints(brokers.bootstrap, brokers.amqp_url, brokers.mgmt_url)
+    return Endpoints(brokers.kafka_bootstrap, brokers.amqp_url, brokers.rabbit_mgmt_url)
 
 
 # --------------------------------------------------------------------------- 2. redelivery duplicates
 
 
-def redelivery_duplicates(brokers: Brokers, messages: int = 2000, batch: int = 100,
+def redelivery_duplicates(brokers: Endpoints, messages: int = 2000, batch: int = 100,
                           crash_after_batches: int = 5) -> pd.DataFrame:
     """A consumer processes batches and dies after processing one but before committing it.
 
@@ -303,7 +304,7 @@ def redelivery_duplicates(brokers: Brokers, messages: int = 2000, batch: int = 1
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: int,
+def _crash_before_commit(brokers: Endpoints, backend: str, messages: int, batch: int,
                          crash_after_batches: int) -> list[bytes]:
     from ...transport import get_transport
     from ...transport.rabbitmq import RabbitMQTransport
@@ -315,7 +316,7 @@ def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: i
         transport = get_transport("kafka", "confluent", _ep(brokers))
         transport.ensure_topics([TopicSpec(name, "raw", 1, 1)])
     else:
-        transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
+        transport = RabbitMQTransport([brokers.amqp_url], brokers.rabbit_mgmt_url)
         transport.ensure_topics([TopicSpec(name, "raw", 1, 1)])
     applied: list[bytes] = []
     try:
@@ -354,7 +355,7 @@ def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: i
         if backend != "kafka":
             delete_queues(brokers.amqp_url, [], [_dlx(name)])
         if backend == "kafka":
-            kafka_cleanup(brokers.bootstrap, [], [group])
+            kafka_cleanup(brokers.kafka_bootstrap, [], [group])
         if hasattr(transport, "close"):
             transport.close()
 
@@ -362,7 +363,7 @@ def _crash_before_commit(brokers: Brokers, backend: str, messages: int, batch: i
 # --------------------------------------------------------------------------- 3. poison message
 
 
-def poison_message(brokers: Brokers, good: int = 50, window_s: float = 3.0,
+def poison_message(brokers: Endpoints, good: int = 50, window_s: float = 3.0,
                    delivery_limit: int = 3) -> pd.DataFrame:
     """One message its consumer can never handle (it nacks it back, as a crash-and-restart would).
 
@@ -380,7 +381,7 @@ def poison_message(brokers: Brokers, good: int = 50, window_s: float = 3.0,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _poison_run(brokers: Brokers, good: int, window_s: float, limit: int | None) -> dict[str, float]:
+def _poison_run(brokers: Endpoints, good: int, window_s: float, limit: int | None) -> dict[str, float]:
     import pika
 
     queue = unique("poison")
@@ -427,7 +428,7 @@ def _poison_run(brokers: Brokers, good: int, window_s: float, limit: int | None)
 # --------------------------------------------------------------------------- 4. unbounded queue growth
 
 
-def max_length(brokers: Brokers, messages: int = 1000, limit: int = 200) -> pd.DataFrame:
+def max_length(brokers: Endpoints, messages: int = 1000, limit: int = 200) -> pd.DataFrame:
     """Nobody consumes a queue: it grows without bound, until the broker's memory alarm blocks every publisher.
 
     The mitigation is a bound, `x-max-length`, with an overflow policy:
@@ -445,7 +446,7 @@ def max_length(brokers: Brokers, messages: int = 1000, limit: int = 200) -> pd.D
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _fill_queue(brokers: Brokers, messages: int, limit: int, overflow: str | None) -> dict[str, float]:
+def _fill_queue(brokers: Endpoints, messages: int, limit: int, overflow: str | None) -> dict[str, float]:
     import pika
 
     queue = unique("maxlen")
@@ -475,7 +476,7 @@ def _fill_queue(brokers: Brokers, messages: int, limit: int, overflow: str | Non
 # --------------------------------------------------------------------------- 5. head-of-line blocking
 
 
-def head_of_line(brokers: Brokers, fast: int = 100, slow: int = 4, slow_s: float = 0.25) -> pd.DataFrame:
+def head_of_line(brokers: Endpoints, fast: int = 100, slow: int = 4, slow_s: float = 0.25) -> pd.DataFrame:
     """Slow jobs at the head of one FIFO queue hold up every fast job behind them.
 
     Before: one queue, one consumer with prefetch 1, the slow jobs published
@@ -493,7 +494,7 @@ def head_of_line(brokers: Brokers, fast: int = 100, slow: int = 4, slow_s: float
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _hol_run(brokers: Brokers, fast: int, slow: int, slow_s: float, split: bool) -> list[float]:
+def _hol_run(brokers: Endpoints, fast: int, slow: int, slow_s: float, split: bool) -> list[float]:
     import pika
 
     exchange = unique("hol")
@@ -557,7 +558,7 @@ def _hol_run(brokers: Brokers, fast: int, slow: int, slow_s: float, split: bool)
 # --------------------------------------------------------------------------- 6. dead group member
 
 
-def dead_member(brokers: Brokers, session_timeouts_ms: tuple[int, ...] = (15_000, 6_000),
+def dead_member(brokers: Endpoints, session_timeouts_ms: tuple[int, ...] = (15_000, 6_000),
                 partitions: int = 4) -> pd.DataFrame:
     """A Kafka group member dies without leaving (SIGKILL): its partitions are read by nobody.
 
@@ -576,14 +577,14 @@ def dead_member(brokers: Brokers, session_timeouts_ms: tuple[int, ...] = (15_000
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _orphaned_for(brokers: Brokers, session_ms: int, partitions: int) -> float:
+def _orphaned_for(brokers: Endpoints, session_ms: int, partitions: int) -> float:
     topic = unique("member")
     group = f"{topic}.g"
-    kafka_topic(brokers.bootstrap, topic, partitions)
-    member = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.killable_member", brokers.bootstrap,
+    kafka_topic(brokers.kafka_bootstrap, topic, partitions)
+    member = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.killable_member", brokers.kafka_bootstrap,
                                topic, group, str(session_ms)], stdout=subprocess.PIPE, text=True,
                               stderr=subprocess.DEVNULL)
-    survivor = kafka_consumer(brokers.bootstrap, group, **{"session.timeout.ms": session_ms,
+    survivor = kafka_consumer(brokers.kafka_bootstrap, group, **{"session.timeout.ms": session_ms,
                                                             "heartbeat.interval.ms": max(500, session_ms // 6)})
     try:
         # the other member first gets everything, then gives half to the survivor when it joins
@@ -615,7 +616,7 @@ def _orphaned_for(brokers: Brokers, session_ms: int, partitions: int) -> float:
         member.wait()
         member.stdout.close()
         survivor.close()
-        kafka_cleanup(brokers.bootstrap, [topic], [group])
+        kafka_cleanup(brokers.kafka_bootstrap, [topic], [group])
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:

@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from ...measure.results import bundle_dir, write_json, write_table
-from ...transport.rabbitmq import mgmt_get
+from ...transport.rabbitmq_mgmt import mgmt_get
 from ...bench.run import run_bench
 from ...bench.workload import Workload, workload_from_dict
 

@@ -28,7 +28,8 @@ import pandas as pd
 from ..application import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
 from ..application import latency as stage_latency
 from ..application import metrics as run_metrics
-from .brokers import Brokers, mgmt_get
+from ...transport.rabbitmq_mgmt import mgmt_api
+from ...transport.spec import Endpoints
 
 BACKEND_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
@@ -45,7 +46,7 @@ class AppResult:
     wall_s: float = 0.0
 
 
-def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 15.0, machines: int = 20,
+def run_app(broker: str, brokers: Endpoints, data_dir: Path, duration_s: float = 15.0, machines: int = 20,
             rate_hz: float = 10.0, malformed: int = 10, seed: int = 7, keep: bool = False) -> AppResult:
     """One bounded run of the whole application on `broker` (kafka | rabbitmq); topology read, then deleted."""
     from ...pipeline import wiring
@@ -74,13 +75,13 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
     topics = [f"{namespace}.{spec.name}" for spec in ALL_TOPICS]
     try:
         if broker == "kafka":
-            topology = kafka_topology(brokers.bootstrap, namespace)
+            topology = kafka_topology(brokers.kafka_bootstrap, namespace)
         else:
             topology = rabbit_topology(brokers, namespace)
     finally:
         if not keep:
             if broker == "kafka":
-                kafka_probes.delete_namespace(brokers.bootstrap, topics, list(wiring.consumer_groups(namespace)))
+                kafka_probes.delete_namespace(brokers.kafka_bootstrap, topics, list(wiring.consumer_groups(namespace)))
             else:
                 run.transport.delete_topics(topics)
                 run.transport.close()
@@ -174,11 +175,11 @@ def kafka_topology(bootstrap: str, namespace: str) -> dict[str, pd.DataFrame]:
     return {"topics": topics, "reads": reads}
 
 
-def _mgmt(brokers: Brokers, path: str) -> Any:
-    return mgmt_get(brokers, path)
+def _mgmt(brokers: Endpoints, path: str) -> Any:
+    return mgmt_api(brokers.rabbit_mgmt_url, brokers.amqp_url, path, timeout=10)
 
 
-def rabbit_topology(brokers: Brokers, namespace: str) -> dict[str, pd.DataFrame]:
+def rabbit_topology(brokers: Endpoints, namespace: str) -> dict[str, pd.DataFrame]:
     """Exchanges, queues (with their arguments) and bindings of the run's namespace, from the management API."""
     prefix = f"{namespace}."
     strip = lambda name: name.replace(prefix, "")    # noqa: E731 - a label, not logic

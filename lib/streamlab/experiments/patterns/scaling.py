@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .brokers import Brokers, amqp_channel, delete_queues, kafka_cleanup, kafka_topic, unique
+from ...transport.rabbitmq import delete_queues
+from ...transport.spec import Endpoints
+from .brokers import amqp_channel, kafka_cleanup, kafka_topic, unique
 from .brokers import dead_letter_exchange as _dlx
 
 
@@ -39,7 +41,7 @@ def _backlog(messages: int, machines: int = 20) -> list[tuple[str, bytes]]:
             for i in range(messages)]
 
 
-def scale_out(brokers: Brokers, consumers: tuple[int, ...] = (1, 2, 4), messages: int = 1500,
+def scale_out(brokers: Endpoints, consumers: tuple[int, ...] = (1, 2, 4), messages: int = 1500,
               partitions: int = 8, timeout_s: float = 120.0) -> pd.DataFrame:
     """Columns: backend, consumers, messages, processed, timed (messages after the first batch), seconds, msgs_per_s, speedup.
 
@@ -63,8 +65,8 @@ def _rate(drain: Drain) -> float:
     return drain.timed / drain.seconds if drain.seconds > 0 else float("nan")
 
 
-def nodes_compare(brokers: Brokers, consumers: tuple[int, ...] = (1, 4), messages: int = 600, partitions: int = 6,
-                  rabbit_cluster: Brokers | None = None, timeout_s: float = 120.0) -> pd.DataFrame:
+def nodes_compare(brokers: Endpoints, consumers: tuple[int, ...] = (1, 4), messages: int = 600, partitions: int = 6,
+                  rabbit_cluster: Endpoints | None = None, timeout_s: float = 120.0) -> pd.DataFrame:
     """The same drain on 1 node and on 3, per broker. Columns: backend, nodes, setup, consumers, messages,
     processed, publish_msgs_per_s, msgs_per_s.
 
@@ -80,8 +82,8 @@ def nodes_compare(brokers: Brokers, consumers: tuple[int, ...] = (1, 4), message
     from ...transport import kafka_admin
 
     payloads = _backlog(messages)
-    ids = sorted(kafka_admin.metadata(brokers.bootstrap).brokers)
-    cases: list[tuple[str, int, str, Brokers, list[list[int]] | None]] = [
+    ids = sorted(kafka_admin.metadata(brokers.kafka_bootstrap).brokers)
+    cases: list[tuple[str, int, str, Endpoints, list[list[int]] | None]] = [
         ("kafka", 1, f"{partitions} partitions on one broker, RF 1", brokers, [[ids[0]]] * partitions)]
     if len(ids) >= 3:
         spread = [[ids[(p + r) % 3] for r in range(3)] for p in range(partitions)]
@@ -143,28 +145,27 @@ class Drain:
     publish_s: float
 
 
-def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str, bytes]], partitions: int,
+def _drain_with(brokers: Endpoints, backend: str, n: int, payloads: list[tuple[str, bytes]], partitions: int,
                 timeout_s: float, assignment: list[list[int]] | None = None) -> Drain:
     """`assignment`: where a Kafka topic's replicas go (partition → broker ids); RabbitMQ workers connect to
-    the nodes of `brokers.amqp_nodes` in turn (the queue's leader is where it was declared, node 1)."""
-    from ...stack import Endpoints
+    the nodes of `brokers.all_amqp_urls` in turn (the queue's leader is where it was declared, node 1)."""
     from ...transport import get_transport
 
     name = f"{unique(f'scale-{backend}-{n}')}.stream"   # a namespace: its own dead-letter exchange
     group = f"{name}.workers"
     queue = ""
     if backend == "kafka":
-        kafka_topic(brokers.bootstrap, name, partitions, assignment=assignment,
+        kafka_topic(brokers.kafka_bootstrap, name, partitions, assignment=assignment,
                     config={"min.insync.replicas": "2"} if assignment and len(assignment[0]) > 2 else None)
-        transport = get_transport("kafka", "confluent", Endpoints(brokers.bootstrap, "", ""))
-        addresses = [brokers.bootstrap]
+        transport = get_transport("kafka", "confluent", Endpoints(brokers.kafka_bootstrap, "", ""))
+        addresses = [brokers.kafka_bootstrap]
     else:
         from ...transport.rabbitmq import RabbitMQTransport, Topology
 
-        transport = RabbitMQTransport([brokers.amqp_url], brokers.mgmt_url)
+        transport = RabbitMQTransport([brokers.amqp_url], brokers.rabbit_mgmt_url)
         with amqp_channel(brokers.amqp_url) as channel:
             queue = Topology().declare_group_queue(channel, group, name)
-        addresses = list(brokers.amqp_nodes)
+        addresses = list(brokers.all_amqp_urls)
     workers: list[subprocess.Popen] = []
     try:
         publisher = transport.publisher("ch03-scale-pub")
@@ -209,7 +210,7 @@ def _drain_with(brokers: Brokers, backend: str, n: int, payloads: list[tuple[str
                 worker.kill()
                 worker.wait()
         if backend == "kafka":
-            kafka_cleanup(brokers.bootstrap, [name], [group])
+            kafka_cleanup(brokers.kafka_bootstrap, [name], [group])
         else:
             delete_queues(brokers.amqp_url, [queue], [name, _dlx(name)])
             transport.close()
