@@ -34,7 +34,7 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup images up down status test test-unit book chapter serve app app-stop lab lab-server clean-stack clean
+.PHONY: help setup images up down status lint test test-unit book chapter serve app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -98,7 +98,11 @@ down: ## Stop every broker process the stack started
 status: ## Show each broker node: state, pid, address, role
 	@$(STREAMLAB) stack status
 
-test: setup ## Run the test suite; it starts the brokers it needs on its own ports and stops them
+lint: $(VENV_STAMP) ## Lint and import order (ruff, lib/ and tests/) and types (mypy, the package), as pyproject.toml configures them
+	@$(VENV)/bin/ruff check lib tests
+	@$(VENV)/bin/mypy
+
+test: setup lint ## Lint, then run the test suite; it starts the brokers it needs on its own ports and stops them
 	@$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no broker

@@ -178,7 +178,7 @@ def test_imports_go_only_downwards(graph):
     found = set(upward_imports(graph))
     stale = KNOWN_EXCEPTIONS - found
     if stale:
-        warnings.warn(f"these exceptions are gone, drop them from KNOWN_EXCEPTIONS: {sorted(stale)}")
+        warnings.warn(f"these exceptions are gone, drop them from KNOWN_EXCEPTIONS: {sorted(stale)}", stacklevel=2)
     arrows = sorted(found - KNOWN_EXCEPTIONS)
     assert not arrows, "imports that go up a layer:\n" + "\n".join(f"  {a} -> {b}" for a, b in arrows)
 

@@ -51,7 +51,7 @@ def holds_within(predicate: Callable[[], object], timeout_s: float, interval_s: 
         try:
             if predicate():
                 return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - a predicate that fails has not held yet
             pass
         if time.monotonic() >= deadline:
             return False

@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from streamlab.bench.run import run_bench
 from streamlab.bench.drivers import get_driver
+from streamlab.bench.run import run_bench
 from streamlab.bench.workload import workload_from_dict
 
 SMOKE = {"name": "smoke", "message_size": 100, "partitions": 3, "replication": 1, "producers": 1, "consumers": 1,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamlab.errors import UserError
 from streamlab.bench import broker_warmup
 from streamlab.bench.broker_warmup import settled, warm_kafka
+from streamlab.errors import UserError
 
 
 def test_settled_needs_two_rounds_and_no_more_rise_than_the_tolerance():
@@ -48,7 +48,9 @@ def test_rounds_run_until_the_rate_settles(monkeypatch):
     rounds = warm_kafka(600.0)
     assert [r.producer_records_per_s for r in rounds] == [31_000, 48_000, 60_000, 61_000]
     # Kafka's own tools on the benches' workload, nothing saved
-    assert {(c["workload"], c["driver"], c["save"]) for c in calls} == {("max-throughput-1kb", "kafka-perf-test", False)}
+    assert {(c["workload"], c["driver"], c["save"]) for c in calls} == {
+        ("max-throughput-1kb", "kafka-perf-test", False)
+    }
 
 
 def test_no_round_starts_once_the_time_is_up(monkeypatch):

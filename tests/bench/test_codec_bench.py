@@ -7,10 +7,14 @@ import math
 import pandas as pd
 import pytest
 
-from streamlab.codecs import CODEC_NAMES
 from streamlab.bench.codec_bench import (
-    RESULT_COLUMNS, run_codec_benchmark, sample_messages, save_results, summary_table,
+    RESULT_COLUMNS,
+    run_codec_benchmark,
+    sample_messages,
+    save_results,
+    summary_table,
 )
+from streamlab.codecs import CODEC_NAMES
 
 METRICS = {"encode_us", "encode_us_std", "decode_us", "decode_us_std", "bytes"}
 TYPES = {"telemetry", "vibration", "health", "alert"}

@@ -9,13 +9,12 @@ same rate.
 from __future__ import annotations
 
 import pytest
-
-from streamlab.bench.run import run_bench
-from streamlab.bench.drivers import get_driver
-from streamlab.experiments.patterns.rabbitmq_speed import NodeMemory
-from streamlab.bench.workload import workload_from_dict
-
 from test_bench_drivers import PERFTEST_CEILING, assert_latency_sane
+
+from streamlab.bench.drivers import get_driver
+from streamlab.bench.run import run_bench
+from streamlab.bench.workload import workload_from_dict
+from streamlab.experiments.patterns.rabbitmq_speed import NodeMemory
 
 SMOKE = {"name": "smoke", "message_size": 100, "producers": 1, "consumers": 1, "warmup": "1s", "duration": "2s",
          "confirms": 100, "prefetch": 100, "ack_every": 10, "replication": 1}

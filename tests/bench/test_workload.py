@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from streamlab.bench.workload import (
-    Workload, WorkloadError, list_workloads, load_workload, parse_duration, parse_rate, workload_from_dict,
+    Workload,
+    WorkloadError,
+    list_workloads,
+    load_workload,
+    parse_duration,
+    parse_rate,
+    workload_from_dict,
 )
 from streamlab.errors import UserError
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugins.stacks import TEST_ROOT, running_stack, shifted, stack_env
 
+from plugins.stacks import TEST_ROOT, running_stack, shifted, stack_env
 
 REPO = Path(__file__).resolve().parents[2]
 

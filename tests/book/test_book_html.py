@@ -19,6 +19,7 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
+
 from streamlab.book.layout import toc_docnames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +66,7 @@ def test_every_chapter_shows_the_machine_and_profile(built_book: Path) -> None:
 def _broken_notebook() -> nbformat.NotebookNode:
     """An executed notebook with an error output, a missing image and a chart of no data."""
     import altair as alt
+
     import streamlab.plots  # noqa: F401  (house style and SVG renderer)
 
     empty = alt.Chart(pd.DataFrame({"x": [], "y": []})).mark_line().encode(x="x:Q", y="y:Q")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from streamlab.book import chapter_api, execute, layout as book_layout, parameters, runner
+
+from streamlab.book import chapter_api, execute, parameters, runner
+from streamlab.book import layout as book_layout
 from streamlab.book.layout import Chapter, Layout, RunnerError
 
 REPO = Path(__file__).resolve().parents[2]

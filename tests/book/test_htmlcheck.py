@@ -9,6 +9,7 @@ import altair as alt
 import htmlcheck
 import pandas as pd
 import pytest
+
 import streamlab.plots as plots
 
 

@@ -36,7 +36,9 @@ def test_tail_and_groups_show_the_held_dead_letters_without_consuming_them(rabbi
         for _ in range(2):     # twice: the first tail must leave them in the queue
             tail = _cli(rabbit_stack, "tail", dead, "--broker", "rabbitmq", "-n", "5")
             assert tail.returncode == 0, tail.stderr
-            assert all(f"letter-{i}" in tail.stdout and f"cannot decode {i}" in tail.stdout for i in range(3)), tail.stdout
+            assert all(f"letter-{i}" in tail.stdout and f"cannot decode {i}" in tail.stdout for i in range(3)), (
+                tail.stdout
+            )
         groups = _cli(rabbit_stack, "groups", "--broker", "rabbitmq", "--namespace", namespace)
         assert groups.returncode == 0, groups.stderr
         row = next(line for line in groups.stdout.splitlines() if f"{dead}.held" in line)

@@ -9,10 +9,10 @@ import sys
 import pandas as pd
 from rich.console import Console
 
-from streamlab.cli.output import Column, print_table
-from streamlab.bench.run import DISPLAY_COLUMNS, result_rows
 from streamlab.bench.drivers.base import DRIVERS
+from streamlab.bench.run import DISPLAY_COLUMNS, result_rows
 from streamlab.bench.workload import list_workloads
+from streamlab.cli.output import Column, print_table
 from streamlab.paths import HOME
 
 

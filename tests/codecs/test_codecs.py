@@ -14,7 +14,6 @@ import pytest
 from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec
 from streamlab.codecs.avro_codec import HEADERS, SINGLE_OBJECT_MARKER
 from streamlab.codecs.proto_schema import ProtoSyntaxError, parse_proto
-from streamlab.domain.messages import ACCEL_M_S2
 from streamlab.domain import (
     MESSAGE_TYPES,
     AccelAxes,
@@ -25,6 +24,7 @@ from streamlab.domain import (
     VibrationMetadata,
     VibrationWindow,
 )
+from streamlab.domain.messages import ACCEL_M_S2
 
 TS = 1_750_000_000_000_000_000
 

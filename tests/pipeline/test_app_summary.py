@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,7 +66,9 @@ def test_rows_on_disk_counts_this_run_only(tmp_path):
 def test_summary_shows_final_numbers_verified_and_fits_80_columns(tmp_path):
     _fake_run(tmp_path)
     since = T0
-    text = _render(summary_table(final_metrics(tmp_path / "metrics", since), 309, rows_on_disk(tmp_path, int(since * 1e9))))
+    text = _render(
+        summary_table(final_metrics(tmp_path / "metrics", since), 309, rows_on_disk(tmp_path, int(since * 1e9)))
+    )
     assert "178,989" not in text                      # the stale live frame's number
     assert text.count("180,060") == 4                 # sent, scored, on disk, and the caption
     assert "…" not in text

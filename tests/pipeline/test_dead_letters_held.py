@@ -85,8 +85,10 @@ def _held_rabbit(stack, exchange: str) -> list[bytes]:
     from streamlab.transport.rabbitmq_mgmt import mgmt_get
 
     vhost = "%2F"
-    bindings = mgmt_get(f"{stack.endpoints.rabbit_mgmt_url.rstrip('/')}/api/exchanges/{vhost}/{exchange}/bindings/source",
-                        stack.endpoints.amqp_url)
+    bindings = mgmt_get(
+        f"{stack.endpoints.rabbit_mgmt_url.rstrip('/')}/api/exchanges/{vhost}/{exchange}/bindings/source",
+        stack.endpoints.amqp_url,
+    )
     queues = [b["destination"] for b in bindings if b["destination_type"] == "queue"]
     assert queues == [f"{exchange}.held"], bindings
     connection = pika.BlockingConnection(pika.URLParameters(stack.endpoints.amqp_url))

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from streamlab.pipeline import diagram, wiring
-from streamlab.services import health_processor, sink_loop
 from streamlab.pipeline.topics import ALL_TOPICS, DEAD_LETTER
+from streamlab.services import health_processor, sink_loop
 from streamlab.transport.spec import TopicSpec
 
 graphviz = pytest.importorskip("graphviz")

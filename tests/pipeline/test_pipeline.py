@@ -20,8 +20,8 @@ import uuid
 import pandas as pd
 import pytest
 
-from streamlab.pipeline.runner import AppConfig, AppRun
 from streamlab.pipeline.declare import app_transport, declare_app
+from streamlab.pipeline.runner import AppConfig, AppRun
 from streamlab.pipeline.topics import ALL_TOPICS
 
 MACHINES = 6

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 
 from streamlab.experiments.application import architecture, codec_choice, metrics
-from streamlab.plots import application, cluster_tour as tour
+from streamlab.plots import application
+from streamlab.plots import cluster_tour as tour
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments" / "cluster_tour"))
-from synthetic_tour import make_result  # noqa: E402
+from synthetic_tour import make_result
 
 
 def _encodings(spec: dict) -> list[dict]:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
 NO_BROKER = "not kafka and not rabbitmq and not cluster and not book and not mqtt"
 
 

@@ -22,9 +22,9 @@ from streamlab.domain import HealthRecord, TelemetryReading
 from streamlab.domain import messages as m
 from streamlab.domain.messages import MESSAGE_TYPES
 from streamlab.services.common import ServiceOptions
+from streamlab.services.exactly_once_files import HourlyParquetWriter
 from streamlab.services.health_parquet_sink import health_row
 from streamlab.services.health_processor import HealthScorer, Processor
-from streamlab.services.exactly_once_files import HourlyParquetWriter
 from streamlab.transport import Record
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -43,8 +43,16 @@ readings = st.builds(
     power_kw=bounded(m.POWER_KW))
 
 #: what a hostile or broken producer can put in a field: anything JSON or msgpack can carry, and then some
-junk = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=20),
-                 st.binary(max_size=20), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(), st.integers(), max_size=2))
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(), st.integers(), max_size=2),
+)
 
 
 def telemetry_dicts() -> st.SearchStrategy[dict]:
@@ -183,9 +191,16 @@ def test_nothing_escapes_the_processor_and_every_record_is_processed_or_dead_let
 
 finite_features = st.dictionaries(st.sampled_from(["temp_mean", "temp_slope", "vib_rms_total", "other"]),
                                   st.floats(-m.MAX_FEATURE, m.MAX_FEATURE, allow_nan=False), max_size=4)
-health_records = st.builds(HealthRecord, machine_id=machine_ids, seq=st.integers(0, m.MAX_SEQ), ts_ns=timestamps,
-                           source_ts_ns=timestamps, health_score=st.floats(0, 1), state=st.sampled_from(m.HEALTH_STATES),
-                           features=finite_features)
+health_records = st.builds(
+    HealthRecord,
+    machine_id=machine_ids,
+    seq=st.integers(0, m.MAX_SEQ),
+    ts_ns=timestamps,
+    source_ts_ns=timestamps,
+    health_score=st.floats(0, 1),
+    state=st.sampled_from(m.HEALTH_STATES),
+    features=finite_features,
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))

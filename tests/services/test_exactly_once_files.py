@@ -6,8 +6,8 @@ import pandas as pd
 
 from streamlab.domain import HealthRecord
 from streamlab.services.alert_csv_sink import ALERT_COLUMNS, ALERT_KEY
-from streamlab.services.health_parquet_sink import health_row
 from streamlab.services.exactly_once_files import CsvAppender, HourlyParquetWriter
+from streamlab.services.health_parquet_sink import health_row
 
 TS = 1_790_000_000_000_000_000
 

@@ -10,8 +10,10 @@ def _run(fleet: Fleet, scorer: HealthScorer, seconds: float, hz: float = 10.0):
     records, alerts = [], []
     for tick in range(int(seconds * hz)):
         for machine in fleet.machine_ids:
-            t_s = tick / hz   # simulated time, also on the readings' clock: slopes are per simulated second
-            record, alert = scorer.on_telemetry(fleet.telemetry(machine, t_s, ts_ns=1_700_000_000_000_000_000 + int(t_s * 1e9)))
+            t_s = tick / hz  # simulated time, also on the readings' clock: slopes are per simulated second
+            record, alert = scorer.on_telemetry(
+                fleet.telemetry(machine, t_s, ts_ns=1_700_000_000_000_000_000 + int(t_s * 1e9))
+            )
             records.append(record)
             if alert is not None:
                 alerts.append(alert)

@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from streamlab.codecs import get_codec
-from streamlab.domain import TelemetryReading
 from streamlab.services.common import ServiceOptions
 from streamlab.services.health_processor import HealthScorer, Processor
 

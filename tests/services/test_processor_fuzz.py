@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import subprocess
@@ -22,8 +21,8 @@ import uuid
 
 import orjson
 import pytest
-from plugins.stacks import stack_env
 
+from plugins.stacks import stack_env
 from streamlab.codecs import get_codec
 from streamlab.domain import Fleet
 from streamlab.domain import messages as m

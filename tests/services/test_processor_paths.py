@@ -13,14 +13,13 @@ import random
 
 import orjson
 import pytest
+from test_batch_scoring import fleet_stream  # same folder: pytest puts it on the path
 
 from streamlab.codecs import get_codec
 from streamlab.domain import Alert, HealthRecord, VibrationWindow
 from streamlab.services.common import ServiceOptions
 from streamlab.services.health_processor import VECTORISE_MIN_PER_MACHINE, HealthScorer, Processor
 from streamlab.transport import Record
-
-from test_batch_scoring import fleet_stream  # same folder: pytest puts it on the path
 
 BAD = [b"not json", orjson.dumps({"machine_id": "M000"}), b'{"machine_id": "M000", "seq": true}']
 

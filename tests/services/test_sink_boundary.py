@@ -10,9 +10,9 @@ import pandas as pd
 
 from streamlab.domain import HealthRecord
 from streamlab.services.common import ServiceOptions
+from streamlab.services.exactly_once_files import CsvAppender, HourlyParquetWriter
 from streamlab.services.health_parquet_sink import health_row
 from streamlab.services.sink_loop import SinkSettings, run_sink
-from streamlab.services.exactly_once_files import CsvAppender, HourlyParquetWriter
 
 TS = 1_790_000_000_000_000_000
 LOG = logging.getLogger("test")

@@ -12,8 +12,9 @@ shown to fire on a broken copy, so a green run means something.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -160,7 +161,10 @@ def test_kafka_env_names_follow_the_image_rules():
 
 def test_env_list_form_and_conf_parsing():
     assert cc.service_env({"environment": ["A=1", "B=x=y"]}) == {"A": "1", "B": "x=y"}
-    assert cc.parse_rabbit_conf("# c\nloopback_users = none  # why\n\na.b=1\n") == {"loopback_users": "none", "a.b": "1"}
+    assert cc.parse_rabbit_conf("# c\nloopback_users = none  # why\n\na.b=1\n") == {
+        "loopback_users": "none",
+        "a.b": "1",
+    }
 
 
 @pytest.mark.parametrize("cluster_id, ok", [
@@ -267,12 +271,21 @@ def test_rabbitmq_checker_catches(mutate, expected):
 
 CONF_MUTATIONS = [
     ("guest-loopback-only", lambda t: t.replace("loopback_users = none", ""), "set loopback_users = none"),
-    ("node-missing-from-peers", lambda t: t.replace("cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-3", ""),
-     "classic config lists"),
-    ("no-peer-discovery", lambda t: t.replace("peer_discovery_backend = classic_config", "peer_discovery_backend = k8s"),
-     "not classic config"),
-    ("amqp-listener-moved", lambda t: t.replace("listeners.tcp.default = 5672", "listeners.tcp.default = 5673"),
-     "container port 5673"),
+    (
+        "node-missing-from-peers",
+        lambda t: t.replace("cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-3", ""),
+        "classic config lists",
+    ),
+    (
+        "no-peer-discovery",
+        lambda t: t.replace("peer_discovery_backend = classic_config", "peer_discovery_backend = k8s"),
+        "not classic config",
+    ),
+    (
+        "amqp-listener-moved",
+        lambda t: t.replace("listeners.tcp.default = 5672", "listeners.tcp.default = 5673"),
+        "container port 5673",
+    ),
 ]
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import re
 
 import pytest
 
-from streamlab.pipeline import wiring as pipeline
 from streamlab.paths import HOME
+from streamlab.pipeline import wiring as pipeline
 from streamlab.stack import compose_check as cc
 from streamlab.stack.podman_images import BASE_IMAGE, image_specs
 

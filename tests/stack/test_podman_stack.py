@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from plugins.stacks import PORT_SHIFT as SHIFT
 from plugins.stacks import TEST_ROOT
-
 from streamlab.stack import Stack, StackConfig
 from streamlab.stack.podman import project_name, project_objects
 

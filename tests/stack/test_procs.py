@@ -61,7 +61,9 @@ def test_wait_until_returns_the_value_and_times_out_naming_the_cause():
     def failing():
         raise ConnectionRefusedError("refused")
 
-    with pytest.raises(UserError, match=r"timed out after 0s waiting for the broker \(last error: refused\); see x.log"):
+    with pytest.raises(
+        UserError, match=r"timed out after 0s waiting for the broker \(last error: refused\); see x.log"
+    ):
         wait_until(failing, 0.05, "the broker", interval=0.01, log_hint="x.log")
     with pytest.raises(StackError):
         procs.wait_until(lambda: False, 0.05, "never", interval=0.01)

@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from streamlab.errors import UserError
-from streamlab.stack import Stack, StackConfig, get_stack
-from streamlab.stack import procs
+from streamlab.stack import Stack, StackConfig, get_stack, procs
 from streamlab.stack.kafka_local import LocalKafka, new_cluster_id
 
 

@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from streamlab.stack import StackConfig, get_stack
 from streamlab.stack.config import formatted_brokers, kafka_meta_file
 from streamlab.stack.kafka_local import LocalKafka

@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 import pytest
-from plugins.stacks import CLUSTER_ENV, stack_env
 
 import streamlab
+from plugins.stacks import CLUSTER_ENV, stack_env
 from streamlab.pipeline.wiring import GROUP_TOPICS
-from streamlab.transport.spec import TopicSpec
 from streamlab.transport import kafka_admin
+from streamlab.transport.spec import TopicSpec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 

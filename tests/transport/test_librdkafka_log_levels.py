@@ -37,7 +37,9 @@ def test_an_unreachable_broker_is_one_clear_line_not_fail_noise():
     err = _stderr(f"127.0.0.1:{port}", 5.0)
     assert "%3|" not in err and "FAIL" not in err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert lines == [f"Kafka broker 127.0.0.1:{port} is unreachable: Connection refused (rdkafka#producer-1 keeps retrying)"]
+    assert lines == [
+        f"Kafka broker 127.0.0.1:{port} is unreachable: Connection refused (rdkafka#producer-1 keeps retrying)"
+    ]
 
 
 def test_an_address_tried_once_says_nothing():

@@ -10,8 +10,8 @@ import time
 import uuid
 
 import pytest
-from plugins.stacks import PORT_SHIFT
 
+from plugins.stacks import PORT_SHIFT
 from streamlab.transport.mqtt import MqttTransport
 from streamlab.transport.zeromq import ZmqTransport
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from streamlab.transport.spec import TopicSpec, TopicTable
 from streamlab.transport import get_transport
+from streamlab.transport.spec import TopicSpec, TopicTable
 
 BACKENDS = [
     pytest.param(("kafka", "confluent"), marks=pytest.mark.kafka, id="kafka-confluent"),

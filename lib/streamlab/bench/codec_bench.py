@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..measure.results import write_table
 from ..codecs import CODEC_NAMES, Codec, get_codec
 from ..domain import (
     Alert,
@@ -40,6 +39,7 @@ from ..domain import (
     VibrationWindow,
     vibration_band_energies,
 )
+from ..measure.results import write_table
 
 RESULT_COLUMNS = ["codec", "message_type", "metric", "value", "unit", "repeats", "n_messages", "safe_for_untrusted"]
 # A fixed, realistic epoch: timestamps around 1.75e18 ns take as many bytes as live ones.

@@ -29,10 +29,10 @@ import pandas as pd
 
 from ..codecs import get_codec
 from ..domain import Fleet
+from ..measure.latency import LatencyRecorder
+from ..pipeline.topics import TELEMETRY
 from ..stack import endpoints
 from ..transport.kafka_admin import client_logger
-from ..pipeline.topics import TELEMETRY
-from ..measure.latency import LatencyRecorder
 
 
 def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int, codec_name: str) -> int:

@@ -21,9 +21,10 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -31,10 +32,10 @@ import yaml
 from ..errors import UserError
 from ..measure.machine import cpu_model
 from ..measure.results import bundle_dir, write_json, write_table, write_text
-from ..transport import TransportError
 from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
-from .drivers.base import (REFERENCE, RESULT_COLUMNS, Driver, Progress, RunResult, driver_names, get_driver)
+from ..transport import TransportError
+from .drivers.base import REFERENCE, RESULT_COLUMNS, Driver, Progress, RunResult, driver_names, get_driver
 from .workload import Workload, as_workload
 
 DEFAULT_DRIVERS = "kafka-python,confluent-kafka,kafka-perf-test"
@@ -171,11 +172,17 @@ def run_one(driver: Driver, workload: Workload, endpoints: Any, progress: Progre
         if scaled:
             result.workload = workload                # the rows say "50% of max" and carry the absolute target
             result.notes.append(f"calibrated max {calibrated:,.0f} records/s; ran at {run_wl.rate:,.0f} records/s")
-    except Exception as exc:  # noqa: BLE001 - one failing driver must not lose the others' results
+    except Exception as exc:
         if isinstance(exc, UserError) and not isinstance(exc, TransportError):
             raise                 # a bad setting stops the bench; a broker failing one driver's run does not
-        result = RunResult(driver.name, driver.broker, driver.native, workload, client_version=driver.client_version(),
-                           error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+        result = RunResult(
+            driver.name,
+            driver.broker,
+            driver.native,
+            workload,
+            client_version=driver.client_version(),
+            error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+        )
         result.notes.append(str(exc)[-2000:])
     result.calibrated_max = calibrated
     return result
@@ -325,7 +332,7 @@ def result_rows(table: pd.DataFrame) -> list[list[str]]:
     return rows
 
 
-def format_table(table: pd.DataFrame, title: str = "") -> "Any":
+def format_table(table: pd.DataFrame, title: str = "") -> Any:
     """A rich Table of `ratio_table(...)`, all columns in one (the CLI splits it to fit the terminal)."""
     from rich.table import Table
 
@@ -337,6 +344,5 @@ def format_table(table: pd.DataFrame, title: str = "") -> "Any":
     return rich_table
 
 
-__all__ = ["run_bench", "run_one", "calibrate", "BenchResult", "ratio_table", "format_table", "result_rows", "DISPLAY_COLUMNS",
-           "DISPLAY_CAPTION", "machine_description",
-           "DEFAULT_DRIVERS", "RESULTS_ROOT"]
+__all__ = ["run_bench", "run_one", "calibrate", "BenchResult", "ratio_table", "format_table", "result_rows",
+    "DISPLAY_COLUMNS", "DISPLAY_CAPTION", "machine_description", "DEFAULT_DRIVERS", "RESULTS_ROOT"]

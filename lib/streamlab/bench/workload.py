@@ -91,7 +91,7 @@ class Workload:
     def per_producer_rate(self) -> float | None:
         return None if self.rate is None else self.rate / self.producers
 
-    def replace(self, **changes: Any) -> "Workload":
+    def replace(self, **changes: Any) -> Workload:
         """A copy with some fields changed, validated like a file (raw values such as "20s" or "max" work)."""
         data = self.to_dict()
         data.update(changes)
@@ -342,7 +342,7 @@ def load_workload(name_or_path: str | Path) -> Workload:
     return workload_from_dict(data, source=str(path), name=path.stem)
 
 
-def as_workload(value: "Workload | str | Path | dict") -> Workload:
+def as_workload(value: Workload | str | Path | dict) -> Workload:
     if isinstance(value, Workload):
         return value
     if isinstance(value, dict):

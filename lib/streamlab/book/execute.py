@@ -1,4 +1,4 @@
-"""Executing one chapter: jupytext in, papermill into the mirror, the outcome stamped, a failure located in the source."""
+"""One chapter run: jupytext in, papermill into the mirror, the outcome stamped, a failure located in its source."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def execute_chapter(
         )
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # papermill, nbclient and jupyter_client raise many kinds
+    except Exception as exc:  # noqa: BLE001 - papermill, nbclient and jupyter_client raise many kinds
         failure = describe_failure(chapter, layout, exc)
     seconds = time.perf_counter() - started
     stamp_source(target, chapter, ok=failure is None)
@@ -255,7 +255,7 @@ def is_executed_ok(executed: Path) -> bool:
         return False
     try:
         meta = nbformat.read(executed, as_version=4).metadata
-    except Exception:  # a half-written or foreign file is as good as missing
+    except Exception:  # noqa: BLE001 - a half-written or foreign file is as good as missing
         return False
     return meta.get("streamlab", {}).get("status") == "ok"
 

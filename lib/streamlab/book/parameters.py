@@ -91,7 +91,9 @@ def cell_timeout_for(profiles: Mapping[str, Mapping[str, Mapping[str, Any]]], pr
     settings = profiles.get(profile, {}).get(RUNNER_SECTION, {})
     unknown = sorted(set(settings) - {"cell_timeout_s"})
     if unknown:
-        raise RunnerError(f"profiles.yaml: {profile}.{RUNNER_SECTION} knows only cell_timeout_s, not {', '.join(unknown)}")
+        raise RunnerError(
+            f"profiles.yaml: {profile}.{RUNNER_SECTION} knows only cell_timeout_s, not {', '.join(unknown)}"
+        )
     return int(settings.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S))
 
 

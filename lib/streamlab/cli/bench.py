@@ -15,9 +15,9 @@ is not running) are UserErrors: one line, no traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
+
 from ..paths import RESULTS_DIR
 from ..stack import get_stack
 from .output import Column, console, print_frame, print_table
@@ -27,9 +27,9 @@ bench_app = typer.Typer(help="Benchmarks: workloads × drivers (Python clients v
                         no_args_is_help=True)
 
 
-def _overrides(partitions: Optional[int], replication: Optional[int], message_size: Optional[str],
-               producers: Optional[int], consumers: Optional[int], acks: Optional[str],
-               queues: Optional[int], sets: list[str]) -> dict:
+def _overrides(partitions: int | None, replication: int | None, message_size: str | None,
+               producers: int | None, consumers: int | None, acks: str | None,
+               queues: int | None, sets: list[str]) -> dict:
     from ..bench.workload import WorkloadError
 
     changes: dict = {}
@@ -50,19 +50,19 @@ def bench_run(
     workload: str = typer.Argument(..., help="a workload name (see `streamlab bench list`) or a path to a .yaml"),
     driver: str = typer.Option("kafka-python,confluent-kafka,kafka-perf-test", "--driver", "-d",
                                help="comma-separated drivers or aliases (kafka, rabbitmq, python, all)"),
-    duration: Optional[str] = typer.Option(None, help="measured time per driver, e.g. 20s (default: the workload's)"),
-    warmup: Optional[str] = typer.Option(None, help="warm-up before measuring, e.g. 5s"),
-    rate: Optional[str] = typer.Option(None, help="max, records/s (5000) or a share of the max (50%)"),
-    partitions: Optional[int] = typer.Option(None, help="Kafka partitions"),
-    replication: Optional[int] = typer.Option(None, help="Kafka replication factor (capped at the brokers)"),
-    message_size: Optional[str] = typer.Option(None, "--message-size", "--size", help="bytes, e.g. 100 or 1KB"),
-    producers: Optional[int] = typer.Option(None, help="producer processes"),
-    consumers: Optional[int] = typer.Option(None, help="consumer processes"),
-    acks: Optional[str] = typer.Option(None, help="0, 1 or all"),
-    queues: Optional[int] = typer.Option(None, help="RabbitMQ queues"),
+    duration: str | None = typer.Option(None, help="measured time per driver, e.g. 20s (default: the workload's)"),
+    warmup: str | None = typer.Option(None, help="warm-up before measuring, e.g. 5s"),
+    rate: str | None = typer.Option(None, help="max, records/s (5000) or a share of the max (50%)"),
+    partitions: int | None = typer.Option(None, help="Kafka partitions"),
+    replication: int | None = typer.Option(None, help="Kafka replication factor (capped at the brokers)"),
+    message_size: str | None = typer.Option(None, "--message-size", "--size", help="bytes, e.g. 100 or 1KB"),
+    producers: int | None = typer.Option(None, help="producer processes"),
+    consumers: int | None = typer.Option(None, help="consumer processes"),
+    acks: str | None = typer.Option(None, help="0, 1 or all"),
+    queues: int | None = typer.Option(None, help="RabbitMQ queues"),
     set_: list[str] = typer.Option([], "--set", help="any other workload field, FIELD=VALUE (repeatable)"),
     repeat: int = typer.Option(1, help="rounds: every driver runs this often, interleaved; the table shows medians"),
-    out: Optional[str] = typer.Option(None, help="results folder (default data/results/bench/<id>)"),
+    out: str | None = typer.Option(None, help="results folder (default data/results/bench/<id>)"),
     save: bool = typer.Option(True, "--save/--no-save", help="write Parquet/CSV results"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
@@ -142,7 +142,9 @@ def bench_pipeline(
         wide = wide[[m for m in ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms") if m in wide]]
         print_frame(wide.round(1).reset_index(), f"latency from generator send, ms ({nominal_s:.0f} s at nominal load)")
     facts = machine_facts()
-    console.print(f"machine: {facts['logical cores']} cores, {facts['memory (GiB)']} GiB, {facts['cpu']} — results in {out}")
+    console.print(
+        f"machine: {facts['logical cores']} cores, {facts['memory (GiB)']} GiB, {facts['cpu']} — results in {out}"
+    )
 
 
 @bench_app.command("rabbitmq-speed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -15,7 +14,7 @@ from .output import console, print_frame
 topics_app = typer.Typer(help="Kafka topics: partitions, leaders, replicas, ISR, offsets.")
 
 
-def _bootstrap(bootstrap: Optional[str]) -> str:
+def _bootstrap(bootstrap: str | None) -> str:
     return bootstrap or get_stack("kafka").endpoints.kafka_bootstrap
 
 
@@ -23,7 +22,7 @@ BootstrapOpt = typer.Option(None, "--bootstrap", help="host:port,... (default: t
 
 
 @topics_app.callback(invoke_without_command=True)
-def topics(ctx: typer.Context, bootstrap: Optional[str] = BootstrapOpt,
+def topics(ctx: typer.Context, bootstrap: str | None = BootstrapOpt,
            internal: bool = typer.Option(False, help="include __consumer_offsets and friends")) -> None:
     """List partitions with leader, replicas, ISR and offsets."""
     if ctx.invoked_subcommand is not None:
@@ -53,7 +52,7 @@ BrokerOpt = typer.Option("kafka", "--broker", help="kafka or rabbitmq")
 NamespaceOpt = typer.Option("", "--namespace", help="the run's namespace (prefix of its topics and groups)")
 
 
-def groups(bootstrap: Optional[str] = BootstrapOpt, broker: str = BrokerOpt, namespace: str = NamespaceOpt) -> None:
+def groups(bootstrap: str | None = BootstrapOpt, broker: str = BrokerOpt, namespace: str = NamespaceOpt) -> None:
     """Consumer groups: members, committed offsets, lag per partition (RabbitMQ: consumers and ready messages
     of the groups' queues); and what the broker holds for the streams no group reads, the dead letters first."""
     from ..pipeline.wiring import consumer_groups, unread_streams
@@ -93,10 +92,11 @@ def _rabbit_groups(group_topics: dict[str, list[str]], held: list[str]) -> None:
 
 def tail(topic: str, count: int = typer.Option(10, "-n", help="messages to show"),
          from_beginning: bool = typer.Option(False, help="first messages instead of the last"),
-         bootstrap: Optional[str] = BootstrapOpt, broker: str = BrokerOpt) -> None:
+         bootstrap: str | None = BootstrapOpt, broker: str = BrokerOpt) -> None:
     """Show the last messages of a topic, decoded where they are text. On RabbitMQ: the first messages of
     the stream's holding queue (dead-letter, machine-health-latest), read and requeued, not consumed."""
-    from ..stack.explorer import preview, tail as tail_messages, tail_held
+    from ..stack.explorer import preview, tail_held
+    from ..stack.explorer import tail as tail_messages
 
     if broker == "rabbitmq":
         from ..pipeline.declare import app_transport

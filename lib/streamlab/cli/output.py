@@ -7,8 +7,8 @@ identifiable — what pandas does with a wide frame. Prose columns (descriptions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from rich import box
 from rich.console import Console
@@ -55,7 +55,7 @@ def panels(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int,
 
 
 def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], title: str = "",
-                caption: str = "", keys: int = 1, out: Optional[Console] = None) -> None:
+                caption: str = "", keys: int = 1, out: Console | None = None) -> None:
     """Print rows under `columns`, split into panels when the console is too narrow for one table."""
     out = out or console
     parts = panels(columns, rows, out.width, keys)

@@ -28,9 +28,9 @@ def run_application(
     namespace: str = typer.Option("", help="prefix for topics and groups (a fresh one isolates this run)"),
 ) -> None:
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
-    from ..pipeline.runner import AppConfig, AppRun
     from ..codecs import service_codec
     from ..pipeline.progress import print_summary, watch_app
+    from ..pipeline.runner import AppConfig, AppRun
 
     service_codec(codec)  # an unknown or unsafe codec fails here in one line, before anything starts
     get_stack(broker).require_ready()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -18,7 +17,7 @@ stack_app = typer.Typer(help="Start, stop, inspect and break the broker stacks."
 BrokerOpt = typer.Option(None, "--broker", "-b", help="kafka, rabbitmq or all (default: $BROKER or all)")
 
 
-def _config(brokers: Optional[int] = None, rabbit_nodes: Optional[int] = None) -> StackConfig:
+def _config(brokers: int | None = None, rabbit_nodes: int | None = None) -> StackConfig:
     env = dict(os.environ)
     if brokers is not None:
         env["BROKERS"] = str(brokers)
@@ -39,9 +38,13 @@ def _status_table(rows: list[NodeStatus]) -> Table:
 
 
 @stack_app.command("up")
-def stack_up(broker: Optional[str] = BrokerOpt,
-             brokers: Optional[int] = typer.Option(None, help="Kafka nodes: 1 or 3 (default: $BROKERS, else the size its data was formatted for, else 3)"),
-             rabbit_nodes: Optional[int] = typer.Option(None, help="RabbitMQ nodes: 1 or 3 (default: $RABBIT_NODES or 1)")) -> None:
+def stack_up(
+    broker: str | None = BrokerOpt,
+    brokers: int | None = typer.Option(
+        None, help="Kafka nodes: 1 or 3 (default: $BROKERS, else the size its data was formatted for, else 3)"
+    ),
+    rabbit_nodes: int | None = typer.Option(None, help="RabbitMQ nodes: 1 or 3 (default: $RABBIT_NODES or 1)"),
+) -> None:
     """Start the brokers (idempotent) and wait until they really serve."""
     stack = get_stack(broker, _config(brokers, rabbit_nodes))
     started = time.monotonic()
@@ -52,7 +55,7 @@ def stack_up(broker: Optional[str] = BrokerOpt,
 
 
 @stack_app.command("warm-up")
-def stack_warm_up(broker: Optional[str] = BrokerOpt,
+def stack_warm_up(broker: str | None = BrokerOpt,
                   max_seconds: float = typer.Option(60.0, min=0.0, envvar="STREAMLAB_BROKER_WARM_UP_S",
                                                     help="stop after this long even if the rate still rises "
                                                          "(0: no warm-up)")) -> None:
@@ -75,7 +78,7 @@ def stack_warm_up(broker: Optional[str] = BrokerOpt,
 
 
 @stack_app.command("down")
-def stack_down(broker: Optional[str] = BrokerOpt) -> None:
+def stack_down(broker: str | None = BrokerOpt) -> None:
     """Stop every broker process this stack started (by pid)."""
     stack = get_stack(broker)
     stack.down()
@@ -83,13 +86,13 @@ def stack_down(broker: Optional[str] = BrokerOpt) -> None:
 
 
 @stack_app.command("status")
-def stack_status(broker: Optional[str] = BrokerOpt) -> None:
+def stack_status(broker: str | None = BrokerOpt) -> None:
     """Show each node: state, pid, address, role (quorum leader, fenced, ...)."""
     console.print(_status_table(get_stack(broker).status()))
 
 
 @stack_app.command("check")
-def stack_check(broker: Optional[str] = BrokerOpt,
+def stack_check(broker: str | None = BrokerOpt,
                 quiet: bool = typer.Option(False, "-q", "--quiet", help="no output, exit code only")) -> None:
     """Exit 0 when every selected broker serves, 1 otherwise (for scripts and make)."""
     stack = get_stack(broker)
@@ -98,7 +101,7 @@ def stack_check(broker: Optional[str] = BrokerOpt,
     except UserError as exc:
         if not quiet:
             err_console.print(f"[yellow]not ready:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if not quiet:
         console.print("ready")
 
@@ -111,7 +114,7 @@ def stack_env() -> None:
 
 
 @stack_app.command("clean")
-def stack_clean(broker: Optional[str] = BrokerOpt) -> None:
+def stack_clean(broker: str | None = BrokerOpt) -> None:
     """Delete the stack's data (only when stopped)."""
     get_stack(broker).clean()
     console.print("stack data removed")

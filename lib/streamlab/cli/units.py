@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import UserError
 from ..bench.workload import parse_duration
+from ..errors import UserError
 
 
 def positive_duration(text: str, what: str = "duration") -> float:

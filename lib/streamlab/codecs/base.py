@@ -79,7 +79,7 @@ class Codec(abc.ABC):
             return self._decode(bytes(data), msg_type)
         except DecodeError as exc:
             raise DecodeError(exc.reason, codec=self.name, message_type=type_name) from exc
-        except Exception as exc:  # noqa: BLE001 -- the whole point: one error type for bad input
+        except Exception as exc:
             raise DecodeError(_describe(exc), codec=self.name, message_type=type_name) from exc
 
     def __repr__(self) -> str:

@@ -96,7 +96,11 @@ def run_summary(data_dir: str | Path, label: str = "") -> dict[str, Any]:
     generator = metrics[(metrics["service"] == "telemetry-generator") & (metrics["metric"] == "sent")]
     span = float(generator["t_s"].max() - generator["t_s"].min()) if len(generator) > 1 else float("nan")
     first_sent = float(generator["value"].min()) if len(generator) else 0.0
-    end_to_end = stage_latency.latency_summary(stage_latency.latency_stages(health, truth.epoch_ns)).set_index("stage").loc[stage_latency.STAGE_NAMES[-1]]
+    end_to_end = (
+        stage_latency.latency_summary(stage_latency.latency_stages(health, truth.epoch_ns))
+        .set_index("stage")
+        .loc[stage_latency.STAGE_NAMES[-1]]
+    )
     return {
         "run": label or data_dir.name,
         "machines": len(truth.machines),
@@ -315,8 +319,8 @@ def stop_tour_stack(stack: Any) -> pd.DataFrame:
 def run_app_locally(broker: str = "kafka", duration_s: float = 20.0, machines: int = 20,
                     data_dir: Path | None = None) -> dict[str, Any]:
     """live: the same bounded run as local processes on the environment's stack, for the side-by-side."""
-    from ..pipeline.runner import AppConfig, AppRun
     from ..paths import DATA_DIR
+    from ..pipeline.runner import AppConfig, AppRun
 
     data_dir = Path(data_dir or DATA_DIR / "app-local-compare")
     if data_dir.exists():
@@ -369,7 +373,8 @@ def run_app_in_containers(broker: str = "kafka", duration_s: float = 20.0, machi
     try:
         run.start()
         say = progress or (lambda _msg: None)
-        say(f"{len(run.services)} containers running on network {run.project.network}; generators for {duration_s:.0f} s")
+        say(f"{len(run.services)} containers running on network {run.project.network}; "
+            f"generators for {duration_s:.0f} s")
         started = time.monotonic()
         stats = parse_stats("[]")
         while run.generators_running():

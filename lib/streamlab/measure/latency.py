@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -137,12 +137,12 @@ class LatencyRecorder:
         return encode_histogram(self.histogram)
 
     @classmethod
-    def decode(cls, encoded: str | bytes) -> "LatencyRecorder":
+    def decode(cls, encoded: str | bytes) -> LatencyRecorder:
         recorder = cls()
         recorder.histogram = decode_histogram(encoded)
         return recorder
 
-    def merge(self, other: "LatencyRecorder | HdrHistogram | str | bytes") -> "LatencyRecorder":
+    def merge(self, other: LatencyRecorder | HdrHistogram | str | bytes) -> LatencyRecorder:
         self.flush()
         if isinstance(other, LatencyRecorder):
             other.flush()
@@ -226,14 +226,14 @@ class Timeline:
         return {"start": self.start, "counts": self.counts, "bytes": self.bytes}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Timeline":
+    def from_dict(cls, data: dict) -> Timeline:
         timeline = cls(data["start"])
         timeline.counts = list(data["counts"])
         timeline.bytes = list(data["bytes"])
         return timeline
 
     @classmethod
-    def merge(cls, timelines: Iterable["Timeline"]) -> "Timeline":
+    def merge(cls, timelines: Iterable[Timeline]) -> Timeline:
         timelines = list(timelines)
         merged = cls(timelines[0].start if timelines else 0.0)
         for t in timelines:

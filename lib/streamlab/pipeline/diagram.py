@@ -18,13 +18,12 @@ import html
 import inspect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..domain import MESSAGE_TYPES
 from ..transport.spec import TopicSpec
 from .topics import ALL_TOPICS, DEAD_LETTER
-from .wiring import ServiceIO, consumers_of, producers_of, services
+from .wiring import consumers_of, producers_of, services
 
 if TYPE_CHECKING:  # graphviz is a book extra; importing this module must not need it
     import graphviz

@@ -155,7 +155,9 @@ class AppRun:
             if all(self.group_members(group) > 0 for group in groups):
                 return
             time.sleep(0.5)
-        raise UserError(f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}")
+        raise UserError(
+            f"consumers did not join their groups within {timeout:.0f}s; see {self.config.data_dir / 'logs'}"
+        )
 
     def supervise(self) -> None:
         """Restart each crashed service once its backoff has passed; a UserError once one crashed too often.

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from . import BAR_WIDTH, PALETTE, WIDTH, bar_compare, latency_percentiles, line_over_time, machine_caption
-from . import series_scale
+from . import BAR_WIDTH, PALETTE, WIDTH, bar_compare, latency_percentiles, line_over_time, machine_caption, series_scale
 
 STATE_COLORS = {"ok": "#009E73", "warning": "#E69F00", "critical": "#D55E00"}
 

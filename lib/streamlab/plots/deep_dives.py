@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import altair as alt
 import pandas as pd
 
 from . import bar_compare, line_over_time, machine_caption
+
+if TYPE_CHECKING:
+    from IPython.display import Markdown
 
 
 def durability(frame: pd.DataFrame) -> alt.LayerChart:
@@ -51,7 +56,7 @@ def partition_scaling(frame: pd.DataFrame) -> alt.HConcatChart:
         title=alt.TitleParams("Partitions: one producer, acks=all, RF 3", subtitle=machine_caption()))
 
 
-def user_error_note(call) -> "Markdown":
+def user_error_note(call) -> Markdown:
     """Run ``call``; a `UserError` becomes the one-line note a reader sees instead of a traceback."""
     from IPython.display import Markdown
 
@@ -67,10 +72,15 @@ def user_error_note(call) -> "Markdown":
 def ordering(frame: pd.DataFrame) -> alt.LayerChart:
     """Inversions per machine, keyed vs unkeyed."""
     summary = frame.groupby("design", as_index=False)["inversions"].sum()
-    return bar_compare(summary, "design", "inversions", title="Readings that arrived after a later one of their machine",
-                       value_title="inversions (all machines)", category_title=" ",
-                       subtitle=f"{int(frame['received'].sum() / 2):,} readings per design, one consumer · "
-                                f"{machine_caption()}")
+    return bar_compare(
+        summary,
+        "design",
+        "inversions",
+        title="Readings that arrived after a later one of their machine",
+        value_title="inversions (all machines)",
+        category_title=" ",
+        subtitle=f"{int(frame['received'].sum() / 2):,} readings per design, one consumer · {machine_caption()}",
+    )
 
 
 def hot_key(per_partition: pd.DataFrame) -> alt.Chart:
@@ -129,10 +139,19 @@ def member_failure(frame: pd.DataFrame) -> alt.LayerChart:
     tidy["until"] = tidy["until"].map({"seconds_until_reassigned": "reassigned",
                                        "seconds_until_served": "served again"})
     session = frame["session_timeout_s"].iloc[0]
-    return bar_compare(tidy, "ending", "seconds", "until", "A member leaves: until its partitions are reassigned and served again",
-                       value_title="seconds after the signal", category_title=" ", color_title="",
-                       subtitle=f"session.timeout.ms = {session * 1000:,.0f} · {machine_caption()}",
-                       sort=list(frame["ending"]), labels=",.1f")
+    return bar_compare(
+        tidy,
+        "ending",
+        "seconds",
+        "until",
+        "A member leaves: until its partitions are reassigned and served again",
+        value_title="seconds after the signal",
+        category_title=" ",
+        color_title="",
+        subtitle=f"session.timeout.ms = {session * 1000:,.0f} · {machine_caption()}",
+        sort=list(frame["ending"]),
+        labels=",.1f",
+    )
 
 
 def leader_skew(frame: pd.DataFrame) -> alt.FacetChart:
@@ -210,8 +229,14 @@ def producer_retries(frame: pd.DataFrame) -> alt.LayerChart:
     """Failed, duplicated and reordered records per producer setting while a leader was frozen (deep dive 8)."""
     tidy = frame.melt(id_vars=["setting"], value_vars=["failed", "duplicates", "reordered", "lost_acknowledged"],
                       var_name="count", value_name="records")
-    tidy["count"] = tidy["count"].map({"failed": "failed (reported to the app)", "duplicates": "written twice",
-                                       "reordered": "out of order per key", "lost_acknowledged": "acknowledged, then lost"})
+    tidy["count"] = tidy["count"].map(
+        {
+            "failed": "failed (reported to the app)",
+            "duplicates": "written twice",
+            "reordered": "out of order per key",
+            "lost_acknowledged": "acknowledged, then lost",
+        }
+    )
     return bar_compare(tidy, "setting", "records", "count", "A partition leader frozen mid-stream",
                        value_title="records", category_title=" ", color_title="",
                        subtitle=f"{int(frame['sent'].iloc[0]):,} records per setting, broker paused "

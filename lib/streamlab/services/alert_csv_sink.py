@@ -11,8 +11,8 @@ import typer
 
 from ..pipeline.topics import ALERTS
 from .common import ServiceOptions, service_command
-from .sink_loop import SinkSettings, run_sink
 from .exactly_once_files import CsvAppender
+from .sink_loop import SinkSettings, run_sink
 
 ALERT_COLUMNS = ["machine_id", "seq", "ts_ns", "source_ts_ns", "previous_state", "state", "reason",
                  "health_score", "sink_received_ns", "sink_ts_ns"]

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
 import typer
 
 from ..codecs import service_codec
@@ -91,7 +92,7 @@ def _shared_options() -> list[inspect.Parameter]:
         option("codec", str, "orjson", "STREAMLAB_CODEC", "message codec (json, orjson, msgpack, avro, protobuf)"),
         option("data_dir", Path, APP_DATA_DIR, "STREAMLAB_DATA_DIR", "files, metrics and logs"),
         option("duration", float, 0.0, "STREAMLAB_DURATION", "seconds to run; 0 runs until SIGTERM"),
-        option("instance", Optional[str], None, "STREAMLAB_INSTANCE",
+        option("instance", Optional[str], None, "STREAMLAB_INSTANCE",  # noqa: UP045 - a runtime type for click
                "name in logs and metrics (default: the service name)"),
         option("namespace", str, "", "STREAMLAB_NAMESPACE", "prefix for topics and consumer groups (isolates runs)"),
     ]
@@ -109,7 +110,10 @@ def service_command(name: str):
     """
 
     def decorate(func):
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in list(inspect.signature(func).parameters.values())[2:]]
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in list(inspect.signature(func).parameters.values())[2:]
+        ]
 
         def command(**flags) -> None:
             shared = {key: flags.pop(key) for key in SHARED_OPTIONS}
@@ -181,7 +185,9 @@ def run_service(name: str, body, options: ServiceOptions) -> None:
             raise
         # Nothing was committed past the failed write: a supervisor restarts the service, which resumes
         # from the last commit once space is back.
-        log.error("%s: %s; free space on the data disk: the service resumes from its last commit", options.instance, exc)
+        log.error(
+            "%s: %s; free space on the data disk: the service resumes from its last commit", options.instance, exc
+        )
         raise SystemExit(3) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

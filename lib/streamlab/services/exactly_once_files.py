@@ -141,7 +141,6 @@ class HourlyParquetWriter:
         return [row for row in rows if self.written.add(health_key(row))]
 
     def write(self, rows: list[dict]) -> list[Path]:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         by_hour: dict[str, list[dict]] = defaultdict(list)

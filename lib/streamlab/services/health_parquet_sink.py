@@ -12,8 +12,8 @@ import typer
 from ..domain.health import FEATURE_NAMES
 from ..pipeline.topics import MACHINE_HEALTH
 from .common import ServiceOptions, service_command, warm_up_enabled
-from .sink_loop import SinkSettings, run_sink
 from .exactly_once_files import HourlyParquetWriter
+from .sink_loop import SinkSettings, run_sink
 
 
 def health_row(record) -> dict:
@@ -30,12 +30,22 @@ def health_row(record) -> dict:
 
 
 @service_command("health-parquet-sink")
-def main(options: ServiceOptions, log: logging.Logger,
-         flush_interval: float = typer.Option(1.0, show_default=True, envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
-                                              help="rolling policy: write a file once the oldest buffered record "
-                                                   "has waited this long (s)"),
-         max_batch: int = typer.Option(5000, show_default=True, envvar="STREAMLAB_SINK_FLUSH_SIZE",
-                                       help="rolling policy: write a file once this many records are buffered")) -> None:
+def main(
+    options: ServiceOptions,
+    log: logging.Logger,
+    flush_interval: float = typer.Option(
+        1.0,
+        show_default=True,
+        envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
+        help="rolling policy: write a file once the oldest buffered record has waited this long (s)",
+    ),
+    max_batch: int = typer.Option(
+        5000,
+        show_default=True,
+        envvar="STREAMLAB_SINK_FLUSH_SIZE",
+        help="rolling policy: write a file once this many records are buffered",
+    ),
+) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health", warm_up=warm_up_enabled())
     log.info("resuming: the keys of %d record(s) already on disk, read back from the files", len(writer.written))

@@ -24,17 +24,22 @@ import typer
 
 from .. import crashpoints
 from ..codecs import SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
-from ..domain import Alert, AlertTracker, HealthModel, HealthRecord, TelemetryFeatures, TelemetryReading
-from ..domain import VibrationWindow
-from ..domain import vibration_band_energies
+from ..domain import (
+    Alert,
+    AlertTracker,
+    HealthModel,
+    HealthRecord,
+    TelemetryFeatures,
+    TelemetryReading,
+    VibrationWindow,
+    vibration_band_energies,
+)
 from ..domain.health import TELEMETRY_FEATURE_NAMES
 from ..domain.messages import TelemetryColumns
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
-from ..transport import Record
-from ..transport import kafka_transactions
+from ..transport import Record, kafka_transactions
 from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command, warm_up_enabled
 from .deadletter import dead_letter_headers
-
 
 #: Machines the processor and the sinks keep state for; beyond it a new machine id is dead-lettered. A fleet of
 #: thousands fits; an attacker (or a bug) inventing a new id per message cannot grow the state without bound.
@@ -205,7 +210,9 @@ class Processor:
         codec_name = bytes(header).decode(errors="replace")
         if codec_name != self.codec.name and codec_name not in SAFE_CODEC_NAMES:
             # a header must never make us unpickle someone's bytes: only the configured codec may be unsafe
-            self._dead_letter(record, f"refusing codec {codec_name!r} named in the headers: not safe for untrusted input")
+            self._dead_letter(
+                record, f"refusing codec {codec_name!r} named in the headers: not safe for untrusted input"
+            )
             return None
         try:
             codec = self.codec if codec_name == self.codec.name else get_codec(codec_name)
@@ -310,7 +317,7 @@ class Processor:
                 return
         try:
             results = self.scorer.on_telemetry_columns(columns)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the batch's fallback: see the comment below
             # Some reading breaks the model: go through them one by one, so that only it is dead-lettered.
             for record, reading in zip(run, columns.readings()):
                 self._score_one(record, reading)
@@ -320,7 +327,7 @@ class Processor:
     def _on_vibration(self, record: Record, window: VibrationWindow) -> None:
         try:
             self.scorer.on_vibration(window)
-        except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
+        except Exception as exc:  # noqa: BLE001 - a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
         self.metrics.count("vibration")
@@ -328,7 +335,7 @@ class Processor:
     def _score_one(self, record: Record, reading: TelemetryReading) -> None:
         try:
             health, alert = self.scorer.on_telemetry(reading)
-        except Exception as exc:  # a message that decodes but breaks the model must not stop the fleet
+        except Exception as exc:  # noqa: BLE001 - a message that decodes but breaks the model must not stop the fleet
             self._dead_letter(record, f"processing failed: {type(exc).__name__}: {exc}")
             return
         self._publish([(record, health, alert)])

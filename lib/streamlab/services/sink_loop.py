@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .. import crashpoints
 from ..codecs import DecodeError, service_codec
@@ -19,7 +20,6 @@ from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import BY_NAME, DEAD_LETTER
 from .common import Deadline, Metrics, ServiceOptions, Shutdown
 from .deadletter import dead_letter_headers
-
 
 #: As the processor's cap: a producer inventing machine ids cannot grow a sink's state without bound.
 MAX_MACHINES = 10_000
@@ -145,7 +145,7 @@ class RefusedRecord(Exception):
     """A record the sink will not keep state for (its reason goes to the dead-letter headers)."""
 
 
-def _latency_gauges(metrics: Metrics, *recorders: "LatencyRecorder") -> None:
+def _latency_gauges(metrics: Metrics, *recorders: LatencyRecorder) -> None:
     for name, recorder in zip(("transit", "durable"), recorders):
         summary = recorder.summary()
         if summary is not None:

@@ -299,7 +299,9 @@ def kafka_problems(doc: dict[str, Any], config: StackConfig, services: list[str]
         advertised = parse_listeners(props.get("advertised.listeners", ""))
         protocols = dict(item.strip().upper().partition(":")[::2]
                          for item in props.get("listener.security.protocol.map", "").split(",") if item.strip())
-        controller_names = [n.strip().upper() for n in props.get("controller.listener.names", "").split(",") if n.strip()]
+        controller_names = [
+            n.strip().upper() for n in props.get("controller.listener.names", "").split(",") if n.strip()
+        ]
         inter_broker = props.get("inter.broker.listener.name", "").upper()
         for listener in listeners:
             if listener not in protocols:

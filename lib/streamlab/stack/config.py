@@ -86,7 +86,7 @@ class StackConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "StackConfig":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> StackConfig:
         env = dict(os.environ if env is None else env)
         stack_dir = Path(env.get("STREAMLAB_STACK_DIR") or STACK_DIR)
         stack = _env_choice(env, "STACK", "local", STACK_KINDS)

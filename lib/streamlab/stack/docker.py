@@ -13,11 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .base import NodeStatus
 from ..paths import COMPOSE_DIR
+from .base import NodeStatus
 from .config import StackConfig, StackError
-
-
 
 
 def _docker_ready() -> None:

@@ -17,11 +17,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
 from . import procs
 from .base import NodeStatus
-from .node import LocalCluster, LocalNode
-from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
 from .config import StackConfig, StackError, kafka_meta_file
+from .node import LocalCluster, LocalNode
 
 READY_TIMEOUT_S = 120.0
 
@@ -220,7 +220,7 @@ class LocalKafka(LocalCluster):
         procs.wait_until(ready, timeout, f"{expected} Kafka broker(s) to register with a controller quorum",
                          log_hint=logs)
 
-    def cluster_view(self) -> "ClusterView":
+    def cluster_view(self) -> ClusterView:
         """Brokers the controller sees unfenced, and who leads the KRaft quorum (DescribeQuorum)."""
         return describe_kafka_cluster(self.config.kafka_bootstrap)
 
@@ -231,7 +231,7 @@ class LocalKafka(LocalCluster):
     def is_ready(self) -> bool:
         try:
             return self._registered_brokers() >= self.config.brokers
-        except Exception:
+        except Exception:  # noqa: BLE001 - a cluster that does not answer is not ready
             return False
 
     def down(self) -> None:
@@ -247,7 +247,7 @@ class LocalKafka(LocalCluster):
         if any(node.pid() for node in self.nodes):
             try:
                 view = self.cluster_view()
-            except Exception:
+            except Exception:  # noqa: BLE001 - status shows a cluster it cannot ask, too
                 view = None
         rows = []
         for node in self.nodes:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
-from .node import LocalCluster, LocalNode
 from .config import StackConfig, StackError
+from .node import LocalCluster, LocalNode
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import COMPOSE_DIR
 from . import procs
 from .base import NodeStatus
-from ..paths import COMPOSE_DIR, HOME as REPO_ROOT
 from .config import StackConfig, StackError
 from .podman_images import APP_IMAGE, KAFKA_IMAGE, RABBITMQ_IMAGE, image_label, podman
 

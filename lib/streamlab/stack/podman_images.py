@@ -277,7 +277,9 @@ def image_specs(jars_dir: Path | None = None) -> list[ImageSpec]:
     return [
         ImageSpec(KAFKA_IMAGE, "kafka", {"jars": jars}),
         ImageSpec(RABBITMQ_IMAGE, "rabbitmq"),
-        ImageSpec(APP_IMAGE, "app", {"deps": WHEELHOUSE / "deps", "app": WHEELHOUSE / "app"}, CONTAINERS_DIR / "Dockerfile"),
+        ImageSpec(
+            APP_IMAGE, "app", {"deps": WHEELHOUSE / "deps", "app": WHEELHOUSE / "app"}, CONTAINERS_DIR / "Dockerfile"
+        ),
     ]
 
 

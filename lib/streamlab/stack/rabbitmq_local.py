@@ -18,8 +18,8 @@ from pathlib import Path
 
 from . import procs
 from .base import NodeStatus
-from .node import LocalCluster, LocalNode
 from .config import StackConfig, StackError
+from .node import LocalCluster, LocalNode
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 READY_TIMEOUT_S = 90.0
@@ -95,7 +95,7 @@ class LocalRabbitMQ(LocalCluster):
     def _conf(self, node: RabbitNode) -> str:
         lines = [
             f"listeners.tcp.default = 127.0.0.1:{node.port}",
-            f"management.tcp.ip = 127.0.0.1",
+            "management.tcp.ip = 127.0.0.1",
             f"management.tcp.port = {node.mgmt_port}",
             "log.console = false",
             "log.file.level = info",
@@ -177,7 +177,8 @@ class LocalRabbitMQ(LocalCluster):
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         for node in self.nodes:
-            procs.wait_until(lambda: node.pid_file.exists(), timeout, f"RabbitMQ node {node.index} to write its pid",
+            procs.wait_until(lambda: node.pid_file.exists(), timeout,  # noqa: B023 - waited on here
+                             f"RabbitMQ node {node.index} to write its pid",
                              log_hint=str(node.dir / "log"))
             result = self.ctl(node, "wait", str(node.pid_file), "--timeout", str(int(timeout)), timeout=timeout + 10)
             if result.returncode != 0:

@@ -8,13 +8,12 @@ mechanism. Payloads are bytes; codecs live above the transport.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import UserError
 from .spec import TopicSpec
-
 
 NO_HEADERS: Mapping[str, bytes] = MappingProxyType({})
 

@@ -240,7 +240,7 @@ def watermarks(bootstrap: str, partitions: Iterable[tuple[str, int]], timeout: f
             try:
                 marks[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                                            timeout=timeout)
-            except Exception:  # leaderless partition while a broker is down: report it, don't fail the table
+            except Exception:  # noqa: BLE001 - leaderless partition while a broker is down: report it, don't fail the table
                 marks[(topic, partition)] = (-1, -1)
         return marks
     finally:
@@ -314,7 +314,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
         try:
             future.result(timeout=timeout)
             created.append(name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the error's code decides, below
             error = exc.args[0] if exc.args else exc
             if getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue  # a concurrent creator won the race: fine, the topic is there
@@ -356,7 +356,7 @@ def group_rows(bootstrap: str, groups: Iterable[str] | None = None,
     admin = admin_client(bootstrap, socket_timeout_ms=5000)
     try:
         listing = admin.list_consumer_groups(request_timeout=10).result()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means Kafka does not answer
         raise TransportError(f"Kafka does not answer at {bootstrap} ({exc}): {START_HINT}") from None
     group_ids = sorted(g.group_id for g in listing.valid if not g.group_id.startswith("streamlab-explorer"))
     if groups is not None:
@@ -438,7 +438,7 @@ def describe_kafka_cluster(bootstrap: str, attempts: int = 3) -> ClusterView:
             quorum_admin = quorum_client(bootstrap)
             partition = quorum_admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
             break
-        except Exception as exc:  # connection refused by a node that is down: ask again
+        except Exception as exc:  # noqa: BLE001 - connection refused by a node that is down: ask again
             last_error = exc
         finally:
             if quorum_admin is not None:

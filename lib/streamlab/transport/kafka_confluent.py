@@ -11,9 +11,8 @@ import os
 import time
 
 from . import kafka_admin
-from .kafka_admin import client_logger
 from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
-
+from .kafka_admin import client_logger
 
 #: How long after its creation an idempotent librdkafka producer sends its first batch at the earliest:
 #: measured on this stack, the first 20 records of a fresh producer took 458–528 ms in 5 of 8 tries even

@@ -31,8 +31,8 @@ import threading
 import time
 from urllib.parse import urlparse
 
-from .spec import TopicSpec
 from .base import DeliveryCallback, Record, TransportError, as_key
+from .spec import TopicSpec
 
 SESSION_EXPIRY_S = 3600
 
@@ -45,8 +45,8 @@ def _client(client_id: str, manual_ack: bool = False):
 
 
 def _connect(client, url: str, clean_start: bool) -> None:
-    from paho.mqtt.properties import Properties
     from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     parsed = urlparse(url)
     properties = Properties(PacketTypes.CONNECT)

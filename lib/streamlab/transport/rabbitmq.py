@@ -112,7 +112,6 @@ and group queues up front (the compose file's `topology-init`).
 
 from __future__ import annotations
 
-import base64
 import collections
 import contextlib
 import json
@@ -121,11 +120,12 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
 from .base import DeliveryCallback, Record, TransportError
 from .rabbitmq_mgmt import mgmt_get
+from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
 
 log = logging.getLogger(__name__)
 

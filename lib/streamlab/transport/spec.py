@@ -19,7 +19,7 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
     purpose: str = ""
 
-    def for_cluster(self, brokers: int) -> "TopicSpec":
+    def for_cluster(self, brokers: int) -> TopicSpec:
         """The same topic on a smaller cluster: RF and min ISR cannot exceed the broker count."""
         replication = min(self.replication, brokers)
         config = dict(self.config)
@@ -50,7 +50,7 @@ class TopicTable:
         stream = base_name(topic)
         return names.index(stream) if stream in names else None
 
-    def with_specs(self, specs: list[TopicSpec]) -> "TopicTable":
+    def with_specs(self, specs: list[TopicSpec]) -> TopicTable:
         """The same table knowing `specs` too (a later spec of a name replaces the earlier one)."""
         known = {s.name: s for s in (*self.specs, *specs)}
         return TopicTable(tuple(known.values()), self.dead_letter)

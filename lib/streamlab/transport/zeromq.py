@@ -24,8 +24,8 @@ import json
 import time
 import zlib
 
-from .spec import TopicSpec, TopicTable
 from .base import DeliveryCallback, Record, as_key
+from .spec import TopicSpec, TopicTable
 
 BASE_PORT = 5900
 

@@ -18,12 +18,16 @@ from streamlab.experiments.application.dead_letters import dead_letter_table, pu
 from streamlab.experiments.application.delivery import exactly_once, expected_per_machine, order_violations
 from streamlab.experiments.application.detections import alert_timeline, fleet_scores, score_detections
 from streamlab.experiments.application.ground_truth import NS, ground_truth_from_dict, load_ground_truth
+from streamlab.experiments.application.kafka_probes import KafkaLagProbe
 from streamlab.experiments.application.latency import (
-    STAGE_NAMES, latency_over_time, latency_percentile_curve, latency_stages, latency_summary,
+    STAGE_NAMES,
+    latency_over_time,
+    latency_percentile_curve,
+    latency_stages,
+    latency_summary,
 )
 from streamlab.experiments.application.metrics import final_counters, load_metrics, service_rates, steady_rate
 from streamlab.experiments.application.sampler import RunSampler, resource_summary
-from streamlab.experiments.application.kafka_probes import KafkaLagProbe
 from streamlab.experiments.application.sink_output import files_summary, load_health, sink_files
 
 EPOCH = 1_800_000_000 * NS
@@ -272,7 +276,6 @@ def test_sink_files_lists_sizes_and_rows(tmp_path):
 def test_malformed_payloads_are_published_round_robin_over_keys():
     from streamlab.codecs import DecodeError, get_codec
     from streamlab.domain import TelemetryReading
-
     from streamlab.transport.memory import MemoryPublisher
 
     publisher = MemoryPublisher()

@@ -8,10 +8,10 @@ import pytest
 
 from streamlab.domain import MESSAGE_TYPES
 from streamlab.experiments.application import architecture, docker_setup, metrics, sampler
+from streamlab.paths import HOME as REPO_ROOT
 from streamlab.pipeline import diagram
 from streamlab.pipeline.topics import TELEMETRY
 from streamlab.services.generator_loop import build_fleet
-from streamlab.paths import HOME as REPO_ROOT
 
 
 def test_design_settings_follow_the_cluster_size_and_the_code():

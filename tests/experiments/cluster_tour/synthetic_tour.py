@@ -1,5 +1,6 @@
 """A small synthetic `TourResult`: broker 1 (the quorum leader) is killed at 3 s, broker 2 at 5 s; both restart
-at 8 s; every partition's leader moves from 1 to 2 and back; no acknowledgement between 2.51 s and 6 s. Shared by the tour's unit tests."""
+at 8 s; every partition's leader moves from 1 to 2 and back; no acknowledgement between 2.51 s and 6 s. Shared by
+the tour's unit tests."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from streamlab.experiments.cluster_tour.listeners import compose_listener_table
 from streamlab.experiments.cluster_tour.probes import error_name, error_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_tour import make_result  # noqa: E402
+from synthetic_tour import make_result
 
 
 def test_milestones_are_read_from_the_samples():
@@ -50,11 +50,23 @@ def _probes(rows):
 
 
 def test_probe_outcome_compares_with_the_rule():
-    probes = _probes([
-        ("2 of 3 brokers up", 3, "all", 12, 0, "NOT_ENOUGH_REPLICAS", "Broker: Not enough in-sync replicas", "", "0 1 2"),
-        ("2 of 3 brokers up", 2, "all", 12, 5, "", "", "0 1", "0 1 2"),
-        ("1 of 3 brokers up", 2, "1", 12, 4, "_MSG_TIMED_OUT", "Local: Message timed out", "2", "2"),
-    ])
+    probes = _probes(
+        [
+            (
+                "2 of 3 brokers up",
+                3,
+                "all",
+                12,
+                0,
+                "NOT_ENOUGH_REPLICAS",
+                "Broker: Not enough in-sync replicas",
+                "",
+                "0 1 2",
+            ),
+            ("2 of 3 brokers up", 2, "all", 12, 5, "", "", "0 1", "0 1 2"),
+            ("1 of 3 brokers up", 2, "1", 12, 4, "_MSG_TIMED_OUT", "Local: Message timed out", "2", "2"),
+        ]
+    )
     assert verdicts.probe_outcome(probes, "2 of 3 brokers up", 3, "all") == (
         "0 of 12 acknowledged, error NOT_ENOUGH_REPLICAS (Broker: Not enough in-sync replicas)")
     assert verdicts.probe_outcome(probes, "2 of 3 brokers up", 2, "all").endswith(

@@ -54,7 +54,9 @@ def test_reordering_is_per_machine():
 
 
 def test_timeline_bins_the_delay_by_send_time():
-    disk = _disk([("M0", 0, 0, 0, int(1e9)), ("M0", 1, 1, int(0.2e9), int(0.4e9)), ("M0", 2, 2, int(1.1e9), int(4.1e9))])
+    disk = _disk(
+        [("M0", 0, 0, 0, int(1e9)), ("M0", 1, 1, int(0.2e9), int(0.4e9)), ("M0", 2, 2, int(1.1e9), int(4.1e9))]
+    )
     timeline = ledger.durable_timeline(disk, 0, bin_s=0.5)
     assert timeline["sent_s"].tolist() == [0.0, 1.0]
     assert timeline["rows"].tolist() == [2, 1]

@@ -14,9 +14,20 @@ def _result(name: str, broker: str, lost: int = 0, dup: int = 0, temp: int = 0) 
     for sink in ("Parquet", "CSV"):
         count = ledger.StageCount(sent=100, on_broker=100, on_disk=100 - lost + dup, lost=lost, lost_by_broker=0,
                                   duplicated=dup, reordered=0, recovery_s=1.5)
-        rows.append({"scenario": scenario.label, "scenario_id": name, "broker": broker, "sink": sink, "faults": 1,
-                     **count.as_dict(), "topic_duplicated": dup, "fault_on_path": True, "temp_files_left": temp if sink == "Parquet" else 0,
-                     "promise": scenario.promise})
+        rows.append(
+            {
+                "scenario": scenario.label,
+                "scenario_id": name,
+                "broker": broker,
+                "sink": sink,
+                "faults": 1,
+                **count.as_dict(),
+                "topic_duplicated": dup,
+                "fault_on_path": True,
+                "temp_files_left": temp if sink == "Parquet" else 0,
+                "promise": scenario.promise,
+            }
+        )
     timeline = pd.DataFrame({"sent_s": [0.0, 0.5], "rows": [10, 10], "max_delay_s": [0.2, 3.0],
                              "median_delay_s": [0.1, 2.0]})
     events = pd.DataFrame([{"t_s": 0.0, "event": "generators started", "detail": ""},
@@ -74,11 +85,14 @@ def test_outage_figure_is_a_valid_faceted_chart():
 def test_partition_verdict_reads_the_majoritys_view_and_the_row():
     result = _result("kafka-broker-partitioned", "kafka")
     label = result.scenario.label
-    events = pd.DataFrame([{"t_s": 5.0, "event": "broker 2 cut off from its peers", "detail": ""},
-                           {"t_s": 5.2, "event": "telemetry/0 as the majority sees it", "detail": "leader 2, ISR [1, 2, 3]"},
-                           {"t_s": 12.5, "event": "telemetry/0 as the majority sees it", "detail": "leader 1, ISR [1, 3]"},
-                           {"t_s": 13.0, "event": "alert-csv-sink failed", "detail": "exit 1: commit failed"}]
-                          ).assign(scenario=label, broker="Kafka")
+    events = pd.DataFrame(
+        [
+            {"t_s": 5.0, "event": "broker 2 cut off from its peers", "detail": ""},
+            {"t_s": 5.2, "event": "telemetry/0 as the majority sees it", "detail": "leader 2, ISR [1, 2, 3]"},
+            {"t_s": 12.5, "event": "telemetry/0 as the majority sees it", "detail": "leader 1, ISR [1, 3]"},
+            {"t_s": 13.0, "event": "alert-csv-sink failed", "detail": "exit 1: commit failed"},
+        ]
+    ).assign(scenario=label, broker="Kafka")
     verdict = report.partition_verdict(report.tidy([result]), events)
     assert "7.5 s after the cut the majority showed leader 1, ISR [1, 3]" in verdict
     assert "alert-csv-sink failed (exit 1: commit failed), each restarted" in verdict
@@ -89,7 +103,9 @@ def test_partition_verdict_reads_the_majoritys_view_and_the_row():
 def test_exactly_once_verdict_contrasts_the_modes():
     from streamlab.experiments.faults import exactly_once
 
-    rows = report.tidy([_result("processor-after-publish", "kafka", dup=0), _result("processor-after-publish-eos", "kafka")])
+    rows = report.tidy(
+        [_result("processor-after-publish", "kafka", dup=0), _result("processor-after-publish-eos", "kafka")]
+    )
     rows.loc[rows["scenario_id"] == "processor-after-publish", "topic_duplicated"] = 4
     verdict = exactly_once.exactly_once_verdict(rows)
     assert "`processor-after-publish` (at least once): 8 duplicate(s) on the output topics, 0 on disk" in verdict

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from streamlab.experiments.patterns import pika_profile as rp
 from streamlab.bench.drivers.pika_driver import PikaLargeReadsDriver
+from streamlab.experiments.patterns import pika_profile as rp
 from streamlab.experiments.patterns.rabbitmq_speed import SpeedConfig
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))  # the drivers' smoke run lives with the drivers' tests
-from test_rabbit_speed_drivers import smoke  # noqa: E402
+from test_rabbit_speed_drivers import smoke
 
 
 @pytest.mark.rabbitmq

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from streamlab.experiments.patterns import rabbitmq_speed as rs
 from streamlab.bench.drivers.rabbitmq_perftest import RabbitPerfTestDriver
 from streamlab.bench.workload import workload_from_dict
+from streamlab.experiments.patterns import rabbitmq_speed as rs
 
 
 def row(experiment, driver, role, metric, value, **extra):

@@ -9,8 +9,14 @@ import pstats
 import pandas as pd
 import pytest
 
-from streamlab.experiments.profiling import (call_graph_svg, icicle_frame, line_table, loop_summary, loop_times,
-                                             top_functions)
+from streamlab.experiments.profiling import (
+    call_graph_svg,
+    icicle_frame,
+    line_table,
+    loop_summary,
+    loop_times,
+    top_functions,
+)
 from streamlab.experiments.profiling.runner import main as runner_main
 from streamlab.experiments.profiling.runs import ProfiledRun
 from streamlab.experiments.profiling.stats import LINE_COLUMNS, TOP_COLUMNS

@@ -4,8 +4,19 @@
 `driver_names("kafka,pika")` expands aliases. See `base.py` for the schema.
 """
 
-from .base import (ALIASES, DRIVERS, REFERENCE, RESULT_COLUMNS, Driver, DriverError, Progress, RoleResult, RunResult,
-                   driver_names, get_driver)
+from .base import (
+                   ALIASES,
+                   DRIVERS,
+                   REFERENCE,
+                   RESULT_COLUMNS,
+                   Driver,
+                   DriverError,
+                   Progress,
+                   RoleResult,
+                   RunResult,
+                   driver_names,
+                   get_driver,
+)
 
 __all__ = ["ALIASES", "DRIVERS", "REFERENCE", "RESULT_COLUMNS", "Driver", "DriverError", "Progress", "RoleResult",
            "RunResult", "driver_names", "get_driver"]

@@ -42,14 +42,15 @@ import sys
 import time
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from ...errors import UserError
+from ...measure.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
 from ...transport import kafka_admin
 from ...transport.rabbitmq import connection_parameters
 from ...transport.spec import TopicSpec
-from ...measure.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
 from ..workload import TIMESTAMP_BYTES, Workload
 
 MB = 1024 * 1024          # MB/s as the Kafka and RabbitMQ tools print it (2^20 bytes)
@@ -455,7 +456,7 @@ def _child_main(entry: Callable[[ChildSpec, Control], None], spec: ChildSpec, ct
             entry(spec, ctl)
     except BaseException:  # noqa: BLE001 - everything goes back to the parent, which decides
         ctl.results.put(("error", spec.role, spec.index, traceback.format_exc()))
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 def _profiled(entry: Callable[[ChildSpec, Control], None], spec: ChildSpec, ctl: Control, out_dir: str) -> None:
@@ -571,7 +572,7 @@ class ProcessDriver(Driver):
             except queue_mod.Empty:
                 for proc in procs:
                     if proc.exitcode not in (None, 0):
-                        raise DriverError(f"{proc.name} exited with code {proc.exitcode}")
+                        raise DriverError(f"{proc.name} exited with code {proc.exitcode}") from None
                 return
             if kind == "ready":
                 ready.add((role, index))
@@ -612,12 +613,16 @@ class ProcessDriver(Driver):
             deadline = time.monotonic() + run_s + self.FLUSH_TIMEOUT_S + 5
             while not producers <= set(reports):
                 if time.monotonic() > deadline:
-                    raise DriverError(f"{self.name}: producers did not finish within {run_s + self.FLUSH_TIMEOUT_S:.0f}s")
+                    raise DriverError(
+                        f"{self.name}: producers did not finish within {run_s + self.FLUSH_TIMEOUT_S:.0f}s"
+                    )
                 pump(0.2)
                 sent = sum(ctl.counters[i] for i in range(n_prod))
                 got = sum(ctl.counters[n_prod + i] for i in range(n_cons))
                 phase = "warm-up" if time.time() < start + wl.warmup_s else "measuring"
-                progress.note(f"{self.name}: {phase}, sent {sent:,}" + (f", received {got:,}" if not sequential else ""))
+                progress.note(
+                    f"{self.name}: {phase}, sent {sent:,}" + (f", received {got:,}" if not sequential else "")
+                )
             expected = sum(reports[k]["records"] for k in producers)
 
             if n_cons:
@@ -749,7 +754,7 @@ def python_version() -> str:
     return sys.version.split()[0]
 
 
-__all__ = ["Driver", "ProcessDriver", "KafkaProcessDriver", "RunResult", "RoleResult", "Progress", "DriverError", "ChildSpec", "Control",
-           "RESULT_COLUMNS", "DRIVERS", "ALIASES", "REFERENCE", "driver_names", "get_driver", "payload_template",
-           "Schedule", "STAMP", "MB", "create_topic",
-           "check_broker", "bench_name", "producer_payload", "consumer_payload"]
+__all__ = ["Driver", "ProcessDriver", "KafkaProcessDriver", "RunResult", "RoleResult", "Progress", "DriverError",
+    "ChildSpec", "Control", "RESULT_COLUMNS", "DRIVERS", "ALIASES", "REFERENCE", "driver_names", "get_driver",
+    "payload_template", "Schedule", "STAMP", "MB", "create_topic", "check_broker", "bench_name", "producer_payload",
+    "consumer_payload"]

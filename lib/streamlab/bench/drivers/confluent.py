@@ -19,8 +19,16 @@ from typing import Any
 from ...measure.latency import LatencyRecorder, Timeline
 from ...transport import kafka_admin
 from ..workload import Workload
-from .base import (STAMP, ChildSpec, Control, KafkaProcessDriver, Schedule, consumer_payload, payload_template,
-                   producer_payload)
+from .base import (
+    STAMP,
+    ChildSpec,
+    Control,
+    KafkaProcessDriver,
+    Schedule,
+    consumer_payload,
+    payload_template,
+    producer_payload,
+)
 
 
 def producer_main(spec: ChildSpec, ctl: Control) -> None:

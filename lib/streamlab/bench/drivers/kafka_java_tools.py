@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ...stack.config import StackConfig
 from ...measure.latency import LatencySummary
-from ..workload import Workload
+from ...stack.config import StackConfig
 from ...transport.kafka_admin import delete_topics, message_count
+from ..workload import Workload
 from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, create_topic, share
 
 WINDOW_S = 5.0                    # ProducerPerformance's fixed reporting interval

@@ -14,8 +14,16 @@ from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
 from ..workload import Workload
-from .base import (STAMP, ChildSpec, Control, KafkaProcessDriver, Schedule, consumer_payload, payload_template,
-                   producer_payload)
+from .base import (
+    STAMP,
+    ChildSpec,
+    Control,
+    KafkaProcessDriver,
+    Schedule,
+    consumer_payload,
+    payload_template,
+    producer_payload,
+)
 
 
 def _acks(value: str) -> int | str:

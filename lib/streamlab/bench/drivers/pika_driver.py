@@ -29,8 +29,17 @@ from typing import Any
 from ...measure.latency import LatencyRecorder, Timeline
 from ...transport.rabbitmq import delete_queues
 from ..workload import Workload
-from .base import (STAMP, ChildSpec, Control, ProcessDriver, Schedule, amqp_params, consumer_payload,
-                   payload_template, producer_payload)
+from .base import (
+    STAMP,
+    ChildSpec,
+    Control,
+    ProcessDriver,
+    Schedule,
+    amqp_params,
+    consumer_payload,
+    payload_template,
+    producer_payload,
+)
 
 WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 PUBLISH_CHUNK = 500          # publishes per I/O-loop turn, so confirms are read in between
@@ -72,7 +81,7 @@ def rabbit_version(amqp_url: str) -> str:
     except Exception:  # noqa: BLE001
         return ""
     try:
-        props = conn._impl.server_properties or {}     # noqa: SLF001 - pika exposes no public accessor
+        props = conn._impl.server_properties or {}
         version = props.get("version", b"")
         return version.decode() if isinstance(version, bytes) else str(version)
     finally:
@@ -161,7 +170,7 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
         budget = min(PUBLISH_CHUNK, limit - st["sent"])
         if confirms:
             budget = min(budget, window - len(pending))
-        elif conn._get_write_buffer_size() > WRITE_BUFFER_LIMIT:   # noqa: SLF001 - TCP back-pressure
+        elif conn._get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             budget = 0
         schedule = st.get("schedule")
         if schedule is not None:
@@ -250,7 +259,7 @@ def consumer_main(spec: ChildSpec, ctl: Control) -> None:
     if recv_bytes:                                       # this child only: pika reads its socket in 4 KB turns
         from pika.adapters.utils import io_services_utils
 
-        io_services_utils._AsyncTransportBase._MAX_RECV_BYTES = int(recv_bytes)   # noqa: SLF001 - no public knob
+        io_services_utils._AsyncTransportBase._MAX_RECV_BYTES = int(recv_bytes)
     wl = spec.workload
     latency = LatencyRecorder()
     append = latency.append_ns

@@ -17,9 +17,9 @@ import re
 import time
 from typing import Any
 
+from ...measure.latency import LatencySummary
 from ...stack.config import StackConfig
 from ...transport.rabbitmq import delete_queues
-from ...measure.latency import LatencySummary
 from ..workload import Workload
 from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, share
 from .kafka_java_tools import ToolProcess, jar_version, java_command, require_jars, wait_all

@@ -32,7 +32,15 @@ from ...domain import (
 )
 from ...domain import fleet as fleet_model
 from ...pipeline import diagram, wiring
-from ...pipeline.topics import ALERTS, ALL_TOPICS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
+from ...pipeline.topics import (
+    ALERTS,
+    ALL_TOPICS,
+    DEAD_LETTER,
+    MACHINE_HEALTH,
+    MACHINE_HEALTH_LATEST,
+    TELEMETRY,
+    VIBRATION,
+)
 from ...transport.spec import TopicSpec
 
 

@@ -37,8 +37,10 @@ class DockerFiles:
 def _depends(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value))
-    return ", ".join(f"{name} ({(spec or {}).get('condition', '').removeprefix('service_').replace('_successfully', '')})"
-                     for name, spec in (value or {}).items())
+    return ", ".join(
+        f"{name} ({(spec or {}).get('condition', '').removeprefix('service_').replace('_successfully', '')})"
+        for name, spec in (value or {}).items()
+    )
 
 
 def compose_services(path: Path) -> pd.DataFrame:

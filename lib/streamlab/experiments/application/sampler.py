@@ -88,7 +88,7 @@ class RunSampler:
         if self.lag is not None:
             try:
                 lags = self.lag()
-            except Exception as exc:  # a slow or failing broker must not kill the sampler
+            except Exception as exc:  # noqa: BLE001 - a slow or failing broker must not kill the sampler
                 if len(self.errors) < 5:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -121,7 +121,7 @@ def local_broker_pids() -> dict[str, int]:
 
     try:
         nodes = get_stack("kafka").status()
-    except Exception:  # no local stack to ask: nothing to sample
+    except Exception:  # noqa: BLE001 - no local stack to ask: nothing to sample
         return {}
     return {f"kafka broker {n.node}": n.pid for n in nodes if n.pid and n.state == "running"}
 

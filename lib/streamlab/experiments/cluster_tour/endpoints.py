@@ -11,12 +11,11 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from ...measure.process import describe
 from typing import Any
 
 import pandas as pd
 
+from ...measure.process import describe
 from ...stack import procs
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from ...transport.kafka_admin import quiet_logger
-from .probes import error_name
 from ...polling import holds_within
+from ...transport.kafka_admin import quiet_logger
 from .clock import Clock
+from .probes import error_name
 
 
 class BackgroundLoad:
@@ -63,7 +63,7 @@ class BackgroundLoad:
         self._group_ready = threading.Event()
         self._assigned_ready = threading.Event()
 
-    def start(self, ready_timeout_s: float = 30.0) -> "BackgroundLoad":
+    def start(self, ready_timeout_s: float = 30.0) -> BackgroundLoad:
         self._reading.set()
         for target, name in ((self._consume_group, "tour-group"), (self._read_assigned, "tour-assigned")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -114,7 +114,7 @@ class BackgroundLoad:
             while self._reading.is_set():
                 try:
                     records = consumer.poll(0.2)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any client error is recorded, the reader goes on
                     self.consumer_errors.append(str(exc))
                     time.sleep(0.2)
                     continue
@@ -125,14 +125,14 @@ class BackgroundLoad:
                 if records and time.monotonic() - last_commit > 1.0:
                     try:
                         consumer.commit()
-                    except Exception as exc:  # coordinator moving: the next commit covers it
+                    except Exception as exc:  # noqa: BLE001 - coordinator moving: the next commit covers it
                         self.consumer_errors.append(str(exc))
                     last_commit = time.monotonic()
         finally:
             self._group_ready.set()
             try:
                 consumer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - closing after an outage may fail: nothing to do
                 pass
 
     def _read_assigned(self) -> None:

@@ -38,7 +38,7 @@ def quorum_table(bootstrap: str) -> pd.DataFrame:
         finally:
             client.close()
     part = answer["topics"][0]["partitions"][0]
-    endpoints = {n["node_id"]: ", ".join(f"{l['name']} {l['host']}:{l['port']}" for l in n["listeners"])
+    endpoints = {n["node_id"]: ", ".join(f"{lis['name']} {lis['host']}:{lis['port']}" for lis in n["listeners"])
                  for n in answer.get("nodes", [])}
     now_ms = time.time() * 1000
     rows = []

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 
 from ...transport.kafka_admin import admin_client, quorum_client
+from .clock import Clock
 from .probes import error_text
 from .quorum import quiet_kafka_python
-from .clock import Clock
 
 
 class ClusterSampler:
@@ -41,7 +41,7 @@ class ClusterSampler:
         self._threads = [threading.Thread(target=self._metadata_loop, name="tour-metadata", daemon=True),
                          threading.Thread(target=self._quorum_loop, name="tour-quorum", daemon=True)]
 
-    def start(self) -> "ClusterSampler":
+    def start(self) -> ClusterSampler:
         for thread in self._threads:
             thread.start()
         return self
@@ -122,13 +122,13 @@ class ClusterSampler:
                            "voters_caught_up": sum(v["log_end_offset"] >= part["high_watermark"]
                                                    for v in part["current_voters"]),
                            "answered": True, "error": ""}
-                except Exception as exc:  # leaderless quorum, or the node we asked is gone: ask afresh
+                except Exception as exc:  # noqa: BLE001 - leaderless quorum, or the node we asked is gone: ask afresh
                     row = {"t_s": t, "quorum_leader": -1, "leader_epoch": None, "high_watermark": None,
                            "voters_caught_up": None, "answered": False, "error": type(exc).__name__}
                     if client is not None:
                         try:
                             client.close()
-                        except Exception:
+                        except Exception:  # noqa: BLE001 - closing a broken client: nothing to do
                             pass
                         client = None
                 self.quorum_rows.append(row)

@@ -8,13 +8,13 @@ request, waited for with a bound.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ...errors import UserError
+from ...polling import holds_within
 from ...transport.kafka_admin import admin_client
 from ...transport.spec import TopicSpec
-from ...polling import holds_within
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,7 @@ def group_coordinator(bootstrap: str, group: str, timeout_s: float = 10.0) -> in
     try:
         futures = admin.describe_consumer_groups([group], request_timeout=timeout_s)
         return int(futures[group].result(timeout=timeout_s).coordinator.id)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no coordinator known (yet) is an answer
         return None
 
 
@@ -89,7 +89,7 @@ def elect_preferred_leaders(bootstrap: str, topic: str, partitions: int, timeout
     return sum(1 for error in results.values() if error is None)
 
 
-def topics_table(topics: Mapping[str, TopicSpec]) -> "pd.DataFrame":
+def topics_table(topics: Mapping[str, TopicSpec]) -> pd.DataFrame:
     """The tour's topics: partitions, replication factor, settings and role."""
     import pandas as pd
 
@@ -98,7 +98,7 @@ def topics_table(topics: Mapping[str, TopicSpec]) -> "pd.DataFrame":
                           "role in the tour": s.purpose} for s in topics.values()]).set_index("topic")
 
 
-def partition_layout(layout: "pd.DataFrame", names: Sequence[str]) -> "pd.DataFrame":
+def partition_layout(layout: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """`explorer.describe_topics` for some topics, replica lists as text: what Kafdrop shows per topic."""
     mine = layout[layout["topic"].isin(list(names))].reset_index(drop=True)
 
@@ -108,7 +108,7 @@ def partition_layout(layout: "pd.DataFrame", names: Sequence[str]) -> "pd.DataFr
     return mine.assign(replicas=mine["replicas"].map(as_text), isr=mine["isr"].map(as_text))
 
 
-def messages_table(messages: Sequence[object], preview: Callable[[bytes], str]) -> "pd.DataFrame":
+def messages_table(messages: Sequence[object], preview: Callable[[bytes], str]) -> pd.DataFrame:
     """Messages read back (`explorer.tail`) as Kafdrop's message view shows them."""
     import pandas as pd
 

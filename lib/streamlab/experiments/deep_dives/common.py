@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...errors import UserError
-from ...transport.kafka_admin import quiet_logger
 from ...polling import holds_within
 from ...transport import kafka_admin
+from ...transport.kafka_admin import quiet_logger
 from ...transport.spec import TopicSpec, scratch_name
 
 
@@ -81,8 +81,15 @@ def _create_assigned(bootstrap: str, specs: Sequence[TopicSpec], assignments: di
     from confluent_kafka.admin import NewTopic
 
     admin = kafka_admin.admin_client(bootstrap)
-    futures = admin.create_topics([NewTopic(s.name, num_partitions=len(assignments[s.name]), replica_assignment=assignments[s.name], config=s.config)
-                                   for s in specs], request_timeout=30)
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                s.name, num_partitions=len(assignments[s.name]), replica_assignment=assignments[s.name], config=s.config
+            )
+            for s in specs
+        ],
+        request_timeout=30,
+    )
     for future in futures.values():
         future.result(timeout=30)
     holds_within(lambda: all(min(partition_leaders(bootstrap, s.name).values()) >= 0 for s in specs), 30)

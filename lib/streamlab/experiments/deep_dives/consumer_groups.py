@@ -111,7 +111,8 @@ def scaling(bootstrap: str, sizes=(1, 2, 3, 6, 8), *, partitions: int = 6, recor
                     if i % 1000 == 0:
                         writer.poll(0)
                 writer.flush(30)
-                common.holds_within(lambda: sum(m.consumed for m in members) >= records, timeout_s, 0.05)
+                common.holds_within(lambda: sum(m.consumed for m in members) >= records,  # noqa: B023 - waited on here
+                                    timeout_s, 0.05)
                 drained_s = time.monotonic() - started
             finally:
                 stop.set()

@@ -118,7 +118,9 @@ def ordering(bootstrap: str, records: int = 3000, machines: int = 20, partitions
     return pd.DataFrame(rows)
 
 
-def _consume_in_group(bootstrap: str, topic_name: str, expected: int, timeout_s: float = 60.0) -> list[tuple[int, bytes]]:
+def _consume_in_group(
+    bootstrap: str, topic_name: str, expected: int, timeout_s: float = 60.0
+) -> list[tuple[int, bytes]]:
     """What one group member reads, in the order it gets it (partitions interleaved as the broker serves them)."""
     import time
 

@@ -27,14 +27,14 @@ from typing import Any
 
 import pandas as pd
 
-from ...codecs import service_codec
-from ...domain.fleet import Fleet
-from ...domain.messages import TelemetryReading
-from ...transport.kafka_confluent import ConfluentConsumer
 from ...bench import run as bench
 from ...bench.drivers.base import MB, Progress, get_driver
 from ...bench.drivers.kafka_java_tools import ToolProcess, java_command, parse_consumer_output, require_jars
 from ...bench.workload import ACKS, load_workload
+from ...codecs import service_codec
+from ...domain.fleet import Fleet
+from ...domain.messages import TelemetryReading
+from ...transport.kafka_confluent import ConfluentConsumer
 from . import common
 
 SEND_DRIVERS = ("confluent-kafka", "kafka-perf-test")
@@ -585,6 +585,6 @@ def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
 
 
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
-           "knee", "knee_at", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
-           "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
+    "knee", "knee_at", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
+    "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 

@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +44,6 @@ from ...domain import Fleet, TelemetryReading
 from ...services.health_processor import HealthScorer
 from . import common, offsets_worker
 from .offsets_worker import CRASH_POINTS, MODES, WorkerPlan
-
 
 # --------------------------------------------------------------------------- the crashing consumer
 
@@ -109,7 +108,8 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise common.UserError(f"a consumer worker did not finish within {timeout_s:.0f} s: is the cluster loaded?")
+        raise common.UserError(
+            f"a consumer worker did not finish within {timeout_s:.0f} s: is the cluster loaded?") from None
 
 
 def _last_line(proc: subprocess.Popen) -> str:
@@ -197,7 +197,7 @@ def read_from(bootstrap: str, topic_name: str, starts: dict[int, int], timeout_s
 
 
 def seek_to_time(bootstrap: str, history: History, seconds_back: float) -> pd.DataFrame:
-    """Per partition: where `offsets_for_times` starts for now − ``seconds_back``, and what reading from there yields."""
+    """Per partition: where `offsets_for_times` starts for now − ``seconds_back``, and what reading there yields."""
     common.require(0 < seconds_back * 1000 < history.end_ms - history.start_ms,
                    f"seconds_back={seconds_back} must be positive and shorter than the "
                    f"{(history.end_ms - history.start_ms) / 1000:.0f} s of history in the topic")
@@ -221,7 +221,7 @@ def seek_to_time(bootstrap: str, history: History, seconds_back: float) -> pd.Da
 
 
 def _utc_iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def reset_with_tool(bootstrap: str, history: History, seconds_back: float, timeout_s: float = 60.0) -> pd.DataFrame:
@@ -257,10 +257,21 @@ def reset_with_tool(bootstrap: str, history: History, seconds_back: float, timeo
                    + ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1])
     after = common.kafka_admin.group_committed(bootstrap, group, keys)
     expected = offsets_at(bootstrap, history.topic, since)
-    return pd.DataFrame([{"partition": p, "group": group, "to_datetime": _utc_iso(since),
-                          "committed_before": before[(history.topic, p)], "committed_after_tool": after[(history.topic, p)],
-                          "offsets_for_times": expected[p], "agree": after[(history.topic, p)] == expected[p],
-                          "tool_seconds": round(tool_s, 2)} for p in parts])
+    return pd.DataFrame(
+        [
+            {
+                "partition": p,
+                "group": group,
+                "to_datetime": _utc_iso(since),
+                "committed_before": before[(history.topic, p)],
+                "committed_after_tool": after[(history.topic, p)],
+                "offsets_for_times": expected[p],
+                "agree": after[(history.topic, p)] == expected[p],
+                "tool_seconds": round(tool_s, 2),
+            }
+            for p in parts
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- reprocessing
@@ -274,9 +285,16 @@ def _score(records: list[common.Record]) -> list[dict]:
     for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
         reading = codec.decode(r.value, TelemetryReading)
         health, _ = scorer.on_telemetry(reading)
-        out.append({"machine_id": health.machine_id, "seq": health.seq, "source_ts_ms": health.source_ts_ns // 1_000_000,
-                    "health_score": health.health_score, "state": health.state,
-                    "features": json.dumps({k: round(v, 9) for k, v in sorted(health.features.items())})})
+        out.append(
+            {
+                "machine_id": health.machine_id,
+                "seq": health.seq,
+                "source_ts_ms": health.source_ts_ns // 1_000_000,
+                "health_score": health.health_score,
+                "state": health.state,
+                "features": json.dumps({k: round(v, 9) for k, v in sorted(health.features.items())}),
+            }
+        )
     return out
 
 
@@ -332,10 +350,15 @@ def reprocess(bootstrap: str, history: History, seconds_back: float, *, window: 
     for label in (cold_label, warm_label):
         again = second[second["run"] == label].drop(columns=["run"])
         merged = v1.merge(again, on=["machine_id", "seq"], how="outer", suffixes=("_v1", "_again"), indicator=True)
-        same = (merged["_merge"] == "both") & ((merged["health_score_v1"] - merged["health_score_again"]).abs() < 1e-9) \
-            & (merged["state_v1"] == merged["state_again"]) \
-            & pd.Series([_same_features(a, b) for a, b in zip(merged["features_v1"], merged["features_again"])],
-                        index=merged.index)
+        same = (
+            (merged["_merge"] == "both")
+            & ((merged["health_score_v1"] - merged["health_score_again"]).abs() < 1e-9)
+            & (merged["state_v1"] == merged["state_again"])
+            & pd.Series(
+                [_same_features(a, b) for a, b in zip(merged["features_v1"], merged["features_again"])],
+                index=merged.index,
+            )
+        )
         merged = merged.assign(reprocessing=label, identical=same)
         frames.append(merged)
         summary.append({"reprocessing": label, "since_ms": since, "first_output": len(v1),

@@ -150,15 +150,21 @@ def segments_summary(frame: pd.DataFrame, written: int, size: int) -> pd.DataFra
         final_t = mine["t_s"].max()
         final = mine[mine["t_s"] == final_t]
         first_deletion = mine[mine["log_start_offset"] > 0]["t_s"]
-        out.append({"policy": policy, "records_written": written, "record_bytes": size,
-                    "segments_seen": mine["segment"].nunique(),
-                    "segments_deleted": mine["segment"].nunique() - final["segment"].nunique(),
-                    "segments_at_end": final["segment"].nunique(),
-                    "max_bytes_on_disk": int(mine.groupby("t_s")["bytes"].sum().max()),
-                    "bytes_at_end": int(final["bytes"].sum()),
-                    "first_deletion_s": float(first_deletion.min()) if len(first_deletion) else None,
-                    "log_start_offset_at_end": int(final["log_start_offset"].iloc[0]),
-                    "records_readable_at_end": int(final["log_end_offset"].iloc[0] - final["log_start_offset"].iloc[0])})
+        out.append(
+            {
+                "policy": policy,
+                "records_written": written,
+                "record_bytes": size,
+                "segments_seen": mine["segment"].nunique(),
+                "segments_deleted": mine["segment"].nunique() - final["segment"].nunique(),
+                "segments_at_end": final["segment"].nunique(),
+                "max_bytes_on_disk": int(mine.groupby("t_s")["bytes"].sum().max()),
+                "bytes_at_end": int(final["bytes"].sum()),
+                "first_deletion_s": float(first_deletion.min()) if len(first_deletion) else None,
+                "log_start_offset_at_end": int(final["log_start_offset"].iloc[0]),
+                "records_readable_at_end": int(final["log_end_offset"].iloc[0] - final["log_start_offset"].iloc[0]),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -251,7 +257,9 @@ def compaction(bootstrap: str, *, machines: int = 20, updates: int = 50, decommi
         while time.monotonic() < watch_end:
             time.sleep(0.5)
             observe("watching")
-        rebuilt = [_rebuild_check(bootstrap, spec.name, ratio, latest, updates * machines) for ratio, spec in specs.items()]
+        rebuilt = [
+            _rebuild_check(bootstrap, spec.name, ratio, latest, updates * machines) for ratio, spec in specs.items()
+        ]
     return pd.DataFrame(timeline), pd.DataFrame(rebuilt)
 
 

@@ -25,7 +25,6 @@ from ...measure.latency import LatencyRecorder
 from ...measure.order import late_arrivals
 from . import common
 
-
 #: How long a producer waits for a broker's answer before it retries; the pause must be longer.
 SOCKET_TIMEOUT_MS = 1500
 
@@ -232,14 +231,20 @@ def consumer_retries(bootstrap: str, *, messages: int = 500, backoffs_s=(0.05, 0
         for ms in healthy:
             recorder.record_ns(int(ms * 1e6))
         stats = recorder.summary()
-        summary.append({"design": design, "messages": messages, "processed": int((frame["outcome"] == "processed").sum()),
-                        "after_retries": int(((frame["outcome"] == "processed") & (frame["attempts"] > 1)).sum()),
-                        "dead_lettered": int((frame["outcome"] == "dead letter").sum()),
-                        "unaccounted": messages - len(frame),
-                        "first_try_p50_ms": stats.p50_ms if stats else float("nan"),
-                        "first_try_p99_ms": stats.p99_ms if stats else float("nan"),
-                        "first_try_max_ms": float(healthy.max()) if len(healthy) else float("nan"),
-                        "seconds": round(seconds, 2)})
+        summary.append(
+            {
+                "design": design,
+                "messages": messages,
+                "processed": int((frame["outcome"] == "processed").sum()),
+                "after_retries": int(((frame["outcome"] == "processed") & (frame["attempts"] > 1)).sum()),
+                "dead_lettered": int((frame["outcome"] == "dead letter").sum()),
+                "unaccounted": messages - len(frame),
+                "first_try_p50_ms": stats.p50_ms if stats else float("nan"),
+                "first_try_p99_ms": stats.p99_ms if stats else float("nan"),
+                "first_try_max_ms": float(healthy.max()) if len(healthy) else float("nan"),
+                "seconds": round(seconds, 2),
+            }
+        )
     return pd.DataFrame(rows), pd.DataFrame(summary)
 
 
@@ -304,7 +309,7 @@ def _run_design(bootstrap: str, design: str, main, retry_specs, dlq, messages: i
         if reader.assignment():
             try:
                 reader.commit(asynchronous=False)
-            except Exception:  # nothing consumed since the last commit
+            except Exception:  # noqa: BLE001 - nothing consumed since the last commit
                 pass
     seconds = time.monotonic() - started
     reader.close()

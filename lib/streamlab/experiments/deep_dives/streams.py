@@ -41,12 +41,12 @@ from pathlib import Path
 import pandas as pd
 
 from ... import paths
-from ...measure.process import cpu_seconds_or_nan
+from ...bench.drivers.kafka_java_tools import ToolProcess
 from ...codecs import get_codec
 from ...domain import Fleet
+from ...measure.process import cpu_seconds_or_nan
 from ...stack.config import StackConfig
 from ...transport import kafka_admin
-from ...bench.drivers.kafka_java_tools import ToolProcess
 from . import common, streams_handwritten, streams_quix
 
 WAYS = ("hand-written", "quixstreams", "Kafka Streams")
@@ -181,10 +181,16 @@ def compare(received: pd.DataFrame, expected: pd.DataFrame) -> dict:
     both = merged[merged["_merge"] == "both"]
     diff = (both[["temp_mean", "temp_max"]].to_numpy(float) - both[["temp_mean_got", "temp_max_got"]].to_numpy(float))
     differing = (both["count"].astype(int) != both["count_got"].astype(int)) | (abs(diff) > 1e-9).any(axis=1)
-    return {"windows_expected": len(expected), "windows_received": len(received),
-            "missing": int((merged["_merge"] == "left_only").sum()), "extra": int((merged["_merge"] == "right_only").sum()),
-            "duplicates": dup, "differing": int(differing.sum()),
-            "identical": int((~differing).sum()), "max_abs_diff": float(abs(diff).max()) if len(both) else float("nan")}
+    return {
+        "windows_expected": len(expected),
+        "windows_received": len(received),
+        "missing": int((merged["_merge"] == "left_only").sum()),
+        "extra": int((merged["_merge"] == "right_only").sum()),
+        "duplicates": dup,
+        "differing": int(differing.sum()),
+        "identical": int((~differing).sum()),
+        "max_abs_diff": float(abs(diff).max()) if len(both) else float("nan"),
+    }
 
 
 # --------------------------------------------------------------------------- running an implementation
@@ -290,7 +296,9 @@ class Run:
 
 
 @contextmanager
-def _scratch(bootstrap: str, source_partitions: int, ways: tuple[str, ...], tag: str) -> Iterator[tuple[str, list[Run]]]:
+def _scratch(
+    bootstrap: str, source_partitions: int, ways: tuple[str, ...], tag: str
+) -> Iterator[tuple[str, list[Run]]]:
     """An input topic and one output topic per implementation; every topic of the run deleted afterwards
     (the stream libraries' changelogs too: their names carry the run's token)."""
     replication = min(3, common.brokers(bootstrap))
@@ -350,7 +358,8 @@ def compare_ways(bootstrap: str, *, machines: int = 20, seconds: float = 60.0, w
             tool = ToolProcess(command(run.way, bootstrap, source, run.sink, run.app_id,
                                        str(Path(tmp) / run.app_id), window_ms), run.way)
             try:
-                complete = _wait(lambda: watch.windows() >= len(expected), tool, timeout_s, "its output was complete")
+                complete = _wait(lambda: watch.windows() >= len(expected),  # noqa: B023 - waited on here
+                                 tool, timeout_s, "its output was complete")
                 time.sleep(0.3)  # anything more (a duplicate) would arrive now
                 cpu = cpu_seconds(tool)
             finally:

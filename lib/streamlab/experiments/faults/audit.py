@@ -53,7 +53,7 @@ def read_back(transport, namespace: str, stream: str, codec_name: str, columns: 
             for record in records:
                 try:
                     message = codec.decode(record.value, message_type).to_dict()
-                except Exception:   # not ours to judge here: the processor dead-letters what does not decode
+                except Exception:  # noqa: BLE001 - not ours to judge here: the processor dead-letters what does not decode
                     continue
                 rows.append({c: message.get(c) for c in columns})
         consumer.commit()

@@ -103,7 +103,7 @@ class NetworkCut:
     def chain(self) -> str:
         return f"SLCUT-{self.tag}"[:28]
 
-    def __enter__(self) -> "NetworkCut":
+    def __enter__(self) -> NetworkCut:
         try:
             self.cut()
         except BaseException:

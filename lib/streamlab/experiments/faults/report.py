@@ -13,9 +13,20 @@ BROKER_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
 #: the scenario table's columns, in reading order, with their headings
 TABLE_COLUMNS = {
-    "scenario_id": "scenario", "broker": "broker", "sink": "sink", "faults": "faults", "sent": "sent",
-    "on_broker": "on broker", "on_disk": "on disk", "lost": "lost", "lost_by_broker": "gone (broker)",
-    "duplicated": "dup.", "topic_duplicated": "dup. on topic", "reordered": "reord.", "recovery_s": "recov. (s)", "temp_files_left": "tmp files",
+    "scenario_id": "scenario",
+    "broker": "broker",
+    "sink": "sink",
+    "faults": "faults",
+    "sent": "sent",
+    "on_broker": "on broker",
+    "on_disk": "on disk",
+    "lost": "lost",
+    "lost_by_broker": "gone (broker)",
+    "duplicated": "dup.",
+    "topic_duplicated": "dup. on topic",
+    "reordered": "reord.",
+    "recovery_s": "recov. (s)",
+    "temp_files_left": "tmp files",
 }
 
 
@@ -115,7 +126,9 @@ def disk_full_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> str:
 
 def broker_verdict(tidy_rows: pd.DataFrame) -> str:
     """One sentence per broker-fault run (Parquet stream): lost, gone from the broker, recovery; empty if none ran."""
-    rows = tidy_rows[tidy_rows["scenario_id"].str.contains("broker|leader|disk-lost") & (tidy_rows["sink"] == "Parquet")]
+    rows = tidy_rows[
+        tidy_rows["scenario_id"].str.contains("broker|leader|disk-lost") & (tidy_rows["sink"] == "Parquet")
+    ]
     sentences = []
     for row in rows.itertuples():
         recovery = "never within the run" if math.isnan(row.recovery_s) else f"{row.recovery_s:.1f} s"
@@ -126,7 +139,9 @@ def broker_verdict(tidy_rows: pd.DataFrame) -> str:
     return " ".join(sentences) or "no broker fault ran in this build."
 
 
-def partition_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id: str = "kafka-broker-partitioned") -> str:
+def partition_verdict(
+    tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id: str = "kafka-broker-partitioned"
+) -> str:
     """What the cut-off leader run showed, read from its events (the majority's view) and its Parquet row."""
     rows = tidy_rows[(tidy_rows["scenario_id"] == scenario_id) & (tidy_rows["sink"] == "Parquet")]
     if rows.empty:

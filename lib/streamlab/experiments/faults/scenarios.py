@@ -257,7 +257,7 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fault-watchdog", daemon=True)
 
-    def __enter__(self) -> "Watchdog":
+    def __enter__(self) -> Watchdog:
         self._thread.start()
         return self
 
@@ -485,7 +485,12 @@ def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s:
 
 
 FAULT_EVENTS = ("killed", "paused", "disk filled", "cut off from its peers")
-BROKER_FAULTS = ("broker-kill", "broker-pause", "broker-disk-lost", "broker-partition")   # a lost disk comes with its kill: one fault
+BROKER_FAULTS = (
+    "broker-kill",
+    "broker-pause",
+    "broker-disk-lost",
+    "broker-partition",
+)  # a lost disk comes with its kill: one fault
 
 
 def _injected(rows: list[dict]) -> int:

@@ -25,9 +25,20 @@ from ...measure.order import descents
 from ...measure.process import ResourceMeter
 from ...transport.rabbitmq import delete_queues
 from ...transport.spec import Endpoints
-from .brokers import (amqp_channel, amqp_port, consume_n, kafka_cleanup,
-                      kafka_consumer, kafka_ports, kafka_produce, kafka_read, kafka_topic, listening_pids,
-                      publish_and_settle, unique)
+from .brokers import (
+    amqp_channel,
+    amqp_port,
+    consume_n,
+    kafka_cleanup,
+    kafka_consumer,
+    kafka_ports,
+    kafka_produce,
+    kafka_read,
+    kafka_topic,
+    listening_pids,
+    publish_and_settle,
+    unique,
+)
 from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["experiment", "backend", "variant", "metric", "value"]

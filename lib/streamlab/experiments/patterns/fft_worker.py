@@ -21,8 +21,8 @@ def main(argv: list[str]) -> None:
     broker, address, topic, group = argv[:4]
     from ...codecs import get_codec
     from ...domain import VibrationWindow, vibration_band_energies
-    from ...transport.spec import Endpoints
     from ...transport import get_transport
+    from ...transport.spec import Endpoints
 
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

@@ -29,8 +29,17 @@ import pandas as pd
 
 from ...transport.rabbitmq import delete_queues
 from ...transport.spec import Endpoints
-from .brokers import (amqp_channel, consume_n, drain_queue, kafka_cleanup, kafka_consumer,
-                      kafka_topic, queue_depth, unique, zmq_base_port)
+from .brokers import (
+    amqp_channel,
+    consume_n,
+    drain_queue,
+    kafka_cleanup,
+    kafka_consumer,
+    kafka_topic,
+    queue_depth,
+    unique,
+    zmq_base_port,
+)
 from .brokers import dead_letter_exchange as _dlx
 
 COLUMNS = ["issue", "backend", "variant", "metric", "value"]
@@ -207,10 +216,11 @@ def _private_mosquitto(max_queued: int, port: int | None) -> Iterator[str]:
 def _mqtt_burst(url: str, messages: int, qos: int, payload_bytes: int, read_delay_s: float,
                 away: bool) -> set[int]:
     """Sequence numbers the subscriber received of a burst published at `qos` (subscription at the same QoS)."""
+    from urllib.parse import urlparse
+
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
-    from urllib.parse import urlparse
 
     address = urlparse(url)
     topic = f"{unique('mqtt-slow')}/telemetry"
@@ -401,7 +411,7 @@ def _poison_run(brokers: Endpoints, good: int, window_s: float, limit: int | Non
             channel.basic_qos(prefetch_count=10)
             poison_deliveries = processed = 0
             deadline = time.monotonic() + window_s
-            for method, props, body in channel.consume(queue, inactivity_timeout=0.2):
+            for method, _props, body in channel.consume(queue, inactivity_timeout=0.2):
                 if time.monotonic() > deadline:
                     break
                 if method is None:
@@ -509,7 +519,7 @@ def _hol_run(brokers: Endpoints, fast: int, slow: int, slow_s: float, split: boo
         with amqp_channel(brokers.amqp_url) as channel:
             channel.basic_qos(prefetch_count=1)
             deadline = time.monotonic() + 30
-            for method, props, body in channel.consume(queue, inactivity_timeout=0.1):
+            for method, props, _body in channel.consume(queue, inactivity_timeout=0.1):
                 if done.is_set() or time.monotonic() > deadline:
                     break
                 if method is None:
@@ -581,9 +591,20 @@ def _orphaned_for(brokers: Endpoints, session_ms: int, partitions: int) -> float
     topic = unique("member")
     group = f"{topic}.g"
     kafka_topic(brokers.kafka_bootstrap, topic, partitions)
-    member = subprocess.Popen([sys.executable, "-m", "streamlab.experiments.patterns.killable_member", brokers.kafka_bootstrap,
-                               topic, group, str(session_ms)], stdout=subprocess.PIPE, text=True,
-                              stderr=subprocess.DEVNULL)
+    member = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlab.experiments.patterns.killable_member",
+            brokers.kafka_bootstrap,
+            topic,
+            group,
+            str(session_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        stderr=subprocess.DEVNULL,
+    )
     survivor = kafka_consumer(brokers.kafka_bootstrap, group, **{"session.timeout.ms": session_ms,
                                                             "heartbeat.interval.ms": max(500, session_ms // 6)})
     try:

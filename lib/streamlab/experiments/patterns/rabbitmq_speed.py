@@ -45,10 +45,10 @@ from typing import Any
 
 import pandas as pd
 
-from ...measure.results import bundle_dir, write_json, write_table
-from ...transport.rabbitmq_mgmt import mgmt_get
 from ...bench.run import run_bench
 from ...bench.workload import Workload, workload_from_dict
+from ...measure.results import bundle_dir, write_json, write_table
+from ...transport.rabbitmq_mgmt import mgmt_get
 
 REFERENCE = "rabbitmq-perftest"
 OURS = "pika"
@@ -113,7 +113,7 @@ class SpeedResult:
         return out
 
     @classmethod
-    def load(cls, out_dir: Path | str) -> "SpeedResult":
+    def load(cls, out_dir: Path | str) -> SpeedResult:
         out = Path(out_dir)
         app = pd.read_csv(out / "app_hops.csv") if (out / "app_hops.csv").stat().st_size > 1 else pd.DataFrame()
         config = json.loads((out / "config.json").read_text())
@@ -155,8 +155,8 @@ def large_reads(cfg: SpeedConfig, endpoints: Any) -> pd.DataFrame:
     """pika with 16 KB consumer socket reads at max, 100 B: rows beside the plain pika run of `throughput`."""
     import time
 
-    from ...bench.run import machine_description
     from ...bench.drivers.pika_driver import PikaLargeReadsDriver
+    from ...bench.run import machine_description
 
     driver = PikaLargeReadsDriver()
     wl = cfg.workload("rabbit-max-100b", message_size=100)
@@ -569,5 +569,5 @@ def config_for(profile: str) -> SpeedConfig:
 
 
 __all__ = ["SpeedConfig", "SpeedResult", "run_all", "throughput", "latency_sweep", "queue_types", "app_hops",
-           "speed_table", "queue_type_table", "large_reads_table", "large_reads", "profile_run", "half_of_slower_max", "NodeMemory", "verdict", "quick_config", "config_for", "phrases",
-           "SPEED_COLUMNS", "TARGETS"]
+    "speed_table", "queue_type_table", "large_reads_table", "large_reads", "profile_run", "half_of_slower_max",
+    "NodeMemory", "verdict", "quick_config", "config_for", "phrases", "SPEED_COLUMNS", "TARGETS"]

@@ -25,11 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from ...transport.rabbitmq_mgmt import mgmt_api
+from ...transport.spec import Endpoints
 from ..application import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
 from ..application import latency as stage_latency
 from ..application import metrics as run_metrics
-from ...transport.rabbitmq_mgmt import mgmt_api
-from ...transport.spec import Endpoints
 
 BACKEND_LABEL = {"kafka": "Kafka", "rabbitmq": "RabbitMQ"}
 
@@ -105,7 +105,9 @@ def summarize(result: AppResult, warmup_s: float = 3.0) -> pd.DataFrame:
     sent = int(counters.loc["telemetry-generator", "sent"])
     once = delivery.exactly_once(health, delivery.expected_per_machine(sent, truth.machines))
     order = delivery.order_violations(health, "ts_ns")
-    latency = stage_latency.latency_summary(stage_latency.latency_stages(health, truth.epoch_ns), after_s=warmup_s).set_index("stage")
+    latency = stage_latency.latency_summary(
+        stage_latency.latency_stages(health, truth.epoch_ns), after_s=warmup_s
+    ).set_index("stage")
     scores = detections.fleet_scores(detections.score_detections(alerts, truth, health, end_s=duration))
     backend = BACKEND_LABEL[result.broker]
 

@@ -33,7 +33,7 @@ from .brokers import dead_letter_exchange as _dlx
 
 def _backlog(messages: int, machines: int = 20) -> list[tuple[str, bytes]]:
     from ...codecs import get_codec
-    from ...domain import Fleet, FaultSchedule
+    from ...domain import FaultSchedule, Fleet
 
     fleet = Fleet(machines, 7, FaultSchedule([]))
     codec = get_codec("orjson")
@@ -43,7 +43,8 @@ def _backlog(messages: int, machines: int = 20) -> list[tuple[str, bytes]]:
 
 def scale_out(brokers: Endpoints, consumers: tuple[int, ...] = (1, 2, 4), messages: int = 1500,
               partitions: int = 8, timeout_s: float = 120.0) -> pd.DataFrame:
-    """Columns: backend, consumers, messages, processed, timed (messages after the first batch), seconds, msgs_per_s, speedup.
+    """Columns: backend, consumers, messages, processed, timed (messages after the first batch), seconds,
+    msgs_per_s, speedup.
 
     The workers report each batch's end; the rate counts the messages after the
     first batch over the time from its end to the last batch's end."""
@@ -235,7 +236,11 @@ def extrapolate(peaks_table: pd.DataFrame, machines: int, factors: tuple[int, ..
     rows = []
     for factor in factors:
         fleet = machines * factor
-        row = {"fleet (machines)": fleet, "telemetry msg/s": fleet * rate_hz, "vibration windows/s": fleet * vibration_hz}
+        row = {
+            "fleet (machines)": fleet,
+            "telemetry msg/s": fleet * rate_hz,
+            "vibration windows/s": fleet * vibration_hz,
+        }
         for backend in peaks_table.index:
             per_consumer = peaks_table.loc[backend, "one_msgs_per_s"]
             row[f"{backend}: consumers for the windows"] = int(-(-fleet * vibration_hz // per_consumer))

@@ -14,9 +14,25 @@
 """
 
 from .crossover import crossover_phrase, crossover_point, crossover_summary, record_sizes, scoring_crossover
-from .runs import (LINE_TARGETS, LOOP_COUNTERS, THROUGHPUT_TARGETS, ProfiledRun, against_targets, ceiling_phrase,
-                   kafka_producer_ceiling, loop_summary, loop_times, nominal_profiles, processor_rate,
-                   profile_links, retried_phrase, scoring_comparison, speedups, staged_runs, targets_met_phrase)
+from .runs import (
+                   LINE_TARGETS,
+                   LOOP_COUNTERS,
+                   THROUGHPUT_TARGETS,
+                   ProfiledRun,
+                   against_targets,
+                   ceiling_phrase,
+                   kafka_producer_ceiling,
+                   loop_summary,
+                   loop_times,
+                   nominal_profiles,
+                   processor_rate,
+                   profile_links,
+                   retried_phrase,
+                   scoring_comparison,
+                   speedups,
+                   staged_runs,
+                   targets_met_phrase,
+)
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
 
 __all__ = [

@@ -183,10 +183,10 @@ def kafka_reference(records: int = 1000, timeout_s: float = 300.0, label: str = 
     run does not finish on a heavily shared machine; the JVM's warm-up is in
     the first of the ``records`` round trips, which the tool counts too.
     """
-    from ...stack import endpoints
-    from ...transport.kafka_admin import delete_topics
     from ...bench.drivers.base import bench_name, create_topic
     from ...bench.drivers.kafka_java_tools import KafkaEndToEndLatencyDriver
+    from ...stack import endpoints
+    from ...transport.kafka_admin import delete_topics
 
     bootstrap = endpoints().kafka_bootstrap
     topic = bench_name("e2e-reference")

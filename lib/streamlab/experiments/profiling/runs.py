@@ -237,7 +237,7 @@ def loop_summary(times: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def profile_links(paths: list[Path]) -> "object":
+def profile_links(paths: list[Path]) -> object:
     """Markdown download links to .prof files, relative to the working directory (the executed chapter's folder)."""
     from IPython.display import Markdown
 
@@ -284,10 +284,10 @@ def measure_processor_rate(client: str, messages: int, scoring: str, machines: i
     before/after figure; ``per_core_records_per_s`` = 1 / CPU time per record
     is what one otherwise idle core would sustain.
     """
+    from ...bench.pipeline_bench import preload_telemetry
     from ...measure.process import cpu_seconds
     from ...pipeline.declare import app_transport, declare_app
     from ...stack import endpoints
-    from ...bench.pipeline_bench import preload_telemetry
 
     namespace = f"rate-{uuid.uuid4().hex[:6]}"
     transport = app_transport("kafka", "confluent")
@@ -352,9 +352,9 @@ def kafka_producer_ceiling(record_bytes: int, records: int = 200_000, partitions
     cores), so what the JVM producer sustains here bounds what any processor can reach on this machine.
     ``ep``: the stack's endpoints (default: the running stack's).
     """
-    from ...stack import endpoints
     from ...bench.drivers.kafka_java_tools import KafkaPerfTestDriver
     from ...bench.workload import Workload
+    from ...stack import endpoints
 
     workload = Workload(name="processor-output-ceiling", message_size=int(record_bytes), max_records=records,
                         consumers=0, partitions=partitions, replication=3, acks="all", phases="sequential")
