@@ -8,17 +8,11 @@ import multiprocessing as mp
 import pandas as pd
 import pytest
 
-from streamlab.bench.drivers.base import (
-    RESULT_COLUMNS,
-    RoleResult,
-    RunResult,
-    Schedule,
-    driver_names,
-    payload_template,
-    split_evenly,
-)
+from streamlab.bench.drivers.base import driver_names
 from streamlab.bench.drivers.kafka_java_tools import parse_consumer_output, parse_e2e_output, parse_producer_output
+from streamlab.bench.drivers.processes import Schedule, payload_template, split_evenly
 from streamlab.bench.drivers.rabbitmq_perftest import parse_perftest_output
+from streamlab.bench.drivers.results import RESULT_COLUMNS, RoleResult, RunResult
 from streamlab.bench.run import ratio_table
 from streamlab.bench.workload import load_workload
 from streamlab.errors import UserError

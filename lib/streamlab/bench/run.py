@@ -35,7 +35,8 @@ from ..measure.results import bundle_dir, write_json, write_table, write_text
 from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
 from ..transport import TransportError
-from .drivers.base import REFERENCE, RESULT_COLUMNS, Driver, Progress, RunResult, driver_names, get_driver
+from .drivers.base import REFERENCE, Driver, Progress, driver_names, get_driver
+from .drivers.results import RESULT_COLUMNS, RunResult
 from .workload import Workload, as_workload
 
 DEFAULT_DRIVERS = "kafka-python,confluent-kafka,kafka-perf-test"

@@ -20,8 +20,8 @@ from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
 from ..workload import Workload
-from .base import STAMP, ChildSpec, Control, Schedule, consumer_payload, payload_template, producer_payload
 from .pika_driver import PikaDriver, consume_arguments
+from .processes import STAMP, ChildSpec, Control, Schedule, consumer_payload, payload_template, producer_payload
 
 
 async def _connect(url: str):

@@ -19,7 +19,7 @@ from typing import Any
 from ...measure.latency import LatencyRecorder, Timeline
 from ...transport import kafka_admin
 from ..workload import Workload
-from .base import (
+from .processes import (
     STAMP,
     ChildSpec,
     Control,

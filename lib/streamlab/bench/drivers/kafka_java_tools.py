@@ -36,7 +36,9 @@ from ...measure.latency import LatencySummary
 from ...stack.config import StackConfig
 from ...transport.kafka_admin import delete_topics, message_count
 from ..workload import Workload
-from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, create_topic, share
+from .base import Driver, DriverError, Progress, bench_name, create_topic
+from .processes import share
+from .results import RoleResult, RunResult
 
 WINDOW_S = 5.0                    # ProducerPerformance's fixed reporting interval
 LOG4J2_QUIET = """\

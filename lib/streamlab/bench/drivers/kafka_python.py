@@ -14,7 +14,7 @@ from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
 from ..workload import Workload
-from .base import (
+from .processes import (
     STAMP,
     ChildSpec,
     Control,

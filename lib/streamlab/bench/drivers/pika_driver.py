@@ -29,13 +29,13 @@ from typing import Any
 from ...measure.latency import LatencyRecorder, Timeline
 from ...transport.rabbitmq import delete_queues
 from ..workload import Workload
-from .base import (
+from .base import amqp_params
+from .processes import (
     STAMP,
     ChildSpec,
     Control,
     ProcessDriver,
     Schedule,
-    amqp_params,
     consumer_payload,
     payload_template,
     producer_payload,
@@ -88,29 +88,92 @@ def rabbit_version(amqp_url: str) -> str:
         conn.close()
 
 
-def producer_main(spec: ChildSpec, ctl: Control) -> None:
-    import pika
+class PikaProducer:
+    """One producer child on a SelectConnection: the state its I/O-loop callbacks share, and those callbacks.
 
-    wl = spec.workload
-    queues = spec.target["queues"]
-    n_queues = len(queues)
-    confirms = wl.confirms > 0
-    window = wl.confirms
-    props = pika.BasicProperties(delivery_mode=2) if wl.persistent else None
-    fixed = spec.rate is not None
-    latency = LatencyRecorder() if confirms else None
-    pending: collections.deque = collections.deque()      # (delivery tag, send time ns), in tag order
-    buf = payload_template(wl.message_size, seed=spec.index)
-    size = len(buf)
-    pack, time_ns = STAMP.pack_into, time.time_ns
-    limit = spec.max_records if spec.max_records is not None else 1 << 62
-    counters, slot, stop = ctl.counters, spec.index, ctl.stop
-    st: dict[str, Any] = {"sent": 0, "acked": 0, "errors": 0, "error": None, "done": False, "send_end": 0.0,
-                          "flush_deadline": 0.0, "ch": None, "start": 0.0, "timer": None, "started": False}
-    timeline = Timeline(0.0)
+    `pump` publishes a chunk per loop turn (within the confirm window, the schedule or the socket buffer's
+    limit) and arms the next turn; `on_confirm` settles confirms and wakes `pump` at once when half the
+    window is free; once the run's time is up `pump` waits for the outstanding confirms, then closes.
+    """
 
-    def settle(tag: int, multiple: bool, ok: bool) -> None:
-        now = time_ns()
+    def __init__(self, spec: ChildSpec, ctl: Control) -> None:
+        import pika
+
+        self.pika = pika
+        self.spec, self.ctl = spec, ctl
+        wl = spec.workload
+        self.workload = wl
+        self.queues = spec.target["queues"]
+        self.confirms = wl.confirms > 0
+        self.window = wl.confirms
+        self.props = pika.BasicProperties(delivery_mode=2) if wl.persistent else None
+        self.latency = LatencyRecorder() if self.confirms else None
+        self.pending: collections.deque = collections.deque()   # (delivery tag, send time ns), in tag order
+        self.buf = payload_template(wl.message_size, seed=spec.index)
+        self.size = len(self.buf)
+        self.limit = spec.max_records if spec.max_records is not None else 1 << 62
+        self.timeline = Timeline(0.0)
+        self.sent = self.acked = self.errors = 0
+        self.error: str | None = None
+        self.started = self.done = False
+        self.start = self.send_end = self.flush_deadline = 0.0
+        self.end_ns = 0
+        self.schedule: Schedule | None = None
+        self.timer: tuple[Any, float] | None = None     # (pika timeout handle, when it is due)
+        self.channel: Any = None
+        self.conn: Any = None
+
+    def run(self) -> None:
+        pika = self.pika
+        self.conn = pika.SelectConnection(amqp_params(self.spec.endpoint), on_open_callback=self.on_open,
+                                          on_open_error_callback=self.on_open_error,
+                                          on_close_callback=self.on_closed)
+        self.conn.ioloop.start()
+        if self.error:
+            raise RuntimeError(f"pika producer {self.spec.index}: {self.error}")
+        errors = self.errors + len(self.pending)
+        self.ctl.report(self.spec, producer_payload(records=self.acked, errors=errors, timeline=self.timeline,
+                                                    send_end=self.send_end, latency=self.latency,
+                                                    extra={"sent": self.sent}))
+
+    # ---- the connection
+
+    def on_open(self, conn: Any) -> None:
+        conn.channel(on_open_callback=self.on_channel)
+
+    def on_channel(self, channel: Any) -> None:
+        self.channel = channel
+        if self.confirms:
+            channel.confirm_delivery(ack_nack_callback=self.on_confirm, callback=lambda _frame: self.begin())
+        else:
+            self.begin()
+
+    def on_open_error(self, conn: Any, error: Any) -> None:
+        self.error = f"cannot connect: {error!r}"
+        conn.ioloop.stop()
+
+    def on_closed(self, conn: Any, reason: Any) -> None:
+        if not self.done:
+            self.error = f"connection closed: {reason!r}"
+        conn.ioloop.stop()
+
+    def begin(self) -> None:
+        """Ready, wait for the common start, then publish."""
+        self.ctl.ready(self.spec)
+        start = self.ctl.wait_start(self.spec)
+        self.timeline.start = start
+        self.start = start
+        self.end_ns = int((start + self.workload.warmup_s + self.workload.duration_s) * 1e9)
+        if self.spec.rate is not None:
+            self.schedule = Schedule(self.spec.rate, int(start * 1e9))
+        self.started = True
+        self.pump()
+
+    # ---- confirms
+
+    def settle(self, tag: int, multiple: bool, ok: bool) -> None:
+        now = time.time_ns()
+        pending, latency = self.pending, self.latency
         n = 0
         if multiple:
             while pending and pending[0][0] <= tag:
@@ -127,56 +190,72 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
                         latency.append_ns(now - sent_ns)
                     break
         if ok:
-            st["acked"] += n
-            timeline.add(now / 1e9, n, n * size)
+            self.acked += n
+            self.timeline.add(now / 1e9, n, n * self.size)
         else:
-            st["errors"] += n
+            self.errors += n
 
-    def on_confirm(frame) -> None:
+    def on_confirm(self, frame: Any) -> None:
         method = frame.method
-        settle(method.delivery_tag, method.multiple, isinstance(method, pika.spec.Basic.Ack))
+        self.settle(method.delivery_tag, method.multiple, isinstance(method, self.pika.spec.Basic.Ack))
         # a freed window wakes the publisher at once (a timer would add up to its period to every send)
-        if st["started"] and (st["done"] or len(pending) <= window // 2):
-            wake(0.0)
+        if self.started and (self.done or len(self.pending) <= self.window // 2):
+            self.wake(0.0)
 
-    def wake(delay: float) -> None:
+    # ---- the publishing loop
+
+    def wake(self, delay: float) -> None:
         """Run pump after `delay`, unless it is due sooner already (one pending timer at most)."""
-        timer = st["timer"]
         due = time.monotonic() + delay
-        if timer is not None:
-            if timer[1] <= due:
+        if self.timer is not None:
+            if self.timer[1] <= due:
                 return
-            st["conn"].ioloop.remove_timeout(timer[0])
-        st["timer"] = (st["conn"].ioloop.call_later(delay, pump), due)
+            self.conn.ioloop.remove_timeout(self.timer[0])
+        self.timer = (self.conn.ioloop.call_later(delay, self.pump), due)
 
-    def pump() -> None:
-        st["timer"] = None
-        conn = st["conn"]
-        ch = st["ch"]
-        if st["done"]:
-            if (not pending) or time.time() > st["flush_deadline"]:
-                if not conn.is_closing and not conn.is_closed:
-                    conn.close()
-            else:
-                wake(0.05)
+    def pump(self) -> None:
+        self.timer = None
+        if self.done:
+            self.flush_or_close()
             return
-        now = time_ns()
-        if now >= st["end_ns"] or st["sent"] >= limit or stop.is_set():
-            st["done"] = True
-            st["send_end"] = time.time()
-            st["flush_deadline"] = st["send_end"] + 30
-            wake(0.0)
+        now = time.time_ns()
+        if now >= self.end_ns or self.sent >= self.limit or self.ctl.stop.is_set():
+            self.done = True
+            self.send_end = time.time()
+            self.flush_deadline = self.send_end + 30
+            self.wake(0.0)
             return
-        budget = min(PUBLISH_CHUNK, limit - st["sent"])
-        if confirms:
-            budget = min(budget, window - len(pending))
-        elif conn._get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        budget = self.budget(now)
+        self.publish(budget)
+        if self.latency is not None:
+            self.latency.maybe_flush()
+        self.wake(self.next_delay(budget))
+
+    def flush_or_close(self) -> None:
+        """After the run: close once every confirm is in, or at the flush deadline."""
+        if (not self.pending) or time.time() > self.flush_deadline:
+            if not self.conn.is_closing and not self.conn.is_closed:
+                self.conn.close()
+        else:
+            self.wake(0.05)
+
+    def budget(self, now_ns: int) -> int:
+        """How many to publish this turn: a chunk, within the confirm window, the socket buffer and the schedule."""
+        budget = min(PUBLISH_CHUNK, self.limit - self.sent)
+        if self.confirms:
+            budget = min(budget, self.window - len(self.pending))
+        elif self.conn._get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             budget = 0
-        schedule = st.get("schedule")
-        if schedule is not None:
-            budget = schedule.due(now, budget)
-        sent = st["sent"]
-        publish = ch.basic_publish
+        if self.schedule is not None:
+            budget = self.schedule.due(now_ns, budget)
+        return budget
+
+    def publish(self, budget: int) -> None:
+        """The hot loop: locals only."""
+        schedule, buf, queues, props = self.schedule, self.buf, self.queues, self.props
+        n_queues, confirms, pending = len(queues), self.confirms, self.pending
+        pack, time_ns, publish = STAMP.pack_into, time.time_ns, self.channel.basic_publish
+        sent = self.sent
         for _ in range(budget):
             if schedule is not None:
                 stamp = schedule.next_due_ns()          # intended time: coordinated omission stays visible
@@ -189,154 +268,129 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
             if confirms:
                 pending.append((sent, stamp))
         if budget and not confirms:
-            st["acked"] += budget
-            timeline.add(time.time(), budget, budget * size)
-        st["sent"] = sent
-        counters[slot] = sent
-        if latency is not None:
-            latency.maybe_flush()
-        if confirms and len(pending) >= window:
-            delay = 0.05                                # a confirm wakes us; this is only the fallback
-        elif schedule is not None:
-            delay = max(0.0, min((schedule.next_due_ns() - time_ns()) / 1e9, 0.01))   # the next slot
-        else:
-            delay = 0.0 if budget else 0.001
-        wake(delay)
+            self.acked += budget
+            self.timeline.add(time.time(), budget, budget * self.size)
+        self.sent = sent
+        self.ctl.counters[self.spec.index] = sent
 
-    def begin() -> None:
-        ctl.ready(spec)
-        start = ctl.wait_start(spec)
-        timeline.start = start
-        st["start"] = start
-        st["end_ns"] = int((start + wl.warmup_s + wl.duration_s) * 1e9)
-        if fixed:
-            st["schedule"] = Schedule(spec.rate, int(start * 1e9))
-        st["started"] = True
-        pump()
-
-    def on_channel(ch) -> None:
-        st["ch"] = ch
-        if confirms:
-            ch.confirm_delivery(ack_nack_callback=on_confirm, callback=lambda _frame: begin())
-        else:
-            begin()
-
-    def on_open(conn) -> None:
-        conn.channel(on_open_callback=on_channel)
-
-    def on_open_error(conn, error) -> None:
-        st["error"] = f"cannot connect: {error!r}"
-        conn.ioloop.stop()
-
-    def on_closed(conn, reason) -> None:
-        if not st["done"]:
-            st["error"] = f"connection closed: {reason!r}"
-        conn.ioloop.stop()
-
-    conn = pika.SelectConnection(amqp_params(spec.endpoint), on_open_callback=on_open,
-                                 on_open_error_callback=on_open_error, on_close_callback=on_closed)
-    st["conn"] = conn
-    conn.ioloop.start()
-    if st["error"]:
-        raise RuntimeError(f"pika producer {spec.index}: {st['error']}")
-    errors = st["errors"] + len(pending)
-    ctl.report(spec, producer_payload(records=st["acked"], errors=errors, timeline=timeline,
-                                      send_end=st["send_end"], latency=latency, extra={"sent": st["sent"]}))
+    def next_delay(self, budget: int) -> float:
+        if self.confirms and len(self.pending) >= self.window:
+            return 0.05                                 # a confirm wakes us; this is only the fallback
+        if self.schedule is not None:
+            return max(0.0, min((self.schedule.next_due_ns() - time.time_ns()) / 1e9, 0.01))   # the next slot
+        return 0.0 if budget else 0.001
 
 
-def consumer_main(spec: ChildSpec, ctl: Control) -> None:
+def producer_main(spec: ChildSpec, ctl: Control) -> None:
+    PikaProducer(spec, ctl).run()
+
+
+class PikaConsumer:
     """A SelectConnection consumer: deliveries go straight to `on_message` from the I/O loop.
 
     (A BlockingConnection queues every delivery as an event object and dispatches it
     later from `process_data_events`, and its `basic_ack` flushes the socket on the
-    spot: two extra steps per delivery.) A 20 ms timer publishes the counters and
-    watches for the stop signal; acks go out with multiple=true every `ack_every`
+    spot: two extra steps per delivery.) A 20 ms timer (`tick`) publishes the counters
+    and watches for the stop signal; acks go out with multiple=true every `ack_every`
     deliveries.
     """
-    import pika
 
-    recv_bytes = spec.settings.get("recv_bytes")
-    if recv_bytes:                                       # this child only: pika reads its socket in 4 KB turns
-        from pika.adapters.utils import io_services_utils
+    def __init__(self, spec: ChildSpec, ctl: Control) -> None:
+        import pika
 
-        io_services_utils._AsyncTransportBase._MAX_RECV_BYTES = int(recv_bytes)
-    wl = spec.workload
-    latency = LatencyRecorder()
-    append = latency.append_ns
-    unpack, time_ns = STAMP.unpack_from, time.time_ns
-    ack_every = wl.ack_every
-    st: dict[str, Any] = {"n": 0, "bytes": 0, "unacked": 0, "last_tag": 0, "warm_ns": 1 << 62, "error": None,
-                          "closing": False, "seen": 0, "seen_bytes": 0, "last_receive": 0.0}
-    stop, counters = ctl.stop, ctl.counters
-    slot = wl.producers + spec.index
-    timeline = Timeline(0.0)
-    first_poll = 0.0
+        self.pika = pika
+        recv_bytes = spec.settings.get("recv_bytes")
+        if recv_bytes:                                   # this child only: pika reads its socket in 4 KB turns
+            from pika.adapters.utils import io_services_utils
 
-    def on_message(channel, method, _props, body) -> None:
-        sent_ns = unpack(body)[0]
-        if sent_ns >= st["warm_ns"]:
-            append(time_ns() - sent_ns)
-        st["n"] += 1
-        st["bytes"] += len(body)
-        st["unacked"] += 1
-        st["last_tag"] = method.delivery_tag
-        if st["unacked"] >= ack_every:
-            channel.basic_ack(method.delivery_tag, multiple=True)
-            st["unacked"] = 0
+            io_services_utils._AsyncTransportBase._MAX_RECV_BYTES = int(recv_bytes)
+        self.spec, self.ctl = spec, ctl
+        self.workload = spec.workload
+        self.latency = LatencyRecorder()
+        self.append = self.latency.append_ns
+        self.ack_every = self.workload.ack_every
+        self.slot = self.workload.producers + spec.index
+        self.timeline = Timeline(0.0)
+        self.n = self.bytes = self.unacked = self.last_tag = 0
+        self.seen = self.seen_bytes = 0
+        self.warm_ns = 1 << 62
+        self.error: str | None = None
+        self.closing = False
+        self.first_poll = self.last_receive = 0.0
+        self.channel: Any = None
+        self.conn: Any = None
 
-    def tick() -> None:
-        n = st["n"]
-        if n != st["seen"]:
-            now = time.time()
-            timeline.add(now, n - st["seen"], st["bytes"] - st["seen_bytes"])
-            st["seen"], st["seen_bytes"], st["last_receive"] = n, st["bytes"], now
-            counters[slot] = n
-            latency.maybe_flush()
-        if stop.is_set():
-            st["closing"] = True
-            if st["unacked"]:
-                st["ch"].basic_ack(st["last_tag"], multiple=True)
-            conn.close()
-            return
-        conn.ioloop.call_later(0.02, tick)
+    def run(self) -> None:
+        self.conn = self.pika.SelectConnection(
+            amqp_params(self.spec.endpoint), on_open_callback=lambda c: c.channel(on_open_callback=self.on_channel),
+            on_open_error_callback=self.on_open_error, on_close_callback=self.on_closed)
+        self.conn.ioloop.start()
+        if self.error:
+            raise RuntimeError(f"pika consumer {self.spec.index}: {self.error}")
+        self.ctl.report(self.spec, consumer_payload(records=self.n, nbytes=self.bytes, timeline=self.timeline,
+                                                    first_poll=self.first_poll, last_receive=self.last_receive,
+                                                    latency=self.latency))
 
-    def begin(_frame=None) -> None:
-        nonlocal first_poll
-        ch = st["ch"]
-        for queue in spec.assignment:
-            ch.basic_consume(queue=spec.target["queues"][queue], on_message_callback=on_message, auto_ack=False,
-                             arguments=consume_arguments(wl.queue_type))
-        ctl.ready(spec)
-        start = ctl.wait_start(spec)
-        st["warm_ns"] = int((start + wl.warmup_s) * 1e9)
-        timeline.start = start
-        first_poll = st["last_receive"] = time.time()
-        tick()
-
-    def on_channel(ch) -> None:
-        st["ch"] = ch
+    def on_channel(self, channel: Any) -> None:
+        self.channel = channel
+        wl = self.workload
         if wl.prefetch or wl.queue_type == "stream":      # a stream consumer must set a prefetch
-            ch.basic_qos(prefetch_count=wl.prefetch or 1000, callback=begin)
+            channel.basic_qos(prefetch_count=wl.prefetch or 1000, callback=self.begin)
         else:
-            begin()
+            self.begin()
 
-    def on_open_error(c, error) -> None:
-        st["error"] = f"cannot connect: {error!r}"
-        c.ioloop.stop()
+    def on_open_error(self, conn: Any, error: Any) -> None:
+        self.error = f"cannot connect: {error!r}"
+        conn.ioloop.stop()
 
-    def on_closed(c, reason) -> None:
-        if not st["closing"]:
-            st["error"] = f"connection closed: {reason!r}"
-        c.ioloop.stop()
+    def on_closed(self, conn: Any, reason: Any) -> None:
+        if not self.closing:
+            self.error = f"connection closed: {reason!r}"
+        conn.ioloop.stop()
 
-    conn = pika.SelectConnection(amqp_params(spec.endpoint),
-                                 on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
-                                 on_open_error_callback=on_open_error, on_close_callback=on_closed)
-    conn.ioloop.start()
-    if st["error"]:
-        raise RuntimeError(f"pika consumer {spec.index}: {st['error']}")
-    ctl.report(spec, consumer_payload(records=st["n"], nbytes=st["bytes"], timeline=timeline, first_poll=first_poll,
-                                      last_receive=st["last_receive"], latency=latency))
+    def begin(self, _frame: Any = None) -> None:
+        spec = self.spec
+        for queue in spec.assignment:
+            self.channel.basic_consume(queue=spec.target["queues"][queue], on_message_callback=self.on_message,
+                                       auto_ack=False, arguments=consume_arguments(self.workload.queue_type))
+        self.ctl.ready(spec)
+        start = self.ctl.wait_start(spec)
+        self.warm_ns = int((start + self.workload.warmup_s) * 1e9)
+        self.timeline.start = start
+        self.first_poll = self.last_receive = time.time()
+        self.tick()
+
+    def on_message(self, channel: Any, method: Any, _props: Any, body: bytes) -> None:
+        sent_ns = STAMP.unpack_from(body)[0]
+        if sent_ns >= self.warm_ns:
+            self.append(time.time_ns() - sent_ns)
+        self.n += 1
+        self.bytes += len(body)
+        self.unacked += 1
+        self.last_tag = method.delivery_tag
+        if self.unacked >= self.ack_every:
+            channel.basic_ack(method.delivery_tag, multiple=True)
+            self.unacked = 0
+
+    def tick(self) -> None:
+        n = self.n
+        if n != self.seen:
+            now = time.time()
+            self.timeline.add(now, n - self.seen, self.bytes - self.seen_bytes)
+            self.seen, self.seen_bytes, self.last_receive = n, self.bytes, now
+            self.ctl.counters[self.slot] = n
+            self.latency.maybe_flush()
+        if self.ctl.stop.is_set():
+            self.closing = True
+            if self.unacked:
+                self.channel.basic_ack(self.last_tag, multiple=True)
+            self.conn.close()
+            return
+        self.conn.ioloop.call_later(0.02, self.tick)
+
+
+def consumer_main(spec: ChildSpec, ctl: Control) -> None:
+    PikaConsumer(spec, ctl).run()
 
 
 class PikaDriver(ProcessDriver):

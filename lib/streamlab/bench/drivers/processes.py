@@ -1,15 +1,8 @@
-"""The driver interface, the one result schema, and the process orchestration Python drivers share.
-
-A driver runs one workload against one broker and returns a `RunResult`: per role
-(`producer`, `consumer`, `e2e`) the records and bytes counted in the measurement
-window, the window's length, a per-second series, and a latency summary. Every
-driver fills the same object, whether it runs Python clients in child processes
-or parses what a Java perf tool printed, so `RunResult.rows()` gives the same tidy
-rows (one per run × role × metric) for all of them.
+"""The process orchestration the Python drivers share: each producer and consumer in its own process.
 
 Python drivers (`ProcessDriver`) run each producer and each consumer in its own
-process (spawned: the GIL would otherwise serialize them) and coordinate them
-like this:
+process (spawned: the GIL would otherwise serialize them); `ChildRun` coordinates
+them like this:
 
 1. the parent creates the topic/queues;
 2. consumers start, take their partitions/queues and report ready (concurrent runs);
@@ -30,332 +23,35 @@ latency instead of being hidden (coordinated omission).
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import random
-import re
 import struct
 import sys
 import time
 import traceback
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ...errors import UserError
-from ...measure.latency import LatencyRecorder, LatencySummary, Timeline, merge_encoded, summarize
+from ...measure.latency import LatencyRecorder, Timeline, merge_encoded, summarize
 from ...transport import kafka_admin
-from ...transport.rabbitmq import connection_parameters
-from ...transport.spec import TopicSpec
 from ..workload import TIMESTAMP_BYTES, Workload
+from .base import Driver, DriverError, Progress, bench_name, create_topic
+from .results import RoleResult, RunResult
 
-MB = 1024 * 1024          # MB/s as the Kafka and RabbitMQ tools print it (2^20 bytes)
-ROLES = ("producer", "consumer", "e2e")
-THROUGHPUT_METRICS = ("records_per_s", "mb_per_s", "records", "errors")
 STAMP = struct.Struct("<Q")
-
-# one row per run × role × metric; the columns after `value` say what it was measured under
-RESULT_COLUMNS = [
-    "bench_id", "run_id", "round", "timestamp", "driver", "broker", "native", "workload", "role", "metric", "value",
-    "message_size", "rate", "target_rate", "producers", "consumers", "partitions", "queues", "replication",
-    "brokers", "acks", "compression", "batch_size", "linger_ms", "confirms", "prefetch", "persistent",
-    "queue_type", "phases", "warmup_s", "duration_s", "client_version", "cores", "memory_gb", "settings",
-    "notes", "error",
-]
-
-
-class DriverError(RuntimeError):
-    """A run failed (a child crashed, a tool exited badly); the runner records it and goes on."""
 
 
 # -- results ------------------------------------------------------------------------------------
 
-@dataclass
-class RoleResult:
-    """What one role did in the measurement window (records, bytes, seconds) and over the whole run."""
-
-    role: str
-    records: int = 0                 # counted inside the measurement window
-    bytes: int = 0
-    seconds: float = 0.0             # the window's length
-    total_records: int = 0           # the whole run, warm-up and drain included
-    errors: int = 0
-    latency: LatencySummary | None = None
-    per_second: list[int] = field(default_factory=list)
-
-    @property
-    def records_per_s(self) -> float:
-        return self.records / self.seconds if self.seconds > 0 else math.nan
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.bytes / self.seconds / MB if self.seconds > 0 else math.nan
-
-    def metrics(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if self.role != "e2e":
-            out.update(records_per_s=self.records_per_s, mb_per_s=self.mb_per_s,
-                       records=float(self.total_records), errors=float(self.errors))
-        else:
-            out["records"] = float(self.latency.count if self.latency else self.total_records)
-        if self.latency is not None:
-            out.update(self.latency.metrics())
-        return out
-
-
-@dataclass
-class RunResult:
-    """One driver × one workload: the roles it measured and everything needed to interpret them."""
-
-    driver: str
-    broker: str
-    native: bool
-    workload: Workload
-    client_version: str = ""
-    brokers: int = 0                 # Kafka brokers in the cluster / RabbitMQ nodes
-    replication: int = 0             # the replication the topic really got (capped at the broker count)
-    target_rate: float | None = None
-    phases: str = ""
-    roles: dict[str, RoleResult] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)   # the client/tool configuration actually used
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    started_at: float = field(default_factory=time.time)
-    calibrated_max: float | None = None
-    rate_label: str | None = None    # how the tool loaded the broker when it ignores the workload's rate
-
-    def role(self, name: str) -> RoleResult | None:
-        return self.roles.get(name)
-
-    @property
-    def sent(self) -> int:
-        producer = self.roles.get("producer")
-        return producer.total_records if producer else 0
-
-    @property
-    def received(self) -> int:
-        consumer = self.roles.get("consumer")
-        return consumer.total_records if consumer else 0
-
-    def rows(self, bench_id: str = "", run_id: str = "", machine: dict | None = None,
-             round_: int = 0) -> list[dict]:
-        wl = self.workload
-        machine = machine or {}
-        base = {
-            "bench_id": bench_id, "run_id": run_id, "round": round_,
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started_at)),
-            "driver": self.driver, "broker": self.broker, "native": self.native, "workload": wl.name,
-            "message_size": wl.message_size, "rate": self.rate_label or wl.rate_label,
-            "target_rate": float(self.target_rate) if self.target_rate is not None else math.nan,
-            "producers": wl.producers, "consumers": wl.consumers, "partitions": wl.partitions, "queues": wl.queues,
-            "replication": self.replication, "brokers": self.brokers, "acks": wl.acks,
-            "compression": wl.compression, "batch_size": wl.batch_size, "linger_ms": wl.linger_ms,
-            "confirms": wl.confirms, "prefetch": wl.prefetch, "persistent": wl.persistent,
-            "queue_type": wl.queue_type, "phases": self.phases or wl.phases, "warmup_s": wl.warmup_s,
-            "duration_s": wl.duration_s, "client_version": self.client_version,
-            "cores": machine.get("cores", os.cpu_count()), "memory_gb": machine.get("memory_gb", math.nan),
-            "settings": json.dumps(self.settings, sort_keys=True, default=str), "notes": "; ".join(self.notes),
-            "error": self.error or "",
-        }
-        rows = []
-        if self.calibrated_max is not None:
-            rows.append({**base, "role": "producer", "metric": "calibrated_max_records_per_s",
-                         "value": float(self.calibrated_max)})
-        if self.error:
-            rows.append({**base, "role": "run", "metric": "failed", "value": 1.0})
-        for role in ROLES:
-            result = self.roles.get(role)
-            if result is None:
-                continue
-            for metric, value in result.metrics().items():
-                rows.append({**base, "role": role, "metric": metric, "value": float(value)})
-        return [{col: row.get(col) for col in RESULT_COLUMNS} for row in rows]
-
-    def timeseries_rows(self, bench_id: str = "", run_id: str = "") -> list[dict]:
-        rows = []
-        for role in ("producer", "consumer"):
-            result = self.roles.get(role)
-            if result is None:
-                continue
-            for second, records in enumerate(result.per_second):
-                rows.append({"bench_id": bench_id, "run_id": run_id, "driver": self.driver, "broker": self.broker,
-                             "workload": self.workload.name, "role": role, "second": second, "records": records,
-                             "mb": records * self.workload.message_size / MB})
-        return rows
-
 
 # -- drivers ------------------------------------------------------------------------------------
 
-class Progress:
-    """What drivers report while they run.
-
-    On a terminal, a tqdm bar over the estimated seconds. Anywhere else (CI, `> file`, the book runner) a
-    bar is hundreds of `\r` frames on one line, so it prints one plain line per phase instead: a note
-    opens a new phase when it differs from the last one in more than its numbers ("sent 1,200" → "sent
-    2,400" is the same phase)."""
-
-    def __init__(self, total_s: float = 0.0, enabled: bool = True, stream: Any = None) -> None:
-        self.total_s = max(total_s, 1.0)
-        self.started = time.monotonic()
-        self.bar = None
-        self.stream = stream if stream is not None else sys.stderr
-        self.plain = enabled and not _is_tty(self.stream)
-        self._phase = ""
-        if enabled and not self.plain:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=round(self.total_s), unit="s", leave=True, mininterval=0.5, file=self.stream,
-                            bar_format="{percentage:3.0f}%|{bar:20}| {n:.0f}/{total:.0f} s est. {desc}")
-
-    def note(self, text: str) -> None:
-        if self.plain:
-            phase = re.sub(r"\d[\d,.]*", "#", text)
-            if phase != self._phase:
-                self._phase = phase
-                self._line(text)
-        elif self.bar is not None:
-            self.bar.set_description_str(text, refresh=False)
-            self.refresh()
-
-    def _line(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:5.0f} s / ~{self.total_s:.0f} s] {text}", file=self.stream,
-              flush=True)
-
-    def refresh(self) -> None:
-        if self.bar is not None:
-            elapsed = min(time.monotonic() - self.started, self.bar.total - 0.5)
-            if elapsed > self.bar.n:
-                self.bar.update(elapsed - self.bar.n)     # update() honours mininterval; refresh() would not
-
-    def close(self) -> None:
-        if self.plain:
-            self._line("done")
-        elif self.bar is not None:
-            self.bar.n = self.bar.total
-            self.bar.set_description_str("done", refresh=False)
-            self.bar.refresh()
-            self.bar.close()
-
-
-def _is_tty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-class Driver(ABC):
-    """Runs a workload against one broker and returns a RunResult; one instance per run is fine."""
-
-    name: ClassVar[str]
-    broker: ClassVar[str]                 # "kafka" or "rabbitmq"
-    native: ClassVar[bool] = False        # the broker's own Java tool (the reference of the ratios)
-    takes_rate: ClassVar[bool] = True     # False: the driver sets its own load (ping-pong), "50%" means nothing
-    description: ClassVar[str] = ""
-
-    @abstractmethod
-    def client_version(self) -> str: ...
-
-    def check(self, endpoints: Any) -> None:
-        """Raise UserError with one line when this driver cannot run (broker down, tool missing)."""
-        check_broker(self.broker, endpoints)
-
-    @abstractmethod
-    def run(self, workload: Workload, endpoints: Any, progress: Progress | None = None) -> RunResult:
-        """Run `workload` (its rate already absolute: the runner resolves "50%") and measure it."""
-
-    def estimate_s(self, workload: Workload) -> float:
-        """Wall time one run takes, for the progress bar."""
-        return workload.warmup_s + workload.duration_s + 6.0
-
-
-DRIVERS: dict[str, str] = {
-    "kafka-python": "streamlab.bench.drivers.kafka_python:KafkaPythonDriver",
-    "confluent-kafka": "streamlab.bench.drivers.confluent:ConfluentDriver",
-    "kafka-perf-test": "streamlab.bench.drivers.kafka_java_tools:KafkaPerfTestDriver",
-    "kafka-e2e-latency": "streamlab.bench.drivers.kafka_java_tools:KafkaEndToEndLatencyDriver",
-    "pika": "streamlab.bench.drivers.pika_driver:PikaDriver",
-    "aio-pika": "streamlab.bench.drivers.aio_pika_driver:AioPikaDriver",
-    "rabbitmq-perftest": "streamlab.bench.drivers.rabbitmq_perftest:RabbitPerfTestDriver",
-}
-ALIASES: dict[str, list[str]] = {
-    "kafka": ["kafka-python", "confluent-kafka", "kafka-perf-test"],
-    "rabbitmq": ["pika", "rabbitmq-perftest"],
-    "rabbitmq-clients": ["pika", "aio-pika", "rabbitmq-perftest"],
-    "python": ["kafka-python", "confluent-kafka", "pika", "aio-pika"],
-    "native": ["kafka-perf-test", "rabbitmq-perftest"],
-    "all": ["kafka-python", "confluent-kafka", "kafka-perf-test", "pika", "rabbitmq-perftest"],
-    "confluent": ["confluent-kafka"], "kafka-producer-perf-test": ["kafka-perf-test"],
-    "perftest": ["rabbitmq-perftest"], "perf-test": ["rabbitmq-perftest"], "aiopika": ["aio-pika"],
-}
-REFERENCE = {"kafka": "kafka-perf-test", "rabbitmq": "rabbitmq-perftest"}   # what ratios divide by
-
-
-def driver_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
-    """"kafka-python,confluent-kafka" or a list → known driver names (aliases expanded, order kept)."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in (i.strip().lower() for i in items):
-        if not item:
-            continue
-        expanded = ALIASES.get(item, [item])
-        for name in expanded:
-            if name not in DRIVERS:
-                raise UserError(f"driver {item!r} is not known: use {', '.join(DRIVERS)} "
-                                 f"(or {', '.join(a for a in ALIASES if a in ('kafka', 'rabbitmq', 'python', 'all'))})")
-            if name not in names:
-                names.append(name)
-    if not names:
-        raise UserError("no driver given: use --driver kafka-python,confluent-kafka,kafka-perf-test (for example)")
-    return names
-
-
-def get_driver(name: str) -> Driver:
-    import importlib
-
-    if name not in DRIVERS:
-        name = driver_names(name)[0]
-    module, cls = DRIVERS[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
-
 
 # -- broker plumbing shared by the Kafka drivers ------------------------------------------------
-
-def check_broker(broker: str, endpoints: Any) -> None:
-    if broker == "kafka":
-        kafka_admin.metadata(endpoints.kafka_bootstrap, timeout=8)
-    elif broker == "rabbitmq":
-        import pika
-
-        try:
-            conn = pika.BlockingConnection(amqp_params(endpoints.amqp_url, timeout=5))
-            conn.close()
-        except Exception as exc:  # noqa: BLE001 - any connection failure means the same to the user
-            raise UserError(f"RabbitMQ does not answer at {endpoints.amqp_url} ({type(exc).__name__}): start it with "
-                            f"`streamlab stack up --broker rabbitmq`") from None
-
-
-def amqp_params(url: str, timeout: float = 10):
-    """A bench client's connection: the broker's heartbeat, and a publisher blocked by flow control for
-    up to a minute before it gives up."""
-    return connection_parameters(url, "streamlab-bench", socket_timeout=timeout, heartbeat=None, blocked_timeout=60)
-
-
-def create_topic(bootstrap: str, topic: str, partitions: int, replication: int,
-                 config: dict[str, str] | None = None) -> tuple[int, int]:
-    """Create a bench topic (replication capped at the broker count); returns (brokers, replication)."""
-    brokers = kafka_admin.broker_count(bootstrap)
-    spec = TopicSpec(topic, "raw", partitions, max(1, replication), dict(config or {})).for_cluster(brokers)
-    kafka_admin.ensure_topics(bootstrap, [spec])
-    return brokers, spec.replication
-
-
-def bench_name(driver: str) -> str:
-    return f"streamlab-bench-{driver}-{os.urandom(3).hex()}"
 
 
 # -- payloads and pacing (used inside the child processes) ---------------------------------------
@@ -537,135 +233,9 @@ class ProcessDriver(Driver):
 
     def _orchestrate(self, wl: Workload, prepared: dict, settings: dict, result: RunResult,
                      progress: Progress, sequential: bool) -> None:
-        ctx = mp.get_context("spawn")
-        n_prod, n_cons = wl.producers, wl.consumers
-        ctl = Control(ctx, n_prod + n_cons)
-        tag = os.urandom(3).hex()
-        procs: list[mp.process.BaseProcess] = []
-        ready: set[tuple[str, int]] = set()
-        reports: dict[tuple[str, int], dict] = {}
-
-        def spawn(role: str, index: int) -> None:
-            entry = type(self).producer_entry if role == "producer" else type(self).consumer_entry
-            units = list(range(prepared["units"]))
-            if role == "consumer":
-                if n_cons <= len(units) or not self.competing_consumers:
-                    assignment = split_evenly(units, n_cons, index)
-                else:
-                    assignment = [units[index % len(units)]]
-            else:
-                assignment = units
-            spec = ChildSpec(role=role, index=index, workload=wl, endpoint=prepared["endpoint"],
-                             target=prepared["target"], assignment=assignment, settings=settings[role],
-                             run_tag=tag, max_records=share(wl.max_records, n_prod, index),
-                             rate=wl.per_producer_rate, sequential=sequential)
-            proc = ctx.Process(target=_child_main, args=(entry, spec, ctl), name=f"{self.name}-{role}-{index}",
-                               daemon=True)
-            with _main_module_hidden():
-                proc.start()
-            procs.append(proc)
-
-        def pump(timeout: float) -> None:
-            """Read one message from the children (or time out); a child's error aborts the run."""
-            try:
-                kind, role, index, payload = ctl.results.get(timeout=timeout)
-            except queue_mod.Empty:
-                for proc in procs:
-                    if proc.exitcode not in (None, 0):
-                        raise DriverError(f"{proc.name} exited with code {proc.exitcode}") from None
-                return
-            if kind == "ready":
-                ready.add((role, index))
-            elif kind == "result":
-                reports[(role, index)] = payload
-            else:
-                raise DriverError(f"{self.name} {role} {index} failed: {_last_line(payload)}\n{payload}")
-
-        def wait_for(keys: set[tuple[str, int]], store: set | dict, what: str, timeout: float) -> None:
-            deadline = time.monotonic() + timeout
-            while not keys <= set(store):
-                if time.monotonic() > deadline:
-                    missing = ", ".join(f"{r} {i}" for r, i in sorted(keys - set(store)))
-                    raise DriverError(f"{self.name}: {missing} not {what} within {timeout:.0f}s")
-                pump(0.2)
-                progress.refresh()
-
-        producers = {("producer", i) for i in range(n_prod)}
-        consumers = {("consumer", i) for i in range(n_cons)}
-        try:
-            if not sequential:
-                progress.note(f"{self.name}: starting consumers")
-                for i in range(n_cons):
-                    spawn("consumer", i)
-                wait_for(consumers, ready, "ready", self.START_TIMEOUT_S)
-            progress.note(f"{self.name}: starting producers")
-            for i in range(n_prod):
-                spawn("producer", i)
-            wait_for(producers, ready, "ready", self.START_TIMEOUT_S)
-
-            start = time.time() + 0.2
-            ctl.start_at.value = start
-            if not sequential:
-                ctl.consume_at.value = start
-                ctl.consume.set()
-            ctl.go.set()
-            run_s = wl.warmup_s + wl.duration_s
-            deadline = time.monotonic() + run_s + self.FLUSH_TIMEOUT_S + 5
-            while not producers <= set(reports):
-                if time.monotonic() > deadline:
-                    raise DriverError(
-                        f"{self.name}: producers did not finish within {run_s + self.FLUSH_TIMEOUT_S:.0f}s"
-                    )
-                pump(0.2)
-                sent = sum(ctl.counters[i] for i in range(n_prod))
-                got = sum(ctl.counters[n_prod + i] for i in range(n_cons))
-                phase = "warm-up" if time.time() < start + wl.warmup_s else "measuring"
-                progress.note(
-                    f"{self.name}: {phase}, sent {sent:,}" + (f", received {got:,}" if not sequential else "")
-                )
-            expected = sum(reports[k]["records"] for k in producers)
-
-            if n_cons:
-                if sequential:
-                    progress.note(f"{self.name}: consuming {expected:,} records")
-                    for i in range(n_cons):
-                        spawn("consumer", i)
-                    wait_for(consumers, ready, "ready", self.START_TIMEOUT_S)
-                    ctl.consume_at.value = time.time() + 0.05
-                    ctl.consume.set()
-                    drain_s = max(30.0, 3 * run_s)
-                else:
-                    drain_s = max(10.0, wl.duration_s)
-                drain_deadline = time.monotonic() + drain_s
-                while True:
-                    got = sum(ctl.counters[n_prod + i] for i in range(n_cons))
-                    if got >= expected:
-                        break
-                    if time.monotonic() > drain_deadline:
-                        result.notes.append(f"consumers received {got:,} of {expected:,} within the "
-                                            f"{drain_s:.0f}s drain timeout")
-                        break
-                    pump(0.1)
-                    progress.note(f"{self.name}: draining, received {got:,}/{expected:,}")
-            ctl.stop.set()
-            wait_for(consumers, reports, "finished", 30.0)
-        finally:
-            ctl.stop.set()
-            ctl.go.set()
-            ctl.consume.set()
-            for proc in procs:
-                proc.join(timeout=10)
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-                    proc.join(timeout=5)
-            # leftover results must not keep the queue's feeder thread alive
-            try:
-                while True:
-                    ctl.results.get_nowait()
-            except (queue_mod.Empty, OSError, ValueError):
-                pass
-        self._collect(wl, result, reports, n_prod, n_cons, sequential)
+        run = ChildRun(self, wl, prepared, settings, result, progress, sequential)
+        run.run()
+        self._collect(wl, result, run.reports, wl.producers, wl.consumers, sequential)
 
     # -- turning child reports into roles ------------------------------------------------------------
     @staticmethod
@@ -705,6 +275,169 @@ class ProcessDriver(Driver):
             e2e = summarize(merge_encoded(c.get("latency") for c in cons))
             result.roles["e2e"] = RoleResult("e2e", records=e2e.count if e2e else 0, total_records=total, latency=e2e)
         result.roles["consumer"] = consumer
+
+
+class ChildRun:
+    """One run of a `ProcessDriver`'s children, phase by phase: start consumers (concurrent runs) and
+    producers, let them send, drain the consumers, stop and reap every child.
+
+    The parent's side of the protocol the module docstring describes; the state the phases share (the
+    children, who is ready, their reports) lives here. A child's error aborts the run with its last line.
+    """
+
+    def __init__(self, driver: ProcessDriver, wl: Workload, prepared: dict, settings: dict, result: RunResult,
+                 progress: Progress, sequential: bool) -> None:
+        self.driver, self.wl, self.prepared, self.settings = driver, wl, prepared, settings
+        self.result, self.progress, self.sequential = result, progress, sequential
+        self.name = driver.name
+        self.ctx = mp.get_context("spawn")
+        self.n_prod, self.n_cons = wl.producers, wl.consumers
+        self.ctl = Control(self.ctx, self.n_prod + self.n_cons)
+        self.tag = os.urandom(3).hex()
+        self.procs: list[mp.process.BaseProcess] = []
+        self.ready: set[tuple[str, int]] = set()
+        self.reports: dict[tuple[str, int], dict] = {}
+        self.producers = {("producer", i) for i in range(self.n_prod)}
+        self.consumers = {("consumer", i) for i in range(self.n_cons)}
+        self.run_s = wl.warmup_s + wl.duration_s
+
+    def run(self) -> None:
+        try:
+            if not self.sequential:
+                self.start_consumers()
+            self.progress.note(f"{self.name}: starting producers")
+            for i in range(self.n_prod):
+                self.spawn("producer", i)
+            self.wait_for(self.producers, self.ready, "ready", self.driver.START_TIMEOUT_S)
+            self.send()
+            if self.n_cons:
+                self.drain(sum(self.reports[k]["records"] for k in self.producers))
+            self.ctl.stop.set()
+            self.wait_for(self.consumers, self.reports, "finished", 30.0)
+        finally:
+            self.reap()
+
+    # ---- the children
+
+    def spawn(self, role: str, index: int) -> None:
+        driver, wl, prepared = self.driver, self.wl, self.prepared
+        entry = type(driver).producer_entry if role == "producer" else type(driver).consumer_entry
+        units = list(range(prepared["units"]))
+        if role == "consumer":
+            if self.n_cons <= len(units) or not driver.competing_consumers:
+                assignment = split_evenly(units, self.n_cons, index)
+            else:
+                assignment = [units[index % len(units)]]
+        else:
+            assignment = units
+        spec = ChildSpec(role=role, index=index, workload=wl, endpoint=prepared["endpoint"],
+                         target=prepared["target"], assignment=assignment, settings=self.settings[role],
+                         run_tag=self.tag, max_records=share(wl.max_records, self.n_prod, index),
+                         rate=wl.per_producer_rate, sequential=self.sequential)
+        proc = self.ctx.Process(target=_child_main, args=(entry, spec, self.ctl), name=f"{self.name}-{role}-{index}",
+                                daemon=True)
+        with _main_module_hidden():
+            proc.start()
+        self.procs.append(proc)
+
+    def pump(self, timeout: float) -> None:
+        """Read one message from the children (or time out); a child's error aborts the run."""
+        try:
+            kind, role, index, payload = self.ctl.results.get(timeout=timeout)
+        except queue_mod.Empty:
+            for proc in self.procs:
+                if proc.exitcode not in (None, 0):
+                    raise DriverError(f"{proc.name} exited with code {proc.exitcode}") from None
+            return
+        if kind == "ready":
+            self.ready.add((role, index))
+        elif kind == "result":
+            self.reports[(role, index)] = payload
+        else:
+            raise DriverError(f"{self.name} {role} {index} failed: {_last_line(payload)}\n{payload}")
+
+    def wait_for(self, keys: set[tuple[str, int]], store: set | dict, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not keys <= set(store):
+            if time.monotonic() > deadline:
+                missing = ", ".join(f"{r} {i}" for r, i in sorted(keys - set(store)))
+                raise DriverError(f"{self.name}: {missing} not {what} within {timeout:.0f}s")
+            self.pump(0.2)
+            self.progress.refresh()
+
+    def received(self) -> int:
+        return sum(self.ctl.counters[self.n_prod + i] for i in range(self.n_cons))
+
+    # ---- the phases
+
+    def start_consumers(self) -> None:
+        self.progress.note(f"{self.name}: starting consumers")
+        for i in range(self.n_cons):
+            self.spawn("consumer", i)
+        self.wait_for(self.consumers, self.ready, "ready", self.driver.START_TIMEOUT_S)
+
+    def send(self) -> None:
+        """A common start for every child, then wait until every producer has reported."""
+        ctl, wl = self.ctl, self.wl
+        start = time.time() + 0.2
+        ctl.start_at.value = start
+        if not self.sequential:
+            ctl.consume_at.value = start
+            ctl.consume.set()
+        ctl.go.set()
+        flush_s = self.driver.FLUSH_TIMEOUT_S
+        deadline = time.monotonic() + self.run_s + flush_s + 5
+        while not self.producers <= set(self.reports):
+            if time.monotonic() > deadline:
+                raise DriverError(f"{self.name}: producers did not finish within {self.run_s + flush_s:.0f}s")
+            self.pump(0.2)
+            sent = sum(ctl.counters[i] for i in range(self.n_prod))
+            phase = "warm-up" if time.time() < start + wl.warmup_s else "measuring"
+            received = f", received {self.received():,}" if not self.sequential else ""
+            self.progress.note(f"{self.name}: {phase}, sent {sent:,}{received}")
+
+    def drain(self, expected: int) -> None:
+        """Consumers read until they hold every acknowledged record, or the drain timeout passes (noted)."""
+        if self.sequential:
+            self.progress.note(f"{self.name}: consuming {expected:,} records")
+            for i in range(self.n_cons):
+                self.spawn("consumer", i)
+            self.wait_for(self.consumers, self.ready, "ready", self.driver.START_TIMEOUT_S)
+            self.ctl.consume_at.value = time.time() + 0.05
+            self.ctl.consume.set()
+            drain_s = max(30.0, 3 * self.run_s)
+        else:
+            drain_s = max(10.0, self.wl.duration_s)
+        drain_deadline = time.monotonic() + drain_s
+        while True:
+            got = self.received()
+            if got >= expected:
+                break
+            if time.monotonic() > drain_deadline:
+                self.result.notes.append(f"consumers received {got:,} of {expected:,} within the "
+                                         f"{drain_s:.0f}s drain timeout")
+                break
+            self.pump(0.1)
+            self.progress.note(f"{self.name}: draining, received {got:,}/{expected:,}")
+
+    def reap(self) -> None:
+        """Whatever happened: release every child, join it (terminate the stuck), empty the results queue."""
+        ctl = self.ctl
+        ctl.stop.set()
+        ctl.go.set()
+        ctl.consume.set()
+        for proc in self.procs:
+            proc.join(timeout=10)
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+        # leftover results must not keep the queue's feeder thread alive
+        try:
+            while True:
+                ctl.results.get_nowait()
+        except (queue_mod.Empty, OSError, ValueError):
+            pass
 
 
 class KafkaProcessDriver(ProcessDriver):
@@ -750,11 +483,5 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else str(text)
 
 
-def python_version() -> str:
-    return sys.version.split()[0]
-
-
-__all__ = ["Driver", "ProcessDriver", "KafkaProcessDriver", "RunResult", "RoleResult", "Progress", "DriverError",
-    "ChildSpec", "Control", "RESULT_COLUMNS", "DRIVERS", "ALIASES", "REFERENCE", "driver_names", "get_driver",
-    "payload_template", "Schedule", "STAMP", "MB", "create_topic", "check_broker", "bench_name", "producer_payload",
-    "consumer_payload"]
+__all__ = ["PROFILE_ENV", "STAMP", "ChildSpec", "Control", "KafkaProcessDriver", "ProcessDriver", "Schedule",
+           "consumer_payload", "payload_template", "producer_payload", "share", "split_evenly"]

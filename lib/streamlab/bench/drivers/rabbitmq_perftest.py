@@ -21,8 +21,10 @@ from ...measure.latency import LatencySummary
 from ...stack.config import StackConfig
 from ...transport.rabbitmq import delete_queues
 from ..workload import Workload
-from .base import Driver, DriverError, Progress, RoleResult, RunResult, bench_name, share
+from .base import Driver, DriverError, Progress, bench_name
 from .kafka_java_tools import ToolProcess, jar_version, java_command, require_jars, wait_all
+from .processes import share
+from .results import RoleResult, RunResult
 
 _TIME = re.compile(r"time:? ([\d.]+) ?s,")
 _RATE = re.compile(r"(\w+): (\d+(?:\.\d+)?) msg/s")

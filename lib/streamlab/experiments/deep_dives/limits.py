@@ -28,8 +28,9 @@ from typing import Any
 import pandas as pd
 
 from ...bench import run as bench
-from ...bench.drivers.base import MB, Progress, get_driver
+from ...bench.drivers.base import Progress, get_driver
 from ...bench.drivers.kafka_java_tools import ToolProcess, java_command, parse_consumer_output, require_jars
+from ...bench.drivers.results import MB
 from ...bench.workload import ACKS, load_workload
 from ...codecs import service_codec
 from ...domain.fleet import Fleet

@@ -182,8 +182,8 @@ def profile_max_run(workload: Workload, endpoints: Any, driver: Any = None) -> p
     """One max-rate run of `driver` (default pika) with py-spy on its producer and consumer for their whole
     life, the samples inside pika's I/O loop folded into the share table. Falls back to cProfile in the
     children when py-spy yields nothing."""
-    from ...bench.drivers.base import PROFILE_ENV
     from ...bench.drivers.pika_driver import PikaDriver
+    from ...bench.drivers.processes import PROFILE_ENV
 
     driver = driver or PikaDriver()
     with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-profile-") as tmp:
