@@ -82,7 +82,7 @@ def _held_rabbit(stack, exchange: str) -> list[bytes]:
     """Every message queued behind the dead-letter exchange, taken with basic.get (found, not bound here)."""
     import pika
 
-    from streamlab.transport.rabbitmq_mgmt import mgmt_get
+    from streamlab.transport.rabbitmq.management import mgmt_get
 
     vhost = "%2F"
     bindings = mgmt_get(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from streamlab.transport.rabbitmq import RabbitMQTransport, Topology
-from streamlab.transport.rabbitmq_mgmt import mgmt_get
+from streamlab.transport.rabbitmq.management import mgmt_get
 from streamlab.transport.spec import TopicSpec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.rabbitmq]

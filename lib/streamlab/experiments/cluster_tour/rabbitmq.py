@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...transport.rabbitmq_mgmt import mgmt_api
+from ...transport.rabbitmq.management import mgmt_api
 
 
 def rabbit_overview(mgmt_url: str, amqp_url: str, timeout_s: float = 5.0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -48,7 +48,7 @@ import pandas as pd
 from ...bench.run import run_bench
 from ...bench.workload import Workload, workload_from_dict
 from ...measure.results import bundle_dir, write_json, write_table
-from ...transport.rabbitmq_mgmt import mgmt_get
+from ...transport.rabbitmq.management import mgmt_get
 
 REFERENCE = "rabbitmq-perftest"
 OURS = "pika"

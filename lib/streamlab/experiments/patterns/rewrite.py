@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...transport.rabbitmq_mgmt import mgmt_api
+from ...transport.rabbitmq.management import mgmt_api
 from ...transport.spec import Endpoints
 from ..application import dead_letters, delivery, detections, ground_truth, kafka_probes, sink_output
 from ..application import latency as stage_latency

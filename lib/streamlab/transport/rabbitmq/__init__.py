@@ -123,9 +123,9 @@ import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
-from .base import DeliveryCallback, Record, TransportError
-from .rabbitmq_mgmt import mgmt_get
-from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
+from ..base import DeliveryCallback, Record, TransportError
+from ..spec import TopicSpec, TopicTable, base_name, namespace_prefix
+from .management import mgmt_get
 
 log = logging.getLogger(__name__)
 
