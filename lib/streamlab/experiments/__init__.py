@@ -1,14 +1,14 @@
-"""Experiments: workloads, load drivers and measurements behind the book's figures.
+"""The book's experiments, one package per chapter, named as the book names it.
 
-Each experiment is a function that returns a tidy pandas DataFrame (one row
-per run and metric) and has a ``save_results`` companion that writes it as CSV
-and Parquet under the run's output folder. Modules are imported explicitly
-(``from streamlab.bench.codec_bench import run_codec_benchmark``) so that
-importing this package stays cheap.
+`cluster_tour` (00: the cluster losing and regaining brokers), `application` (01: one run of the
+application, analysed), `deep_dives` (02: the nine Kafka deep dives; its index gives each one's number),
+`patterns` (03: the RabbitMQ rewrite, the patterns compared, known issues, scaling, RabbitMQ at its own
+speed), `profiling` (04), `reflection` (05: the project's record and its targets), `faults` (06: faults,
+counted); `containers` serves the podman sections of 01 and 03. Each package's docstring says which
+module holds what.
 
-The chapters' experiments are packages with one module per concept:
-`streamlab.experiments.cluster_tour` (chapter 00, the cluster tour: sampler, load,
-probes, failover, listeners, endpoints) and `streamlab.experiments.application`
-(chapter 01, one run of the application: its analysis, kept apart from the
-live probes). Each package's docstring says which module holds what.
+An experiment returns tidy pandas DataFrames (one row per run and metric); the chapter saves them
+(`streamlab.book.save_table`, or `streamlab.measure.results` for a bundle). The reusable benchmark
+harness they build on is `streamlab.bench`. Modules are imported explicitly
+(``from streamlab.experiments.deep_dives import keys``) so that importing this package stays cheap.
 """
