@@ -10,6 +10,7 @@ from importlib import resources
 import msgpack
 import numpy as np
 import pytest
+from plugins.capabilities import importable
 
 from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
 from streamlab.errors import UserError
@@ -290,7 +291,7 @@ def test_avro_schemas_are_shipped_for_every_type():
 
 def test_proto_parser_matches_protoc():
     """The hand-written parser must produce exactly protoc's descriptor (when grpcio-tools is installed)."""
-    protoc = pytest.importorskip("grpc_tools.protoc")
+    protoc = importable("grpc_tools.protoc")
     import tempfile
     from pathlib import Path
 

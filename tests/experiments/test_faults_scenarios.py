@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from plugins.capabilities import require
 
 from streamlab.experiments.faults import scenarios
 
@@ -46,8 +47,7 @@ def test_services_killed_between_write_and_commit_lose_and_duplicate_nothing(bro
 
 @pytest.fixture(scope="module")
 def disk_full_run(rabbit_stack, tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    require(os.geteuid() == 0, "mounting a tmpfs needs root")
     return scenarios.run_scenario(scenarios.SCENARIOS["parquet-disk-full"], "rabbitmq",
                                   tmp_path_factory.mktemp("disk-full") / "app", env=_env("rabbitmq", rabbit_stack),
                                   duration_s=7.0, machines=3, fault_at_s=1.0, down_s=2.0)
