@@ -34,13 +34,15 @@ def test_services_killed_between_write_and_commit_lose_and_duplicate_nothing(bro
                                     env=_env(broker, stack), duration_s=6.0, machines=3)
     killed = set(result.events["event"][result.events["event"].str.endswith(" killed")])
     # the crash points were really reached: otherwise the test proves nothing
-    assert {"health-processor killed", "health-parquet-sink killed"} <= killed, result.events
+    assert {"health-processor killed", "health-parquet-sink killed", "alert-csv-sink killed"} <= killed, result.events
     # no service failed for another reason than its crash point (a kill landing in the final drain exits -9)
     assert not result.events["event"].str.endswith(" failed").any(), result.events
     assert all(code in (0, -9) for code in result.exit_codes.values()), result.exit_codes
     parquet = result.rows.set_index("sink").loc["Parquet"]
-    assert parquet["sent"] >= 3 * 10 * 5 and parquet["on_broker"] == parquet["sent"]
+    assert parquet["sent"] > 0 and parquet["on_broker"] == parquet["sent"]    # counts, not a rate
     assert parquet["on_disk"] == parquet["sent"]
+    csv = result.rows.set_index("sink").loc["CSV"]
+    assert csv["sent"] > 0 and csv["on_disk"] == csv["sent"], csv.to_dict()   # alerts flowed, the kill was on the path
     for sink, row in result.rows.set_index("sink").iterrows():
         assert (row["lost"], row["duplicated"], row["temp_files_left"]) == (0, 0, 0), (sink, row.to_dict())
 
