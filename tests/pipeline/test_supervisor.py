@@ -113,14 +113,6 @@ def test_supervision_can_be_left_to_the_caller(tmp_path):
         run.kill_all()
 
 
-def wait_until(condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.05)
-
-
 def test_the_supervisor_thread_restarts_without_a_watching_caller(tmp_path):
     """Issue 36: a chapter that only sleeps through its run still gets its crashed services back."""
     run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05), crashes=2)
@@ -128,7 +120,8 @@ def test_the_supervisor_thread_restarts_without_a_watching_caller(tmp_path):
     run.start_supervisor(interval_s=0.05)
     try:
         wait_until(lambda: run.restarts.get("health_processor") == 2
-                   and run.services["health_processor"].process.poll() is None, timeout_s=20)
+                   and run.services["health_processor"].process.poll() is None, 60,
+                   "the supervisor thread's second restart", interval=0.05, error=AssertionError)
         assert [event.exit_code for event in run.restart_events] == [3, 3]
     finally:
         run.kill_all()
@@ -140,7 +133,8 @@ def test_the_supervisor_threads_give_up_reaches_the_caller(tmp_path):
     run._spawn("alert_csv_sink")
     run.start_supervisor(interval_s=0.05)
     try:
-        wait_until(lambda: run.failure is not None, timeout_s=20)
+        wait_until(lambda: run.failure is not None, 60, "the supervisor thread to give up", interval=0.05,
+                   error=AssertionError)
         with pytest.raises(UserError, match=r"alert_csv_sink exited with code 3 after 1 restart\(s\)"):
             run.supervise()                                                      # the caller's next watch
     finally:
