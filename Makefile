@@ -28,7 +28,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 # Run a command with the stack up; stop the stack afterwards only if this call started it.
 define with_stack
 started=no; $(STREAMLAB) stack check -q || started=yes; \
-$(STREAMLAB) stack up || exit $$?; \
+$(STREAMLAB) stack up || { rc=$$?; if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc; }; \
 $(STREAMLAB) stack warm-up --max-seconds $(BROKER_WARM_UP_S) && $(1); rc=$$?; \
 if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
@@ -106,7 +106,7 @@ test: setup lint ## Lint, then run the test suite; it starts the brokers it need
 	@$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no broker
-	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -ra -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
 	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build)

@@ -4,8 +4,8 @@
 pika) on one axis with its target as a tick, so a reader sees at once which
 hold. `latency_chart`: e2e p50 and p99 per driver at each of the fixed rates
 all drivers ran at. `profile_chart`: the CPU share by component of pika's
-producer and consumer in one max-rate run (`experiments.rabbit_profile`).
-All read the tidy tables of `experiments.rabbit_speed`.
+producer and consumer in one max-rate run (`experiments.patterns.pika_profile`).
+All read the tidy tables of `experiments.patterns.rabbitmq_speed`.
 """
 
 from __future__ import annotations

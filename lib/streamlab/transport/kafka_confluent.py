@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from . import kafka_admin
 from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
 from .kafka_admin import client_logger
+from .retry import call_with_retries, log_refused, one_line
 
 #: How long after its creation an idempotent librdkafka producer sends its first batch at the earliest:
 #: measured on this stack, the first 20 records of a fresh producer took 458–528 ms in 5 of 8 tries even
@@ -98,6 +100,27 @@ class ConfluentPublisher:
         producer.flush(30)
 
 
+#: Commit errors of a group that is rebalancing or moved on without this member's current generation: no
+#: retry without a poll can succeed, so the offsets stay pending for the next commit.
+REBALANCE_COMMIT_ERRORS = frozenset({
+    "REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "STALE_MEMBER_EPOCH", "_ASSIGNMENT_LOST",
+})
+
+
+def commit_sync(consumer, offsets: list | None = None,
+                on_retry: Callable[[BaseException], None] | None = None) -> None:
+    """A librdkafka consumer's synchronous commit (its current positions, or `offsets`), a moving
+    coordinator waited out: for `ConfluentConsumer.commit` and the experiments that drive a native
+    consumer. Other errors propagate as librdkafka raised them."""
+    options: dict[str, object] = {"asynchronous": False} if offsets is None else {"offsets": offsets,
+                                                                                   "asynchronous": False}
+    # Commit errors that pass by themselves: the coordinator moved (the leader of the group's
+    # `__consumer_offsets` partition changed) or is still loading the offsets. Java's `commitSync` retries
+    # the same family (`RetriableCommitFailedException`); librdkafka returns them to the caller.
+    call_with_retries(lambda: consumer.commit(**options), kafka_admin.coordinator_moving, "commit offsets",
+                      on_retry=on_retry)
+
+
 def session_timeout_from_env() -> dict[str, object]:
     """`STREAMLAB_KAFKA_SESSION_TIMEOUT_MS`: how long a SIGKILLed member keeps its partitions (Kafka's default
     45 s is the whole outage after a consumer crash; chapter 06 measures both). Unset: the client's default."""
@@ -123,6 +146,8 @@ class ConfluentConsumer:
         self._consumer = Consumer(config)
         self._consumer.subscribe(topics)
         self._pending: dict[tuple[str, int], int] = {}
+        self.commit_retries = 0       # tries repeated because the coordinator moved or was loading
+        self.commits_deferred = 0     # commits refused during a rebalance, their offsets kept for the next
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         from confluent_kafka import KafkaError
@@ -152,11 +177,39 @@ class ConfluentConsumer:
             pending[(topic, partition)] = offset
         return records
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Commit the offsets of what `poll` returned: True once the group coordinator has them.
+
+        A moved or loading coordinator is waited out (`commit_sync`, `kafka_admin.COORDINATOR_MOVING`). A
+        commit the group refuses because it is rebalancing returns False and keeps the offsets pending: they
+        go with the next commit, after the poll that completes the rebalance. Offsets of partitions the
+        member no longer owns are dropped then: their new owner starts from the last committed offset, and
+        redoes at most a commit interval, whose duplicates the sinks drop. Anything else is a
+        `TransportError` (one line), and nothing is counted as committed."""
+        from confluent_kafka import KafkaException
+
         if not self._pending:
-            return
-        self._live().commit(offsets=self.uncommitted_offsets(), asynchronous=False)
+            return True
+        consumer = self._live()
+        owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        for gone in [key for key in self._pending if key not in owned]:
+            del self._pending[gone]
+        if not self._pending:
+            return True
+        offsets = self.uncommitted_offsets()
+        try:
+            commit_sync(consumer, offsets, on_retry=self._count_retry)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].name() in REBALANCE_COMMIT_ERRORS:
+                self.commits_deferred += 1
+                log_refused(exc)
+                return False
+            raise TransportError(f"Kafka refused the offset commit: {one_line(exc)}") from None
         self._pending.clear()
+        return True
+
+    def _count_retry(self, _exc: BaseException) -> None:
+        self.commit_retries += 1
 
     def uncommitted_offsets(self) -> list:
         """The offsets `commit` would commit (next record per partition read since the last commit)."""

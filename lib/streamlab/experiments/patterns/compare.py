@@ -23,6 +23,7 @@ import pandas as pd
 
 from ...measure.order import descents
 from ...measure.process import ResourceMeter
+from ...transport.kafka_confluent import commit_sync
 from ...transport.rabbitmq import delete_queues
 from ...transport.spec import Endpoints
 from .brokers import (
@@ -68,7 +69,8 @@ def replay(brokers: Endpoints, messages: int = 1000) -> pd.DataFrame:
             consumer = kafka_consumer(brokers.kafka_bootstrap, group)
             consumer.subscribe([topic])
             reads.append(len(kafka_read(consumer, messages, 30)))
-            consumer.commit(asynchronous=False) if reads[-1] else None
+            if reads[-1]:
+                commit_sync(consumer)
             consumer.close()
         rows = _rows("replay", "Kafka", "topic (log)", first_read=reads[0], second_read=reads[1])
     finally:
