@@ -88,7 +88,26 @@ def rabbit_version(amqp_url: str) -> str:
         conn.close()
 
 
-class PikaProducer:
+class _SelectConnectionChild:
+    """What a pika child on a SelectConnection does when its connection fails or ends: note an unexpected
+    end as the child's error and stop the I/O loop (its `run` raises it)."""
+
+    error: str | None = None
+
+    def ended_on_purpose(self) -> bool:
+        raise NotImplementedError
+
+    def on_open_error(self, conn: Any, error: Any) -> None:
+        self.error = f"cannot connect: {error!r}"
+        conn.ioloop.stop()
+
+    def on_closed(self, conn: Any, reason: Any) -> None:
+        if not self.ended_on_purpose():
+            self.error = f"connection closed: {reason!r}"
+        conn.ioloop.stop()
+
+
+class PikaProducer(_SelectConnectionChild):
     """One producer child on a SelectConnection: the state its I/O-loop callbacks share, and those callbacks.
 
     `pump` publishes a chunk per loop turn (within the confirm window, the schedule or the socket buffer's
@@ -148,14 +167,8 @@ class PikaProducer:
         else:
             self.begin()
 
-    def on_open_error(self, conn: Any, error: Any) -> None:
-        self.error = f"cannot connect: {error!r}"
-        conn.ioloop.stop()
-
-    def on_closed(self, conn: Any, reason: Any) -> None:
-        if not self.done:
-            self.error = f"connection closed: {reason!r}"
-        conn.ioloop.stop()
+    def ended_on_purpose(self) -> bool:
+        return self.done
 
     def begin(self) -> None:
         """Ready, wait for the common start, then publish."""
@@ -285,7 +298,7 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
     PikaProducer(spec, ctl).run()
 
 
-class PikaConsumer:
+class PikaConsumer(_SelectConnectionChild):
     """A SelectConnection consumer: deliveries go straight to `on_message` from the I/O loop.
 
     (A BlockingConnection queues every delivery as an event object and dispatches it
@@ -339,14 +352,8 @@ class PikaConsumer:
         else:
             self.begin()
 
-    def on_open_error(self, conn: Any, error: Any) -> None:
-        self.error = f"cannot connect: {error!r}"
-        conn.ioloop.stop()
-
-    def on_closed(self, conn: Any, reason: Any) -> None:
-        if not self.closing:
-            self.error = f"connection closed: {reason!r}"
-        conn.ioloop.stop()
+    def ended_on_purpose(self) -> bool:
+        return self.closing
 
     def begin(self, _frame: Any = None) -> None:
         spec = self.spec

@@ -14,6 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from ...stack import StackConfig
 from ...transport.spec import Endpoints, scratch_name
@@ -227,3 +228,14 @@ def kafka_read(consumer, want: int, timeout_s: float) -> list:
             if msg.error() is None:
                 got.append(msg)
     return got
+
+
+def seq_payloads(n: int, machines: int = 20) -> list[tuple[str, bytes]]:
+    """(key, value) with a per-machine sequence number, `M003:17`: what dedup, loss and order checks read."""
+    return [(f"M{i % machines:03d}", f"M{i % machines:03d}:{i // machines}".encode()) for i in range(n)]
+
+
+def tidy_rows(kind_column: str, kind: str, backend: str, variant: str, **metrics: float) -> list[dict[str, Any]]:
+    """One row per metric: ``{kind_column: kind, "backend", "variant", "metric", "value"}``, the chapter's tables."""
+    return [{kind_column: kind, "backend": backend, "variant": variant, "metric": k, "value": float(v)}
+            for k, v in metrics.items()]

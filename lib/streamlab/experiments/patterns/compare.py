@@ -38,6 +38,8 @@ from .brokers import (
     kafka_topic,
     listening_pids,
     publish_and_settle,
+    seq_payloads,
+    tidy_rows,
     unique,
 )
 from .brokers import dead_letter_exchange as _dlx
@@ -46,12 +48,10 @@ COLUMNS = ["experiment", "backend", "variant", "metric", "value"]
 
 
 def _rows(experiment: str, backend: str, variant: str, **metrics: float) -> list[dict[str, Any]]:
-    return [{"experiment": experiment, "backend": backend, "variant": variant, "metric": k, "value": float(v)}
-            for k, v in metrics.items()]
+    return tidy_rows("experiment", experiment, backend, variant, **metrics)
 
 
-def _payloads(n: int, machines: int = 20) -> list[tuple[str, bytes]]:
-    return [(f"M{i % machines:03d}", f"M{i % machines:03d}:{i // machines}".encode()) for i in range(n)]
+_payloads = seq_payloads
 
 
 # --------------------------------------------------------------------------- replay

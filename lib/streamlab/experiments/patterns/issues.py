@@ -37,6 +37,8 @@ from .brokers import (
     kafka_consumer,
     kafka_topic,
     queue_depth,
+    seq_payloads,
+    tidy_rows,
     unique,
     zmq_base_port,
 )
@@ -46,13 +48,10 @@ COLUMNS = ["issue", "backend", "variant", "metric", "value"]
 
 
 def _rows(issue: str, backend: str, variant: str, **metrics: float) -> list[dict[str, Any]]:
-    return [{"issue": issue, "backend": backend, "variant": variant, "metric": k, "value": float(v)}
-            for k, v in metrics.items()]
+    return tidy_rows("issue", issue, backend, variant, **metrics)
 
 
-def _seq_payloads(n: int, machines: int = 20) -> list[tuple[str, bytes]]:
-    """(key, value) with a per-machine sequence number, `M003:17`: what dedup and loss checks read."""
-    return [(f"M{i % machines:03d}", f"M{i % machines:03d}:{i // machines}".encode()) for i in range(n)]
+_seq_payloads = seq_payloads
 
 
 # --------------------------------------------------------------------------- 1. slow consumer
