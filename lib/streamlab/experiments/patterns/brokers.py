@@ -68,6 +68,7 @@ def amqp_port(amqp_url: str) -> int:
     return int(pika.URLParameters(amqp_url).port)
 
 
+@contextlib.contextmanager
 def amqp_channel(amqp_url: str, confirms: bool = False) -> Iterator:
     """A BlockingChannel on its own connection, closed on exit."""
     import pika
