@@ -31,6 +31,7 @@ from ..codecs import get_codec
 from ..domain import Fleet
 from ..stack import endpoints
 from ..transport.kafka_admin import client_logger
+from ..transport.kafka_confluent import JAVA_PARTITIONER
 from ..pipeline.topics import TELEMETRY
 from ..measure.latency import LatencyRecorder
 
@@ -42,7 +43,7 @@ def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int
     codec = get_codec(codec_name)
     fleet = Fleet(machines, seed=1)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 262144,
-                         "acks": "all", "logger": client_logger()})
+                         "acks": "all", "partitioner": JAVA_PARTITIONER, "logger": client_logger()})
     headers = [("codec", codec.name.encode()), ("type", b"telemetry")]
     acked = [0]
 

@@ -21,6 +21,14 @@ from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
 #: waits on a timer of about half a second, it seems, when no connection is up at creation).
 IDEMPOTENT_START_S = 0.6
 
+#: librdkafka's partitioner that places a keyed record where Java's producer, Kafka Streams, kafka-python and
+#: `kafka-console-producer` place it: ``(murmur2(key) & 0x7fffffff) % partitions``. librdkafka's default,
+#: ``consistent_random``, hashes with CRC32, so the same key lands on another partition than a Java client's
+#: (librdkafka CONFIGURATION.md, `partitioner`). Every producer of the application, and every experiment that
+#: compares with Java or Kafka Streams, uses this one (tests/transport/test_key_placement.py holds it against
+#: the Java producer on a live topic).
+JAVA_PARTITIONER = "murmur2_random"
+
 
 class ConfluentPublisher:
     """``report_failures_only``: ``on_delivery`` runs for failed deliveries only (librdkafka's
@@ -34,7 +42,7 @@ class ConfluentPublisher:
         config = {
             "bootstrap.servers": bootstrap, "client.id": client_id, "logger": client_logger(),
             "acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none",
-            "delivery.report.only.error": report_failures_only,
+            "delivery.report.only.error": report_failures_only, "partitioner": JAVA_PARTITIONER,
         }
         config.update({k.replace("_", "."): v for k, v in options.items()})
         self._producer = Producer(config)
