@@ -29,6 +29,16 @@ IDEMPOTENT_START_S = 0.6
 #: the Java producer on a live topic).
 JAVA_PARTITIONER = "murmur2_random"
 
+#: The assignor of a group that joins its inputs by key (`TopicTable.co_partitioned`). `range` assigns each
+#: topic on its own, partitions in order over the members sorted by member id, so with equal partition counts
+#: partition p of every topic goes to the same member: the co-partitioning Java's RangeAssignor documents and
+#: Kafka Streams relies on (its tasks own partition p of all co-partitioned inputs). `cooperative-sticky`
+#: balances all partitions of all topics together and keeps no such promise: partition p of telemetry and of
+#: vibration can land on two instances, each holding half a machine's state. The price of range is the eager
+#: protocol: every rebalance revokes every partition before reassigning (a short stop of the whole group),
+#: which a processor whose per-machine state moves with its partitions pays anyway.
+CO_PARTITIONING_ASSIGNOR = "range"
+
 
 class ConfluentPublisher:
     """``report_failures_only``: ``on_delivery`` runs for failed deliveries only (librdkafka's
@@ -206,4 +216,6 @@ class ConfluentKafkaTransport(kafka_admin.KafkaAdminMixin):
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> ConfluentConsumer:
+        if self.co_partitioned(group, topics):
+            options.setdefault("partition_assignment_strategy", CO_PARTITIONING_ASSIGNOR)
         return ConfluentConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)

@@ -52,13 +52,29 @@ Topology (declared in one place, `Topology`, idempotently, by whoever needs it)
 
 What maps, what does not (TopicSpec → RabbitMQ)
 -----------------------------------------------
-* partitions → nothing. One queue per group is one FIFO: per-key order is
-  kept for a single consumer (stronger than Kafka: total order), but competing
-  consumers of one queue interleave a machine's messages, so per-machine state
-  (the processor's rolling statistics) is split between instances. Kafka's
-  key → partition affinity needs the consistent-hash exchange plugin (N queues
-  per group) or `x-single-active-consumer` (one active consumer, the others
-  hot standbys) on RabbitMQ.
+* partitions → nothing, for an ordinary group. One queue per group is one
+  FIFO: per-key order is kept for a single consumer (stronger than Kafka: total
+  order), but competing consumers of one queue interleave a machine's messages,
+  so per-machine state would be split between instances.
+* **Co-partitioned groups** (`TopicTable.co_partitioned`: the processor, which
+  joins telemetry and vibration per machine) → shards. The group gets a
+  consistent-hash exchange `<group>.by-key` (the `rabbitmq_consistent_hash_exchange`
+  plugin, shipped with RabbitMQ; the stacks enable it), bound to each input's
+  exchange with `#`, and `partitions` shard queues `<group>.shard-<i>` bound to
+  it with weight 1. The hash is of the routing key (the machine id), so every
+  message of one machine, from both inputs, lands in one shard, in publish order
+  (the delivery still names the exchange it was published to, so `Record.topic`
+  is the input's). Each shard has `x-single-active-consumer`: every instance
+  subscribes to every shard, the broker delivers a shard to one of them at a
+  time and hands it to the next when that one's channel closes (unacked
+  deliveries requeued), so a machine's state lives on one instance, as on Kafka
+  with the range assignor. On RabbitMQ 3.10 the active consumer of a shard is the
+  first that subscribed (consumer priorities do not steer it), so instances that
+  start one after another make the first the owner of every shard and the rest
+  hot standbys; each instance subscribes in an order rotated by its name, which
+  spreads the shards when instances start together (containers, autoscaling).
+  https://github.com/rabbitmq/rabbitmq-server/tree/main/deps/rabbitmq_consistent_hash_exchange,
+  https://www.rabbitmq.com/docs/consumers#single-active-consumer
 * replication → `x-quorum-initial-group-size` (capped at the cluster size);
   min.insync.replicas → the Raft majority of the quorum queue (fixed: 2 of 3);
   a confirm means a majority has the message, like acks=all with min ISR 2.
@@ -122,10 +138,11 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import zlib
 from typing import Any, Iterable
 
 from .spec import TopicSpec, TopicTable, base_name, namespace_prefix
-from .base import DeliveryCallback, Record, TransportError
+from .base import DeliveryCallback, Record, TransportError, co_partition_count
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +152,7 @@ DELIVERY_LIMIT = 10                       # redeliveries before the broker dead-
 GROUP_EXPIRES_MS = 7 * 24 * 3600 * 1000   # an unused group queue goes away, as Kafka forgets idle groups
 HELD_MAX_LENGTH = 1_000_000               # messages a holding queue keeps at most (oldest dropped first)
 HELD_SUFFIX = "held"
+SHARD_EXCHANGE_SUFFIX = "by-key"
 UNROUTABLE = "unroutable: RabbitMQ returned it, no queue is bound to exchange"
 HEARTBEAT_S = 30
 RECONNECT_TIMEOUT_S = 60.0
@@ -161,6 +179,61 @@ class Topology:
     @staticmethod
     def queue_name(group: str, topic: str) -> str:
         return f"{group}.{topic}"
+
+    # -- co-partitioned groups: a consistent-hash exchange into single-active-consumer shards (module doc)
+    @staticmethod
+    def shard_exchange(group: str) -> str:
+        return f"{group}.{SHARD_EXCHANGE_SUFFIX}"
+
+    @staticmethod
+    def shard_queue(group: str, shard: int) -> str:
+        return f"{group}.shard-{shard}"
+
+    def shard_count(self, group: str, topics: list[str]) -> int:
+        """The inputs' common partition count (the table's specs; unknown streams count as 1 shard each)."""
+        counts = self.table.partition_counts(topics)
+        return co_partition_count(group, {t: counts.get(t, 1) for t in topics})
+
+    def group_queues(self, group: str, topics: list[str]) -> list[str]:
+        """The queues the group's consumers read: a shard each for a co-partitioned group, else one per topic."""
+        if self.table.is_co_partitioned(group):
+            return [Topology.shard_queue(group, i) for i in range(self.shard_count(group, topics))]
+        return [Topology.queue_name(group, t) for t in topics]
+
+    def declare_sharded_group(self, channel, group: str, topics: list[str]) -> list[str]:
+        """Inputs' exchanges → the group's consistent-hash exchange → its shard queues: idempotent.
+
+        The shard queues take the first input's queue arguments (quorum, retention, dead letters) and
+        `x-single-active-consumer`."""
+        from pika.exceptions import ChannelClosedByBroker
+
+        hashed = Topology.shard_exchange(group)
+        try:
+            channel.exchange_declare(exchange=hashed, exchange_type="x-consistent-hash", durable=True,
+                                     auto_delete=False)
+        except ChannelClosedByBroker as exc:
+            if exc.reply_code == 503:
+                raise TransportError("RabbitMQ lacks the consistent-hash exchange that keeps each machine on one "
+                                     "processor: `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`") from None
+            raise
+        for topic in topics:
+            channel.exchange_declare(**Topology.exchange(topic))
+            channel.exchange_bind(destination=hashed, source=topic, routing_key="#")
+        dlx = self.dead_letter_exchange(topics[0])
+        if dlx is not None:
+            channel.exchange_declare(**Topology.exchange(dlx))
+        arguments = {**self.queue_arguments(topics[0]), "x-single-active-consumer": True}
+        queues = self.group_queues(group, topics)
+        for queue in queues:
+            channel.queue_declare(queue=queue, durable=True, exclusive=False, auto_delete=False, arguments=arguments)
+            channel.queue_bind(queue, hashed, routing_key="1")    # the binding key is the shard's weight
+        return queues
+
+    def declare_group(self, channel, group: str, topics: list[str]) -> list[str]:
+        """Whatever the group reads, declared: its shards if co-partitioned, else a queue per topic."""
+        if self.table.is_co_partitioned(group):
+            return self.declare_sharded_group(channel, group, topics)
+        return [self.declare_group_queue(channel, group, topic) for topic in topics]
 
     def dead_letter_exchange(self, topic: str) -> str | None:
         """The namespace's dead-letter exchange; None for the dead-letter stream itself (no cycles), or
@@ -761,7 +834,10 @@ class PikaConsumer:
         self.prefetch = int(prefetch or DEFAULT_PREFETCH)
         self._adaptive = prefetch is None
         self.reconnect_timeout_s = reconnect_timeout_s
-        self.queues = [Topology.queue_name(group, t) for t in self.topics]
+        self.queues = self.topology.group_queues(group, self.topics)
+        if self.topology.table.is_co_partitioned(group):   # rotated by name: instances started together spread
+            turn = zlib.crc32(client_id.encode()) % len(self.queues)
+            self.queues = self.queues[turn:] + self.queues[:turn]
         self._buffer: collections.deque = collections.deque()
         self._last_tag = 0
         self._conn = None
@@ -777,8 +853,8 @@ class PikaConsumer:
             try:
                 channel = self._conn.channel()
                 channel.basic_qos(prefetch_count=self.prefetch)
-                for topic in self.topics:
-                    queue = self.topology.declare_group_queue(channel, self.group, topic)
+                self.topology.declare_group(channel, self.group, self.topics)
+                for queue in self.queues:
                     channel.basic_consume(queue, self._on_message)
                 self._channel = channel
                 return
@@ -952,15 +1028,24 @@ class RabbitMQTransport:
         return created
 
     def delete_topics(self, names: list[str]) -> None:
-        """Delete the exchanges, their holding queues and the group queues bound to them (the latter found
-        through the management API)."""
+        """Delete the exchanges, their holding queues and the group queues bound to them, and the shards of
+        co-partitioned groups that read them with their hash exchange (the latter two found through the
+        management API)."""
         for name in names:
             self._admin_call(lambda ch, q=Topology.held_queue_name(name): ch.queue_delete(queue=q))
             for queue in self._bound_group_queues(name):
                 self._admin_call(lambda ch, q=queue: ch.queue_delete(queue=q))
+            for hashed in self._bound(name, "exchange", "." + SHARD_EXCHANGE_SUFFIX):
+                for queue in self._bound(hashed, "queue", ""):
+                    self._admin_call(lambda ch, q=queue: ch.queue_delete(queue=q))
+                self._admin_call(lambda ch, n=hashed: ch.exchange_delete(exchange=n))
             self._admin_call(lambda ch, n=name: ch.exchange_delete(exchange=n))
 
     def _bound_group_queues(self, exchange: str) -> list[str]:
+        return self._bound(exchange, "queue", "." + exchange)
+
+    def _bound(self, exchange: str, kind: str, suffix: str) -> list[str]:
+        """Destinations of `kind` bound to `exchange` whose names end in `suffix` (management API)."""
         if not self.mgmt_url:
             return []
         vhost = urllib.parse.quote(_vhost(self.urls[0]), safe="")
@@ -970,7 +1055,7 @@ class RabbitMQTransport:
         except (OSError, ValueError):
             return []  # no management API: the queues stay until x-expires removes them
         return sorted({b["destination"] for b in bindings
-                       if b.get("destination_type") == "queue" and b["destination"].endswith("." + exchange)})
+                       if b.get("destination_type") == kind and b["destination"].endswith(suffix)})
 
     def publisher(self, client_id: str, **options: object) -> PikaPublisher:
         return PikaPublisher(self.urls, client_id, **options)  # type: ignore[arg-type]
@@ -983,8 +1068,8 @@ class RabbitMQTransport:
 
     def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
         """Each group's queue on each of its topics, so what is published before a consumer starts is kept."""
-        return [self._admin_call(lambda ch, g=group, t=topic: self.topology.declare_group_queue(ch, g, t))
-                for group, topics in group_topics.items() for topic in topics]
+        return [queue for group, topics in group_topics.items()
+                for queue in self._admin_call(lambda ch, g=group, t=list(topics): self.topology.declare_group(ch, g, t))]
 
     def ensure_held(self, topics: list[str]) -> list[str]:
         """A holding queue for each stream no group reads, so the broker keeps its records (see the module doc)."""
@@ -1036,13 +1121,14 @@ class RabbitMQTransport:
         return records
 
     def group_members(self, group: str, topics: list[str]) -> int:
-        counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]
+        """Consumers on every queue of the group (a shard counts its standbys: all instances subscribe to all)."""
+        counts = [self._queue_counts(q) for q in self.topology.group_queues(group, topics)]
         if not counts or any(c is None for c in counts):
             return 0
         return min(c[1] for c in counts)  # type: ignore[index]
 
     def group_backlog(self, group: str, topics: list[str]) -> int | None:
-        counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]
+        counts = [self._queue_counts(q) for q in self.topology.group_queues(group, topics)]
         if not counts or any(c is None for c in counts):
             return None
         return sum(c[0] for c in counts)  # type: ignore[index]
