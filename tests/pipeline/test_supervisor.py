@@ -86,3 +86,37 @@ def test_supervision_can_be_left_to_the_caller(tmp_path):
         assert run.restarts == {} and run.services["health_processor"].process.poll() == 3
     finally:
         run.kill_all()
+
+
+def wait_until(condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.05)
+
+
+def test_the_supervisor_thread_restarts_without_a_watching_caller(tmp_path):
+    """Issue 36: a chapter that only sleeps through its run still gets its crashed services back."""
+    run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05), crashes=2)
+    run._spawn("health_processor")
+    run.start_supervisor(interval_s=0.05)
+    try:
+        wait_until(lambda: run.restarts.get("health_processor") == 2
+                   and run.services["health_processor"].process.poll() is None, timeout_s=20)
+        assert [event.exit_code for event in run.restart_events] == [3, 3]
+    finally:
+        run.kill_all()
+    assert run._supervisor is None                                               # kill_all stopped the thread
+
+
+def test_the_supervisor_threads_give_up_reaches_the_caller(tmp_path):
+    run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05, max_restarts=1), crashes=99)
+    run._spawn("alert_csv_sink")
+    run.start_supervisor(interval_s=0.05)
+    try:
+        wait_until(lambda: run.failure is not None, timeout_s=20)
+        with pytest.raises(UserError, match=r"alert_csv_sink exited with code 3 after 1 restart\(s\)"):
+            run.supervise()                                                      # the caller's next watch
+    finally:
+        run.kill_all()

@@ -13,11 +13,15 @@ polled; RabbitMQ: deliveries not yet acked, invisible to AMQP), but both are
 exact once a stage's consumers have gone; so after stopping a stage the runner
 checks again and restarts the stage if anything was left.
 
-A supervisor restarts a service that crashed (non-zero exit) while the run is
-watched, after a backoff that doubles with each restart of that service, and
-logs why (exit code and the last line of its log); `restarts` counts them per
-service. A service that keeps crashing is given up after `max_restarts`, with a
-one-line error, as compose's `restart: on-failure` would keep trying forever.
+A supervisor restarts a service that crashed (non-zero exit), after a backoff
+that doubles with each restart of that service, and logs why (exit code and the
+last line of its log); `restarts` counts them per service. It runs on a thread
+of the run's own from `start()` to the end of `stop()`, so it works whatever
+the caller does meanwhile: it used to run only inside the runner's own wait
+loops, and a chapter that slept through its run left two crashed services down
+(issue 36). A service that keeps crashing is given up after `max_restarts`: the
+next call of any watching method raises the one-line error (compose's
+`restart: on-failure` would keep trying forever).
 
 `processors` instances of the processor share its group (`health_processor`,
 `health_processor-2`, ...: the keys of `services`; their `--instance` names
@@ -34,6 +38,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,6 +121,11 @@ class AppRun:
         self.restart_events: list[Restart] = []
         self._restart_due: dict[str, float] = {}   # crashed service → monotonic time of its restart
         self._transport = None
+        # The supervisor thread and the caller's thread both spawn and stop services: one lock for that state.
+        self._lock = threading.RLock()
+        self._supervisor: threading.Thread | None = None
+        self._supervisor_stop = threading.Event()
+        self.failure: UserError | None = None      # set when the supervisor gave a service up
 
     @property
     def transport(self):
@@ -137,10 +147,10 @@ class AppRun:
         log_file = self.config.data_dir / "logs" / f"{service}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.config.extra_env, "PYTHONUNBUFFERED": "1"}
-        with open(log_file, "ab") as out:
+        with self._lock, open(log_file, "ab") as out:
             process = subprocess.Popen(self.command(service), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        self.services[service] = RunningService(service, process, log_file)
+            self.services[service] = RunningService(service, process, log_file)
 
     def _write_run_file(self) -> None:
         info = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()},
@@ -159,6 +169,30 @@ class AppRun:
         for service in GENERATORS:
             self._spawn(service)
         self._write_run_file()
+        self.start_supervisor()
+
+    def start_supervisor(self, interval_s: float = 0.5) -> None:
+        """Supervise from a thread of the run's own until `stop()` or `kill_all()` (no-op without `supervise`)."""
+        if not self.config.supervise or self._supervisor is not None:
+            return
+        self._supervisor_stop.clear()
+        self._supervisor = threading.Thread(target=self._supervise_until_stopped, args=(interval_s,),
+                                            name="streamlab-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def stop_supervisor(self) -> None:
+        thread, self._supervisor = self._supervisor, None
+        if thread is not None:
+            self._supervisor_stop.set()
+            thread.join()
+
+    def _supervise_until_stopped(self, interval_s: float) -> None:
+        while not self._supervisor_stop.wait(interval_s):
+            try:
+                self.supervise()
+            except UserError as exc:   # kept in `failure`: the caller's next watching call raises it
+                log.error("%s", exc)
+                return
 
     def _wait_for_groups(self, groups: list[str], timeout: float = 60.0) -> None:
         """Generators start once every consumer receives (Kafka: has its partitions; RabbitMQ: consumes from
@@ -174,11 +208,18 @@ class AppRun:
     def supervise(self) -> None:
         """Restart each crashed service once its backoff has passed; a UserError once one crashed too often.
 
-        Called by every loop that watches a run (`wait_for_generators`, `watch_app`, ...), so no thread
-        of its own. A service a caller stopped or signalled on purpose is left alone until restarted.
+        Called by the run's supervisor thread, and by every loop that watches a run (`wait_for_generators`,
+        `watch_app`, ...), which so also raises the supervisor's failure. A service a caller stopped or
+        signalled on purpose is left alone until restarted.
         """
+        if self.failure is not None:
+            raise self.failure
         if not self.config.supervise:
             return
+        with self._lock:
+            self._supervise_once()
+
+    def _supervise_once(self) -> None:
         now = time.monotonic()
         for service in list(self.services.values()):
             code = service.process.poll()
@@ -189,7 +230,8 @@ class AppRun:
                 last = _last_line(service.log_file)
                 count = self.restarts.get(name, 0)
                 if count >= self.config.max_restarts:
-                    raise UserError(f"{name} exited with code {code} after {count} restart(s): {last}")
+                    self.failure = UserError(f"{name} exited with code {code} after {count} restart(s): {last}")
+                    raise self.failure
                 backoff = min(30.0, self.config.restart_backoff_s * 2 ** count)
                 self._restart_due[name] = now + backoff
                 self.restart_events.append(Restart(name, code, last, backoff, time.time()))
@@ -228,13 +270,14 @@ class AppRun:
             time.sleep(poll_s)
 
     def _stop(self, service: str, timeout: float = 30.0) -> int | None:
-        running = self.services.get(service)
-        if running is None:
-            return None
-        running.supervised = False
-        self._restart_due.pop(service, None)
-        if running.process.poll() is None:
-            running.process.send_signal(signal.SIGTERM)
+        with self._lock:
+            running = self.services.get(service)
+            if running is None:
+                return None
+            running.supervised = False
+            self._restart_due.pop(service, None)
+            if running.process.poll() is None:
+                running.process.send_signal(signal.SIGTERM)
         try:
             return running.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -289,13 +332,16 @@ class AppRun:
             codes[service] = self._stop(service)
         self._stop_stage(tuple(key for key in self.processor_keys if key in self.services), codes)
         self._stop_stage(SINKS, codes)
+        self.stop_supervisor()
         return codes
 
     def signal_service(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send one service a signal and wait for it to exit (failure experiments and tests)."""
-        running = self.services[service]
-        running.supervised = False   # the caller decides whether and when it comes back (restart_service)
-        running.process.send_signal(sig)
+        with self._lock:
+            running = self.services[service]
+            running.supervised = False   # the caller decides whether and when it comes back (restart_service)
+            self._restart_due.pop(service, None)
+            running.process.send_signal(sig)
         return running.process.wait(timeout=timeout)
 
     def restart_service(self, service: str) -> None:
@@ -303,11 +349,13 @@ class AppRun:
         self._write_run_file()
 
     def kill_all(self) -> None:
-        for service in self.services.values():
-            service.supervised = False
-            if service.process.poll() is None:
-                service.process.kill()
-                service.process.wait()
+        self.stop_supervisor()
+        with self._lock:
+            for service in self.services.values():
+                service.supervised = False
+                if service.process.poll() is None:
+                    service.process.kill()
+                    service.process.wait()
 
 
 def service_of(key: str) -> str:

@@ -204,3 +204,11 @@ class Deadline:
 
     def passed(self) -> bool:
         return self.duration_s > 0 and time.monotonic() - self.start >= self.duration_s
+
+
+def count_commit(metrics: Metrics, consumer: object, committed: bool) -> None:
+    """Count a commit only when the broker took it (`Consumer.commit`'s True); a refused one is counted apart.
+    The transport's retries of a moved coordinator show as a gauge, so a run can tell a retried commit from
+    one that went through at once."""
+    metrics.count("commits" if committed else "commits_refused")
+    metrics.gauge("commit_retries", getattr(consumer, "commit_retries", 0))

@@ -33,7 +33,8 @@ from ..domain.messages import TelemetryColumns
 from ..pipeline.topics import ALERTS, DEAD_LETTER, MACHINE_HEALTH, MACHINE_HEALTH_LATEST, TELEMETRY, VIBRATION
 from ..transport import Record
 from ..transport import kafka_transactions
-from .common import Deadline, Metrics, ServiceOptions, Shutdown, headers_for, service_command, warm_up_enabled
+from .common import (Deadline, Metrics, ServiceOptions, Shutdown, count_commit, headers_for, service_command,
+                     warm_up_enabled)
 from .deadletter import dead_letter_headers
 
 
@@ -398,8 +399,11 @@ class Processor:
                 self.metrics.count("alerts")
         self.metrics.count("processed", processed)
 
-    def commit_batch(self) -> None:
-        """Commit only when every output of the batch is acknowledged; otherwise stop and let a restart redo it."""
+    def commit_batch(self) -> bool:
+        """Commit only when every output of the batch is acknowledged; otherwise stop and let a restart redo it.
+
+        True once the inputs' offsets are committed; False when the group refused them during a rebalance
+        (they stay pending, and the loop tries again at its next interval)."""
         # The compacted topic keeps one record per machine anyway: publish only each machine's last of the batch.
         for machine_id, payload in self.latest.items():
             self.publisher.publish(self.latest_topic, machine_id, payload, self.health_headers, self._delivered)
@@ -411,8 +415,11 @@ class Processor:
         crashpoints.reach("health-processor.after_publish")   # outputs acknowledged, inputs not committed
         if self.transactions is not None:
             self.transactions.commit()      # outputs visible to read_committed consumers and offsets, together
+            committed = True
         else:
-            self.consumer.commit()
+            committed = self.consumer.commit()
+        count_commit(self.metrics, self.consumer, committed)
+        return committed
 
     def run(self, shutdown: Shutdown, deadline: Deadline) -> None:
         self.log.info("scoring %s into %s and %s via %s/%s, codec %s", ", ".join(self.inputs), self.health_topic,
@@ -433,8 +440,7 @@ class Processor:
                 self.process_with_retries(records)
                 uncommitted = uncommitted or bool(records)
                 if uncommitted and time.monotonic() - last_commit >= self.commit_interval_s:
-                    self.commit_batch()
-                    uncommitted, last_commit = False, time.monotonic()
+                    uncommitted, last_commit = not self.commit_batch(), time.monotonic()
                 if records:
                     self.metrics.gauge("batch_ms", round((time.perf_counter() - started) * 1000, 2))
                     newest = max(r.timestamp_ms for r in records)

@@ -17,7 +17,7 @@ from ..codecs import DecodeError, service_codec
 from ..domain import MESSAGE_TYPES
 from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import BY_NAME, DEAD_LETTER
-from .common import Deadline, Metrics, ServiceOptions, Shutdown
+from .common import Deadline, Metrics, ServiceOptions, Shutdown, count_commit
 from .deadletter import dead_letter_headers
 
 
@@ -85,7 +85,7 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
             metrics.count("duplicates_skipped", len(buffer) - len(rows))
         if dead_letters.flush(30) != 0:
             raise RuntimeError("dead-letter publish not acknowledged; not committing")
-        consumer.commit()
+        count_commit(metrics, consumer, consumer.commit())   # refused in a rebalance: again at the next flush
         buffer.clear()
         last_flush = time.monotonic()
 

@@ -64,8 +64,13 @@ class Consumer(Protocol):
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         """Up to `max_records` records, waiting at most `timeout` seconds for the first."""
 
-    def commit(self) -> None:
-        """Mark everything returned by `poll` so far as handled (Kafka: offsets; RabbitMQ: acks)."""
+    def commit(self) -> bool:
+        """Mark everything returned by `poll` so far as handled (Kafka: offsets; RabbitMQ: acks).
+
+        True once the broker has it. False when it did not take it and will deliver those records again
+        (a Kafka group rebalancing, a RabbitMQ channel lost): nothing is lost, and the caller must not count
+        the commit. A passing failure (a moved Kafka coordinator) is retried inside (`transport.retry`); one
+        that does not pass is a `TransportError`."""
 
     def assignment_ready(self) -> bool:
         """True once the consumer receives from its topics (group joined / queue bound)."""

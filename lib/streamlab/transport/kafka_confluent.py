@@ -13,6 +13,7 @@ import time
 from . import kafka_admin
 from .kafka_admin import client_logger
 from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
+from .retry import call_with_retries, one_line
 
 
 #: How long after its creation an idempotent librdkafka producer sends its first batch at the earliest:
@@ -117,6 +118,30 @@ class ConfluentPublisher:
         producer.flush(30)
 
 
+#: Commit errors that pass by themselves: the group's coordinator moved (the leader of its `__consumer_offsets`
+#: partition changed) or is still loading the offsets, or a request timed out on the way. Java's
+#: `commitSync` retries the same family (`RetriableCommitFailedException`); librdkafka returns them.
+RETRIABLE_COMMIT_ERRORS = frozenset({
+    "COORDINATOR_LOAD_IN_PROGRESS", "NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "REQUEST_TIMED_OUT",
+    "NETWORK_EXCEPTION", "_TIMED_OUT", "_TRANSPORT", "_WAIT_COORD",
+})
+#: Commit errors of a group that is rebalancing or moved on without this member's current generation: no
+#: retry without a poll can succeed, so the offsets stay pending for the next commit.
+REBALANCE_COMMIT_ERRORS = frozenset({
+    "REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "STALE_MEMBER_EPOCH", "_ASSIGNMENT_LOST",
+})
+
+
+def retriable_commit_error(exc: BaseException) -> bool:
+    """A KafkaException whose error librdkafka marks retriable, or one of `RETRIABLE_COMMIT_ERRORS`."""
+    from confluent_kafka import KafkaException
+
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return bool(error.retriable()) or error.name() in RETRIABLE_COMMIT_ERRORS
+
+
 def session_timeout_from_env() -> dict[str, object]:
     """`STREAMLAB_KAFKA_SESSION_TIMEOUT_MS`: how long a SIGKILLed member keeps its partitions (Kafka's default
     45 s is the whole outage after a consumer crash; chapter 06 measures both). Unset: the client's default."""
@@ -142,6 +167,8 @@ class ConfluentConsumer:
         self._consumer = Consumer(config)
         self._consumer.subscribe(topics)
         self._pending: dict[tuple[str, int], int] = {}
+        self.commit_retries = 0       # tries repeated because the coordinator moved or was loading
+        self.commits_deferred = 0     # commits refused during a rebalance, their offsets kept for the next
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         from confluent_kafka import KafkaError
@@ -171,11 +198,39 @@ class ConfluentConsumer:
             pending[(topic, partition)] = offset
         return records
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Commit the offsets of what `poll` returned: True once the group coordinator has them.
+
+        A moved or loading coordinator is waited out (`transport.retry`, `RETRIABLE_COMMIT_ERRORS`). A
+        commit the group refuses because it is rebalancing returns False and keeps the offsets pending: they
+        go with the next commit, after the poll that completes the rebalance. Offsets of partitions the
+        member no longer owns are dropped then: their new owner starts from the last committed offset, and
+        redoes at most a commit interval, whose duplicates the sinks drop. Anything else is a
+        `TransportError` (one line), and nothing is counted as committed."""
+        from confluent_kafka import KafkaException
+
         if not self._pending:
-            return
-        self._live().commit(offsets=self.uncommitted_offsets(), asynchronous=False)
+            return True
+        consumer = self._live()
+        owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        for gone in [key for key in self._pending if key not in owned]:
+            del self._pending[gone]
+        if not self._pending:
+            return True
+        offsets = self.uncommitted_offsets()
+        try:
+            call_with_retries(lambda: consumer.commit(offsets=offsets, asynchronous=False),
+                              retriable_commit_error, "commit offsets", on_retry=self._count_retry)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].name() in REBALANCE_COMMIT_ERRORS:
+                self.commits_deferred += 1
+                return False
+            raise TransportError(f"Kafka refused the offset commit: {one_line(exc)}") from None
         self._pending.clear()
+        return True
+
+    def _count_retry(self, _exc: BaseException) -> None:
+        self.commit_retries += 1
 
     def uncommitted_offsets(self) -> list:
         """The offsets `commit` would commit (next record per partition read since the last commit)."""

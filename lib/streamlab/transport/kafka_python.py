@@ -11,6 +11,20 @@ import threading
 
 from . import kafka_admin
 from .base import DeliveryCallback, Record, TransportError, as_key
+from .retry import call_with_retries, one_line
+
+#: kafka-python's names for a commit refused by a rebalancing group (the confluent consumer's
+#: REBALANCE_COMMIT_ERRORS): the positions stay uncommitted for the next commit.
+REBALANCE_COMMIT_ERRORS = frozenset({
+    "CommitFailedError", "RebalanceInProgressError", "IllegalGenerationError", "UnknownMemberIdError",
+})
+
+
+def retriable_commit_error(exc: BaseException) -> bool:
+    """kafka-python marks the passing errors itself (`RetriableError`, `.retriable`)."""
+    from kafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
 
 class KafkaPythonPublisher:
@@ -85,6 +99,8 @@ class KafkaPythonConsumer:
         except KafkaError:
             raise TransportError(f"Kafka does not answer at {bootstrap}: start it with `make up`") from None
         self._uncommitted = False
+        self.commit_retries = 0       # as ConfluentConsumer's
+        self.commits_deferred = 0
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
@@ -93,11 +109,30 @@ class KafkaPythonConsumer:
         self._uncommitted = self._uncommitted or bool(records)
         return records
 
-    def commit(self) -> None:
-        # Commits the consumer's positions, i.e. exactly the records poll() has returned.
-        if self._uncommitted:
-            self._consumer.commit()
-            self._uncommitted = False
+    def commit(self) -> bool:
+        """Commit the consumer's positions, i.e. exactly the records poll() has returned; as the confluent
+        consumer's `commit`: a moved coordinator waited out, a rebalance's refusal returns False and keeps
+        the positions for the next commit, anything else is a one-line `TransportError`.
+
+        kafka-python already retries a retriable commit error inside `commit` until its request timeout;
+        the same `transport.retry` policy then gives it the same deadline as the confluent path."""
+        from kafka.errors import KafkaError
+
+        if not self._uncommitted:
+            return True
+        try:
+            call_with_retries(self._consumer.commit, retriable_commit_error, "commit offsets",
+                              on_retry=self._count_retry)
+        except KafkaError as exc:
+            if type(exc).__name__ in REBALANCE_COMMIT_ERRORS:
+                self.commits_deferred += 1
+                return False
+            raise TransportError(f"Kafka refused the offset commit: {one_line(exc)}") from None
+        self._uncommitted = False
+        return True
+
+    def _count_retry(self, _exc: BaseException) -> None:
+        self.commit_retries += 1
 
     def assignment_ready(self) -> bool:
         return bool(self._consumer.assignment())

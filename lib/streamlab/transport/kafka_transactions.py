@@ -15,7 +15,9 @@ consumers see records only once their transaction commits.
 from __future__ import annotations
 
 from ..errors import UserError
+from .base import TransportError
 from .kafka_confluent import ConfluentConsumer, ConfluentPublisher
+from .retry import call_with_retries, one_line
 
 
 def producer_options(broker: str, client: str, group: str, instance: str) -> dict[str, object]:
@@ -40,13 +42,35 @@ class Transactions:
         publisher.native.begin_transaction()
 
     def commit(self) -> None:
-        """Commit what was published since the last commit together with the offsets of what was read."""
+        """Commit what was published since the last commit together with the offsets of what was read.
+
+        A moved transaction or group coordinator is waited out: librdkafka marks those errors retriable, and
+        calling the same step again is what its docs prescribe. An error that requires an abort aborts, and
+        is a `TransportError`: the service exits, its restart fences nothing left open and resumes from the
+        last committed offsets (the outputs of the aborted transaction are never seen by read_committed)."""
+        from confluent_kafka import KafkaException
+
         producer = self.publisher.native
         offsets = self.consumer.uncommitted_offsets()
-        if offsets:
-            producer.send_offsets_to_transaction(offsets, self.consumer.native.consumer_group_metadata(),
-                                                 self.timeout_s)
-        producer.commit_transaction(self.timeout_s)
+        try:
+            if offsets:
+                metadata = self.consumer.native.consumer_group_metadata()
+                call_with_retries(lambda: producer.send_offsets_to_transaction(offsets, metadata, self.timeout_s),
+                                  retriable_transaction_error, "send offsets to the transaction")
+            call_with_retries(lambda: producer.commit_transaction(self.timeout_s), retriable_transaction_error,
+                              "commit the transaction")
+        except KafkaException as exc:
+            if exc.args and exc.args[0].txn_requires_abort():
+                producer.abort_transaction(self.timeout_s)
+            raise TransportError(f"Kafka transaction failed: {one_line(exc)}; a restart resumes from the last "
+                                 "committed offsets") from None
         self.consumer.forget_uncommitted()
         self.committed += 1
         producer.begin_transaction()
+
+
+def retriable_transaction_error(exc: BaseException) -> bool:
+    """Transactional calls report `rd_kafka_error_t`s, whose retriable flag librdkafka sets itself."""
+    from confluent_kafka import KafkaException
+
+    return isinstance(exc, KafkaException) and bool(exc.args) and bool(exc.args[0].retriable())

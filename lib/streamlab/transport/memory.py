@@ -49,8 +49,9 @@ class MemoryConsumer:
     def poll(self, timeout: float = 0.0, max_records: int = 1000) -> list[Record]:
         return self.batches.pop(0) if self.batches else []
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
         self.commits += 1
+        return True
 
     def close(self) -> None:
         pass

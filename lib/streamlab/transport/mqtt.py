@@ -161,10 +161,11 @@ class MqttConsumer:
         self._unacked.extend((m.mid, m.qos) for m in messages)
         return [self._record(m) for m in messages]
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
         for mid, qos in self._unacked:
             self._client.ack(mid, qos)
         self._unacked.clear()
+        return True
 
     def assignment_ready(self) -> bool:
         return self._subscribed.is_set()

@@ -913,17 +913,19 @@ class PikaConsumer:
         except AMQPError as exc:
             self._reconnect(exc)     # the new channel gets the new prefetch
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
         from pika.exceptions import AMQPError
 
         if not self._last_tag:
-            return
+            return True
         tag, self._last_tag = self._last_tag, 0
         try:
             self._channel.basic_ack(delivery_tag=tag, multiple=True)
         except AMQPError as exc:
             # the channel is gone, so are its deliveries' tags: the broker requeued them (at-least-once)
             self._reconnect(exc)
+            return False
+        return True
 
     def assignment_ready(self) -> bool:
         return self._channel is not None and self._channel.is_open

@@ -108,8 +108,9 @@ class ZmqConsumer:
                                   {k: v.encode("latin-1") for k, v in info["h"].items()}, -1, -1, info["ts"]))
         return records
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
         """Nothing to commit: PUB/SUB has no acknowledgements and keeps nothing."""
+        return True
 
     def assignment_ready(self) -> bool:
         # No handshake tells a SUB socket it is subscribed; give the connection a moment (slow joiner).
