@@ -69,7 +69,14 @@ _publish_time = attrgetter("timestamp_ms")
 
 
 class HealthScorer:
-    """The per-machine state of the processor, free of any broker code (tested on its own)."""
+    """The per-machine state of the processor, free of any broker code (tested on its own).
+
+    A verdict joins both streams: a reading is scored from its telemetry features only once this instance
+    knows the machine's vibration bands too. Before that (a machine's first second, or after its state
+    restarted at a gap: a takeover, a replay) the reading gets the record of a reading whose telemetry window
+    is not full yet: no features, health 1, state ``ok``. Otherwise the time order of a backlog would decide
+    whether a health record carries one stream or both, which the join promises it never does.
+    """
 
     def __init__(self, window: int = 50, confirm: int = 3, max_machines: int = MAX_MACHINES) -> None:
         self.model = HealthModel()
@@ -118,7 +125,9 @@ class HealthScorer:
             # crossed the warning limit on healthy machines (false alarms at start-up).
             features = self.telemetry[reading.machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
         features.update(reading)
-        assessment = self.model.score(features.features(), self.vibration.get(reading.machine_id))
+        vibration = self.vibration.get(reading.machine_id)
+        # the join: no vibration bands known here, no verdict (as while the window fills)
+        assessment = self.model.score(features.features() if vibration else None, vibration)
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)
         return record, self.alerts.update(record)
 
@@ -161,7 +170,7 @@ class HealthScorer:
             rows = np.asarray(indices)
             stats = features.update_many(ts_ns[rows], columns.values[rows])
             vibration = self.vibration.get(machine_id)
-            ready = stats["ready"]
+            ready = stats["ready"] if vibration else np.zeros(len(indices), dtype=bool)   # the join, as above
             worst = model.worst_many(stats, vibration, ready)
             names = [name for name in TELEMETRY_FEATURE_NAMES if name in stats]
             table = np.column_stack([stats[name] for name in names]).tolist()
