@@ -35,6 +35,18 @@ def app_transport(broker: str = "kafka", client: str = "", ep: Endpoints | None 
     return get_transport(broker, client, ep, APP_TABLE) if ep is not None else open_transport(broker, client, APP_TABLE)
 
 
+def rabbit_group_queues(group: str, namespace: str = "") -> list[str]:
+    """The RabbitMQ queues a group of the app reads, namespaced: one per stream for most groups, one shard
+    per input partition for a co-partitioned group (the processor: `<group>.shard-<i>`, filled by machine id
+    from both inputs through a consistent-hash exchange). For whatever needs a queue by name: a fault
+    aimed at a queue's leader, an autoscaler's trigger."""
+    from ..transport.rabbitmq import Topology
+
+    groups = consumer_groups(namespace)
+    name = f"{namespace}.{group}" if namespace else group
+    return Topology(APP_TABLE).group_queues(name, groups[name])
+
+
 @dataclass(frozen=True)
 class Declared:
     topics: list[str]     # created now (the others existed)

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..transport.rabbitmq import SHARD_PLUGIN
 from . import procs
 from .base import NodeStatus
 from .node import LocalCluster, LocalNode
@@ -23,7 +24,7 @@ from .config import StackConfig, StackError
 
 #: The management API (queue depths, bindings) and the consistent-hash exchange, which keeps each machine's
 #: messages of every input on one processor instance (streamlab.transport.rabbitmq, co-partitioned groups).
-ENABLED_PLUGINS = "[rabbitmq_management,rabbitmq_consistent_hash_exchange].\n"
+ENABLED_PLUGINS = f"[rabbitmq_management,{SHARD_PLUGIN}].\n"
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 READY_TIMEOUT_S = 90.0

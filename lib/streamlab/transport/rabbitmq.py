@@ -153,6 +153,8 @@ GROUP_EXPIRES_MS = 7 * 24 * 3600 * 1000   # an unused group queue goes away, as 
 HELD_MAX_LENGTH = 1_000_000               # messages a holding queue keeps at most (oldest dropped first)
 HELD_SUFFIX = "held"
 SHARD_EXCHANGE_SUFFIX = "by-key"
+#: The plugin that provides the `x-consistent-hash` exchange type; every stack that runs the app enables it
+SHARD_PLUGIN = "rabbitmq_consistent_hash_exchange"
 UNROUTABLE = "unroutable: RabbitMQ returned it, no queue is bound to exchange"
 HEARTBEAT_S = 30
 RECONNECT_TIMEOUT_S = 60.0
@@ -214,7 +216,7 @@ class Topology:
         except ChannelClosedByBroker as exc:
             if exc.reply_code == 503:
                 raise TransportError("RabbitMQ lacks the consistent-hash exchange that keeps each machine on one "
-                                     "processor: `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`") from None
+                                     f"processor: `rabbitmq-plugins enable {SHARD_PLUGIN}`") from None
             raise
         for topic in topics:
             channel.exchange_declare(**Topology.exchange(topic))

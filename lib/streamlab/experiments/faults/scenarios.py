@@ -36,7 +36,9 @@ from typing import Any
 
 import pandas as pd
 
+from ...pipeline.declare import rabbit_group_queues
 from ...pipeline.topics import ALL_TOPICS
+from ...pipeline.wiring import GROUPS
 from ..apprun.sink_output import load_health
 from . import audit, ledger
 
@@ -104,7 +106,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("kafka-disk-lost-rf1", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 1)",
              "broker-disk-lost", brokers=("kafka",), nodes=3, replication=1,
              promise="none: one replica cannot survive its disk"),
-    Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's quorum queue SIGKILLed, restarted",
+    Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's first shard queue SIGKILLed, restarted",
              "broker-kill", brokers=("rabbitmq",), nodes=3),
 )}
 
@@ -304,7 +306,8 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     if broker == "kafka":
         node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
     else:
-        node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
+        # the processor's first shard queue: a machine's telemetry and vibration, as partition 0 on Kafka
+        node = _rabbit_queue_leader(part, rabbit_group_queues(GROUPS[PROCESSOR], namespace)[0])
     time.sleep(max(0.0, due - time.monotonic()))
     if scenario.kind == "broker-partition":
         fault_ns = _partition_broker(part, node, namespace, events, down_s)

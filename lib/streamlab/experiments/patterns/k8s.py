@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from ...paths import HOME
-from ...pipeline.declare import APP_TABLE
+from ...pipeline.declare import rabbit_group_queues
 from ...pipeline.topics import TELEMETRY
 from ...pipeline.wiring import SERVICES, ServiceIO
 
@@ -148,13 +148,11 @@ def _scaled_object(svc: ServiceIO, broker: str) -> dict[str, Any]:
             "lagThreshold": str(TARGET_BACKLOG), "offsetResetPolicy": "earliest"}}
         triggers = [trigger]        # no topic: the group's lag summed over every topic it reads
     else:
-        from ...transport.rabbitmq import Topology
-
         triggers = [{"type": "rabbitmq", "metadata": {
             "host": f"amqp://{RABBIT_HOST}:5672/%2F", "protocol": "amqp", "mode": "QueueLength",
             "value": str(TARGET_BACKLOG), "queueName": queue,
             "usernameFromEnv": "RABBIT_USER", "passwordFromEnv": "RABBIT_PASS"}}
-            for queue in Topology(APP_TABLE).group_queues(svc.group, list(svc.reads))]
+            for queue in rabbit_group_queues(svc.group)]
     return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"scaleTargetRef": {"name": name}, "minReplicaCount": 1, "maxReplicaCount": MAX_PROCESSORS,

@@ -190,11 +190,12 @@ def rabbit_topology(brokers: Brokers, namespace: str) -> dict[str, pd.DataFrame]
         "delivery limit": q["arguments"].get("x-delivery-limit", ""),
         "message TTL (ms)": q["arguments"].get("x-message-ttl", ""),
         "replicas": q["arguments"].get("x-quorum-initial-group-size", ""),
+        "single active consumer": bool(q["arguments"].get("x-single-active-consumer", False)),
     } for q in _mgmt(brokers, "/api/queues/%2F") if q["name"].startswith(prefix)])
-    bindings = pd.DataFrame([{"exchange": strip(b["source"]), "queue": strip(b["destination"]),
-                              "routing key": b["routing_key"]}
-                             for b in _mgmt(brokers, "/api/bindings/%2F")
-                             if b["source"].startswith(prefix) and b["destination_type"] == "queue"])
+    # exchange → exchange too: both inputs reach the processor's consistent-hash exchange that way
+    bindings = pd.DataFrame([{"exchange": strip(b["source"]), "destination": strip(b["destination"]),
+                              "destination type": b["destination_type"], "routing key": b["routing_key"]}
+                             for b in _mgmt(brokers, "/api/bindings/%2F") if b["source"].startswith(prefix)])
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
