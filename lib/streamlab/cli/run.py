@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -28,6 +29,9 @@ def run_application(
     namespace: str = typer.Option("", help="prefix for topics and groups (a fresh one isolates this run)"),
     processors: int = typer.Option(1, min=1, help="processor instances in its group (at most the inputs' "
                                                   "partitions do work; each machine stays on one instance)"),
+    archive_rotate: Optional[float] = typer.Option(None, min=0.1, help="the Parquet archive's rotate interval (s); "
+                                                   "default: the sink's (minutes; machine-health-latest is the "
+                                                   "fresh view). Short where you want to watch files appear"),
 ) -> None:
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
     from ..pipeline.runner import AppConfig, AppRun
@@ -38,7 +42,8 @@ def run_application(
     get_stack(broker).require_ready()
     config = AppConfig(broker=broker, client=client, codec=codec, machines=machines, rate_hz=rate,
                        vibration_hz=vibration_rate, duration_s=positive_duration(duration), seed=seed,
-                       data_dir=data_dir, namespace=namespace, processors=processors)
+                       data_dir=data_dir, namespace=namespace, processors=processors,
+                       archive_rotate_s=archive_rotate)
     run = AppRun(config)
     try:
         run.start()

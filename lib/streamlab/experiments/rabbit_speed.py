@@ -307,7 +307,8 @@ def app_health(cfg: SpeedConfig) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-hops-") as tmp:
         namespace = f"hops-rmq-{uuid.uuid4().hex[:6]}"
         run = AppRun(AppConfig(broker="rabbitmq", machines=cfg.app_machines, rate_hz=cfg.app_rate_hz,
-                               duration_s=cfg.app_duration_s, data_dir=Path(tmp), namespace=namespace))
+                               duration_s=cfg.app_duration_s, data_dir=Path(tmp), namespace=namespace,
+                               archive_rotate_s=1.0))   # its hops end at the durable write: files at once
         try:
             run.start()
             run.wait_for_generators()

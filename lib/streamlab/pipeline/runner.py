@@ -70,6 +70,9 @@ class AppConfig:
     restart_backoff_s: float = 0.5    # before the first restart of a service; doubles each time, up to 30 s
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
     processors: int = 1               # processor instances in its one group (co-partitioned)
+    #: the Parquet sink's rotate interval (s); None: its default of minutes (`services.sink_loop`). A run that
+    #: measures the archive's latency or waits for its first file passes a short one (the book's runs: 1 s)
+    archive_rotate_s: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,6 +89,8 @@ class AppConfig:
             args += ["--machines", str(self.machines), "--seed", str(self.seed), "--duration", str(self.duration_s)]
             args += ["--rate", str(self.rate_hz if service == "telemetry_generator" else self.vibration_hz),
                      "--epoch-ns", str(self.epoch_ns)]
+        if service == "health_parquet_sink" and self.archive_rotate_s is not None:
+            args += ["--flush-interval", str(self.archive_rotate_s)]
         return args
 
 

@@ -188,6 +188,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
     session = {"STREAMLAB_KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms)} if session_timeout_ms else {}
     config = AppConfig(broker=broker, machines=machines, duration_s=duration_s, seed=seed, data_dir=data_dir,
                        namespace=namespace, drain_timeout_s=drain_timeout_s,
+                       archive_rotate_s=1.0,   # the harness waits for the first file and crashes at the Nth write
                        supervise=False,   # the harness's Watchdog restarts, and records why
                        extra_env={**(env or {}), **scenario.crash_env(stamp), **session})
     wall = time.monotonic()

@@ -55,7 +55,8 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
     namespace = f"ch03-{broker[:6]}-{uuid.uuid4().hex[:6]}"
     shutil.rmtree(data_dir, ignore_errors=True)
     config = AppConfig(broker=broker, machines=machines, rate_hz=rate_hz, duration_s=duration_s, seed=seed,
-                       data_dir=data_dir, namespace=namespace, drain_timeout_s=60.0)
+                       data_dir=data_dir, namespace=namespace, drain_timeout_s=60.0,
+                       archive_rotate_s=1.0)   # the side-by-side compares send → durable on disk: files at once
     started = time.monotonic()
     run = AppRun(config)
     try:
