@@ -28,7 +28,7 @@ QUIX_STAMP := $(QUIX_VENV)/.installed
 # Run a command with the stack up; stop the stack afterwards only if this call started it.
 define with_stack
 started=no; $(STREAMLAB) stack check -q || started=yes; \
-$(STREAMLAB) stack up || exit $$?; \
+$(STREAMLAB) stack up || { rc=$$?; if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc; }; \
 $(STREAMLAB) stack warm-up --max-seconds $(BROKER_WARM_UP_S) && $(1); rc=$$?; \
 if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef

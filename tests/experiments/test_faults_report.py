@@ -94,3 +94,31 @@ def test_exactly_once_verdict_contrasts_the_modes():
     verdict = exactly_once.exactly_once_verdict(rows)
     assert "`processor-after-publish` (at least once): 8 duplicate(s) on the output topics, 0 on disk" in verdict
     assert "`processor-after-publish-eos` (in transactions): 0 duplicate(s) on the output topics" in verdict
+
+
+def test_the_moves_table_counts_each_service_once_and_sums_both_streams():
+    kafka = _result("kafka-coordinator-moves", "kafka", lost=2)
+    kafka.services = scenarios.ServiceCounts(exits=1, commit_retries=7, commits_refused=2)
+    kafka.rows["faults"] = 14
+    table = report.moves_table([kafka])
+    row = table.loc["Kafka"]
+    assert (row["moves"], row["service exits"], row["commits retried"], row["commits refused"]) == (14, 1, 7, 2)
+    assert (row["sent"], row["lost"], row["on disk"]) == (200, 4, 196)
+    facts = report.move_facts([kafka])
+    assert facts["kafka"] == {"moves": 14, "exits": 1, "retried": 7, "lost": 4, "duplicated": 0}
+    assert facts["rabbitmq"] == dict.fromkeys(("moves", "exits", "retried", "lost", "duplicated"), "–")
+
+
+def test_service_exits_and_commit_retries_are_read_from_the_run(tmp_path):
+    rows = [{"event": "health-processor failed"}, {"event": "health-processor restarted"},
+            {"event": "alert-csv-sink killed"}, {"event": "broker 2 stopped and started"}]
+    assert scenarios._exits(rows) == 2
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "health_processor.log").write_text(
+        "12:00:00.000 WARNING streamlab.transport.retry commit offsets failed (Broker: Coordinator load in "
+        "progress); retrying in 0.10 s\nINFO scored\n")
+    (logs / "alert_csv_sink.log").write_text(
+        "WARNING streamlab.transport.retry commit refused by a rebalancing group (x): the offsets stay pending\n")
+    assert scenarios._log_lines(tmp_path, scenarios.RETRIED) == 1
+    assert scenarios._log_lines(tmp_path, scenarios.REFUSED) == 1

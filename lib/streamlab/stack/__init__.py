@@ -12,13 +12,16 @@ the compose files against the local stack; `procs` starts and stops processes by
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from ..transport import Transport, get_transport
 from ..transport.spec import Endpoints, TopicTable
 from .base import BrokerStack, NodeStatus
 from .config import BROKER_KINDS, StackConfig, StackError
 
 __all__ = ["Endpoints", "NodeStatus", "Stack", "StackConfig", "StackError", "get_stack", "endpoints",
-           "open_transport"]
+           "open_transport", "private_rabbit_cluster"]
 
 
 def _broker_names(broker: str) -> list[str]:
@@ -116,3 +119,29 @@ def open_transport(broker: str = "kafka", client: str = "confluent", table: Topi
                    config: StackConfig | None = None) -> Transport:
     """The transport to the stack the environment names (STACK, ports, KAFKA_BOOTSTRAP, AMQP_URL, ...)."""
     return get_transport(broker, client, endpoints(config), table)
+
+
+@contextlib.contextmanager
+def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator[Stack]:
+    """A local RabbitMQ cluster of an experiment's own beside the running stack, stopped by pid at the end.
+
+    Every RabbitMQ port (AMQP, management, distribution, epmd) moves by `port_offset` from the environment's
+    stack, so node N listens on AMQP_PORT + offset + N - 1; its data lives in a temporary directory. The
+    book's stack keeps one node (it serves every other chapter); a cluster is needed only where quorum
+    queues replicate or their leaders move (chapters 03 and 06)."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    base = StackConfig.from_env()
+    with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-") as folder:
+        config = dataclasses.replace(
+            base, stack="local", rabbit_nodes=nodes, stack_dir=Path(folder), amqp_url_override="",
+            amqp_port=base.amqp_port + port_offset, rabbit_mgmt_port=base.rabbit_mgmt_port + port_offset,
+            rabbit_dist_port=base.rabbit_dist_port + port_offset, rabbit_epmd_port=base.rabbit_epmd_port + port_offset)
+        stack = Stack(config, "rabbitmq")
+        try:
+            stack.up()
+            yield stack
+        finally:
+            stack.down()

@@ -53,6 +53,7 @@ from typing import Any
 
 from ..polling import wait_until
 from .base import TransportError, co_partition_count
+from .retry import RetryPolicy, call_with_retries
 from .spec import TopicSpec, TopicTable
 
 #: What to run when Kafka is not there.
@@ -152,10 +153,23 @@ def offsets_consumer(bootstrap: str, group: str = "streamlab-admin"):
                      "logger": quiet_logger()})
 
 
-#: Errors of an offset fetch that mean "ask again": the group's coordinator is moving (a broker stopped or
-#: was killed, the offsets partition's leader changed) or still loading the group's offsets.
-_COORDINATOR_MOVING = frozenset({"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS",
-                                 "_TIMED_OUT", "_TRANSPORT"})
+#: Errors of an offset fetch or commit that mean "ask again": the group's coordinator is moving (a broker
+#: stopped or was killed, the offsets partition's leader changed) or still loading the group's offsets, or
+#: a request timed out on the way (librdkafka's names).
+COORDINATOR_MOVING = frozenset({"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS",
+                                "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION", "_TIMED_OUT", "_TRANSPORT",
+                                "_WAIT_COORD"})
+
+
+def coordinator_moving(exc: BaseException) -> bool:
+    """A librdkafka error that passes if asked again: one librdkafka marks retriable, or one of
+    `COORDINATOR_MOVING` (a commit's or offset fetch's error is built without librdkafka's retriable flag)."""
+    from confluent_kafka import KafkaException
+
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return bool(error.retriable()) or error.name() in COORDINATOR_MOVING
 
 
 def committed_offsets(reader, partitions: list[tuple[str, int]], timeout: float = 10.0) -> dict[tuple[str, int], int]:
@@ -163,24 +177,18 @@ def committed_offsets(reader, partitions: list[tuple[str, int]], timeout: float 
 
     librdkafka hands a consumer's offset fetch back with NOT_COORDINATOR when the group's coordinator moved
     under it (chapter 06 kills brokers while the runner reads lag), instead of finding the new one: asked
-    again, it does. So the fetch is retried until ``timeout``; any other error is raised at once.
+    again, it does. So the fetch is retried until ``timeout`` (`transport.retry`); any other error is raised
+    at once.
     """
-    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka import TopicPartition
 
     if not partitions:
         return {}
     wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            answer = reader.committed(wanted, timeout=max(remaining, 0.1))
-            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if getattr(error, "name", lambda: "")() not in _COORDINATOR_MOVING or remaining <= 0.25:
-                raise
-        time.sleep(0.25)
+    policy = RetryPolicy(first_backoff_s=0.25, max_backoff_s=1.0, deadline_s=timeout)
+    answer = call_with_retries(lambda: reader.committed(wanted, timeout=timeout), coordinator_moving,
+                               "fetch committed offsets", policy)
+    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in answer}
 
 
 def group_committed(bootstrap: str, group: str, partitions: list[tuple[str, int]],
@@ -364,7 +372,10 @@ def group_rows(bootstrap: str, groups: Iterable[str] | None = None,
         group_ids = [gid for gid in group_ids if gid in wanted]
     if not group_ids:
         return []
-    descriptions = {gid: fut.result() for gid, fut in admin.describe_consumer_groups(group_ids).items()}
+    # a group whose coordinator is moving answers NOT_COORDINATOR for a moment: asked again, it answers
+    descriptions = call_with_retries(
+        lambda: {gid: fut.result() for gid, fut in admin.describe_consumer_groups(group_ids).items()},
+        coordinator_moving, "describe consumer groups")
     wanted_topics = None if topics is None else set(topics)
     partitions = [(r["topic"], r["partition"]) for r in partition_rows(bootstrap)
                   if wanted_topics is None or r["topic"] in wanted_topics]

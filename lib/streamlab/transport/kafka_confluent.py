@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from . import kafka_admin
 from .kafka_admin import client_logger
 from .base import NO_HEADERS, DeliveryCallback, Record, TransportError, as_key
-from .retry import call_with_retries, one_line
+from .retry import call_with_retries, log_refused, one_line
 
 
 #: How long after its creation an idempotent librdkafka producer sends its first batch at the earliest:
@@ -118,13 +119,6 @@ class ConfluentPublisher:
         producer.flush(30)
 
 
-#: Commit errors that pass by themselves: the group's coordinator moved (the leader of its `__consumer_offsets`
-#: partition changed) or is still loading the offsets, or a request timed out on the way. Java's
-#: `commitSync` retries the same family (`RetriableCommitFailedException`); librdkafka returns them.
-RETRIABLE_COMMIT_ERRORS = frozenset({
-    "COORDINATOR_LOAD_IN_PROGRESS", "NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "REQUEST_TIMED_OUT",
-    "NETWORK_EXCEPTION", "_TIMED_OUT", "_TRANSPORT", "_WAIT_COORD",
-})
 #: Commit errors of a group that is rebalancing or moved on without this member's current generation: no
 #: retry without a poll can succeed, so the offsets stay pending for the next commit.
 REBALANCE_COMMIT_ERRORS = frozenset({
@@ -132,14 +126,18 @@ REBALANCE_COMMIT_ERRORS = frozenset({
 })
 
 
-def retriable_commit_error(exc: BaseException) -> bool:
-    """A KafkaException whose error librdkafka marks retriable, or one of `RETRIABLE_COMMIT_ERRORS`."""
-    from confluent_kafka import KafkaException
-
-    if not isinstance(exc, KafkaException) or not exc.args:
-        return False
-    error = exc.args[0]
-    return bool(error.retriable()) or error.name() in RETRIABLE_COMMIT_ERRORS
+def commit_sync(consumer, offsets: list | None = None,
+                on_retry: Callable[[BaseException], None] | None = None) -> None:
+    """A librdkafka consumer's synchronous commit (its current positions, or `offsets`), a moving
+    coordinator waited out: for `ConfluentConsumer.commit` and the experiments that drive a native
+    consumer. Other errors propagate as librdkafka raised them."""
+    options: dict[str, object] = {"asynchronous": False} if offsets is None else {"offsets": offsets,
+                                                                                   "asynchronous": False}
+    # Commit errors that pass by themselves: the coordinator moved (the leader of the group's
+    # `__consumer_offsets` partition changed) or is still loading the offsets. Java's `commitSync` retries
+    # the same family (`RetriableCommitFailedException`); librdkafka returns them to the caller.
+    call_with_retries(lambda: consumer.commit(**options), kafka_admin.coordinator_moving, "commit offsets",
+                      on_retry=on_retry)
 
 
 def session_timeout_from_env() -> dict[str, object]:
@@ -201,7 +199,7 @@ class ConfluentConsumer:
     def commit(self) -> bool:
         """Commit the offsets of what `poll` returned: True once the group coordinator has them.
 
-        A moved or loading coordinator is waited out (`transport.retry`, `RETRIABLE_COMMIT_ERRORS`). A
+        A moved or loading coordinator is waited out (`commit_sync`, `kafka_admin.COORDINATOR_MOVING`). A
         commit the group refuses because it is rebalancing returns False and keeps the offsets pending: they
         go with the next commit, after the poll that completes the rebalance. Offsets of partitions the
         member no longer owns are dropped then: their new owner starts from the last committed offset, and
@@ -219,11 +217,11 @@ class ConfluentConsumer:
             return True
         offsets = self.uncommitted_offsets()
         try:
-            call_with_retries(lambda: consumer.commit(offsets=offsets, asynchronous=False),
-                              retriable_commit_error, "commit offsets", on_retry=self._count_retry)
+            commit_sync(consumer, offsets, on_retry=self._count_retry)
         except KafkaException as exc:
             if exc.args and exc.args[0].name() in REBALANCE_COMMIT_ERRORS:
                 self.commits_deferred += 1
+                log_refused(exc)
                 return False
             raise TransportError(f"Kafka refused the offset commit: {one_line(exc)}") from None
         self._pending.clear()

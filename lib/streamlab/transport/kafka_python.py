@@ -11,7 +11,7 @@ import threading
 
 from . import kafka_admin
 from .base import DeliveryCallback, Record, TransportError, as_key
-from .retry import call_with_retries, one_line
+from .retry import call_with_retries, log_refused, one_line
 
 #: kafka-python's names for a commit refused by a rebalancing group (the confluent consumer's
 #: REBALANCE_COMMIT_ERRORS): the positions stay uncommitted for the next commit.
@@ -126,6 +126,7 @@ class KafkaPythonConsumer:
         except KafkaError as exc:
             if type(exc).__name__ in REBALANCE_COMMIT_ERRORS:
                 self.commits_deferred += 1
+                log_refused(exc)
                 return False
             raise TransportError(f"Kafka refused the offset commit: {one_line(exc)}") from None
         self._uncommitted = False

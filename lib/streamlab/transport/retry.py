@@ -28,6 +28,10 @@ from .base import TransportError
 T = TypeVar("T")
 log = logging.getLogger("streamlab.transport.retry")
 
+#: What a service's log says when a commit is retried, or refused by a rebalancing group (chapter 06 counts them).
+RETRIED = "retrying in"
+REFUSED = "commit refused by a rebalancing group"
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -73,7 +77,7 @@ def call_with_retries(call: Callable[[], T], is_retriable: Callable[[BaseExcepti
                                      f"{one_line(exc)}; is the cluster healthy? (`streamlab topics`)") from None
             if on_retry is not None:
                 on_retry(exc)
-            log.warning("%s failed (%s); retrying in %.2f s", what, one_line(exc), wait)
+            log.warning("%s failed (%s); %s %.2f s", what, one_line(exc), RETRIED, wait)
             sleep(wait)
     raise AssertionError("unreachable: backoffs() never ends")
 
@@ -83,3 +87,8 @@ def one_line(exc: BaseException) -> str:
     error = exc.args[0] if exc.args else exc
     text = error.str() if hasattr(error, "str") and callable(error.str) else str(error)
     return " ".join(str(text).split())[:300] or type(exc).__name__
+
+
+def log_refused(exc: BaseException) -> None:
+    """A commit the group refused during a rebalance: kept for the next commit, said once in the log."""
+    log.warning("%s (%s): the offsets stay pending for the next commit", REFUSED, one_line(exc))

@@ -42,6 +42,7 @@ import pandas as pd
 from ...codecs import get_codec
 from ...domain import Fleet, TelemetryReading, VibrationWindow
 from ...services.health_processor import HealthScorer
+from ...transport.kafka_confluent import commit_sync
 from . import common, offsets_worker
 from .offsets_worker import CRASH_POINTS, MODES, WorkerPlan
 
@@ -245,7 +246,7 @@ def reset_with_tool(bootstrap: str, history: History, seconds_back: float, timeo
     from confluent_kafka import TopicPartition
 
     ends = common.end_offsets(bootstrap, history.topic)
-    reader.commit(offsets=[TopicPartition(history.topic, p, ends[p]) for p in parts], asynchronous=False)
+    commit_sync(reader, [TopicPartition(history.topic, p, ends[p]) for p in parts])
     reader.close()
     keys = [(history.topic, p) for p in parts]
     before = common.kafka_admin.group_committed(bootstrap, group, keys)

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ...transport.kafka_confluent import commit_sync
 from . import common
 
 MODES = ("auto-commit", "commit-after-write")
@@ -65,25 +66,11 @@ def run_worker(plan: WorkerPlan) -> None:
                 if crash_here:
                     os.kill(os.getpid(), signal.SIGKILL)
                 if not auto:
-                    _commit(reader)
+                    commit_sync(reader)
                 buffer.clear()
             elif not buffer and time.monotonic() - quiet_since > plan.idle_exit_s and _drained(reader, plan.topic):
                 break
     reader.close()  # auto-commit: commits the final position on the way out
-
-
-def _commit(reader, attempts: int = 20) -> None:
-    """A synchronous commit, retried while the group coordinator is not available yet."""
-    from confluent_kafka import KafkaException
-
-    for attempt in range(attempts):
-        try:
-            reader.commit(asynchronous=False)
-            return
-        except KafkaException:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
 
 
 def _drained(reader, topic_name: str) -> bool:

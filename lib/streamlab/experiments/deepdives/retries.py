@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ...measure.latency import LatencyRecorder
+from ...transport.kafka_confluent import commit_sync
 from . import common
 
 
@@ -252,7 +253,7 @@ def consumer_retries(bootstrap: str, *, messages: int = 500, backoffs_s=(0.05, 0
 
 def _run_design(bootstrap: str, design: str, main, retry_specs, dlq, messages: int, backoffs: tuple[float, ...],
                 plan: FailurePlan, timeout_s: float) -> tuple[list[dict], float]:
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
 
     final: dict[int, dict] = {}
     sent_at: dict[int, float] = {}
@@ -262,7 +263,7 @@ def _run_design(bootstrap: str, design: str, main, retry_specs, dlq, messages: i
     writer.produce(main.name, b"-1", partition=0)           # a warm-up record: the fetch path is up
     writer.flush(30)
     common.holds_within(lambda: any(not m.error() and m.value() == b"-1" for m in reader.consume(10, 0.2)), 30, 0)
-    reader.commit(asynchronous=False)
+    commit_sync(reader)
     started = time.monotonic()                # the group reads: delays below are the design's own
     for n in range(messages):
         sent_at[n] = time.monotonic()
@@ -310,9 +311,10 @@ def _run_design(bootstrap: str, design: str, main, retry_specs, dlq, messages: i
         writer.flush(10)                      # retries and dead letters are durable before the commit
         if reader.assignment():
             try:
-                reader.commit(asynchronous=False)
-            except Exception:  # nothing consumed since the last commit
-                pass
+                commit_sync(reader)
+            except KafkaException as exc:
+                if exc.args[0].name() != "_NO_OFFSET":   # nothing consumed since the last commit: fine
+                    raise
     seconds = time.monotonic() - started
     reader.close()
     dead_letters = len(common.read_all(bootstrap, dlq.name))

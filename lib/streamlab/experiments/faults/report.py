@@ -153,3 +153,29 @@ def partition_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id
     return (f"With broker {node} cut off: {leadership}{failures}. {flag}{row['lost']} of {row['sent']} readings "
             f"lost and {row['duplicated']} duplicated on disk{flag}; the first reading sent after the cut was on "
             f"disk {recovery} later.")
+
+
+
+def moves_table(results: Sequence[ScenarioResult]) -> pd.DataFrame:
+    """One row per "moves" run: moves made, exits of the consuming services, their commits retried (the
+    coordinator moved) or refused (a rebalance), and the ledger summed over both streams."""
+    rows = []
+    for r in results:
+        ledger = r.rows[["sent", "on_disk", "lost", "duplicated"]].sum()
+        rows.append({"broker": BROKER_LABEL.get(r.broker, r.broker), "moves": int(r.rows["faults"].iloc[0]),
+                     "service exits": r.services.exits, "commits retried": r.services.commit_retries,
+                     "commits refused": r.services.commits_refused, "sent": int(ledger["sent"]),
+                     "on disk": int(ledger["on_disk"]), "lost": int(ledger["lost"]),
+                     "dup.": int(ledger["duplicated"])})
+    return pd.DataFrame(rows).set_index("broker")
+
+
+def move_facts(results: Sequence[ScenarioResult]) -> dict[str, dict[str, object]]:
+    """`moves_table`'s figures per broker, both brokers always present so that the prose's glue keys
+    exist; "–" for a broker whose run did not happen (the chapter says why)."""
+    table = moves_table(results) if results else pd.DataFrame()
+    keys = {"moves": "moves", "exits": "service exits", "retried": "commits retried", "lost": "lost",
+            "duplicated": "dup."}
+    return {broker: {key: int(table.loc[label, column]) if label in table.index else "–"
+                     for key, column in keys.items()}
+            for broker, label in BROKER_LABEL.items()}

@@ -13,6 +13,11 @@ broker. Two kinds of fault:
   started again, SIGSTOPped and resumed, or cut off from its peers and
   reconnected (`netcut`), under the running app on a 3-node cluster, through
   `streamlab.stack`.
+- **moves**: no fault at all, the routine changes of a healthy cluster made again
+  and again under the running app (`moves`): Kafka group coordinators moved by
+  reassignments and preferred-leader elections, a controlled broker restart,
+  every partition's preferred leader elected; RabbitMQ quorum queue leaders
+  transferred between nodes. The promise: no service exits at all.
 
 A scenario with `exactly_once` runs the processor in Kafka transactions; the
 audit also reads back the processor's output topics, so duplicates are counted
@@ -39,6 +44,7 @@ import pandas as pd
 from ...pipeline.declare import rabbit_group_queues
 from ...pipeline.topics import ALL_TOPICS
 from ...pipeline.wiring import GROUPS
+from ...transport.retry import REFUSED, RETRIED
 from ..apprun.sink_output import load_health
 from . import audit, ledger
 
@@ -56,7 +62,7 @@ EXACTLY_ONCE_TOPIC = "exactly once on the processor's output topics and on disk"
 class Scenario:
     name: str
     label: str
-    kind: str                   # "crash" | "broker-kill" | "broker-pause" | "disk-full" | "none"
+    kind: str                   # "crash" | "broker-kill" | "broker-pause" | "disk-full" | "moves" | "none"
     crashes: tuple[tuple[str, str, int], ...] = ()   # (service, moment, nth pass)
     brokers: tuple[str, ...] = ("kafka", "rabbitmq")
     nodes: int = 1                              # broker nodes the scenario needs (of its broker)
@@ -108,11 +114,27 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              promise="none: one replica cannot survive its disk"),
     Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's first shard queue SIGKILLed, restarted",
              "broker-kill", brokers=("rabbitmq",), nodes=3),
+    Scenario("kafka-coordinator-moves", "Kafka group coordinators moved: reassignments and preferred-leader "
+             "elections, a controlled broker restart", "moves", brokers=("kafka",), nodes=3,
+             promise="no service exits; exactly once on disk"),
+    Scenario("rabbit-leader-moves", "RabbitMQ quorum queue leaders transferred between nodes", "moves",
+             brokers=("rabbitmq",), nodes=3, promise="no service exits; exactly once on disk"),
 )}
 
 
 #: streams the audit groups read back: the generator's input, and the processor's two outputs the sinks consume
 AUDITED = ["telemetry", "alerts", "machine-health"]
+
+
+@dataclass(frozen=True)
+class ServiceCounts:
+    """What the run's consuming services went through, each service counted once: exits while they should
+    have run (killed at a crash point, or failed), commits retried because the coordinator moved, commits
+    refused by a rebalancing group (kept for the next commit)."""
+
+    exits: int = 0
+    commit_retries: int = 0
+    commits_refused: int = 0
 
 
 @dataclass
@@ -125,6 +147,7 @@ class ScenarioResult:
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     wall_s: float = 0.0
     data_dir: Path | None = None         # the run's files (Parquet, CSV, logs)
+    services: ServiceCounts = field(default_factory=ServiceCounts)
 
 
 @contextlib.contextmanager
@@ -172,10 +195,11 @@ class _Events:
 def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None, env: dict[str, str] | None = None,
                  duration_s: float = 12.0, machines: int = 6, fault_at_s: float = 4.0, down_s: float = 4.0,
                  seed: int = 7, drain_timeout_s: float = 45.0,
-                 session_timeout_ms: int | None = 6000) -> ScenarioResult:
+                 session_timeout_ms: int | None = 6000, move_every_s: float = 1.0) -> ScenarioResult:
     """One bounded run of the app on `broker` with `scenario`'s fault; `stack` (a `streamlab.stack.Stack`)
-    is needed for broker faults, `env` (KAFKA_BOOTSTRAP / AMQP_URL...) points the services at a stack.
-    `session_timeout_ms`: how long Kafka keeps a killed consumer's partitions (None: Kafka's 45 s default)."""
+    is needed for broker faults and moves, `env` (KAFKA_BOOTSTRAP / AMQP_URL...) points the services at a
+    stack. `session_timeout_ms`: how long Kafka keeps a killed consumer's partitions (None: Kafka's 45 s
+    default). `move_every_s`: the pause between two moves of a "moves" scenario."""
     from ...pipeline.runner import AppConfig, AppRun
 
     if broker not in scenario.brokers:
@@ -216,6 +240,9 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                     fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
                 elif scenario.kind == "disk-full":
                     fault_ns = {PARQUET_SINK: _fill_disk(run, disk, events, fault_at_s, down_s)}
+                elif scenario.kind == "moves":
+                    at = _make_moves(run, stack, broker, namespace, events, fault_at_s, move_every_s)
+                    fault_ns = {PROCESSOR: at, PARQUET_SINK: at, CSV_SINK: at}
                 while run.generators_running():
                     time.sleep(0.2)
                 events.mark("generators done")
@@ -229,6 +256,8 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
                     service.process.wait()
             rows, timeline = _count(scenario, broker, transport, namespace, data_dir, config, fault_ns)
             rows.insert(rows.columns.get_loc("sent"), "faults", _injected(events.rows))
+            service_counts = ServiceCounts(exits=_exits(events.rows), commit_retries=_log_lines(data_dir, RETRIED),
+                                           commits_refused=_log_lines(data_dir, REFUSED))
         except BaseException:
             run.kill_all()
             raise
@@ -238,7 +267,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
         with contextlib.suppress(Exception):
             transport.delete_topics([f"{namespace}.{spec.name}" for spec in ALL_TOPICS])
     return ScenarioResult(scenario, broker, rows, timeline, pd.DataFrame(events.rows), codes,
-                          round(time.monotonic() - wall, 1), data_dir)
+                          round(time.monotonic() - wall, 1), data_dir, service_counts)
 
 
 class Watchdog:
@@ -488,13 +517,68 @@ def _fill_disk(run, disk: SmallDisk, events: _Events, fault_at_s: float, down_s:
     return fault_ns
 
 
-FAULT_EVENTS = ("killed", "paused", "disk filled", "cut off from its peers")
+FAULT_EVENTS = ("killed", "paused", "disk filled", "cut off from its peers", "leader moved", "stopped and started",
+                "preferred leader elected")
+
 BROKER_FAULTS = ("broker-kill", "broker-pause", "broker-disk-lost", "broker-partition")   # a lost disk comes with its kill: one fault
 
 
 def _injected(rows: list[dict]) -> int:
     """How many faults really happened (a crash point the run never reached does not count)."""
     return sum(1 for row in rows if row["event"].endswith(FAULT_EVENTS))
+
+
+def _log_lines(data_dir: Path, phrase: str) -> int:
+    """Lines of the consuming services' logs (every restart appends to the same file) that hold `phrase`."""
+    files = [data_dir / "logs" / f"{service}.log" for service in INSTANCE]
+    return sum(1 for path in files if path.exists()
+               for line in path.read_text(errors="replace").splitlines() if phrase in line)
+
+
+def _exits(rows: list[dict]) -> int:
+    """How often a consuming service exited while it should have run: killed at a crash point, or failed
+    (the watchdog's events)."""
+    return sum(1 for row in rows for instance in INSTANCE.values()
+               if row["event"] in (f"{instance} killed", f"{instance} failed"))
+
+
+def _make_moves(run, stack, broker: str, namespace: str, events: _Events, fault_at_s: float,
+                move_every_s: float) -> int:
+    """The moves of a "moves" scenario, `move_every_s` apart; returns when the first was made (ns).
+
+    Kafka: every group's coordinator moved twice, a controlled restart of the processor's coordinator, every
+    partition's preferred leader elected (what the controller's periodic rebalance does: the move that
+    crashed chapter 01), the coordinators moved twice more. RabbitMQ: every quorum queue's leader moved to
+    the next node, four times (a round of the 3-node cluster and one more)."""
+    from ...pipeline.wiring import consumer_groups
+    from .moves import KafkaCoordinatorMoves, RabbitLeaderMoves
+
+    if stack is None:
+        raise ValueError("a moves scenario needs the stack (streamlab.stack.Stack) to move leaders")
+    part = stack.part(broker)
+    time.sleep(max(0.0, _flowing(run, events) + fault_at_s - time.monotonic()))
+    first_ns = time.time_ns()
+    if broker == "kafka":
+        kafka = KafkaCoordinatorMoves(stack.endpoints.kafka_bootstrap, list(consumer_groups(namespace)))
+        steps = [kafka.move_coordinators, kafka.move_coordinators, lambda: [kafka.restart_coordinator(part)],
+                 lambda: [kafka.elect_all_preferred()], kafka.move_coordinators, kafka.move_coordinators]
+    else:
+        rabbit = RabbitLeaderMoves(part, f"{namespace}.")
+        steps = [rabbit.move_leaders] * 4
+    for i, step in enumerate(steps):
+        if i:
+            time.sleep(move_every_s)
+        for move in step():
+            events.mark(_move_event(move), f"{move.before} → {move.after} ({move.took_s:.2f} s)")
+    return first_ns
+
+
+def _move_event(move) -> str:
+    if move.kind == "broker restart":
+        return f"{move.target} stopped and started"
+    if move.kind == "all partitions election":
+        return "every partition's preferred leader elected"
+    return f"{move.target} leader moved"
 
 
 def _first_fault(fault_ns: dict[str, int], services: tuple[str, ...]) -> int | None:
@@ -586,3 +670,29 @@ def run_plan(runs: Sequence[Planned], data_root: Path, stack=None, progress: boo
                                     Path(data_root) / f"{planned.scenario.name}-{planned.broker}", stack=stack,
                                     session_timeout_ms=planned.session_timeout_ms, **options))
     return results
+
+
+def run_moves(stack, data_root: Path, **options) -> tuple[list[ScenarioResult], list[str]]:
+    """Both "moves" scenarios, and why either was left out: Kafka's on the stack (it needs 3 brokers),
+    RabbitMQ's on the stack's cluster or, where the stack runs one node (the book's default), on a private
+    3-node cluster beside it (`streamlab.stack.private_rabbit_cluster`), started and stopped here."""
+    from ...stack import private_rabbit_cluster
+
+    results, skipped = [], []
+    kafka_nodes = stack.config.brokers if "kafka" in stack.parts else 0
+    if kafka_nodes >= 3:
+        results.append(run_scenario(SCENARIOS["kafka-coordinator-moves"], "kafka",
+                                    Path(data_root) / "kafka-coordinator-moves-kafka", stack=stack, **options))
+    else:
+        skipped.append(f"{SCENARIOS['kafka-coordinator-moves'].label}: needs 3 Kafka brokers, the stack has "
+                       f"{kafka_nodes}")
+    if "rabbitmq" not in stack.parts or stack.config.stack != "local":
+        skipped.append(f"{SCENARIOS['rabbit-leader-moves'].label}: needs a local RabbitMQ stack")
+        return results, skipped
+    with contextlib.ExitStack() as cleanup:
+        cluster = stack if stack.config.rabbit_nodes >= 3 else cleanup.enter_context(private_rabbit_cluster(3))
+        env = {"AMQP_URL": cluster.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(cluster.config.rabbit_mgmt_port)}
+        results.append(run_scenario(SCENARIOS["rabbit-leader-moves"], "rabbitmq",
+                                    Path(data_root) / "rabbit-leader-moves-rabbitmq", stack=cluster, env=env,
+                                    **options))
+    return results, skipped

@@ -46,33 +46,14 @@ class Brokers:
 
 @contextlib.contextmanager
 def private_rabbit_cluster(nodes: int = 3, port_offset: int = 5) -> Iterator["Brokers"]:
-    """A RabbitMQ cluster of the experiment's own beside the chapter's stack, stopped by pid at the end.
-
-    Every RabbitMQ port (AMQP, management, distribution, epmd) moves by
-    `port_offset` from the stack's, so node N listens on AMQP_PORT + offset + N - 1;
-    its data lives in a temporary directory. The chapter's stack keeps its own size
-    (one node serves every other chapter); a 3-node cluster is needed only to
-    measure what replicating a quorum queue costs. Yields its Brokers (the first
-    node's URLs; `amqp_urls` lists every node's).
-    """
-    import dataclasses
-    import tempfile
-    from pathlib import Path
-
-    from ...stack import Stack
+    """`streamlab.stack.private_rabbit_cluster` as Brokers (the first node's URLs; `amqp_urls` lists every
+    node's): a 3-node cluster measures what replicating a quorum queue costs."""
+    from ...stack import private_rabbit_cluster as private_cluster
 
     base = StackConfig.from_env()
-    with tempfile.TemporaryDirectory(prefix="ch03-rabbit-") as folder:
-        config = dataclasses.replace(
-            base, stack="local", rabbit_nodes=nodes, stack_dir=Path(folder), amqp_url_override="",
-            amqp_port=base.amqp_port + port_offset, rabbit_mgmt_port=base.rabbit_mgmt_port + port_offset,
-            rabbit_dist_port=base.rabbit_dist_port + port_offset, rabbit_epmd_port=base.rabbit_epmd_port + port_offset)
-        stack = Stack(config, "rabbitmq")
-        try:
-            stack.up()
-            yield Brokers(base.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, tuple(config.amqp_urls))
-        finally:
-            stack.down()
+    with private_cluster(nodes, port_offset) as stack:
+        config = stack.config
+        yield Brokers(base.kafka_bootstrap, config.amqp_url, config.rabbit_mgmt_url, tuple(config.amqp_urls))
 
 
 def unique(what: str) -> str:

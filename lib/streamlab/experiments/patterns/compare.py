@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...transport.kafka_confluent import commit_sync
 from .brokers import (Brokers, ResourceMeter, amqp_channel, amqp_port, consume_n, delete_queues, kafka_cleanup,
                       kafka_consumer, kafka_ports, kafka_produce, kafka_read, kafka_topic, listening_pids,
                       publish_and_settle, unique)
@@ -53,7 +54,8 @@ def replay(brokers: Brokers, messages: int = 1000) -> pd.DataFrame:
             consumer = kafka_consumer(brokers.bootstrap, group)
             consumer.subscribe([topic])
             reads.append(len(kafka_read(consumer, messages, 30)))
-            consumer.commit(asynchronous=False) if reads[-1] else None
+            if reads[-1]:
+                commit_sync(consumer)
             consumer.close()
         rows = _rows("replay", "Kafka", "topic (log)", first_read=reads[0], second_read=reads[1])
     finally:
