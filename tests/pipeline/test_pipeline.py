@@ -165,3 +165,17 @@ def test_alerts_are_written_once_and_match_injected_faults(pipeline_run):
           f"precision {precision:.2f} recall {recall:.2f}")
     assert faulty, "the schedule injected no fault: the test would prove nothing"
     assert recall >= 0.5 and precision >= 0.5
+
+
+def test_the_latest_stream_holds_every_machines_health_with_its_publish_time(pipeline_run):
+    """machine-health-latest is the fresh view (the archive rolls in minutes): every machine is on it, and each
+    record was published after the reading it scores was sent (freshness >= 0, one clock)."""
+    from streamlab.experiments.apprun import freshness
+
+    records = freshness.read_latest(pipeline_run["transport"], pipeline_run["broker"], pipeline_run["namespace"])
+    fresh = freshness.rows_of(records, "orjson")
+    assert set(fresh["machine_id"]) == {f"M{i:03d}" for i in range(MACHINES)}
+    assert (fresh["freshness_ms"] >= 0).all(), fresh.sort_values("freshness_ms").head()
+    stats = freshness.summary(fresh, int(fresh["source_ts_ns"].min()), after_s=0.0)
+    print(f"\n{pipeline_run['broker']}: machine-health-latest, {stats['records']} records, freshness p50 "
+          f"{stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms")

@@ -30,7 +30,8 @@ Topology (declared in one place, `Topology`, idempotently, by whoever needs it)
   to the last one returned with `multiple=True`; a consumer that closes or dies
   without committing gets its deliveries requeued for the next consumer. The
   prefetch follows the caller (twice the largest `max_records` polled, at least
-  1000), so a sink that commits every N records has N deliveries in flight.
+  1000, at most AMQP's 65,535), so a sink that commits every N records has N
+  deliveries in flight.
 * **Failover**: every connection is given the URLs of all nodes (pika tries
   them in order). A publisher that loses its connection reconnects to the next
   node and republishes what was not yet confirmed (at-least-once, as Kafka's
@@ -147,6 +148,7 @@ from .base import DeliveryCallback, Record, TransportError, co_partition_count
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFETCH = 1000
+MAX_PREFETCH = 65_535                     # basic.qos prefetch-count is an AMQP short: larger does not encode
 DEFAULT_MAX_IN_FLIGHT = 10_000
 DELIVERY_LIMIT = 10                       # redeliveries before the broker dead-letters a message
 GROUP_EXPIRES_MS = 7 * 24 * 3600 * 1000   # an unused group queue goes away, as Kafka forgets idle groups
@@ -822,7 +824,8 @@ class PikaConsumer:
     Prefetch bounds the unacked deliveries, and a caller that commits only every
     N records (a sink batching writes) needs N of them in flight, or it waits for
     its flush timer with a full window. So unless `prefetch` is given, it follows
-    the caller: at least twice the largest `max_records` asked of `poll`.
+    the caller: at least twice the largest `max_records` asked of `poll`, up to
+    AMQP's ceiling of 65,535 (a sink's flush size must stay below it).
     """
 
     def __init__(self, urls: list[str], topics: list[str], group: str, client_id: str,
@@ -889,8 +892,8 @@ class PikaConsumer:
             self._reconnect(exc)
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
-        if self._adaptive and 2 * max_records > self.prefetch:
-            self._set_prefetch(2 * max_records)
+        if self._adaptive and min(2 * max_records, MAX_PREFETCH) > self.prefetch:
+            self._set_prefetch(min(2 * max_records, MAX_PREFETCH))
         deadline = time.monotonic() + timeout
         self._pump(0)
         while not self._buffer:
