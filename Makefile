@@ -102,7 +102,7 @@ test: setup ## Run the test suite; it starts the brokers it needs on its own por
 	@$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no broker
-	@$(PY) -m pytest -q -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -ra -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
 	@$(call with_stack,$(PY) -m streamlab.bookrun --profile $(PROFILE) --build)

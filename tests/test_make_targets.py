@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from plugins.capabilities import missing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def _get_when_served(url: str, proc: subprocess.Popen, timeout_s: float) -> tupl
 @pytest.mark.timeout(180)
 def test_jupyterlab_starts_as_root_on_loopback_with_a_token(tmp_path):
     if not (REPO / ".venv" / "bin" / "jupyter").exists():
-        pytest.skip("no .venv with JupyterLab: run `make setup`")
+        missing("no .venv with JupyterLab: run `make setup`")
     port, token = _free_port(), secrets.token_hex(8)
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(["make", "-s", "lab-server", f"LAB_PORT={port}", f"LAB_TOKEN={token}"], cwd=REPO,

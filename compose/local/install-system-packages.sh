@@ -5,11 +5,12 @@
 #   podman + runc + catatonit + netavark + aardvark-dns (STACK=podman: the compose files in real
 #   containers; runc because crun fails here, catatonit for --init, aardvark-dns so containers find
 #   each other by name) and debootstrap (`make images` builds the base image with it),
-#   iptables (chapter 06 cuts a Kafka broker off from its peers on loopback).
+#   iptables and iproute2 (chapter 06 cuts a Kafka broker off from its peers on loopback; `ss` finds
+#   the broker's connections; a minimal Debian image has neither).
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
-wanted=(rabbitmq-server mosquitto chromium graphviz podman runc catatonit netavark aardvark-dns debootstrap iptables)
+wanted=(rabbitmq-server mosquitto chromium graphviz podman runc catatonit netavark aardvark-dns debootstrap iptables iproute2)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

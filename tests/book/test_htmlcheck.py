@@ -9,6 +9,7 @@ import altair as alt
 import htmlcheck
 import pandas as pd
 import pytest
+from plugins.capabilities import require
 import streamlab.plots as plots
 
 
@@ -82,8 +83,7 @@ def test_scripts_stylesheets_fonts_and_css_urls_from_the_network_fail(site: Path
 
 def test_chromium_runs_without_a_network_where_the_system_allows() -> None:
     prefix = htmlcheck.offline_prefix()
-    if not prefix:
-        pytest.skip("no network namespace on this system (unshare refused)")
+    require(bool(prefix), "no network namespace on this system (unshare refused)")
     links = subprocess.run([*prefix, "cat", "/proc/net/dev"], capture_output=True, text=True, check=True).stdout
     assert [line.split(":")[0].strip() for line in links.splitlines()[2:]] == ["lo"]
 

@@ -10,8 +10,10 @@ from importlib import resources
 import msgpack
 import numpy as np
 import pytest
+from plugins.capabilities import importable
 
-from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec
+from streamlab.codecs import CODEC_NAMES, SAFE_CODEC_NAMES, DecodeError, get_codec, service_codec
+from streamlab.errors import UserError
 from streamlab.codecs.avro_codec import HEADERS, SINGLE_OBJECT_MARKER
 from streamlab.codecs.proto_schema import ProtoSyntaxError, parse_proto
 from streamlab.domain.messages import ACCEL_M_S2
@@ -73,10 +75,35 @@ def test_registry():
     assert get_codec("cloudpickle").safe_for_untrusted is False
 
 
-def test_cloudpickle_carries_its_warning():
-    import streamlab.codecs.pickle_codec as module
+class _Payload:
+    """What anyone who can publish could send: unpickling it calls `_ran` (it could call os.system)."""
 
-    assert "runs arbitrary code" in module.__doc__
+    def __reduce__(self):
+        return (_ran, ("payload ran",))
+
+
+_RAN: list[str] = []
+
+
+def _ran(what: str) -> str:
+    _RAN.append(what)
+    return what
+
+
+def test_cloudpickle_runs_the_senders_code_so_services_refuse_it():
+    """The warning the codec carries, shown: decoding a crafted pickle runs its code before any type check;
+    so it is flagged unsafe and no service may use it, while the safe codecs refuse the same bytes inertly."""
+    payload = pickle.dumps(_Payload())
+    for name in SAFE_CODEC_NAMES:
+        with pytest.raises(DecodeError):
+            get_codec(name).decode(payload, TelemetryReading)
+    assert _RAN == []
+    with pytest.raises(DecodeError, match="expected TelemetryReading"):
+        get_codec("cloudpickle").decode(payload, TelemetryReading)
+    assert _RAN == ["payload ran"]                       # ... but the code had run already
+    assert get_codec("cloudpickle").safe_for_untrusted is False
+    with pytest.raises(UserError, match="codec 'cloudpickle' is refused by the services"):
+        service_codec("cloudpickle")
 
 
 def test_unknown_codec_lists_valid_names():
@@ -264,7 +291,7 @@ def test_avro_schemas_are_shipped_for_every_type():
 
 def test_proto_parser_matches_protoc():
     """The hand-written parser must produce exactly protoc's descriptor (when grpcio-tools is installed)."""
-    protoc = pytest.importorskip("grpc_tools.protoc")
+    protoc = importable("grpc_tools.protoc")
     import tempfile
     from pathlib import Path
 

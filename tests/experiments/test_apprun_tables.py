@@ -3,23 +3,51 @@ service options, the compose files and the Dockerfile."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pandas as pd
 import pytest
 
+from streamlab import services
 from streamlab.domain import MESSAGE_TYPES
 from streamlab.experiments.apprun import architecture, docker_setup, metrics, sampler
-from streamlab.pipeline import diagram
-from streamlab.pipeline.topics import TELEMETRY
+from streamlab.pipeline.declare import declare_app
 from streamlab.services.generator_loop import build_fleet
 from streamlab.paths import HOME as REPO_ROOT
 
 
 def test_design_settings_follow_the_cluster_size_and_the_code():
+    """Compared with what the app does, not with the constants design_settings reads: the topic the app
+    declares, the settings a one-node broker accepts (RF and min ISR at most 1), the service modules that exist."""
     one, three = architecture.design_settings(1), architecture.design_settings(3)
-    assert one["rf"] == 1 and three["rf"] == min(3, TELEMETRY.replication)
-    assert three["p_telemetry"] == TELEMETRY.partitions
-    assert three["n_services"] == len(diagram.services())
+    assert (one["rf"], one["min_isr"]) == (1, 1)
+    assert (three["rf"], three["min_isr"]) == (3, 2)          # one broker may be down and writes go on
+    declared = _Recorder()
+    declare_app(declared, "ns")
+    assert three["p_telemetry"] == declared.specs["ns.telemetry"].partitions
+    assert three["p_alerts"] == declared.specs["ns.alerts"].partitions
+    runnable = {info.name for info in pkgutil.iter_modules(services.__path__)
+                if hasattr(importlib.import_module(f"streamlab.services.{info.name}"), "main")}
+    assert three["n_services"] == len(runnable), runnable
     assert isinstance(three["ret_raw"], str) and three["window"] >= three["min_readings"]
+
+
+class _Recorder:
+    """A transport that records what the app declares on it."""
+
+    def __init__(self) -> None:
+        self.specs = {}
+
+    def ensure_topics(self, specs):
+        self.specs.update({spec.name: spec for spec in specs})
+        return list(self.specs)
+
+    def ensure_groups(self, group_topics):
+        return []
+
+    def ensure_held(self, topics):
+        return []
 
 
 def test_fault_tables():

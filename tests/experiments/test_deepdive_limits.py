@@ -32,11 +32,22 @@ def test_every_read_path_reads_every_record_exactly_once(kafka_stack):
     assert limits.read_verdict(frame) == "every path read every record exactly once"
 
 
-def test_the_knee_runs_each_fraction_at_its_target(kafka_stack):
+def test_the_knee_runs_each_fraction_at_its_target(kafka_stack, monkeypatch):
+    asked = []
+    run_one = limits.bench.run_one
+
+    def spy(runner, workload, *args, **kwargs):
+        asked.append(workload.rate)
+        return run_one(runner, workload, *args, **kwargs)
+
+    monkeypatch.setattr(limits.bench, "run_one", spy)
     frame = limits.knee(kafka_stack.endpoints, 400.0, [0.5, 1.0], partitions=3, replication=1, warmup_s=0.5,
                         duration_s=2.0)
-    assert list(frame["target_per_s"]) == [200.0, 400.0]
+    assert asked == [200.0, 400.0]                                    # each run was paced at its fraction
+    assert list(frame["target_per_s"]) == asked
     assert (frame["error"] == "").all() and frame["e2e_p50_ms"].notna().all()
+    # pacing, not speed: a paced producer is never faster than asked (a slow machine only falls short)
+    assert (frame["sent_per_s"] <= 1.2 * frame["target_per_s"]).all(), frame.to_string()
 
 
 def test_bad_limits_parameters_are_user_errors():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from plugins.capabilities import missing
 
 from streamlab.errors import UserError
 from streamlab.experiments.deepdives import streams
@@ -16,7 +17,7 @@ KEY = ["machine_id", "window_start_ms"]
 def _require_built() -> None:
     reasons = [reason for way in streams.WAYS if (reason := streams.missing(way))]
     if reasons:
-        pytest.skip("deep dive 7 needs what `make setup` builds: " + "; ".join(reasons))
+        missing("deep dive 7 needs what `make setup` builds: " + "; ".join(reasons))
 
 
 def test_the_hand_written_windows_equal_the_expected_ones_without_a_broker():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from plugins.capabilities import missing
 
 from streamlab.experiments.faults import netcut, scenarios
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.xdist_group("f
 @pytest.fixture(scope="module")
 def partition_run(kafka_cluster, tmp_path_factory):
     if (reason := netcut.unavailable()) is not None:
-        pytest.skip(reason)
+        missing(reason)
     # the majority fences the cut node after broker.session.timeout.ms (6 s), plus a controller election
     # when the cut node was also the active controller: 6.5-8.7 s after the cut in four runs, so the cut lasts 12 s
     return scenarios.run_scenario(scenarios.SCENARIOS["kafka-broker-partitioned"], "kafka",

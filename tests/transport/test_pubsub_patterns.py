@@ -12,6 +12,7 @@ import uuid
 import pytest
 from plugins.stacks import PORT_SHIFT
 
+from streamlab.polling import wait_until
 from streamlab.transport.mqtt import MqttTransport
 from streamlab.transport.zeromq import ZmqTransport
 
@@ -28,10 +29,32 @@ def _drain(consumer, want: int, timeout: float = 20.0) -> list:
     return got
 
 
-def _wait_ready(*consumers, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(c.assignment_ready() for c in consumers) and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _wait_ready(*consumers, timeout: float = 30.0) -> None:
+    wait_until(lambda: all(c.assignment_ready() for c in consumers), timeout, "the consumers' subscriptions",
+               interval=0.05, error=AssertionError)
+
+
+def _zmq_subscribed(publisher, consumer, topic: str, timeout: float = 30.0) -> None:
+    """PUB/SUB has no handshake: publish warm-ups until one arrives, so the subscription has reached the
+    publisher (the slow joiner) before what the test counts is sent."""
+    def one_arrived() -> bool:
+        publisher.publish(topic, None, b"warm-up")
+        return any(r.value == b"warm-up" for r in consumer.poll(timeout=0.1))
+
+    wait_until(one_arrived, timeout, f"a subscription to {topic} that receives", interval=0.05, error=AssertionError)
+
+
+def _drain_until_quiet(consumer, quiet_s: float = 1.0, timeout: float = 60.0) -> list:
+    """Everything that arrives until nothing has for `quiet_s` (what a dropped message never will)."""
+    got, last = [], time.monotonic()
+    deadline = last + timeout
+    while time.monotonic() - last < quiet_s:
+        assert time.monotonic() < deadline, f"still receiving after {timeout:.0f} s"
+        batch = consumer.poll(timeout=0.1)
+        if batch:
+            got += batch
+            last = time.monotonic()
+    return got
 
 
 @pytest.mark.mqtt
@@ -87,8 +110,7 @@ def test_zeromq_pubsub_delivers_to_a_connected_subscriber():
     publisher = transport.publisher("p", hwm=100_000)
     publisher.publish(topic, "M000", b"warm-up")   # binds the endpoint
     consumer = transport.consumer([topic], "g", "c", hwm=100_000)
-    _wait_ready(consumer)
-    time.sleep(0.5)
+    _zmq_subscribed(publisher, consumer, topic)
     for i in range(2000):
         publisher.publish(topic, f"M{i % 4:03d}", str(i).encode(), {"codec": b"raw"})
     records = [r for r in _drain(consumer, 2000, timeout=10) if r.value != b"warm-up"]
@@ -107,13 +129,12 @@ def test_zeromq_slow_subscriber_loses_messages_silently():
     acks: list = []
     publisher.publish(topic, None, b"warm-up")
     consumer = transport.consumer([topic], "g", "c", hwm=100)
-    _wait_ready(consumer)
-    time.sleep(0.5)
+    _zmq_subscribed(publisher, consumer, topic)
+    _drain_until_quiet(consumer, quiet_s=0.3)        # the warm-ups, so the queues are empty when counting starts
     sent = 50_000
     for i in range(sent):                      # the subscriber does not read while this runs
         publisher.publish(topic, None, str(i).encode(), on_delivery=acks.append)
-    time.sleep(0.5)
-    received = [r for r in _drain(consumer, sent, timeout=3) if r.value != b"warm-up"]
+    received = [r for r in _drain_until_quiet(consumer) if r.value != b"warm-up"]
     publisher.close()
     consumer.close()
     print(f"\nzeromq slow subscriber: sent {sent}, 'delivered' {len(acks)}, received {len(received)}")
