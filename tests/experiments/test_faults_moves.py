@@ -44,7 +44,7 @@ def _check(result) -> None:
 @pytest.mark.cluster
 def test_kafka_coordinator_moves_end_no_service(kafka_cluster, tmp_path):
     result = scenarios.run_scenario(scenarios.SCENARIOS["kafka-coordinator-moves"], "kafka", tmp_path / "app",
-                                    stack=kafka_cluster, env={"KAFKA_BOOTSTRAP": kafka_cluster.endpoints.kafka_bootstrap},
+                                    stack=kafka_cluster, env=kafka_cluster.service_env("kafka"),
                                     duration_s=20.0, machines=20, fault_at_s=1.0, move_every_s=0.3)
     _check(result)
     moved = set(result.events["event"])
@@ -55,7 +55,7 @@ def test_kafka_coordinator_moves_end_no_service(kafka_cluster, tmp_path):
 @pytest.mark.rabbitmq
 @pytest.mark.cluster
 def test_rabbitmq_queue_leader_moves_end_no_service(rabbit_cluster, tmp_path):
-    env = {"AMQP_URL": rabbit_cluster.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(rabbit_cluster.config.rabbit_mgmt_port)}
+    env = rabbit_cluster.service_env("rabbitmq")
     result = scenarios.run_scenario(scenarios.SCENARIOS["rabbit-leader-moves"], "rabbitmq", tmp_path / "app",
                                     stack=rabbit_cluster, env=env, duration_s=12.0, machines=6, fault_at_s=1.0,
                                     move_every_s=0.5)
@@ -70,7 +70,7 @@ def test_rabbitmq_queue_leader_moves_end_no_service(rabbit_cluster, tmp_path):
 def test_rabbitmq_leader_kill_finds_the_processors_shard_leader(rabbit_cluster, tmp_path):
     """The node killed is the one leading the processor's first shard queue (the queue must exist by that name:
     it was `<group>.<telemetry>` before the processor read consistent-hash shards, and the lookup failed)."""
-    env = {"AMQP_URL": rabbit_cluster.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(rabbit_cluster.config.rabbit_mgmt_port)}
+    env = rabbit_cluster.service_env("rabbitmq")
     result = scenarios.run_scenario(scenarios.SCENARIOS["rabbit-leader-kill"], "rabbitmq", tmp_path / "app",
                                     stack=rabbit_cluster, env=env, duration_s=12.0, machines=6, fault_at_s=1.0,
                                     down_s=3.0)

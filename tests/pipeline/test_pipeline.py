@@ -40,9 +40,7 @@ BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
 
 def _broker_env(broker: str, stack) -> dict[str, str]:
     """What the runner and its services need to find the test stack (not the developer's)."""
-    if broker == "kafka":
-        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap}
-    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+    return stack.service_env(broker)
 
 
 @pytest.fixture(scope="module", params=BROKERS)
@@ -65,8 +63,7 @@ def pipeline_run(request, tmp_path_factory):
         run.start()
         try:
             _inject_failures(run, transport, namespace, data_dir)
-            while run.generators_running():
-                time.sleep(0.5)
+            run.wait_for_generators()
             codes = run.stop()
         except BaseException:
             run.kill_all()

@@ -41,9 +41,8 @@ BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
 
 
 def _env(broker: str, stack) -> dict[str, str]:
-    if broker == "kafka":
-        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap, "STREAMLAB_KAFKA_SESSION_TIMEOUT_MS": "6000"}
-    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+    session = {"STREAMLAB_KAFKA_SESSION_TIMEOUT_MS": "6000"} if broker == "kafka" else {}
+    return {**stack.service_env(broker), **session}
 
 
 def _last_metrics(data_dir, instance: str) -> dict:
@@ -75,8 +74,7 @@ def scaled_run(request, tmp_path_factory):
                       for key in run.processor_keys}
             victim = max(scored, key=scored.get)
             run.signal_service(victim, signal.SIGKILL)
-            while run.generators_running():
-                time.sleep(0.5)
+            run.wait_for_generators()
             codes = run.stop()
         except BaseException:
             run.kill_all()

@@ -691,8 +691,8 @@ def run_moves(stack, data_root: Path, **options) -> tuple[list[ScenarioResult], 
         return results, skipped
     with contextlib.ExitStack() as cleanup:
         cluster = stack if stack.config.rabbit_nodes >= 3 else cleanup.enter_context(private_rabbit_cluster(3))
-        env = {"AMQP_URL": cluster.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(cluster.config.rabbit_mgmt_port)}
         results.append(run_scenario(SCENARIOS["rabbit-leader-moves"], "rabbitmq",
-                                    Path(data_root) / "rabbit-leader-moves-rabbitmq", stack=cluster, env=env,
+                                    Path(data_root) / "rabbit-leader-moves-rabbitmq", stack=cluster,
+                                    env=cluster.service_env("rabbitmq"),
                                     **options))
     return results, skipped

@@ -66,8 +66,7 @@ def run_app(broker: str, brokers: Brokers, data_dir: Path, duration_s: float = 1
         unacked = dead_letters.publish_malformed(intruder, f"{namespace}.telemetry", malformed,
                                        [f"M{i:03d}" for i in range(machines)])
         intruder.close()
-        while run.generators_running():
-            time.sleep(0.5)
+        run.wait_for_generators()
         codes = run.stop()
     except BaseException:
         run.kill_all()
