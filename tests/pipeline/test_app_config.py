@@ -27,6 +27,13 @@ def test_service_args_give_generators_the_fleet_and_everyone_the_run():
     assert config.service_args("telemetry_generator") == shared + [
         "--machines", "5", "--seed", "3", "--duration", "30", "--rate", "12.5", "--epoch-ns", "42"]
     assert config.service_args("vibration_generator")[-4:] == ["--rate", "2.0", "--epoch-ns", "42"]
+    assert config.service_args("health_parquet_sink") == shared          # the sink's own rolling default
+
+
+def test_a_run_can_give_the_archive_a_short_rotate_interval():
+    config = AppConfig(data_dir=Path("/tmp/run"), archive_rotate_s=1.0)
+    assert config.service_args("health_parquet_sink")[-2:] == ["--flush-interval", "1.0"]
+    assert "--flush-interval" not in config.service_args("alert_csv_sink")
 
 
 class RecordingTransport:

@@ -27,9 +27,7 @@ BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
 
 
 def _stack_env(broker: str, stack) -> dict[str, str]:
-    if broker == "kafka":
-        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap}
-    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+    return stack.service_env(broker)
 
 
 def _payload(i: int) -> bytes:
@@ -120,8 +118,7 @@ def test_the_broker_holds_every_dead_letter_after_the_app_stopped(broker, reques
             time.sleep(2)
             publish = _publish_raw_kafka if broker == "kafka" else _publish_raw_rabbit
             publish(stack, f"{namespace}.telemetry")
-            while run.generators_running():
-                time.sleep(0.5)
+            run.wait_for_generators()
             codes = run.stop()
         except BaseException:
             run.kill_all()

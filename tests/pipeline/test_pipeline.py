@@ -40,9 +40,7 @@ BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
 
 def _broker_env(broker: str, stack) -> dict[str, str]:
     """What the runner and its services need to find the test stack (not the developer's)."""
-    if broker == "kafka":
-        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap}
-    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+    return stack.service_env(broker)
 
 
 @pytest.fixture(scope="module", params=BROKERS)
@@ -65,8 +63,7 @@ def pipeline_run(request, tmp_path_factory):
         run.start()
         try:
             _inject_failures(run, transport, namespace, data_dir)
-            while run.generators_running():
-                time.sleep(0.5)
+            run.wait_for_generators()
             codes = run.stop()
         except BaseException:
             run.kill_all()
@@ -183,3 +180,17 @@ def test_alerts_are_written_once_and_match_injected_faults(pipeline_run):
           f"precision {precision:.2f} recall {recall:.2f}")
     assert faulty, "the schedule injected no fault: the test would prove nothing"
     assert recall >= 0.5 and precision >= 0.5
+
+
+def test_the_latest_stream_holds_every_machines_health_with_its_publish_time(pipeline_run):
+    """machine-health-latest is the fresh view (the archive rolls in minutes): every machine is on it, and each
+    record was published after the reading it scores was sent (freshness >= 0, one clock)."""
+    from streamlab.experiments.application import freshness
+
+    records = freshness.read_latest(pipeline_run["transport"], pipeline_run["broker"], pipeline_run["namespace"])
+    fresh = freshness.rows_of(records, "orjson")
+    assert set(fresh["machine_id"]) == {f"M{i:03d}" for i in range(MACHINES)}
+    assert (fresh["freshness_ms"] >= 0).all(), fresh.sort_values("freshness_ms").head()
+    stats = freshness.summary(fresh, int(fresh["source_ts_ns"].min()), after_s=0.0)
+    print(f"\n{pipeline_run['broker']}: machine-health-latest, {stats['records']} records, freshness p50 "
+          f"{stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms")

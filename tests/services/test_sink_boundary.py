@@ -4,6 +4,7 @@ cannot hijack (issue 15). The real `run_sink` loop runs against the in-memory tr
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 import pandas as pd
@@ -99,3 +100,49 @@ def test_alert_csv_capacity_is_bounded(tmp_path):
     appender = CsvAppender(tmp_path / "alerts.csv", ["machine_id", "seq"], ["machine_id", "seq"], capacity=10)
     appender.write(appender.fresh([{"machine_id": "M1", "seq": s} for s in range(30)]))
     assert len(appender.keys) == 10
+
+
+class _PacedConsumer:
+    """One record per poll, every `every_s`, for `records` polls; then nothing. Notes the files at each commit."""
+
+    def __init__(self, make_record, records: int, every_s: float, folder) -> None:
+        self.pending = [make_record("machine-health", payload(health("M000", s)), s) for s in range(records)]
+        self.every_s, self.folder = every_s, folder
+        self.files_at_commit: list[int] = []
+
+    def poll(self, timeout: float = 0.0, max_records: int = 1000):
+        if not self.pending:
+            return []
+        time.sleep(self.every_s)
+        return [self.pending.pop(0)]
+
+    def commit(self) -> bool:
+        self.files_at_commit.append(len(list(self.folder.rglob("*.parquet"))))
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _paced_run(fake_transport, make_record, tmp_path, settings, records: int, every_s: float, duration_s: float):
+    consumer = _PacedConsumer(make_record, records, every_s, tmp_path / "health")
+    fake_transport.consumer_ = consumer
+    options = ServiceOptions(data_dir=tmp_path, instance="health-parquet-sink", duration_s=duration_s)
+    run_sink(options, LOG, settings, HourlyParquetWriter(tmp_path / "health"), health_row)
+    return consumer
+
+
+def test_the_archive_does_not_roll_a_file_per_second_by_default(fake_transport, make_record, tmp_path):
+    """Records arriving steadily for 1.5 s make one file (at the stop), not one per second."""
+    consumer = _paced_run(fake_transport, make_record, tmp_path, SinkSettings("machine-health", "health-parquet-sink"),
+                          records=15, every_s=0.1, duration_s=1.5)
+    assert consumer.files_at_commit == [1]
+    assert len(pd.read_parquet(tmp_path / "health")) == 15
+
+
+def test_a_quiet_input_closes_the_file_before_the_rotate_interval(fake_transport, make_record, tmp_path):
+    """Nothing arrives after the third record: the file is written and committed while the sink runs on."""
+    settings = SinkSettings("machine-health", "health-parquet-sink", idle_close_s=0.2)
+    consumer = _paced_run(fake_transport, make_record, tmp_path, settings, records=3, every_s=0.01, duration_s=1.0)
+    assert consumer.files_at_commit[0] == 1 and len(consumer.files_at_commit) >= 2   # idle close, then the stop
+    assert len(list((tmp_path / "health").rglob("*.parquet"))) == 1

@@ -55,7 +55,9 @@ def test_rabbitmq_publishes_amqp_and_management_on_loopback_and_mounts_the_conf_
     args = args_of("rabbitmq.yml", "rabbitmq-1")
     assert flag_values(args, "-p") == ["127.0.0.1:21610:5672", "127.0.0.1:21630:15672"]
     conf = [v for v in flag_values(args, "-v") if v.endswith(":ro")]
-    assert conf == [f"{pm.COMPOSE_DIR / 'rabbitmq' / 'rabbitmq.conf'}:/etc/rabbitmq/conf.d/90-streamlab.conf:ro"]
+    assert conf == [f"{pm.COMPOSE_DIR / 'rabbitmq' / 'rabbitmq.conf'}:/etc/rabbitmq/conf.d/90-streamlab.conf:ro",
+                    # the consistent-hash exchange of the processor's shards, beside the management plugin
+                    f"{pm.COMPOSE_DIR / 'rabbitmq' / 'enabled_plugins'}:/etc/rabbitmq/enabled_plugins:ro"]
     assert pi.RABBITMQ_IMAGE in args
 
 

@@ -111,3 +111,19 @@ def test_holding_queue_is_declared_durable_and_bound_to_everything():
     assert channel.calls[1][2]["durable"] and not channel.calls[1][2]["auto_delete"]
     assert channel.calls[2][1] == ("run-1.dead-letter.held", "run-1.dead-letter")
     assert channel.calls[2][2] == {"routing_key": "#"}
+
+
+def test_the_consumers_prefetch_follows_the_caller_up_to_amqps_ceiling(monkeypatch):
+    """A sink polling 50,000 records asked for a prefetch of 100,000, which basic.qos cannot encode (a short)."""
+    import collections
+
+    from streamlab.transport.rabbitmq import MAX_PREFETCH, PikaConsumer
+
+    asked = []
+    consumer = PikaConsumer.__new__(PikaConsumer)
+    consumer.prefetch, consumer._adaptive, consumer._buffer = 1000, True, collections.deque()
+    consumer._channel = type("Channel", (), {"basic_qos": lambda self, prefetch_count: asked.append(prefetch_count)})()
+    monkeypatch.setattr(consumer, "_pump", lambda timeout: None, raising=False)
+    consumer.poll(timeout=0.0, max_records=2000)
+    consumer.poll(timeout=0.0, max_records=50_000)
+    assert asked == [4000, MAX_PREFETCH] and MAX_PREFETCH == 2**16 - 1

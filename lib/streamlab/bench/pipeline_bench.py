@@ -33,6 +33,7 @@ from ..measure.latency import LatencyRecorder
 from ..pipeline.topics import TELEMETRY
 from ..stack import endpoints
 from ..transport.kafka_admin import client_logger
+from ..transport.kafka_confluent import JAVA_PARTITIONER
 
 
 def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int, codec_name: str) -> int:
@@ -42,7 +43,7 @@ def preload_telemetry(bootstrap: str, topic: str, n_messages: int, machines: int
     codec = get_codec(codec_name)
     fleet = Fleet(machines, seed=1)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 262144,
-                         "acks": "all", "logger": client_logger()})
+                         "acks": "all", "partitioner": JAVA_PARTITIONER, "logger": client_logger()})
     headers = [("codec", codec.name.encode()), ("type", b"telemetry")]
     acked = [0]
 
@@ -115,13 +116,17 @@ def processor_throughput(client: str, n_messages: int = 200_000, machines: int =
 
 
 def nominal_latency(client: str, duration_s: float = 60.0, machines: int = 20, rate_hz: float = 10.0,
-                    flush_interval_s: float | None = None, data_dir: Path | None = None) -> pd.DataFrame:
-    """Run the whole app at nominal load; latency percentiles per stage from the Parquet timestamps."""
+                    flush_interval_s: float = 1.0, data_dir: Path | None = None) -> pd.DataFrame:
+    """Run the whole app at nominal load; latency percentiles per stage from the Parquet timestamps.
+
+    ``flush_interval_s`` is the Parquet sink's rotate interval (default 1 s: the last stage ends at the
+    durable write, which the sink's own default makes minutes long)."""
     from ..pipeline.runner import AppConfig, AppRun
 
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="streamlab-nominal-"))
     run = AppRun(AppConfig(client=client, machines=machines, rate_hz=rate_hz, duration_s=duration_s,
-                           data_dir=data_dir, namespace=f"nominal-{uuid.uuid4().hex[:6]}"))
+                           data_dir=data_dir, namespace=f"nominal-{uuid.uuid4().hex[:6]}",
+                           archive_rotate_s=flush_interval_s))
     run.start()
     try:
         run.wait_for_generators()

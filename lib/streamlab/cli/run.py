@@ -16,7 +16,7 @@ run_app = typer.Typer(help="Run the application.", no_args_is_help=True)
 
 @run_app.command("app")
 def run_application(
-    broker: str = typer.Option("kafka", help="kafka"),
+    broker: str = typer.Option("kafka", help="kafka or rabbitmq"),
     client: str = typer.Option("confluent", help="Kafka client: confluent or kafka-python"),
     codec: str = typer.Option("orjson", help="json, orjson, msgpack, avro, protobuf"),
     duration: str = typer.Option("60s", help="how long the generators run, e.g. 60s or 5m"),
@@ -26,6 +26,11 @@ def run_application(
     seed: int = typer.Option(7, help="seed of the fleet and its fault schedule"),
     data_dir: Path = typer.Option(APP_DATA_DIR, help="where sinks, metrics and logs write"),
     namespace: str = typer.Option("", help="prefix for topics and groups (a fresh one isolates this run)"),
+    processors: int = typer.Option(1, min=1, help="processor instances in its group (at most the inputs' "
+                                                  "partitions do work; each machine stays on one instance)"),
+    archive_rotate: float | None = typer.Option(None, min=0.1, help="the Parquet archive's rotate interval (s); "
+                                                   "default: the sink's (minutes; machine-health-latest is the "
+                                                   "fresh view). Short where you want to watch files appear"),
 ) -> None:
     """Run generators, processor and sinks as local processes, show progress, stop cleanly."""
     from ..codecs import service_codec
@@ -36,7 +41,8 @@ def run_application(
     get_stack(broker).require_ready()
     config = AppConfig(broker=broker, client=client, codec=codec, machines=machines, rate_hz=rate,
                        vibration_hz=vibration_rate, duration_s=positive_duration(duration), seed=seed,
-                       data_dir=data_dir, namespace=namespace)
+                       data_dir=data_dir, namespace=namespace, processors=processors,
+                       archive_rotate_s=archive_rotate)
     run = AppRun(config)
     try:
         run.start()

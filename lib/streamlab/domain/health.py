@@ -292,7 +292,8 @@ class HealthModel:
 
     ``critical`` once any indicator reaches its critical limit, ``warning`` once
     any reaches its warning limit, else ``ok``. Indicators whose feature is
-    missing (e.g. no vibration window seen yet) are skipped.
+    missing are skipped (the processor's scorer passes telemetry features only
+    once a machine's vibration bands are known too: a verdict joins both streams).
     """
 
     def __init__(self, limits: tuple[Limit, ...] = DEFAULT_LIMITS) -> None:

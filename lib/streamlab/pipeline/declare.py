@@ -21,7 +21,10 @@ from ..stack import open_transport
 from ..transport import Transport, default_client
 from ..transport.spec import Endpoints
 from .topics import ALL_TOPICS, TABLE
-from .wiring import consumer_groups, unread_streams
+from .wiring import CO_PARTITIONED_GROUPS, consumer_groups, unread_streams
+
+#: What every back end is told about the app: its streams, where dead letters go, which groups join by key.
+APP_TABLE = replace(TABLE, co_partitioned=CO_PARTITIONED_GROUPS)
 
 
 def app_transport(broker: str = "kafka", client: str = "", ep: Endpoints | None = None) -> Transport:
@@ -29,7 +32,19 @@ def app_transport(broker: str = "kafka", client: str = "", ep: Endpoints | None 
     from ..transport import get_transport
 
     client = client or default_client(broker)
-    return get_transport(broker, client, ep, TABLE) if ep is not None else open_transport(broker, client, TABLE)
+    return get_transport(broker, client, ep, APP_TABLE) if ep is not None else open_transport(broker, client, APP_TABLE)
+
+
+def rabbit_group_queues(group: str, namespace: str = "") -> list[str]:
+    """The RabbitMQ queues a group of the app reads, namespaced: one per stream for most groups, one shard
+    per input partition for a co-partitioned group (the processor: `<group>.shard-<i>`, filled by machine id
+    from both inputs through a consistent-hash exchange). For whatever needs a queue by name: a fault
+    aimed at a queue's leader, an autoscaler's trigger."""
+    from ..transport.rabbitmq import Topology
+
+    groups = consumer_groups(namespace)
+    name = f"{namespace}.{group}" if namespace else group
+    return Topology(APP_TABLE).group_queues(name, groups[name])
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ loops, and a chapter that slept through its run left two crashed services down
 (issue 36). A service that keeps crashing is given up after `max_restarts`: the
 next call of any watching method raises the one-line error (compose's
 `restart: on-failure` would keep trying forever).
+
+`processors` instances of the processor share its group (`health_processor`,
+`health_processor-2`, ...: the keys of `services`; their `--instance` names
+`health-processor`, `health-processor-2`, ... name their logs and metrics). The
+group is co-partitioned (`wiring.CO_PARTITIONED_GROUPS`), so each machine's
+telemetry and vibration reach one instance, whichever instance dies.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ class AppConfig:
     max_restarts: int = 5             # per service; the supervisor gives up after that many crashes
     restart_backoff_s: float = 0.5    # before the first restart of a service; doubles each time, up to 30 s
     epoch_ns: int = 0                 # start of simulated time, shared by both generators (set by start())
+    processors: int = 1               # processor instances in its one group (co-partitioned)
+    #: the Parquet sink's rotate interval (s); None: its default of minutes (`services.sink_loop`). A run that
+    #: measures the archive's latency or waits for its first file passes a short one (the book's runs: 1 s)
+    archive_rotate_s: float | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,6 +89,8 @@ class AppConfig:
             args += ["--machines", str(self.machines), "--seed", str(self.seed), "--duration", str(self.duration_s)]
             args += ["--rate", str(self.rate_hz if service == "telemetry_generator" else self.vibration_hz),
                      "--epoch-ns", str(self.epoch_ns)]
+        if service == "health_parquet_sink" and self.archive_rotate_s is not None:
+            args += ["--flush-interval", str(self.archive_rotate_s)]
         return args
 
 
@@ -126,8 +138,15 @@ class AppRun:
             self._transport = app_transport(self.config.broker, self.config.client)
         return self._transport
 
-    def command(self, service: str) -> list[str]:
-        return [sys.executable, "-m", f"streamlab.services.{service}", *self.config.service_args(service)]
+    @property
+    def processor_keys(self) -> tuple[str, ...]:
+        """The keys of the processor's instances in `services`: `health_processor`, `health_processor-2`, ..."""
+        return (PROCESSOR, *(f"{PROCESSOR}-{i}" for i in range(2, self.config.processors + 1)))
+
+    def command(self, key: str) -> list[str]:
+        service = service_of(key)
+        instance = ["--instance", key.replace("_", "-")] if key != service else []
+        return [sys.executable, "-m", f"streamlab.services.{service}", *self.config.service_args(service), *instance]
 
     def _spawn(self, service: str) -> None:
         log_file = self.config.data_dir / "logs" / f"{service}.log"
@@ -148,7 +167,7 @@ class AppRun:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         declare_app(self.transport, self.config.namespace)
         self.started_at = time.time()
-        for service in (*SINKS, PROCESSOR):
+        for service in (*SINKS, *self.processor_keys):
             self._spawn(service)
         self._wait_for_groups([GROUPS[s] for s in (*SINKS, PROCESSOR)])
         self.config.epoch_ns = time.time_ns()
@@ -298,19 +317,19 @@ class AppRun:
         """Drain, stop, verify; a service that left a backlog behind is started again to finish it."""
         todo = list(services)
         for attempt in range(attempts):
-            drained = self._drain([GROUPS[s] for s in todo])
+            drained = self._drain(list(dict.fromkeys(GROUPS[service_of(s)] for s in todo)))
             for service in todo:
                 code = self._stop(service)
                 codes[service] = code if codes.get(service) in (None, 0) else codes[service]
             if not drained or attempt == attempts - 1:
                 return   # a stage that did not drain while running would not drain after a restart either
-            left = [s for s in todo if codes[s] == 0 and self._backlog_after_stop(GROUPS[s]) > 0]
+            left = [s for s in todo if codes[s] == 0 and self._backlog_after_stop(GROUPS[service_of(s)]) > 0]
             if not left:
                 return
             for service in left:
                 self.drain_restarts[service] = self.drain_restarts.get(service, 0) + 1
                 self.restart_service(service)
-            self._wait_for_groups([GROUPS[s] for s in left])
+            self._wait_for_groups(list(dict.fromkeys(GROUPS[service_of(s)] for s in left)))
             todo = left
 
     def stop(self) -> dict[str, int | None]:
@@ -318,7 +337,7 @@ class AppRun:
         codes: dict[str, int | None] = {}
         for service in GENERATORS:
             codes[service] = self._stop(service)
-        self._stop_stage((PROCESSOR,), codes)
+        self._stop_stage(tuple(key for key in self.processor_keys if key in self.services), codes)
         self._stop_stage(SINKS, codes)
         self.stop_supervisor()
         return codes
@@ -346,6 +365,11 @@ class AppRun:
                     service.process.wait()
 
 
+def service_of(key: str) -> str:
+    """The service an instance key runs: `health_processor-2` → `health_processor` (service names have no '-')."""
+    return key.partition("-")[0]
+
+
 def _last_line(log_file: Path) -> str:
     """The last non-empty line a service wrote (its error, usually), shortened for one log line."""
     try:
@@ -364,10 +388,12 @@ def stop_recorded_run(data_dir: Path) -> list[str]:
         raise UserError(f"no running app recorded in {run_file}: nothing to stop")
     info = json.loads(run_file.read_text())
     stopped = []
-    order = [*GENERATORS, PROCESSOR, *SINKS]
+    processors = [key for key in info["pids"] if service_of(key) == PROCESSOR]
+    order = [*GENERATORS, *processors, *SINKS]
     for name in order:
         pid = info["pids"].get(name)
-        if pid and procs.pid_is_ours(pid, f"streamlab.services.{name}"):
-            procs.stop_pid(pid, f"streamlab.services.{name}", timeout=30)
+        module = f"streamlab.services.{service_of(name)}"
+        if pid and procs.pid_is_ours(pid, module):
+            procs.stop_pid(pid, module, timeout=30)
             stopped.append(name)
     return stopped

@@ -27,6 +27,9 @@ class ServiceIO:
     dead_letters: bool = False     # publishes undecodable input to the dead-letter topic
     files: tuple[str, ...] = ()    # paths under the data directory
     group: str | None = None       # consumer group (un-namespaced); None for a service that only writes
+    #: joins its inputs by key (the processor: a machine's telemetry with its vibration, per-machine state):
+    #: all of a key's records, from every input, must reach one instance (`TopicTable.co_partitioned`)
+    co_partitioned: bool = False
 
     @property
     def module(self) -> str:
@@ -52,7 +55,7 @@ SERVICES: tuple[ServiceIO, ...] = (
         "rolling telemetry statistics + FFT band energies → health score per reading; alerts on state changes",
         reads=(TELEMETRY.name, VIBRATION.name),
         writes=(MACHINE_HEALTH.name, MACHINE_HEALTH_LATEST.name, ALERTS.name), dead_letters=True,
-        group="health-processor"),
+        group="health-processor", co_partitioned=True),
     ServiceIO(
         "health_parquet_sink", "sink",
         "buffers health records, writes them as Parquet per UTC hour (atomic rename), then commits",
@@ -73,6 +76,8 @@ SINKS = tuple(svc.name for svc in SERVICES if svc.role == "sink")
 GROUPS = {svc.name: svc.group for svc in SERVICES if svc.group}
 #: consumer group → the topics it consumes
 GROUP_TOPICS = {svc.group: svc.reads for svc in SERVICES if svc.group}
+#: the groups whose inputs are joined by key, so each key's records of every input reach one member
+CO_PARTITIONED_GROUPS = tuple(svc.group for svc in SERVICES if svc.group and svc.co_partitioned)
 
 
 def services() -> tuple[ServiceIO, ...]:

@@ -59,27 +59,44 @@ def kafka_topology_graph(topology: dict[str, pd.DataFrame]) -> graphviz.Digraph:
 
 
 def rabbit_topology_graph(topology: dict[str, pd.DataFrame]) -> graphviz.Digraph:
-    """Exchanges → bindings (routing keys) → quorum queues, and each queue's dead-letter exchange."""
+    """Exchanges → bindings (routing keys) → exchanges or quorum queues, and each queue's dead-letter exchange.
+
+    The processor's inputs are bound to its consistent-hash exchange, whose bindings to the shard queues carry
+    weights, not patterns."""
     graph = _graph("rabbit_topology")
     color = SERIES_COLORS["rabbitmq"]
     bound = set(topology["bindings"]["exchange"]) if len(topology["bindings"]) else set()
+    hashing = set(topology["exchanges"].loc[topology["exchanges"]["type"] == "x-consistent-hash", "exchange"]) \
+        if len(topology["exchanges"]) else set()   # a binding key there is the queue's weight, not a pattern
     for row in topology["exchanges"].itertuples(index=False):
         dead = row.exchange == "dead-letter"
         graph.node(f"x_{row.exchange}", _label(row.exchange, f"{row.type} exchange",
-                                               "" if row.exchange in bound else "no queue bound",
+                                               "" if row.exchange in bound else "nothing bound",
                                                color=_DEAD if dead else color),
                    shape="hexagon", style="filled", fillcolor="#fbeee6" if dead else "#fdf1dc",
                    color=_DEAD if dead else color)
-    for row in topology["queues"].itertuples(index=False):
-        graph.node(f"q_{row.queue}", _label(row.queue, f"{row.type} queue · initial group size {row.replicas}",
-                                            f"delivery limit {row[3]} · TTL {int(row[4]) // 86_400_000} d"
-                                            if row[4] != "" else f"delivery limit {row[3]}"),
-                   shape="box", style="filled", fillcolor="#eef5fb")
-        if row[2]:
-            graph.edge(f"q_{row.queue}", f"x_{row[2]}", label="dead-letter", style="dashed", color=_DEAD,
+    for q in topology["queues"].to_dict("records"):
+        single = " · single active consumer" if q.get("single active consumer") else ""
+        ttl, limit, dlx = q["message TTL (ms)"], q["delivery limit"], q["dead-letter exchange"]
+        graph.node(
+            f"q_{q['queue']}",
+            _label(
+                q["queue"],
+                f"{q['type']} queue · initial group size {q['replicas']}{single}",
+                f"delivery limit {limit} · TTL {int(ttl) // 86_400_000} d" if ttl != "" else f"delivery limit {limit}",
+            ),
+            shape="box",
+            style="filled",
+            fillcolor="#eef5fb",
+        )
+        if dlx:
+            graph.edge(f"q_{q['queue']}", f"x_{dlx}", label="dead-letter", style="dashed", color=_DEAD,
                        fontcolor=_DEAD, constraint="false")
-    for row in topology["bindings"].itertuples(index=False):
-        graph.edge(f"x_{row.exchange}", f"q_{row.queue}", label=f"binding '{row[2]}'")
+    for row in topology["bindings"].to_dict("records"):
+        target = "x_" if row["destination type"] == "exchange" else "q_"
+        key = row["routing key"]
+        label = f"weight {key}" if target == "q_" and row["exchange"] in hashing else f"binding '{key}'"
+        graph.edge(f"x_{row['exchange']}", target + row["destination"], label=label)
     return graph
 
 

@@ -13,7 +13,7 @@ from ..domain.health import FEATURE_NAMES
 from ..pipeline.topics import MACHINE_HEALTH
 from .common import ServiceOptions, service_command, warm_up_enabled
 from .exactly_once_files import HourlyParquetWriter
-from .sink_loop import SinkSettings, run_sink
+from .sink_loop import FLUSH_SIZE, IDLE_CLOSE_S, ROTATE_INTERVAL_S, SinkSettings, run_sink
 
 
 def health_row(record) -> dict:
@@ -30,27 +30,26 @@ def health_row(record) -> dict:
 
 
 @service_command("health-parquet-sink")
-def main(
-    options: ServiceOptions,
-    log: logging.Logger,
-    flush_interval: float = typer.Option(
-        1.0,
-        show_default=True,
-        envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
-        help="rolling policy: write a file once the oldest buffered record has waited this long (s)",
-    ),
-    max_batch: int = typer.Option(
-        5000,
-        show_default=True,
-        envvar="STREAMLAB_SINK_FLUSH_SIZE",
-        help="rolling policy: write a file once this many records are buffered",
-    ),
-) -> None:
+def main(options: ServiceOptions, log: logging.Logger,
+         flush_interval: float = typer.Option(ROTATE_INTERVAL_S, show_default=True, min=0.0,
+                                              envvar="STREAMLAB_SINK_FLUSH_INTERVAL",
+                                              help="rolling policy: write a file once the oldest buffered record "
+                                                   "has waited this long (s; Kafka Connect's rotate.interval.ms). "
+                                                   "Freshness is machine-health-latest's job: lower it only where "
+                                                   "a run needs files at once"),
+         max_batch: int = typer.Option(FLUSH_SIZE, show_default=True, min=1, envvar="STREAMLAB_SINK_FLUSH_SIZE",
+                                       help="rolling policy: write a file once this many records are buffered "
+                                            "(Connect's flush.size)"),
+         idle_close: float = typer.Option(IDLE_CLOSE_S, show_default=True, min=0.0,
+                                          envvar="STREAMLAB_SINK_IDLE_CLOSE",
+                                          help="rolling policy: write a file once no record arrived for this "
+                                               "long (s), so a quiet input is committed")) -> None:
     """Write machine-health records to hourly Parquet files, exactly once across restarts."""
     writer = HourlyParquetWriter(options.data_dir / "health", warm_up=warm_up_enabled())
     log.info("resuming: the keys of %d record(s) already on disk, read back from the files", len(writer.written))
-    run_sink(options, log, SinkSettings(MACHINE_HEALTH.name, "health-parquet-sink", flush_interval, max_batch),
-             writer, health_row)
+    settings = SinkSettings(MACHINE_HEALTH.name, "health-parquet-sink", flush_interval, max_batch,
+                            idle_close_s=idle_close)
+    run_sink(options, log, settings, writer, health_row)
 
 
 if __name__ == "__main__":

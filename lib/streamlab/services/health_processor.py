@@ -18,6 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
+from operator import attrgetter
 
 import numpy as np
 import typer
@@ -62,8 +63,33 @@ MAX_MACHINES = 10_000
 VECTORISE_MIN_PER_MACHINE = 48
 
 
+def in_time_order(records: list[Record]) -> list[Record]:
+    """A poll batch holding both inputs, in publish-time order (stable: one partition's order is kept).
+
+    The join scores a reading with the vibration bands known when it is processed. Live, the two inputs arrive
+    interleaved; but a consumer that takes over a partition (a rebalance, a restart) reads a backlog, and a
+    fetch may bring all of a partition's telemetry before the same machine's vibration windows, so a minute of
+    readings would be scored without the windows sent between them. Kafka Streams picks, among the buffered
+    records of a task's partitions, the one with the lowest timestamp for the same reason; this does it within
+    a batch. A batch of one input is returned as it is (no cost on the common path)."""
+    first = records[0].topic if records else None
+    if all(record.topic == first for record in records):
+        return records
+    return sorted(records, key=_publish_time)
+
+
+_publish_time = attrgetter("timestamp_ms")
+
+
 class HealthScorer:
-    """The per-machine state of the processor, free of any broker code (tested on its own)."""
+    """The per-machine state of the processor, free of any broker code (tested on its own).
+
+    A verdict joins both streams: a reading is scored from its telemetry features only once this instance
+    knows the machine's vibration bands too. Before that (a machine's first second, or after its state
+    restarted at a gap: a takeover, a replay) the reading gets the record of a reading whose telemetry window
+    is not full yet: no features, health 1, state ``ok``. Otherwise the time order of a backlog would decide
+    whether a health record carries one stream or both, which the join promises it never does.
+    """
 
     def __init__(self, window: int = 50, confirm: int = 3, max_machines: int = MAX_MACHINES) -> None:
         self.model = HealthModel()
@@ -73,6 +99,22 @@ class HealthScorer:
         self.telemetry: dict[str, TelemetryFeatures] = {}
         self.vibration: dict[str, dict[str, float]] = {}
         self.machines: set[str] = set()     # every machine admitted (state is kept for these only)
+        self.last_seq: dict[str, int] = {}   # machine → seq of its last reading scored here
+        self.restarted_state = 0             # machines whose state was dropped at a gap in their readings
+
+    def _continue(self, machine_id: str, seq: int) -> None:
+        """Drop a machine's state when its readings do not continue where this instance left them.
+
+        A gap (or a step back) means the readings in between were scored elsewhere or are replayed: the
+        machine's partition moved to another instance and back (a rebalance, a killed instance), or a restart
+        redoes what was not committed. Rolling statistics across the gap, and bands from before it, would
+        describe a machine that no longer is; so both start again, as a new owner's would (the window refills,
+        the next vibration window arrives within a second at 1 Hz)."""
+        last = self.last_seq.get(machine_id)
+        if last is not None and seq != last + 1:
+            self.telemetry.pop(machine_id, None)
+            self.vibration.pop(machine_id, None)
+            self.restarted_state += 1
 
     def admit(self, machine_id: str) -> bool:
         """Admit a machine before its message is scored; False for a new one once `max_machines` are held."""
@@ -88,13 +130,17 @@ class HealthScorer:
 
     def on_telemetry(self, reading: TelemetryReading):
         """Returns (health record, alert or None) for one reading."""
+        self._continue(reading.machine_id, reading.seq)
+        self.last_seq[reading.machine_id] = reading.seq
         features = self.telemetry.get(reading.machine_id)
         if features is None:
             # No verdict until the window is full: a slope fitted to one second of noisy readings
             # crossed the warning limit on healthy machines (false alarms at start-up).
             features = self.telemetry[reading.machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
         features.update(reading)
-        assessment = self.model.score(features.features(), self.vibration.get(reading.machine_id))
+        vibration = self.vibration.get(reading.machine_id)
+        # the join: no vibration bands known here, no verdict (as while the window fills)
+        assessment = self.model.score(features.features() if vibration else None, vibration)
         record = self.model.record(reading.machine_id, reading.seq, reading.ts_ns, assessment)
         return record, self.alerts.update(record)
 
@@ -127,14 +173,17 @@ class HealthScorer:
         ts_ns = np.asarray(columns.ts_ns, dtype=np.int64)
         model = self.model
         scored = []
+        seqs = columns.seq
         for machine_id, indices in by_machine.items():
+            self._continue(machine_id, seqs[indices[0]])
+            self.last_seq[machine_id] = seqs[indices[-1]]
             features = self.telemetry.get(machine_id)
             if features is None:
                 features = self.telemetry[machine_id] = TelemetryFeatures(self.window, min_readings=self.window)
             rows = np.asarray(indices)
             stats = features.update_many(ts_ns[rows], columns.values[rows])
             vibration = self.vibration.get(machine_id)
-            ready = stats["ready"]
+            ready = stats["ready"] if vibration else np.zeros(len(indices), dtype=bool)   # the join, as above
             worst = model.worst_many(stats, vibration, ready)
             names = [name for name in TELEMETRY_FEATURE_NAMES if name in stats]
             table = np.column_stack([stats[name] for name in names]).tolist()
@@ -246,6 +295,7 @@ class Processor:
         and dead-lettered with the last error after that, so one poison record costs a few attempts, not
         the service. A retried batch may publish some outputs twice: at-least-once, the sinks drop them.
         """
+        records = in_time_order(records)
         try:
             self._process(records)
             return

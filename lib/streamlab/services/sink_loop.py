@@ -25,6 +25,19 @@ from .deadletter import dead_letter_headers
 MAX_MACHINES = 10_000
 GAUGE_INTERVAL_S = 5.0   # latency percentiles in the live metrics at most this often (the final ones are exact)
 
+#: The archive's rolling policy by default, what users of Kafka Connect's file sinks (S3, HDFS) choose: a file
+#: per few minutes (`rotate.interval.ms`) or per tens of MB (`flush.size`: 50,000 health records are ~27 MB as
+#: encoded), so a day is a few hundred files per hour folder's worth, not 86,400. Freshness is not the
+#: archive's job: the compacted `machine-health-latest` stream has every machine's newest record within the
+#: processor's commit interval. A run that measures the archive's own latency, or waits for its first file,
+#: passes a short interval (`AppConfig.archive_rotate_s`, `--flush-interval`).
+ROTATE_INTERVAL_S = 300.0
+FLUSH_SIZE = 50_000
+#: A file is also closed once nothing arrived for this long (Flink's file sink calls it the inactivity
+#: interval): a quiet input -- a bounded run's end, a paused fleet -- is not left uncommitted for minutes.
+#: Under steady load it never fires, so it makes no small files.
+IDLE_CLOSE_S = 5.0
+
 
 class SinkWriter(Protocol):
     def fresh(self, rows: list[dict]) -> list[dict]: ...
@@ -36,17 +49,20 @@ class SinkSettings:
     """Where a sink reads, and its rolling policy, as Kafka Connect's file sinks have one.
 
     A file is written (and then the offsets committed) when ``max_batch``
-    records are buffered (Connect's ``flush.size``) or when the oldest buffered
-    record has waited ``flush_interval_s`` (``rotate.interval.ms``): larger
-    values give fewer, larger files, at the price of a longer wait before a
-    record is on disk and a longer stretch redone after a crash.
+    records are buffered (Connect's ``flush.size``), when the oldest buffered
+    record has waited ``flush_interval_s`` (``rotate.interval.ms``), or when no
+    record arrived for ``idle_close_s``: larger values give fewer, larger
+    files, at the price of a longer wait before a record is on disk and a
+    longer stretch redone after a crash. On RabbitMQ the consumer's prefetch
+    follows ``max_batch`` (the unacked deliveries a file holds).
     """
 
     topic: str
     group: str
-    flush_interval_s: float = 1.0
-    max_batch: int = 5000
+    flush_interval_s: float = ROTATE_INTERVAL_S
+    max_batch: int = FLUSH_SIZE
     max_machines: int = MAX_MACHINES   # machines a sink accepts records of; a new one beyond is dead-lettered
+    idle_close_s: float = IDLE_CLOSE_S
 
 
 def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSettings, writer: SinkWriter,
@@ -64,6 +80,7 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
     buffer: list[dict] = []
     last_flush = time.monotonic()
     oldest = 0.0                      # when the oldest buffered record arrived (monotonic)
+    newest = 0.0                      # when the newest buffered record arrived (monotonic)
     machines: set[str] = set()        # machine ids accepted so far, at most settings.max_machines
     last_gauges = time.monotonic()
     log.info("consuming %s as group %s via %s/%s, writing under %s",
@@ -112,14 +129,17 @@ def run_sink(options: ServiceOptions, log: logging.Logger, settings: SinkSetting
                                          dead_letter_headers(record, reason, options.instance))
                     metrics.count("dead_lettered")
                     continue
+                newest = time.monotonic()
                 if not buffer:
-                    oldest = time.monotonic()
+                    oldest = newest
                 buffer.append(row)
                 metrics.count("received")
-            # rolling policy: size, or the age of the oldest buffered record; an empty buffer still commits
-            # (dead letters) once per interval
-            waited = time.monotonic() - (oldest if buffer else last_flush)
-            if len(buffer) >= settings.max_batch or waited >= settings.flush_interval_s:
+            # rolling policy: size, the age of the oldest buffered record, or a quiet input; an empty buffer
+            # still commits (dead letters) once per interval
+            now = time.monotonic()
+            waited = now - (oldest if buffer else last_flush)
+            idle = bool(buffer) and now - newest >= settings.idle_close_s
+            if len(buffer) >= settings.max_batch or waited >= settings.flush_interval_s or idle:
                 flush()
                 metrics.gauge("buffered", 0)
             # The loop polls nothing while it computes these: hdrh's own percentiles walked the whole histogram

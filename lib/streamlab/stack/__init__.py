@@ -64,6 +64,12 @@ class Stack:
     def endpoints(self) -> Endpoints:
         return endpoints(self.config)
 
+    def service_env(self, broker: str) -> dict[str, str]:
+        """The environment that points a service process (or a run's transport) at this stack's `broker`."""
+        if broker == "kafka":
+            return {"KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap}
+        return {"AMQP_URL": self.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(self.config.rabbit_mgmt_port)}
+
     def part(self, name: str) -> BrokerStack:
         if name not in self.parts:
             raise StackError(f"{name} is not part of this stack (BROKER={', '.join(self.parts)})")

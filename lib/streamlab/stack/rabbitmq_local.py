@@ -16,10 +16,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..transport.rabbitmq import SHARD_PLUGIN
 from . import procs
 from .base import NodeStatus
 from .config import StackConfig, StackError
 from .node import LocalCluster, LocalNode
+
+#: The management API (queue depths, bindings) and the consistent-hash exchange, which keeps each machine's
+#: messages of every input on one processor instance (streamlab.transport.rabbitmq, co-partitioned groups).
+ENABLED_PLUGINS = f"[rabbitmq_management,{SHARD_PLUGIN}].\n"
 
 RABBIT_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 READY_TIMEOUT_S = 90.0
@@ -116,7 +121,7 @@ class LocalRabbitMQ(LocalCluster):
         for sub in ("mnesia", "log"):
             (node.dir / sub).mkdir(parents=True, exist_ok=True)
         (node.dir / "rabbitmq.conf").write_text(self._conf(node))
-        (node.dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        (node.dir / "enabled_plugins").write_text(ENABLED_PLUGINS)
         (node.dir / "rabbitmq-env.conf").write_text("")
         # Erlang distribution (node-to-node, CLI) on loopback only; by default it listens on every interface.
         (node.dir / "advanced.config").write_text("[{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}].\n")

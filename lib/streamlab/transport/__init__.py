@@ -45,10 +45,10 @@ def get_transport(broker: str, client: str, ep: Endpoints, table: TopicTable | N
     if broker == "kafka":
         if client == "confluent":
             from .kafka_confluent import ConfluentKafkaTransport
-            return ConfluentKafkaTransport(ep.kafka_bootstrap)
+            return ConfluentKafkaTransport(ep.kafka_bootstrap, table)
         if client == "kafka-python":
             from .kafka_python import KafkaPythonTransport
-            return KafkaPythonTransport(ep.kafka_bootstrap)
+            return KafkaPythonTransport(ep.kafka_bootstrap, table)
         raise TransportError(f"Kafka client {client!r} is not known: use one of {', '.join(KAFKA_CLIENTS)}")
     if broker == "mqtt":
         from .mqtt import MqttTransport

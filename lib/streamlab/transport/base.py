@@ -97,7 +97,10 @@ class Transport(Protocol):
     def publisher(self, client_id: str, **options: object) -> Publisher: ...
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
-                 **options: object) -> Consumer: ...
+                 **options: object) -> Consumer:
+        """A member of `group` reading `topics`. For a group the caller's table names co-partitioned, every
+        record of one key from all `topics` reaches one member at a time, and the topics' partition counts
+        are checked first (`co_partition_count`)."""
 
     def group_members(self, group: str, topics: list[str]) -> int:
         """How many consumers of `group` receive from `topics` now (Kafka: group members; RabbitMQ:
@@ -106,6 +109,20 @@ class Transport(Protocol):
     def group_backlog(self, group: str, topics: list[str]) -> int | None:
         """Messages of `topics` that `group` has not yet committed (Kafka: lag; RabbitMQ: ready messages of
         the group's queues); None while that is unknown (no group or queue yet)."""
+
+
+def co_partition_count(group: str, partitions: dict[str, int]) -> int:
+    """The partition count the topics of a co-partitioned group share; a TransportError if they differ.
+
+    Partition p of each input must hold the same keys, which holds only when every input has the same number
+    of partitions (and the same partitioner): with 6 and 12, key k is in partition murmur2(k) % 6 of one and
+    % 12 of the other, and no assignment can put both on one consumer."""
+    counts = set(partitions.values())
+    if len(counts) != 1:
+        listed = ", ".join(f"{topic} {n}" for topic, n in partitions.items())
+        raise TransportError(f"group {group} joins its inputs by key, so they need equal partition counts; "
+                             f"they have {listed or 'none known'}: recreate them with one count")
+    return counts.pop()
 
 
 def as_key(key: bytes | str | None) -> bytes | None:

@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..polling import wait_until
-from .base import TransportError
+from .base import TransportError, co_partition_count
 from .retry import RetryPolicy, call_with_retries
-from .spec import TopicSpec
+from .spec import TopicSpec, TopicTable
 
 #: What to run when Kafka is not there.
 START_HINT = "start it with `streamlab stack up --broker kafka`"
@@ -469,8 +469,17 @@ class KafkaAdminMixin:
 
     name = "kafka"
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, table: TopicTable | None = None) -> None:
         self.bootstrap = bootstrap
+        self.table = table or TopicTable()
+
+    def co_partitioned(self, group: str, topics: list[str]) -> bool:
+        """True for a group the table names co-partitioned, once its topics' partition counts on the broker
+        are equal (else a one-line TransportError: no assignment can co-locate unequal partitionings)."""
+        if not self.table.is_co_partitioned(group):
+            return False
+        co_partition_count(group, {topic: len(topic_partitions(self.bootstrap, topic)) for topic in topics})
+        return True
 
     def ensure_topics(self, specs: list[TopicSpec]) -> list[str]:
         return ensure_topics(self.bootstrap, specs)

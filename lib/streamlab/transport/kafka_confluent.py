@@ -22,6 +22,24 @@ from .retry import call_with_retries, log_refused, one_line
 #: waits on a timer of about half a second, it seems, when no connection is up at creation).
 IDEMPOTENT_START_S = 0.6
 
+#: librdkafka's partitioner that places a keyed record where Java's producer, Kafka Streams, kafka-python and
+#: `kafka-console-producer` place it: ``(murmur2(key) & 0x7fffffff) % partitions``. librdkafka's default,
+#: ``consistent_random``, hashes with CRC32, so the same key lands on another partition than a Java client's
+#: (librdkafka CONFIGURATION.md, `partitioner`). Every producer of the application, and every experiment that
+#: compares with Java or Kafka Streams, uses this one (tests/transport/test_key_placement.py holds it against
+#: the Java producer on a live topic).
+JAVA_PARTITIONER = "murmur2_random"
+
+#: The assignor of a group that joins its inputs by key (`TopicTable.co_partitioned`). `range` assigns each
+#: topic on its own, partitions in order over the members sorted by member id, so with equal partition counts
+#: partition p of every topic goes to the same member: the co-partitioning Java's RangeAssignor documents and
+#: Kafka Streams relies on (its tasks own partition p of all co-partitioned inputs). `cooperative-sticky`
+#: balances all partitions of all topics together and keeps no such promise: partition p of telemetry and of
+#: vibration can land on two instances, each holding half a machine's state. The price of range is the eager
+#: protocol: every rebalance revokes every partition before reassigning (a short stop of the whole group),
+#: which a processor whose per-machine state moves with its partitions pays anyway.
+CO_PARTITIONING_ASSIGNOR = "range"
+
 
 class ConfluentPublisher:
     """``report_failures_only``: ``on_delivery`` runs for failed deliveries only (librdkafka's
@@ -35,7 +53,7 @@ class ConfluentPublisher:
         config = {
             "bootstrap.servers": bootstrap, "client.id": client_id, "logger": client_logger(),
             "acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none",
-            "delivery.report.only.error": report_failures_only,
+            "delivery.report.only.error": report_failures_only, "partitioner": JAVA_PARTITIONER,
         }
         config.update({k.replace("_", "."): v for k, v in options.items()})
         self._producer = Producer(config)
@@ -250,4 +268,6 @@ class ConfluentKafkaTransport(kafka_admin.KafkaAdminMixin):
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> ConfluentConsumer:
+        if self.co_partitioned(group, topics):
+            options.setdefault("partition_assignment_strategy", CO_PARTITIONING_ASSIGNOR)
         return ConfluentConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)

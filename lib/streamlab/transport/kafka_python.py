@@ -150,4 +150,8 @@ class KafkaPythonTransport(kafka_admin.KafkaAdminMixin):
 
     def consumer(self, topics: list[str], group: str, client_id: str, from_beginning: bool = True,
                  **options: object) -> KafkaPythonConsumer:
+        if self.co_partitioned(group, topics):    # the range assignor, as confluent's (CO_PARTITIONING_ASSIGNOR)
+            from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+            options.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
         return KafkaPythonConsumer(self.bootstrap, topics, group, client_id, from_beginning, **options)

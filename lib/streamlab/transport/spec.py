@@ -39,6 +39,17 @@ class TopicTable:
 
     specs: tuple[TopicSpec, ...] = ()
     dead_letter: str | None = None
+    #: Groups (un-namespaced) whose consumers join their inputs by key: every record of one key, from every
+    #: topic the group reads, must reach the same consumer (see `Transport.consumer`); the back ends map it
+    #: onto their own means (Kafka: the range assignor; RabbitMQ: a consistent-hash exchange into shards).
+    co_partitioned: tuple[str, ...] = ()
+
+    def is_co_partitioned(self, group: str) -> bool:
+        return base_name(group) in self.co_partitioned
+
+    def partition_counts(self, topics: list[str]) -> dict[str, int]:
+        """The declared partitions of each topic the table knows (namespace ignored)."""
+        return {t: spec.partitions for t in topics if (spec := self.spec(t)) is not None}
 
     def spec(self, topic: str) -> TopicSpec | None:
         by_name = {s.name: s for s in self.specs}
@@ -53,7 +64,7 @@ class TopicTable:
     def with_specs(self, specs: list[TopicSpec]) -> TopicTable:
         """The same table knowing `specs` too (a later spec of a name replaces the earlier one)."""
         known = {s.name: s for s in (*self.specs, *specs)}
-        return TopicTable(tuple(known.values()), self.dead_letter)
+        return TopicTable(tuple(known.values()), self.dead_letter, self.co_partitioned)
 
 
 def base_name(topic: str) -> str:

@@ -129,3 +129,13 @@ def test_compose_listener_table_reads_the_compose_file(tmp_path):
     assert table.loc["INTERNAL", "published on the host"] == "no"
     assert table.loc["CONTROLLER", "advertised"] == "(not advertised)"
     assert table.loc["INTERNAL", "binds (in the container)"] == "0.0.0.0:9092"
+
+
+def test_ack_stall_names_the_isr_only_when_the_acks_resume_with_it():
+    from streamlab.experiments.cluster_tour import verdicts as tour_verdicts
+
+    with_isr = tour_verdicts.ack_stall(10.0, 15.3, 23.6, 23.4, 0.5)
+    assert "resumed as the dead follower left the ISR" in with_isr and "5.3 s to 13.6 s" in with_isr
+    assert "something besides the ISR" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, 18.0, 0.5)
+    assert "does not show the ISR" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, 30.0, 0.5)
+    assert "no conclusion" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, float("nan"), 0.5)

@@ -43,17 +43,9 @@ def _check(result) -> None:
 @pytest.mark.kafka
 @pytest.mark.cluster
 def test_kafka_coordinator_moves_end_no_service(kafka_cluster, tmp_path):
-    result = scenarios.run_scenario(
-        scenarios.SCENARIOS["kafka-coordinator-moves"],
-        "kafka",
-        tmp_path / "app",
-        stack=kafka_cluster,
-        env={"KAFKA_BOOTSTRAP": kafka_cluster.endpoints.kafka_bootstrap},
-        duration_s=20.0,
-        machines=20,
-        fault_at_s=1.0,
-        move_every_s=0.3,
-    )
+    result = scenarios.run_scenario(scenarios.SCENARIOS["kafka-coordinator-moves"], "kafka", tmp_path / "app",
+                                    stack=kafka_cluster, env=kafka_cluster.service_env("kafka"),
+                                    duration_s=20.0, machines=20, fault_at_s=1.0, move_every_s=0.3)
     _check(result)
     moved = set(result.events["event"])
     assert any(e.startswith("__consumer_offsets/") for e in moved) and any(e.endswith("stopped and started")
@@ -63,10 +55,7 @@ def test_kafka_coordinator_moves_end_no_service(kafka_cluster, tmp_path):
 @pytest.mark.rabbitmq
 @pytest.mark.cluster
 def test_rabbitmq_queue_leader_moves_end_no_service(rabbit_cluster, tmp_path):
-    env = {
-        "AMQP_URL": rabbit_cluster.endpoints.amqp_url,
-        "RABBIT_MGMT_PORT": str(rabbit_cluster.config.rabbit_mgmt_port),
-    }
+    env = rabbit_cluster.service_env("rabbitmq")
     result = scenarios.run_scenario(scenarios.SCENARIOS["rabbit-leader-moves"], "rabbitmq", tmp_path / "app",
                                     stack=rabbit_cluster, env=env, duration_s=12.0, machines=6, fault_at_s=1.0,
                                     move_every_s=0.5)
@@ -74,3 +63,18 @@ def test_rabbitmq_queue_leader_moves_end_no_service(rabbit_cluster, tmp_path):
     details = result.events[result.events["event"].str.endswith("leader moved")]["detail"]
     # a queue whose leader the metadata store has not caught up with may answer already_leader: most must move
     assert (details.str.contains("→ migrated")).sum() >= len(details) / 2, details.to_string()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.cluster
+def test_rabbitmq_leader_kill_finds_the_processors_shard_leader(rabbit_cluster, tmp_path):
+    """The node killed is the one leading the processor's first shard queue (the queue must exist by that name:
+    it was `<group>.<telemetry>` before the processor read consistent-hash shards, and the lookup failed)."""
+    env = rabbit_cluster.service_env("rabbitmq")
+    result = scenarios.run_scenario(scenarios.SCENARIOS["rabbit-leader-kill"], "rabbitmq", tmp_path / "app",
+                                    stack=rabbit_cluster, env=env, duration_s=12.0, machines=6, fault_at_s=1.0,
+                                    down_s=3.0)
+    killed = result.events[result.events["event"].str.match(r"broker \d killed")]
+    assert len(killed) == 1, result.events.to_string()
+    for sink, row in result.rows.set_index("sink").iterrows():
+        assert row["sent"] > 0 and (row["lost"], row["duplicated"]) == (0, 0), (sink, row.to_dict())

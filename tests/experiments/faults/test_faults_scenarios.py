@@ -22,9 +22,7 @@ BROKERS = [pytest.param("kafka", marks=pytest.mark.kafka, id="kafka"),
 
 
 def _env(broker: str, stack) -> dict[str, str]:
-    if broker == "kafka":
-        return {"KAFKA_BOOTSTRAP": stack.endpoints.kafka_bootstrap}
-    return {"AMQP_URL": stack.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(stack.config.rabbit_mgmt_port)}
+    return stack.service_env(broker)
 
 
 @pytest.mark.parametrize("broker", BROKERS)

@@ -82,3 +82,11 @@ def test_the_diagram_shows_what_runs_where(docs):
     source = pp.k8s_graph(k8s.inventory(docs)).source
     for name in ("health-processor", "dual-role", "rabbitmq", "alert-csv-sink-rabbitmq"):
         assert name in source
+
+
+def test_keda_never_asks_for_more_processors_than_partitions(docs):
+    from streamlab.pipeline.topics import TELEMETRY, VIBRATION
+
+    scaled = [doc for _file, doc in docs if doc.get("kind") == "ScaledObject"]
+    assert scaled and all(doc["spec"]["maxReplicaCount"] <= min(TELEMETRY.partitions, VIBRATION.partitions)
+                          for doc in scaled)

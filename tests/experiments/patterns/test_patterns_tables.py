@@ -65,12 +65,30 @@ def test_topology_graphs_show_the_unbound_dead_letter_exchange():
         "queues": pd.DataFrame([{"queue": "health-processor.telemetry", "type": "quorum",
                                  "dead-letter exchange": "dead-letter", "delivery limit": 10,
                                  "message TTL (ms)": 86400000, "replicas": 3}]),
-        "bindings": pd.DataFrame([{"exchange": "telemetry", "queue": "health-processor.telemetry",
-                                   "routing key": "#"}]),
+        "bindings": pd.DataFrame([{"exchange": "telemetry", "destination": "health-processor.telemetry",
+                                   "destination type": "queue", "routing key": "#"}]),
     }
     source = pp.rabbit_topology_graph(topology).source
-    assert source.count("no queue bound") == 1          # dead-letter only: telemetry has its binding
+    assert source.count("nothing bound") == 1          # dead-letter only: telemetry has its binding
     assert "binding '#'" in source
+
+
+def test_topology_graph_shows_the_processors_shards_behind_its_consistent_hash_exchange():
+    exchanges = [{"exchange": name, "type": kind, "durable": True} for name, kind in
+                 (("telemetry", "topic"), ("vibration", "topic"), ("health-processor.by-key", "x-consistent-hash"))]
+    shard = {"type": "quorum", "dead-letter exchange": "", "delivery limit": 10, "message TTL (ms)": "",
+             "replicas": 3, "single active consumer": True}
+    bindings = [{"exchange": source, "destination": "health-processor.by-key", "destination type": "exchange",
+                 "routing key": "#"} for source in ("telemetry", "vibration")]
+    bindings += [{"exchange": "health-processor.by-key", "destination": f"health-processor.shard-{i}",
+                  "destination type": "queue", "routing key": "1"} for i in range(2)]
+    source = pp.rabbit_topology_graph({
+        "exchanges": pd.DataFrame(exchanges),
+        "queues": pd.DataFrame([{"queue": f"health-processor.shard-{i}", **shard} for i in range(2)]),
+        "bindings": pd.DataFrame(bindings)}).source
+    assert "nothing bound" not in source                # the inputs are bound, to an exchange
+    assert source.count('x_telemetry -> "x_health-processor.by-key"') == 1
+    assert source.count("weight 1") == 2 and source.count("single active consumer") == 2
     kafka = {"topics": pd.DataFrame([{"topic": "telemetry", "partitions": 6, "replication": 3,
                                       "min ISR size seen": 3, "leaders on brokers": "1, 2, 3", "messages": 10,
                                       "min.insync.replicas": "2", "retention.ms": "86400000",

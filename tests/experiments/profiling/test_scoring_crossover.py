@@ -5,8 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from streamlab.codecs import get_codec
+from streamlab.domain import TelemetryReading
+from streamlab.domain.health import FEATURE_NAMES
 from streamlab.experiments.profiling import crossover, crossover_point, crossover_summary, scoring_crossover
-from streamlab.experiments.profiling.crossover import telemetry_runs
+from streamlab.experiments.profiling.crossover import joined_scorer, telemetry_runs
 
 
 def test_runs_hold_the_asked_readings_per_machine():
@@ -68,3 +71,13 @@ def test_the_crossover_phrase_says_never_when_there_is_none():
 
     assert crossover_phrase(None) == "in none of the sizes measured"
     assert crossover_phrase(64) == "from 64 readings per machine on"
+
+
+
+def test_the_measured_scorer_knows_every_machines_bands():
+    """A verdict joins both streams: without the bands both paths would measure records with no features."""
+    scorer = joined_scorer(machines=3)
+    decode = get_codec("orjson").decode
+    records = [scorer.on_telemetry(decode(r.value, TelemetryReading))[0]
+               for r in telemetry_runs(machines=3, per_machine=60, runs=1)[0]]
+    assert set(records[-1].features) == set(FEATURE_NAMES)

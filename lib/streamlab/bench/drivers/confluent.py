@@ -18,6 +18,7 @@ from typing import Any
 
 from ...measure.latency import LatencyRecorder, Timeline
 from ...transport import kafka_admin
+from ...transport.kafka_confluent import JAVA_PARTITIONER
 from ..workload import Workload
 from .processes import (
     STAMP,
@@ -48,8 +49,8 @@ def producer_main(spec: ChildSpec, ctl: Control) -> None:
             acked_cb[0] += 1
             latency.append_ns(int(msg.latency() * 1e9))
 
-    conf = dict(spec.settings, **{"bootstrap.servers": spec.endpoint, "on_delivery": on_delivery,
-                                  "logger": kafka_admin.client_logger()})
+    conf = {"partitioner": JAVA_PARTITIONER, **spec.settings, "bootstrap.servers": spec.endpoint,
+            "on_delivery": on_delivery, "logger": kafka_admin.client_logger()}
     if not fixed:
         conf["delivery.report.only.error"] = True
     producer = Producer(conf)

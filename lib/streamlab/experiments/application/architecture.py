@@ -71,7 +71,8 @@ def design_settings(brokers: int) -> dict[str, Any]:
     sized = TELEMETRY.for_cluster(brokers)
     return {
         "brokers": brokers, "window": processor["window"], "confirm": processor["confirm"],
-        "flush_s": sink["flush_interval"], "metrics_s": ServiceOptions().metrics_interval_s,
+        "archive_rotate_default_s": sink["flush_interval"], "archive_flush_size": sink["max_batch"],
+        "archive_idle_s": sink["idle_close"], "metrics_s": ServiceOptions().metrics_interval_s,
         "min_readings": TelemetryFeatures().min_readings, "rf": sized.replication,
         "min_isr": int(sized.config["min.insync.replicas"]),
         "p_telemetry": TELEMETRY.partitions, "p_alerts": ALERTS.partitions, "p_dead": DEAD_LETTER.partitions,

@@ -6,6 +6,7 @@ sampling interval (``plan.sample_every_s``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -110,6 +111,33 @@ def longest_gap(result: TourResult, what: str = "acknowledged", topic_key: str =
     gaps = times.diff()
     i = int(gaps.idxmax())
     return float(gaps[i]), float(times[i - 1])
+
+
+@dataclass(frozen=True)
+class AckStall:
+    """The RF 3 acknowledgement stall set against the ISR: all in seconds since the tour started."""
+
+    killed_s: float          # the broker was killed (or stopped)
+    stall_from_s: float      # the last acknowledgement before the longest stretch without one
+    stall_to_s: float        # the first acknowledgement after it
+    isr_shrank_s: float      # the ISR of every RF 3 partition had shrunk (the dead follower removed)
+
+    @property
+    def resumed_after_isr_s(self) -> float:
+        """How long after the ISR shrank the acknowledgements came back (negative: before it)."""
+        return self.stall_to_s - self.isr_shrank_s
+
+
+def ack_stall(result: TourResult) -> AckStall:
+    """Why acks=all stops on an RF 3 topic when one broker dies: the leader waits for every replica of the
+    current ISR, and the dead follower stays in it until `replica.lag.time.max.ms` passes without a fetch
+    from it (or the controller fences the broker); only then does the ISR shrink and the waiting writes
+    complete. The stall ends, within the sampling, when the ISR shrinks — not when the partitions that lost
+    their leader have a new one."""
+    gap_s, gap_at = longest_gap(result, "acknowledged")
+    killed = result.event_time(result.plan.mode, result.victim)
+    return AckStall(float("nan") if killed is None else float(killed), gap_at, gap_at + gap_s,
+                    seconds_of(milestones(result), "ISR shrank"))
 
 
 def phases(result: TourResult) -> pd.DataFrame:

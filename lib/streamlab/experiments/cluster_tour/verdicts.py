@@ -149,3 +149,24 @@ def loopback_only(checks: pd.DataFrame) -> str:
 
 def topics_left(left: list[str]) -> str:
     return "the tour's topics are deleted" if not left else f"the tour's topics {', '.join(left)} are still there"
+
+
+def ack_stall(killed_s: float, stall_from_s: float, stall_to_s: float, isr_shrank_s: float,
+              sample_every_s: float) -> str:
+    """What ended the RF 3 acknowledgement stall, from when it ended and when the ISR shrank (sampled every
+    `sample_every_s`, so "at the same time" means within two samples)."""
+    if any(pd.isna(v) for v in (killed_s, stall_from_s, stall_to_s, isr_shrank_s)):
+        return "the tour did not record both the stall and the ISR shrinking, so no conclusion on what ended it"
+    stall = (f"every RF 3 acknowledgement stopped from {stall_from_s - killed_s:.1f} s to "
+             f"{stall_to_s - killed_s:.1f} s after the kill")
+    after = stall_to_s - isr_shrank_s
+    if abs(after) <= 2 * sample_every_s:
+        return (f"{stall}, and the ISR of the RF 3 partitions shrank to two replicas "
+                f"{isr_shrank_s - killed_s:.1f} s after it: the acknowledgements resumed as the dead follower "
+                f"left the ISR ({after:+.1f} s, within the {sample_every_s:g}-s sampling)")
+    if after > 0:
+        return (f"{stall}; the ISR had shrunk {after:.1f} s earlier ({isr_shrank_s - killed_s:.1f} s after the "
+                "kill), so something besides the ISR held the acknowledgements back (a leader election, the "
+                "producer's retry backoff)")
+    return (f"{stall}; they resumed {-after:.1f} s before the ISR was seen to shrink, so this run does not "
+            "show the ISR as the cause")

@@ -113,10 +113,13 @@ def topic(name: str, partitions: int, replication: int = 1, **config: str) -> To
 
 
 def producer(bootstrap: str, **settings):
-    """A confluent-kafka Producer; ``settings`` use librdkafka names with ``_`` for ``.``."""
+    """A confluent-kafka Producer; ``settings`` use librdkafka names with ``_`` for ``.``. Keys are placed as
+    Java's producer places them (`JAVA_PARTITIONER`) unless ``partitioner`` says otherwise."""
     from confluent_kafka import Producer
 
-    conf = {"bootstrap.servers": bootstrap, "logger": quiet_logger()}
+    from ...transport.kafka_confluent import JAVA_PARTITIONER
+
+    conf = {"bootstrap.servers": bootstrap, "logger": quiet_logger(), "partitioner": JAVA_PARTITIONER}
     conf.update({k.replace("_", "."): v for k, v in settings.items()})
     return Producer(conf)
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...codecs import get_codec
-from ...domain import Fleet, TelemetryReading
+from ...domain import Fleet, TelemetryReading, VibrationWindow
 from ...services.health_processor import HealthScorer
 from ...transport.kafka_confluent import commit_sync
 from . import common, offsets_worker
@@ -130,12 +130,17 @@ def crash_verdict(frame: pd.DataFrame) -> str:
 
 @dataclass(frozen=True)
 class History:
-    """A topic holding ``seconds`` of the fleet's telemetry, time-stamped in the past, ending now."""
+    """A topic holding ``seconds`` of the fleet's telemetry, time-stamped in the past, ending now.
+
+    ``vibration`` holds one vibration window per machine, from the history's start: the processor's verdict
+    joins both streams, and the topic holds telemetry only, so reprocessing gives every scorer these bands
+    (held constant) and what it measures is the telemetry window's state."""
 
     topic: str
     readings: list[TelemetryReading]
     start_ms: int
     end_ms: int
+    vibration: list[VibrationWindow]
 
 
 def write_history(bootstrap: str, topic_name: str, *, machines: int, seconds: float, hz: float = 10.0,
@@ -158,7 +163,8 @@ def write_history(bootstrap: str, topic_name: str, *, machines: int, seconds: fl
             writer.produce(topic_name, codec.encode(reading), key=machine.encode(), timestamp=ts_ms)
         writer.poll(0)
     common.require(writer.flush(60) == 0, f"could not write the history to {topic_name} within 60 s")
-    return History(topic_name, readings, start_ms, end_ms)
+    vibration = [fleet.vibration(machine, 0.0, ts_ns=start_ms * 1_000_000) for machine in fleet.machine_ids]
+    return History(topic_name, readings, start_ms, end_ms, vibration)
 
 
 def offsets_at(bootstrap: str, topic_name: str, ts_ms: int) -> dict[int, int]:
@@ -278,10 +284,13 @@ def reset_with_tool(bootstrap: str, history: History, seconds_back: float, timeo
 # --------------------------------------------------------------------------- reprocessing
 
 
-def _score(records: list[common.Record]) -> list[dict]:
-    """The processor's scoring (its `HealthScorer`, fresh state) over records in log order per partition."""
+def _score(records: list[common.Record], vibration: list[VibrationWindow]) -> list[dict]:
+    """The processor's scoring (its `HealthScorer`, fresh state, each machine's bands known) over records in
+    log order per partition."""
     codec = get_codec("json")
     scorer = HealthScorer()
+    for window in vibration:
+        scorer.on_vibration(window)
     out = []
     for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
         reading = codec.decode(r.value, TelemetryReading)
@@ -337,10 +346,12 @@ def reprocess(bootstrap: str, history: History, seconds_back: float, *, window: 
     first_spec, second_spec = (common.topic(common.unique(name), 3, replication) for name in ("health-v1", "health-v2"))
     cold_label, warm_label = "cold start at the instant", f"warmed ({window} readings earlier)"
     with common.scratch_topics(bootstrap, [first_spec, second_spec]):
-        v1_rows = _score(common.read_all(bootstrap, history.topic))
-        cold_rows = _score(read_from(bootstrap, history.topic, offsets_at(bootstrap, history.topic, since)))
+        v1_rows = _score(common.read_all(bootstrap, history.topic), history.vibration)
+        cold_rows = _score(read_from(bootstrap, history.topic, offsets_at(bootstrap, history.topic, since)),
+                           history.vibration)
         warm_rows = [row for row in _score(read_from(bootstrap, history.topic,
-                                                     offsets_at(bootstrap, history.topic, warm_since)))
+                                                     offsets_at(bootstrap, history.topic, warm_since)),
+                                                history.vibration)
                      if row["source_ts_ms"] >= since]
         _publish(bootstrap, first_spec.name, v1_rows)
         _publish(bootstrap, second_spec.name, [{**row, "run": cold_label} for row in cold_rows]

@@ -33,14 +33,20 @@ class Setting:
     replication: int
     acks: str              # "0" | "1" | "all"
     min_insync: int = 1
+    idempotent: bool | None = None   # None: on where it can be (acks=all), as the application runs
+
+    @property
+    def idempotence(self) -> bool:
+        return self.acks == "all" if self.idempotent is None else self.idempotent
 
     @property
     def label(self) -> str:
-        return f"RF {self.replication}, acks={self.acks}, min ISR {self.min_insync}"
+        extra = ", idempotence off" if self.acks == "all" and not self.idempotence else ""
+        return f"RF {self.replication}, acks={self.acks}, min ISR {self.min_insync}{extra}"
 
     def producer_settings(self) -> dict[str, object]:
         """Retries on (librdkafka's default) within a bounded delivery timeout; idempotence needs acks=all."""
-        return {"acks": self.acks, "enable.idempotence": self.acks == "all", "linger.ms": 5,
+        return {"acks": self.acks, "enable.idempotence": self.idempotence, "linger.ms": 5,
                 "delivery.timeout.ms": 20000, "request.timeout.ms": 5000}
 
 
@@ -173,7 +179,9 @@ def durability_verdict(frame: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- cost
 
 
-COST_SETTINGS = (Setting(1, "0"), Setting(1, "1"), Setting(3, "0"), Setting(3, "1"), Setting(3, "all", 2))
+#: The last two differ only in idempotence, so deep dive 8's "what idempotence costs" is measured, not claimed.
+COST_SETTINGS = (Setting(1, "0"), Setting(1, "1"), Setting(3, "0"), Setting(3, "1"), Setting(3, "all", 2),
+                 Setting(3, "all", 2, idempotent=False))
 
 
 def _produce_timed(bootstrap: str, name: str, records: int, size: int, settings: dict) -> dict[str, float]:
@@ -220,11 +228,59 @@ def cost(bootstrap: str, settings=COST_SETTINGS, *, partitions: int = 6, records
     with common.scratch_topics(bootstrap, list(specs.values())):
         for repeat in range(repeats):
             for s, spec in specs.items():
-                conf = {"acks": s.acks, "enable.idempotence": s.acks == "all", "linger.ms": 5}
-                rows.append({"setting": s.label, "replication": s.replication, "acks": s.acks,
-                             "min_insync": s.min_insync, "repeat": repeat, "records": records, "size_b": size,
-                             **_produce_timed(bootstrap, spec.name, records, size, conf)})
+                conf = {"acks": s.acks, "enable.idempotence": s.idempotence, "linger.ms": 5}
+                rows.append(
+                    {
+                        "setting": s.label,
+                        "replication": s.replication,
+                        "acks": s.acks,
+                        "min_insync": s.min_insync,
+                        "idempotence": s.idempotence,
+                        "repeat": repeat,
+                        "records": records,
+                        "size_b": size,
+                        **_produce_timed(bootstrap, spec.name, records, size, conf),
+                    }
+                )
     return pd.DataFrame(rows)
+
+
+def _compare(frame: pd.DataFrame, a: str, b: str, column: str) -> tuple[float, bool]:
+    """Median of `a` over median of `b` for `column`, and whether their runs' ranges do not overlap (a
+    difference this run can tell from its own spread; with one run each it never can)."""
+    x, y = frame.loc[frame["setting"] == a, column], frame.loc[frame["setting"] == b, column]
+    separated = len(x) > 1 and len(y) > 1 and (x.min() > y.max() or y.min() > x.max())
+    return float(x.median() / y.median()), separated
+
+
+def cost_verdict(costs: pd.DataFrame) -> str:
+    """What the cost table shows, read from it: the ranking by throughput, what acks=all costs against
+    acks=1 on RF 3 in throughput and in latency, and what idempotence costs at acks=all."""
+    rates = costs.groupby("setting")["records_per_s"].median().sort_values(ascending=False)
+    ranking = ", ".join(f"{name} ({rate:,.0f}/s)" for name, rate in rates.items())
+    repeats = int(costs.groupby("setting").size().min())
+    parts = [f"By median throughput over {repeats} run(s) each: {ranking}."]
+    all_on, one = Setting(3, "all", 2).label, Setting(3, "1").label
+    present = set(costs["setting"])
+    if {all_on, one} <= present:
+        rate, rate_sep = _compare(costs, all_on, one, "records_per_s")
+        p50, p50_sep = _compare(costs, all_on, one, "ack_p50_ms")
+        parts.append(f"On RF 3, acks=all took {rate:.2f}× the throughput of acks=1"
+                     f"{'' if rate_sep else ' (within the runs’ spread)'} at {p50:.2f}× its median "
+                     f"acknowledgement latency{'' if p50_sep else ' (within the runs’ spread)'}.")
+    parts.append(idempotence_verdict(costs))
+    return " ".join(p for p in parts if p)
+
+
+def idempotence_verdict(costs: pd.DataFrame) -> str:
+    """Idempotence on against off at RF 3, acks=all, from the cost table ("" when it lacks either)."""
+    on, off = Setting(3, "all", 2).label, Setting(3, "all", 2, idempotent=False).label
+    if not {on, off} <= set(costs["setting"]):
+        return ""
+    rate, sep = _compare(costs, on, off, "records_per_s")
+    p99, _ = _compare(costs, on, off, "ack_p99_ms")
+    verdict = "a difference larger than the runs' spread" if sep else "no difference this run can tell from its spread"
+    return f"Idempotence on vs off at acks=all: {rate:.2f}× the throughput and {p99:.2f}× the p99 latency, {verdict}."
 
 
 def partition_scaling(bootstrap: str, counts=(1, 3, 6, 12), *, replication: int = 3, records: int = 20000,

@@ -12,6 +12,29 @@ DEEP_DIVES = ("1 consumer groups", "2 limits of send/receive", "3 distribution o
               "7 Kafka Streams", "8 retries", "9 keys")
 
 
+#: Use cases each feature serves well beyond this fleet (the assignment's "effective use cases"): who needs it.
+USE_CASES = {
+    "1 consumer groups": "order processing or log shipping scaled out by adding instances; one group per "
+                         "downstream system (search index, warehouse, cache) reading the same events",
+    "2 limits of send/receive": "clickstream and IoT ingestion at 100,000s of small events/s, where batching "
+                                "and compression decide the hardware bill",
+    "3 distribution of brokers and partitions": "multi-tenant platforms that must spread leaders so no broker is "
+                                                 "a hot spot; rack-aware placement for zone failures",
+    "4 replication factor and partitions": "payments, orders, audit logs (RF 3, acks=all); metrics and "
+                                           "telemetry that tolerate a gap (acks=1)",
+    "5 offsets/reprocessing": "replaying a day of events after a bug fix; backfilling a new downstream store; "
+                              "exactly-once sinks that commit after the write",
+    "6 retention/compaction": "change-data-capture tables and user profiles (latest value per key); "
+                              "event sourcing; config distribution",
+    "7 Kafka Streams": "fraud scoring and windowed aggregates (per-card counts, per-store sums) with local "
+                       "state restored from a changelog",
+    "8 retries": "payment and ledger producers that must not write twice; calls to flaky external APIs via "
+                 "retry topics",
+    "9 keys": "per-account or per-device ordering (bank accounts, IoT devices, shopping carts); joins of "
+              "streams keyed alike",
+}
+
+
 def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.DataFrame,
                   hot: pd.DataFrame, *, crashes: pd.DataFrame | None = None, rebuilt: pd.DataFrame | None = None,
                   producer_retries: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -35,7 +58,8 @@ def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.Data
     }
     rows.update(_offsets_retention_retries(crashes, rebuilt, producer_retries))
     return pd.DataFrame([{"deep dive": name, "the number that matters (this run)": rows.get(name, (NOT_MEASURED,))[0],
-                          "setting for the fleet": rows.get(name, (None, "—"))[1]} for name in DEEP_DIVES])
+                          "setting for the fleet": rows.get(name, (None, "—"))[1],
+                          "effective use cases": USE_CASES[name]} for name in DEEP_DIVES])
 
 
 def _offsets_retention_retries(crashes: pd.DataFrame | None, rebuilt: pd.DataFrame | None,

@@ -41,7 +41,9 @@ from typing import Any
 
 import pandas as pd
 
+from ...pipeline.declare import rabbit_group_queues
 from ...pipeline.topics import ALL_TOPICS
+from ...pipeline.wiring import GROUPS
 from ...transport.retry import REFUSED, RETRIED
 from ..application.sink_output import load_health
 from . import audit, ledger
@@ -110,7 +112,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("kafka-disk-lost-rf1", "Kafka leader broker SIGKILLed, its disk lost, restarted (RF 1)",
              "broker-disk-lost", brokers=("kafka",), nodes=3, replication=1,
              promise="none: one replica cannot survive its disk"),
-    Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's quorum queue SIGKILLed, restarted",
+    Scenario("rabbit-leader-kill", "RabbitMQ node leading the processor's first shard queue SIGKILLed, restarted",
              "broker-kill", brokers=("rabbitmq",), nodes=3),
     Scenario("kafka-coordinator-moves", "Kafka group coordinators moved: reassignments and preferred-leader "
              "elections, a controlled broker restart", "moves", brokers=("kafka",), nodes=3,
@@ -210,6 +212,7 @@ def run_scenario(scenario: Scenario, broker: str, data_dir: Path, *, stack=None,
     session = {"STREAMLAB_KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms)} if session_timeout_ms else {}
     config = AppConfig(broker=broker, machines=machines, duration_s=duration_s, seed=seed, data_dir=data_dir,
                        namespace=namespace, drain_timeout_s=drain_timeout_s,
+                       archive_rotate_s=1.0,   # the harness waits for the first file and crashes at the Nth write
                        supervise=False,   # the harness's Watchdog restarts, and records why
                        extra_env={**(env or {}), **scenario.crash_env(stamp), **session})
     wall = time.monotonic()
@@ -333,7 +336,8 @@ def _break_broker(run, scenario: Scenario, stack, namespace: str, events: _Event
     if broker == "kafka":
         node = _leader_of_telemetry(stack.endpoints.kafka_bootstrap, namespace)
     else:
-        node = _rabbit_queue_leader(part, f"{namespace}.health-processor.{namespace}.telemetry")
+        # the processor's first shard queue: a machine's telemetry and vibration, as partition 0 on Kafka
+        node = _rabbit_queue_leader(part, rabbit_group_queues(GROUPS[PROCESSOR], namespace)[0])
     time.sleep(max(0.0, due - time.monotonic()))
     if scenario.kind == "broker-partition":
         fault_ns = _partition_broker(part, node, namespace, events, down_s)
@@ -688,8 +692,8 @@ def run_moves(stack, data_root: Path, **options) -> tuple[list[ScenarioResult], 
         return results, skipped
     with contextlib.ExitStack() as cleanup:
         cluster = stack if stack.config.rabbit_nodes >= 3 else cleanup.enter_context(private_rabbit_cluster(3))
-        env = {"AMQP_URL": cluster.endpoints.amqp_url, "RABBIT_MGMT_PORT": str(cluster.config.rabbit_mgmt_port)}
         results.append(run_scenario(SCENARIOS["rabbit-leader-moves"], "rabbitmq",
-                                    Path(data_root) / "rabbit-leader-moves-rabbitmq", stack=cluster, env=env,
+                                    Path(data_root) / "rabbit-leader-moves-rabbitmq", stack=cluster,
+                                    env=cluster.service_env("rabbitmq"),
                                     **options))
     return results, skipped

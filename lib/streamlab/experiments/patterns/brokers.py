@@ -191,9 +191,10 @@ def kafka_produce(bootstrap: str, topic: str, values: list[tuple[str, bytes]], *
     from confluent_kafka import Producer
 
     from ...transport.kafka_admin import quiet_logger
+    from ...transport.kafka_confluent import JAVA_PARTITIONER
 
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                         "logger": quiet_logger(), **config})
+                         "partitioner": JAVA_PARTITIONER, "logger": quiet_logger(), **config})
     failed = [0]
 
     def report(err, _msg):

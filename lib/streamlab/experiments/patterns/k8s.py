@@ -27,6 +27,8 @@ import pandas as pd
 import yaml
 
 from ...paths import HOME
+from ...pipeline.declare import rabbit_group_queues
+from ...pipeline.topics import TELEMETRY
 from ...pipeline.wiring import SERVICES, ServiceIO
 
 K8S_DIR = HOME / "deploy" / "k8s"
@@ -36,7 +38,10 @@ KAFKA_BOOTSTRAP = "streamlab-kafka-bootstrap.streamlab.svc:9092"
 RABBIT_HOST = "rabbitmq.streamlab.svc"
 #: KEDA's target per processor replica: lag (Kafka) or ready messages (RabbitMQ) one replica should own
 TARGET_BACKLOG = 600
-MAX_PROCESSORS = 12
+#: KEDA's ceiling for the processor: its inputs' partitions. A replica beyond them gets no partition on Kafka
+#: (and no shard on RabbitMQ, where the group reads one single-active-consumer queue per partition), so it
+#: would idle; chapter 03 measures where the processor stops scaling.
+MAX_PROCESSORS = TELEMETRY.partitions
 #: files the app's variants are written to
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # the vendored CRDs are large: libyaml when present
 APP_FILES = {"kafka": "30-app-kafka.yaml", "rabbitmq": "31-app-rabbitmq.yaml"}
@@ -143,12 +148,11 @@ def _scaled_object(svc: ServiceIO, broker: str) -> dict[str, Any]:
             "lagThreshold": str(TARGET_BACKLOG), "offsetResetPolicy": "earliest"}}
         triggers = [trigger]        # no topic: the group's lag summed over every topic it reads
     else:
-        from ...transport.rabbitmq import Topology
-
         triggers = [{"type": "rabbitmq", "metadata": {
             "host": f"amqp://{RABBIT_HOST}:5672/%2F", "protocol": "amqp", "mode": "QueueLength",
-            "value": str(TARGET_BACKLOG), "queueName": Topology.queue_name(svc.group, topic),
-            "usernameFromEnv": "RABBIT_USER", "passwordFromEnv": "RABBIT_PASS"}} for topic in svc.reads]
+            "value": str(TARGET_BACKLOG), "queueName": queue,
+            "usernameFromEnv": "RABBIT_USER", "passwordFromEnv": "RABBIT_PASS"}}
+            for queue in rabbit_group_queues(svc.group)]
     return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"scaleTargetRef": {"name": name}, "minReplicaCount": 1, "maxReplicaCount": MAX_PROCESSORS,

@@ -306,7 +306,8 @@ def app_health(cfg: SpeedConfig) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="streamlab-rabbit-hops-") as tmp:
         namespace = f"hops-rmq-{uuid.uuid4().hex[:6]}"
         run = AppRun(AppConfig(broker="rabbitmq", machines=cfg.app_machines, rate_hz=cfg.app_rate_hz,
-                               duration_s=cfg.app_duration_s, data_dir=Path(tmp), namespace=namespace))
+                               duration_s=cfg.app_duration_s, data_dir=Path(tmp), namespace=namespace,
+                               archive_rotate_s=1.0))   # its hops end at the durable write: files at once
         try:
             run.start()
             run.wait_for_generators()
@@ -490,14 +491,25 @@ def shadow_phrase(app: pd.DataFrame) -> str:
             f"of all records, {verdict}.")
 
 
+#: How the profile was taken, by the `method` its rows name (py-spy where it can attach, else cProfile).
+PROFILE_METHODS = {
+    "py-spy": "with py-spy attached to its producer and consumer processes for their whole run (sampling "
+              "without pausing them); a share is of the samples.",
+    "cProfile": "profiled with cProfile inside its producer and consumer processes (py-spy could not attach "
+                "here: no ptrace permission); a share is of the functions' own time, and cProfile's per-call "
+                "hook inflates the share of code that makes many small calls (the frame codec most).",
+}
+
+
 def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:
     """The profile's shares as sentences: the consumer's and the producer's CPU by component."""
     from .pika_profile import share
 
     if profile is None or profile.empty:
-        return {"profile_consumer": "No profile was taken in this run.", "profile_producer": "", "profile_bound": ""}
+        return {"profile_consumer": "No profile was taken in this run.", "profile_producer": "", "profile_bound": "",
+                "profile_method": "was to be profiled, but no profile was taken."}
     method = profile["method"].iloc[0]
-    out = {}
+    out = {"profile_method": PROFILE_METHODS.get(method, f"profiled with {method}.")}
     for process in ("consumer", "producer"):
         rows = profile[profile["process"] == process].sort_values("share_pct", ascending=False)
         top = rows.iloc[0]

@@ -56,7 +56,8 @@ def run_app(broker: str, brokers: Endpoints, data_dir: Path, duration_s: float =
     namespace = f"ch03-{broker[:6]}-{uuid.uuid4().hex[:6]}"
     shutil.rmtree(data_dir, ignore_errors=True)
     config = AppConfig(broker=broker, machines=machines, rate_hz=rate_hz, duration_s=duration_s, seed=seed,
-                       data_dir=data_dir, namespace=namespace, drain_timeout_s=60.0)
+                       data_dir=data_dir, namespace=namespace, drain_timeout_s=60.0,
+                       archive_rotate_s=1.0)   # the side-by-side compares send → durable on disk: files at once
     started = time.monotonic()
     run = AppRun(config)
     try:
@@ -66,8 +67,7 @@ def run_app(broker: str, brokers: Endpoints, data_dir: Path, duration_s: float =
         unacked = dead_letters.publish_malformed(intruder, f"{namespace}.telemetry", malformed,
                                        [f"M{i:03d}" for i in range(machines)])
         intruder.close()
-        while run.generators_running():
-            time.sleep(0.5)
+        run.wait_for_generators()
         codes = run.stop()
     except BaseException:
         run.kill_all()
@@ -193,11 +193,12 @@ def rabbit_topology(brokers: Endpoints, namespace: str) -> dict[str, pd.DataFram
         "delivery limit": q["arguments"].get("x-delivery-limit", ""),
         "message TTL (ms)": q["arguments"].get("x-message-ttl", ""),
         "replicas": q["arguments"].get("x-quorum-initial-group-size", ""),
+        "single active consumer": bool(q["arguments"].get("x-single-active-consumer", False)),
     } for q in _mgmt(brokers, "/api/queues/%2F") if q["name"].startswith(prefix)])
-    bindings = pd.DataFrame([{"exchange": strip(b["source"]), "queue": strip(b["destination"]),
-                              "routing key": b["routing_key"]}
-                             for b in _mgmt(brokers, "/api/bindings/%2F")
-                             if b["source"].startswith(prefix) and b["destination_type"] == "queue"])
+    # exchange → exchange too: both inputs reach the processor's consistent-hash exchange that way
+    bindings = pd.DataFrame([{"exchange": strip(b["source"]), "destination": strip(b["destination"]),
+                              "destination type": b["destination_type"], "routing key": b["routing_key"]}
+                             for b in _mgmt(brokers, "/api/bindings/%2F") if b["source"].startswith(prefix)])
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 

@@ -67,15 +67,28 @@ def telemetry_runs(machines: int, per_machine: int, runs: int, codec: str = "orj
     return out
 
 
-def _processor(vectorised: bool, data_dir: Path, codec: str) -> tuple[Processor, _InMemoryOptions]:
+def joined_scorer(machines: int, seed: int = 7) -> HealthScorer:
+    """A fresh scorer that knows each machine's vibration bands (one window of the fleet of `telemetry_runs`).
+
+    A verdict joins both streams, so a scorer fed telemetry alone never gets past "no features"; the runs
+    here hold telemetry only (a vibration window would end a run), so the bands are known beforehand, as a
+    running processor's are (a window a second)."""
+    scorer = HealthScorer()
+    fleet = Fleet.with_faults(machines, seed, duration_s=3600.0)
+    for i in range(machines):
+        scorer.on_vibration(fleet.vibration(i, 0.0, ts_ns=1_700_000_000_000_000_000))
+    return scorer
+
+
+def _processor(vectorised: bool, data_dir: Path, codec: str, machines: int) -> tuple[Processor, _InMemoryOptions]:
     options = _InMemoryOptions(codec=codec, data_dir=data_dir, instance="crossover", metrics_interval_s=3600.0)
-    return Processor(options, logging.getLogger("streamlab.crossover"), HealthScorer(), max_batch=10_000,
+    return Processor(options, logging.getLogger("streamlab.crossover"), joined_scorer(machines), max_batch=10_000,
                      batch_scoring=vectorised), options
 
 
 def time_runs(vectorised: bool, runs: list[list[Record]], data_dir: Path, codec: str = "orjson") -> list[float]:
     """Seconds of CPU each run took through a fresh processor (process the run, then publish and commit)."""
-    processor, options = _processor(vectorised, data_dir, codec)
+    processor, options = _processor(vectorised, data_dir, codec, machines=len({r.key for r in runs[0]}))
     seconds = []
     try:
         for run in runs:
@@ -94,7 +107,7 @@ def record_sizes(machines: int = 20, per_machine: int = 120, codec: str = "orjso
     machine's window is full, as encoded: the sizes a broker-side reference for the processor should use."""
     run = telemetry_runs(machines, per_machine, 1, codec)[0]
     with tempfile.TemporaryDirectory(prefix="streamlab-sizes-") as tmp:
-        processor, options = _processor(False, Path(tmp), codec)
+        processor, options = _processor(False, Path(tmp), codec, machines)
         try:
             processor.process_with_retries(run)
         finally:

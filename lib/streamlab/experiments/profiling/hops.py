@@ -136,21 +136,24 @@ def shadow_verdict(shadow: pd.DataFrame) -> str:
 
 def nominal_health(duration_s: float, machines: int = 20, rate_hz: float = 10.0, client: str = "confluent",
                    env: dict[str, str] | None = None, alongside: Callable[[], pd.DataFrame] | None = None,
-                   alongside_after_s: float = 3.0) -> pd.DataFrame:
+                   alongside_after_s: float = 3.0, archive_rotate_s: float = 1.0) -> pd.DataFrame:
     """Run the whole application at the nominal rate with ``env`` for its services; the health rows on disk.
 
     ``frame.attrs["files"]`` lists the Parquet files the sink wrote (bytes each).
     ``alongside`` (a measurement) is called ``alongside_after_s`` into the run,
     while the generators send; its frame is ``frame.attrs["alongside"]``, with
     ``under_load`` saying whether the generators were still sending when it
-    ended (if not, part of it ran on an idle machine).
+    ended (if not, part of it ran on an idle machine). ``archive_rotate_s`` is the
+    Parquet sink's rotate interval: short by default, as the hops measured here
+    end at the durable write (the sink's default rolls every few minutes).
     """
     from ...pipeline.runner import AppConfig, AppRun
 
     with tempfile.TemporaryDirectory(prefix="streamlab-hops-") as tmp:
         data_dir = Path(tmp)
         run = AppRun(AppConfig(client=client, machines=machines, rate_hz=rate_hz, duration_s=duration_s,
-                               data_dir=data_dir, namespace=f"hops-{uuid.uuid4().hex[:6]}", extra_env=env or {}))
+                               data_dir=data_dir, namespace=f"hops-{uuid.uuid4().hex[:6]}", extra_env=env or {},
+                               archive_rotate_s=archive_rotate_s))
         run.start()
         beside = None
         try:
@@ -301,8 +304,8 @@ def rolling_experiment(intervals_s: list[float], duration_s: float, machines: in
     """
     rows = []
     for interval in intervals_s:
-        env = {"STREAMLAB_SINK_FLUSH_INTERVAL": str(interval), "STREAMLAB_SINK_FLUSH_SIZE": str(flush_size)}
-        health = nominal_health(duration_s, machines, client=client, env=env)
+        env = {"STREAMLAB_SINK_FLUSH_SIZE": str(flush_size)}
+        health = nominal_health(duration_s, machines, client=client, env=env, archive_rotate_s=interval)
         files = health.attrs["files"]
         wait = LatencyRecorder()
         wait.record_many_ns((health["sink_ts_ns"] - health["sink_received_ns"]).clip(lower=0)

@@ -30,7 +30,8 @@ Topology (declared in one place, `Topology`, idempotently, by whoever needs it)
   to the last one returned with `multiple=True`; a consumer that closes or dies
   without committing gets its deliveries requeued for the next consumer. The
   prefetch follows the caller (twice the largest `max_records` polled, at least
-  1000), so a sink that commits every N records has N deliveries in flight.
+  1000, at most AMQP's 65,535), so a sink that commits every N records has N
+  deliveries in flight.
 * **Failover**: every connection is given the URLs of all nodes (pika tries
   them in order). A publisher that loses its connection reconnects to the next
   node and republishes what was not yet confirmed (at-least-once, as Kafka's
@@ -52,13 +53,29 @@ Topology (declared in one place, `Topology`, idempotently, by whoever needs it)
 
 What maps, what does not (TopicSpec → RabbitMQ)
 -----------------------------------------------
-* partitions → nothing. One queue per group is one FIFO: per-key order is
-  kept for a single consumer (stronger than Kafka: total order), but competing
-  consumers of one queue interleave a machine's messages, so per-machine state
-  (the processor's rolling statistics) is split between instances. Kafka's
-  key → partition affinity needs the consistent-hash exchange plugin (N queues
-  per group) or `x-single-active-consumer` (one active consumer, the others
-  hot standbys) on RabbitMQ.
+* partitions → nothing, for an ordinary group. One queue per group is one
+  FIFO: per-key order is kept for a single consumer (stronger than Kafka: total
+  order), but competing consumers of one queue interleave a machine's messages,
+  so per-machine state would be split between instances.
+* **Co-partitioned groups** (`TopicTable.co_partitioned`: the processor, which
+  joins telemetry and vibration per machine) → shards. The group gets a
+  consistent-hash exchange `<group>.by-key` (the `rabbitmq_consistent_hash_exchange`
+  plugin, shipped with RabbitMQ; the stacks enable it), bound to each input's
+  exchange with `#`, and `partitions` shard queues `<group>.shard-<i>` bound to
+  it with weight 1. The hash is of the routing key (the machine id), so every
+  message of one machine, from both inputs, lands in one shard, in publish order
+  (the delivery still names the exchange it was published to, so `Record.topic`
+  is the input's). Each shard has `x-single-active-consumer`: every instance
+  subscribes to every shard, the broker delivers a shard to one of them at a
+  time and hands it to the next when that one's channel closes (unacked
+  deliveries requeued), so a machine's state lives on one instance, as on Kafka
+  with the range assignor. On RabbitMQ 3.10 the active consumer of a shard is the
+  first that subscribed (consumer priorities do not steer it), so instances that
+  start one after another make the first the owner of every shard and the rest
+  hot standbys; each instance subscribes in an order rotated by its name, which
+  spreads the shards when instances start together (containers, autoscaling).
+  https://github.com/rabbitmq/rabbitmq-server/tree/main/deps/rabbitmq_consistent_hash_exchange,
+  https://www.rabbitmq.com/docs/consumers#single-active-consumer
 * replication → `x-quorum-initial-group-size` (capped at the cluster size);
   min.insync.replicas → the Raft majority of the quorum queue (fixed: 2 of 3);
   a confirm means a majority has the message, like acks=all with min ISR 2.
@@ -116,14 +133,23 @@ from __future__ import annotations
 # clean-up), `publisher`, `consumer`, `records` (a delivery as a Record), `transport` (the interface),
 # `management` (the HTTP management API). Callers import from the package.
 from .connection import HEARTBEAT_S, RECONNECT_TIMEOUT_S, coalesce_socket_writes, connection_parameters, delete_queues
-from .consumer import DEFAULT_PREFETCH, PikaConsumer
+from .consumer import DEFAULT_PREFETCH, MAX_PREFETCH, PikaConsumer
 from .management import mgmt_api, mgmt_get
 from .publisher import DEFAULT_MAX_IN_FLIGHT, PUBLISH_CHUNK, UNROUTABLE, PikaPublisher
 from .records import TIMESTAMP_HEADER, _record
-from .topology import DELIVERY_LIMIT, GROUP_EXPIRES_MS, HELD_MAX_LENGTH, HELD_SUFFIX, Topology
+from .topology import (
+                       DELIVERY_LIMIT,
+                       GROUP_EXPIRES_MS,
+                       HELD_MAX_LENGTH,
+                       HELD_SUFFIX,
+                       SHARD_EXCHANGE_SUFFIX,
+                       SHARD_PLUGIN,
+                       Topology,
+)
 from .transport import RabbitMQTransport
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "DEFAULT_PREFETCH", "DELIVERY_LIMIT", "GROUP_EXPIRES_MS", "HEARTBEAT_S",
-           "HELD_MAX_LENGTH", "HELD_SUFFIX", "PUBLISH_CHUNK", "RECONNECT_TIMEOUT_S", "TIMESTAMP_HEADER", "UNROUTABLE",
-           "PikaConsumer", "PikaPublisher", "RabbitMQTransport", "Topology", "_record", "coalesce_socket_writes",
+           "HELD_MAX_LENGTH", "HELD_SUFFIX", "MAX_PREFETCH", "PUBLISH_CHUNK", "RECONNECT_TIMEOUT_S",
+           "SHARD_EXCHANGE_SUFFIX", "SHARD_PLUGIN", "TIMESTAMP_HEADER", "UNROUTABLE", "PikaConsumer",
+           "PikaPublisher", "RabbitMQTransport", "Topology", "_record", "coalesce_socket_writes",
            "connection_parameters", "delete_queues", "mgmt_api", "mgmt_get"]

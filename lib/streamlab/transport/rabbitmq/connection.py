@@ -13,11 +13,9 @@ from ..base import TransportError
 
 log = logging.getLogger(__name__)
 
-RECONNECT_TIMEOUT_S = 60.0
 COALESCE_BYTES = 256 * 1024     # at most this much of pika's write queue goes out in one send()
-
-
 HEARTBEAT_S = 30
+RECONNECT_TIMEOUT_S = 60.0
 
 
 def coalesce_socket_writes() -> None:

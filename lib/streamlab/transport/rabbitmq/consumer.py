@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+import zlib
 
 from ..base import Record, TransportError
 from .connection import RECONNECT_TIMEOUT_S, _blocking_connection
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_PREFETCH = 1000
+MAX_PREFETCH = 65_535                     # basic.qos prefetch-count is an AMQP short: larger does not encode
 
 
 class PikaConsumer:
@@ -23,7 +25,8 @@ class PikaConsumer:
     Prefetch bounds the unacked deliveries, and a caller that commits only every
     N records (a sink batching writes) needs N of them in flight, or it waits for
     its flush timer with a full window. So unless `prefetch` is given, it follows
-    the caller: at least twice the largest `max_records` asked of `poll`.
+    the caller: at least twice the largest `max_records` asked of `poll`, up to
+    AMQP's ceiling of 65,535 (a sink's flush size must stay below it).
     """
 
     def __init__(self, urls: list[str], topics: list[str], group: str, client_id: str,
@@ -37,7 +40,10 @@ class PikaConsumer:
         self.prefetch = int(prefetch or DEFAULT_PREFETCH)
         self._adaptive = prefetch is None
         self.reconnect_timeout_s = reconnect_timeout_s
-        self.queues = [Topology.queue_name(group, t) for t in self.topics]
+        self.queues = self.topology.group_queues(group, self.topics)
+        if self.topology.table.is_co_partitioned(group):   # rotated by name: instances started together spread
+            turn = zlib.crc32(client_id.encode()) % len(self.queues)
+            self.queues = self.queues[turn:] + self.queues[:turn]
         self._buffer: collections.deque = collections.deque()
         self._last_tag = 0
         self._conn = None
@@ -53,8 +59,8 @@ class PikaConsumer:
             try:
                 channel = self._conn.channel()
                 channel.basic_qos(prefetch_count=self.prefetch)
-                for topic in self.topics:
-                    queue = self.topology.declare_group_queue(channel, self.group, topic)
+                self.topology.declare_group(channel, self.group, self.topics)
+                for queue in self.queues:
                     channel.basic_consume(queue, self._on_message)
                 self._channel = channel
                 return
@@ -87,8 +93,8 @@ class PikaConsumer:
             self._reconnect(exc)
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
-        if self._adaptive and 2 * max_records > self.prefetch:
-            self._set_prefetch(2 * max_records)
+        if self._adaptive and min(2 * max_records, MAX_PREFETCH) > self.prefetch:
+            self._set_prefetch(min(2 * max_records, MAX_PREFETCH))
         deadline = time.monotonic() + timeout
         self._pump(0)
         while not self._buffer:

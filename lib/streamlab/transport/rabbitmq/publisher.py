@@ -18,13 +18,7 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_MAX_IN_FLIGHT = 10_000
-
-
 UNROUTABLE = "unroutable: RabbitMQ returned it, no queue is bound to exchange"
-
-
-
-
 PUBLISH_CHUNK = 500                       # messages per I/O-loop turn, so confirms and heartbeats get served
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..base import TransportError, co_partition_count
 from ..spec import TopicSpec, TopicTable, base_name, namespace_prefix
 
 DELIVERY_LIMIT = 10                       # redeliveries before the broker dead-letters a message
-
-
 GROUP_EXPIRES_MS = 7 * 24 * 3600 * 1000   # an unused group queue goes away, as Kafka forgets idle groups
-
-
 HELD_MAX_LENGTH = 1_000_000               # messages a holding queue keeps at most (oldest dropped first)
-
-
 HELD_SUFFIX = "held"
+SHARD_EXCHANGE_SUFFIX = "by-key"
+#: The plugin that provides the `x-consistent-hash` exchange type; every stack that runs the app enables it
+SHARD_PLUGIN = "rabbitmq_consistent_hash_exchange"
 
 
 class Topology:
@@ -35,6 +33,61 @@ class Topology:
     @staticmethod
     def queue_name(group: str, topic: str) -> str:
         return f"{group}.{topic}"
+
+    # -- co-partitioned groups: a consistent-hash exchange into single-active-consumer shards (module doc)
+    @staticmethod
+    def shard_exchange(group: str) -> str:
+        return f"{group}.{SHARD_EXCHANGE_SUFFIX}"
+
+    @staticmethod
+    def shard_queue(group: str, shard: int) -> str:
+        return f"{group}.shard-{shard}"
+
+    def shard_count(self, group: str, topics: list[str]) -> int:
+        """The inputs' common partition count (the table's specs; unknown streams count as 1 shard each)."""
+        counts = self.table.partition_counts(topics)
+        return co_partition_count(group, {t: counts.get(t, 1) for t in topics})
+
+    def group_queues(self, group: str, topics: list[str]) -> list[str]:
+        """The queues the group's consumers read: a shard each for a co-partitioned group, else one per topic."""
+        if self.table.is_co_partitioned(group):
+            return [Topology.shard_queue(group, i) for i in range(self.shard_count(group, topics))]
+        return [Topology.queue_name(group, t) for t in topics]
+
+    def declare_sharded_group(self, channel, group: str, topics: list[str]) -> list[str]:
+        """Inputs' exchanges → the group's consistent-hash exchange → its shard queues: idempotent.
+
+        The shard queues take the first input's queue arguments (quorum, retention, dead letters) and
+        `x-single-active-consumer`."""
+        from pika.exceptions import ChannelClosedByBroker
+
+        hashed = Topology.shard_exchange(group)
+        try:
+            channel.exchange_declare(exchange=hashed, exchange_type="x-consistent-hash", durable=True,
+                                     auto_delete=False)
+        except ChannelClosedByBroker as exc:
+            if exc.reply_code == 503:
+                raise TransportError("RabbitMQ lacks the consistent-hash exchange that keeps each machine on one "
+                                     f"processor: `rabbitmq-plugins enable {SHARD_PLUGIN}`") from None
+            raise
+        for topic in topics:
+            channel.exchange_declare(**Topology.exchange(topic))
+            channel.exchange_bind(destination=hashed, source=topic, routing_key="#")
+        dlx = self.dead_letter_exchange(topics[0])
+        if dlx is not None:
+            channel.exchange_declare(**Topology.exchange(dlx))
+        arguments = {**self.queue_arguments(topics[0]), "x-single-active-consumer": True}
+        queues = self.group_queues(group, topics)
+        for queue in queues:
+            channel.queue_declare(queue=queue, durable=True, exclusive=False, auto_delete=False, arguments=arguments)
+            channel.queue_bind(queue, hashed, routing_key="1")    # the binding key is the shard's weight
+        return queues
+
+    def declare_group(self, channel, group: str, topics: list[str]) -> list[str]:
+        """Whatever the group reads, declared: its shards if co-partitioned, else a queue per topic."""
+        if self.table.is_co_partitioned(group):
+            return self.declare_sharded_group(channel, group, topics)
+        return [self.declare_group_queue(channel, group, topic) for topic in topics]
 
     def dead_letter_exchange(self, topic: str) -> str | None:
         """The namespace's dead-letter exchange; None for the dead-letter stream itself (no cycles), or

@@ -13,7 +13,7 @@ from .consumer import PikaConsumer
 from .management import mgmt_get
 from .publisher import PikaPublisher
 from .records import _record
-from .topology import Topology
+from .topology import SHARD_EXCHANGE_SUFFIX, Topology
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +102,24 @@ class RabbitMQTransport:
         return created
 
     def delete_topics(self, names: list[str]) -> None:
-        """Delete the exchanges, their holding queues and the group queues bound to them (the latter found
-        through the management API)."""
+        """Delete the exchanges, their holding queues and the group queues bound to them, and the shards of
+        co-partitioned groups that read them with their hash exchange (the latter two found through the
+        management API)."""
         for name in names:
             self._admin_call(lambda ch, q=Topology.held_queue_name(name): ch.queue_delete(queue=q))
             for queue in self._bound_group_queues(name):
                 self._admin_call(lambda ch, q=queue: ch.queue_delete(queue=q))
+            for hashed in self._bound(name, "exchange", "." + SHARD_EXCHANGE_SUFFIX):
+                for queue in self._bound(hashed, "queue", ""):
+                    self._admin_call(lambda ch, q=queue: ch.queue_delete(queue=q))
+                self._admin_call(lambda ch, n=hashed: ch.exchange_delete(exchange=n))
             self._admin_call(lambda ch, n=name: ch.exchange_delete(exchange=n))
 
     def _bound_group_queues(self, exchange: str) -> list[str]:
+        return self._bound(exchange, "queue", "." + exchange)
+
+    def _bound(self, exchange: str, kind: str, suffix: str) -> list[str]:
+        """Destinations of `kind` bound to `exchange` whose names end in `suffix` (management API)."""
         if not self.mgmt_url:
             return []
         vhost = urllib.parse.quote(_vhost(self.urls[0]), safe="")
@@ -120,7 +129,7 @@ class RabbitMQTransport:
         except (OSError, ValueError):
             return []  # no management API: the queues stay until x-expires removes them
         return sorted({b["destination"] for b in bindings
-                       if b.get("destination_type") == "queue" and b["destination"].endswith("." + exchange)})
+                       if b.get("destination_type") == kind and b["destination"].endswith(suffix)})
 
     def publisher(self, client_id: str, **options: object) -> PikaPublisher:
         return PikaPublisher(self.urls, client_id, **options)  # type: ignore[arg-type]
@@ -133,8 +142,11 @@ class RabbitMQTransport:
 
     def ensure_groups(self, group_topics: dict[str, list[str]]) -> list[str]:
         """Each group's queue on each of its topics, so what is published before a consumer starts is kept."""
-        return [self._admin_call(lambda ch, g=group, t=topic: self.topology.declare_group_queue(ch, g, t))
-                for group, topics in group_topics.items() for topic in topics]
+        return [
+            queue
+            for group, topics in group_topics.items()
+            for queue in self._admin_call(lambda ch, g=group, t=list(topics): self.topology.declare_group(ch, g, t))
+        ]
 
     def ensure_held(self, topics: list[str]) -> list[str]:
         """A holding queue for each stream no group reads, so the broker keeps its records (see the module doc)."""
@@ -186,13 +198,14 @@ class RabbitMQTransport:
         return records
 
     def group_members(self, group: str, topics: list[str]) -> int:
-        counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]
+        """Consumers on every queue of the group (a shard counts its standbys: all instances subscribe to all)."""
+        counts = [self._queue_counts(q) for q in self.topology.group_queues(group, topics)]
         if not counts or any(c is None for c in counts):
             return 0
         return min(c[1] for c in counts)  # type: ignore[index]
 
     def group_backlog(self, group: str, topics: list[str]) -> int | None:
-        counts = [self._queue_counts(Topology.queue_name(group, t)) for t in topics]
+        counts = [self._queue_counts(q) for q in self.topology.group_queues(group, topics)]
         if not counts or any(c is None for c in counts):
             return None
         return sum(c[0] for c in counts)  # type: ignore[index]
