@@ -139,3 +139,19 @@ def test_the_supervisor_threads_give_up_reaches_the_caller(tmp_path):
             run.supervise()                                                      # the caller's next watch
     finally:
         run.kill_all()
+
+
+def test_start_supervises_the_run_it_starts(tmp_path, monkeypatch):
+    """`start()` itself starts the supervisor (the brokers' part of it stubbed: no topics, no group wait)."""
+    from streamlab.pipeline import runner
+
+    monkeypatch.setattr(runner, "declare_app", lambda transport, namespace: None)
+    monkeypatch.setattr(FlakyRun, "transport", None)
+    monkeypatch.setattr(FlakyRun, "_wait_for_groups", lambda self, groups: None)
+    run = FlakyRun(AppConfig(data_dir=tmp_path, restart_backoff_s=0.05), crashes=1)
+    run.start()
+    try:
+        wait_until(lambda: run.restarts.get("health_processor") == 1, 60, "the processor's restart",
+                   interval=0.05, error=AssertionError)
+    finally:
+        run.kill_all()
