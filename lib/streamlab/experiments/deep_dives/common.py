@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...errors import UserError
-from ...polling import holds_within
+from ...polling import holds_within, wait_until
 from ...transport import kafka_admin
 from ...transport.kafka_admin import quiet_logger
 from ...transport.spec import TopicSpec, scratch_name
@@ -192,14 +192,24 @@ def read_all(bootstrap: str, topic_name: str, timeout_s: float = 30.0) -> list[R
     return records
 
 
+def partitions_of(bootstrap: str, topic_name: str, timeout_s: float = 30.0) -> dict:
+    """The topic's partition metadata (partition → leader, replicas, ISR), once the answering broker knows it.
+
+    A broker whose metadata has not caught up with a topic just created answers with no partitions at all;
+    on a loaded machine a quick book's deep dive 3 read such an empty answer as its placement. So an empty
+    answer means "ask again", for at most `timeout_s`."""
+    def known() -> dict:
+        return kafka_admin.admin_client(bootstrap).list_topics(topic_name, timeout=10).topics[topic_name].partitions
+
+    return wait_until(known, timeout_s, f"the partitions of topic {topic_name}", interval=0.2, error=RuntimeError)
+
+
 def partition_leaders(bootstrap: str, topic_name: str) -> dict[int, int]:
-    metadata = kafka_admin.admin_client(bootstrap).list_topics(topic_name, timeout=10)
-    return {p: part.leader for p, part in metadata.topics[topic_name].partitions.items()}
+    return {p: part.leader for p, part in partitions_of(bootstrap, topic_name).items()}
 
 
 def isr_sizes(bootstrap: str, topic_name: str) -> dict[int, int]:
-    metadata = kafka_admin.admin_client(bootstrap).list_topics(topic_name, timeout=10)
-    return {p: len(part.isrs) for p, part in metadata.topics[topic_name].partitions.items()}
+    return {p: len(part.isrs) for p, part in partitions_of(bootstrap, topic_name).items()}
 
 
 @contextmanager
@@ -224,9 +234,8 @@ def restored_brokers(kafka, bootstrap: str, topics: Sequence[str] = (), timeout_
 
 def isr_full(bootstrap: str, topic_name: str) -> bool:
     """Every partition of the topic has all its replicas in sync again."""
-    metadata = kafka_admin.admin_client(bootstrap).list_topics(topic_name, timeout=10)
     return all(len(part.isrs) == len(part.replicas) and part.leader >= 0
-               for part in metadata.topics[topic_name].partitions.values())
+               for part in partitions_of(bootstrap, topic_name).values())
 
 
 def require_killable(kafka) -> None:

@@ -30,9 +30,8 @@ from . import common
 
 def placement(bootstrap: str, topic_name: str) -> pd.DataFrame:
     """One row per partition: its leader, its preferred leader (first replica), replicas and ISR."""
-    metadata = kafka_admin.admin_client(bootstrap).list_topics(topic_name, timeout=10)
     rows = []
-    for p, part in sorted(metadata.topics[topic_name].partitions.items()):
+    for p, part in sorted(common.partitions_of(bootstrap, topic_name).items()):
         rows.append({"partition": p, "leader": part.leader, "preferred": part.replicas[0] if part.replicas else -1,
                      "replicas": " ".join(map(str, part.replicas)), "isr": " ".join(map(str, sorted(part.isrs)))})
     return pd.DataFrame(rows)
