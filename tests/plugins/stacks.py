@@ -39,6 +39,12 @@ TEST_ROOT = HOME / "data" / "stack-test" / (f"gw{WORKER}" if WORKER else "")
 #: 15692–16394, 25692–26394, the ZeroMQ sockets at 26100) stays clear of the other worker's.
 PORT_SHIFT = 10 * int(os.environ.get("STREAMLAB_TEST_PORT_SHIFT", "0") or 0) + 1000 * WORKER
 
+#: Chapter 03's ZeroMQ experiments bind from STREAMLAB_ZMQ_BASE_PORT (26900 by default, up to ~100 above).
+#: Each worker moves it too: the book (one worker) and tests/experiments/patterns (the other) bound the
+#: same ports at the same moment in a CI run ("Address already in use"). 23000–23400 is clear of every
+#: other test port, and of the other worker's.
+os.environ["STREAMLAB_ZMQ_BASE_PORT"] = str(23000 + PORT_SHIFT)
+
 
 def shifted(env: dict[str, str]) -> dict[str, str]:
     """The same stack settings with every port moved by PORT_SHIFT."""
