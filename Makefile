@@ -24,6 +24,9 @@ SYSTEM_STAMP := .cache/.system-packages
 STREAMS_STAMP := .cache/streams-aggregate/.installed
 QUIX_VENV := .cache/quix-venv
 QUIX_STAMP := $(QUIX_VENV)/.installed
+# actionlint checks the publishing workflow offline (tests/book/test_publishing.py); built from the Go proxy
+ACTIONLINT_VERSION := 1.7.12
+ACTIONLINT := .cache/bin/actionlint-$(ACTIONLINT_VERSION)
 
 # Run a command with the stack up; stop the stack afterwards only if this call started it.
 define with_stack
@@ -34,13 +37,13 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup images up down status lint test test-unit book chapter serve app app-stop lab lab-server clean-stack clean
+.PHONY: help setup images up down status lint test test-unit book site chapter serve app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) $(JARS_STAMP) $(STREAMS_STAMP) $(QUIX_STAMP) $(SYSTEM_STAMP) ## Install what is missing: venv + package, Kafka/PerfTest jars, deep dive 7's two stream libraries, Debian packages
+setup: $(VENV_STAMP) $(JARS_STAMP) $(STREAMS_STAMP) $(QUIX_STAMP) $(SYSTEM_STAMP) $(ACTIONLINT) ## Install what is missing: venv + package, Kafka/PerfTest jars, deep dive 7's two stream libraries, Debian packages, actionlint
 
 $(VENV_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -82,6 +85,13 @@ $(QUIX_STAMP): pyproject.toml
 	@$(QUIX_VENV)/bin/python -m pip install -q --group quix || { echo "error: pip install quixstreams failed: is PyPI reachable?" >&2; exit 2; }
 	@touch $@
 
+$(ACTIONLINT):
+	@if command -v go >/dev/null; then \
+	  echo "building actionlint $(ACTIONLINT_VERSION) from the Go module proxy ..."; \
+	  mkdir -p $(@D) && GOBIN=$(CURDIR)/$(@D) go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION) \
+	    && mv $(@D)/actionlint $@ || { echo "error: go install actionlint failed: is the Go module proxy reachable?" >&2; exit 2; }; \
+	else echo "note: go not found: the publishing workflow's lint test will skip (install Go to run it)"; fi
+
 $(SYSTEM_STAMP): setup/install-system-packages.sh
 	@bash setup/install-system-packages.sh
 	@mkdir -p $(dir $@) && touch $@
@@ -110,6 +120,9 @@ test-unit: setup ## Only the tests that need no broker
 
 book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
 	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build)
+
+site: $(VENV_STAMP) ## Pack the built book (_build/html, executed notebooks, result files) into _build/streamlab-book.zip for offline reading
+	@$(PY) -m streamlab.book.site
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
