@@ -401,3 +401,14 @@ def _record_failure(call, failures: list[BaseException]) -> None:
         call()
     except BaseException as exc:  # noqa: BLE001 - the test asserts on it
         failures.append(exc)
+
+
+def test_the_scaling_phrase_follows_the_counts():
+    from streamlab.experiments.application.verdicts import scaling_phrase
+
+    good = {"duplicates in Parquet": 0, "readings missing in Parquet": 0, "records missing a stream": 0,
+            "records with telemetry features": 900, "scored by the killed instance before the kill": 120}
+    assert scaling_phrase(good).startswith("So the instances split the fleet")
+    broken = {**good, "records missing a stream": 40, "duplicates in Parquet": 3}
+    assert scaling_phrase(broken).startswith("This run does not show every reading scored exactly once nor every "
+                                             "record joining both streams")
