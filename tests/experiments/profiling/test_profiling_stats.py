@@ -236,3 +236,26 @@ def test_the_profile_starts_after_the_first_record_leaving_the_start_up_wait_out
         assert "warm_up" not in set(stats_frame(prof)["function"])
     else:
         assert _sleep_s(prof) >= IDEMPOTENT_START_S
+
+
+def test_pictures_of_a_profile_that_began_inside_the_loop(tmp_path):
+    """The runner starts profiling at a service's first record, inside its loop: the loop function has no
+    entry in the profile, so the pictures start at the calls it makes (what chapter 04 draws)."""
+    profiler = cProfile.Profile()
+
+    def loop() -> None:
+        for i in range(30):
+            if i == 1:
+                profiler.enable()
+            middle(300)
+            other(300)
+        profiler.disable()
+
+    loop()
+    prof = tmp_path / "loop.prof"
+    profiler.dump_stats(str(prof))
+    assert "loop" not in set(stats_frame(prof)["function"])
+    tops = icicle_frame(prof, min_share=0.0)
+    assert {"middle", "other"} <= set(tops.loc[tops["depth"] == 0, "function"])
+    assert "leaf" in set(tops.loc[tops["depth"] > 0, "function"])
+    assert "middle" in call_graph_svg(prof, tmp_path / "loop.svg", node_threshold=0.1).read_text()
