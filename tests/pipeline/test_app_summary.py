@@ -91,3 +91,18 @@ def test_live_table_fits_80_columns_uncut():
     text = _render(metrics_table(live, 300, 300))
     assert "…" not in text and "1,800,060" in text and "late ms" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_summary_counts_every_processor_instance(tmp_path):
+    """Instances 2..N of the processor write health-processor-2, -3 ...: each gets a row after the first,
+    and a row adds them up (what the run scored)."""
+    for instance, processed in (("health-processor", 1_000), ("health-processor-2", 2_000),
+                                ("health-processor-3", 500)):
+        _metrics(tmp_path, instance, [{"ts": T0 + 5, "uptime_s": 5, "processed": processed, "alerts": 1}])
+    _metrics(tmp_path, "health-parquet-sink", [{"ts": T0 + 6, "uptime_s": 6, "written": 3_500}])
+    final = final_metrics(tmp_path / "metrics", since_s=T0)
+    assert set(final) == {"health-processor", "health-processor-2", "health-processor-3", "health-parquet-sink"}
+    lines = [" ".join(line.split()) for line in _render(summary_table(final, 6)).splitlines()]
+    rows = [line for line in lines if line.startswith(("processor", "parquet"))]
+    assert [row.split()[0] for row in rows] == ["processor", "processor-2", "processor-3", "processor,", "parquet"]
+    assert rows[3] == "processor, all 3 3,500 3"    # scored and alerts, summed

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .runner import instance_service
+
 #: (metrics key, label) of the live table
 LIVE_COLUMNS = [("sent", "sent"), ("processed", "scored"), ("written", "on disk"), ("dead_lettered", "dead"),
                 ("alerts", "alerts"), ("behind_ms", "late ms"), ("transit_p99_ms", "p99 ms")]
@@ -88,10 +90,23 @@ def _table(title: str, columns: list[tuple[str, str]], metrics: dict[str, dict],
         table.add_column(label, justify="right", no_wrap=True)
     override = override or {}
     order = list(SHORT_NAMES)   # data-flow order; anything unknown after it
-    services = sorted({*metrics, *override}, key=lambda s: (order.index(s) if s in order else len(order), s))
-    for service in services:
-        line = {**metrics.get(service, {}), **override.get(service, {})}
-        table.add_row(SHORT_NAMES.get(service, service), *[_fmt(line.get(key)) for key, _label in columns])
+
+    def place(name: str) -> tuple:
+        service = instance_service(name)
+        return (order.index(service) if service in order else len(order), service, name != service, name)
+
+    rows = sorted({*metrics, *override}, key=place)
+    for name in rows:
+        line = {**metrics.get(name, {}), **override.get(name, {})}
+        service = instance_service(name)
+        label = SHORT_NAMES.get(service, service) + name[len(service):]
+        table.add_row(label, *[_fmt(line.get(key)) for key, _label in columns])
+        instances = [n for n in rows if instance_service(n) == service]
+        if len(instances) > 1 and name == instances[-1]:   # a service's instances, then their sum
+            total = {key: sum(metrics.get(n, {}).get(key, 0) for n in instances) for key in COUNTERS
+                     if any(key in metrics.get(n, {}) for n in instances)}
+            table.add_row(f"{SHORT_NAMES.get(service, service)}, all {len(instances)}",
+                          *[_fmt(total.get(key)) for key, _label in columns])
     return table
 
 

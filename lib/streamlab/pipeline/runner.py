@@ -370,6 +370,14 @@ def service_of(key: str) -> str:
     return key.partition("-")[0]
 
 
+def instance_service(instance: str) -> str:
+    """The service an instance name (its metrics and logs) belongs to: `health-processor-2` →
+    `health-processor`; a name without an instance number is its service's. Instances 2..N of a service
+    write metrics files of their own, and whatever counts a service counts all of them."""
+    stem, _, number = instance.rpartition("-")
+    return stem if stem and number.isdigit() else instance
+
+
 def _last_line(log_file: Path) -> str:
     """The last non-empty line a service wrote (its error, usually), shortened for one log line."""
     try:

@@ -55,7 +55,7 @@ def test_metrics_are_tidy_numeric_and_on_the_run_clock(tmp_path):
         '{"service": "health-parquet-sink", "ts": 18',  # a killed service's half line
     ])
     metrics = load_metrics(tmp_path, EPOCH)
-    assert list(metrics.columns) == ["service", "ts", "t_s", "metric", "value"]
+    assert list(metrics.columns) == ["service", "instance", "ts", "t_s", "metric", "value"]
     assert "transit_histogram" not in set(metrics["metric"])
     assert metrics["t_s"].min() == pytest.approx(2.0)
     counters = final_counters(metrics)
@@ -67,6 +67,24 @@ def test_metrics_are_tidy_numeric_and_on_the_run_clock(tmp_path):
     assert list(sent["rate"]) == [200.0, 200.0] and list(sent["t_s"]) == pytest.approx([2.0, 4.0])
     steady = steady_rate(rates, 2.5, 10)
     assert steady["telemetry generator: sent"] == 200.0 and steady["Parquet sink: rows written"] == 250.0
+
+
+def test_every_processor_instance_is_counted(tmp_path):
+    """`--processors 3`: instances 2 and 3 write their own metrics files; counters and rates add all three,
+    the one killed mid-run (a half line last) with what it last reported, and not after it died."""
+    base = EPOCH / NS
+    for instance, processed, lines in (("health-processor", 900, 3), ("health-processor-2", 700, 3),
+                                       ("health-processor-3", 300, 1)):
+        _write_metrics(tmp_path, instance, [
+            {"service": instance, "ts": base + 2 * (k + 1), "processed": processed * (k + 1) // lines,
+             "processed_per_s": 100.0} for k in range(lines)] + ['{"service": "health-processor-3", "ts'])
+    metrics = load_metrics(tmp_path, EPOCH)
+    assert set(metrics["service"]) == {"health-processor"}
+    assert set(metrics["instance"]) == {"health-processor", "health-processor-2", "health-processor-3"}
+    assert final_counters(metrics).loc["health-processor", "processed"] == 900 + 700 + 300
+    rates = service_rates(metrics)
+    out = rates[rates["series"] == "processor: health records out"].set_index("t_s")["rate"]
+    assert out.to_dict() == {2.0: 300.0, 4.0: 200.0, 6.0: 200.0}   # instance 3 stopped reporting after 2 s
 
 
 def test_metrics_without_epoch_start_at_the_first_line(tmp_path):
@@ -383,3 +401,14 @@ def _record_failure(call, failures: list[BaseException]) -> None:
         call()
     except BaseException as exc:  # noqa: BLE001 - the test asserts on it
         failures.append(exc)
+
+
+def test_the_scaling_phrase_follows_the_counts():
+    from streamlab.experiments.application.verdicts import scaling_phrase
+
+    good = {"duplicates in Parquet": 0, "readings missing in Parquet": 0, "records missing a stream": 0,
+            "records with telemetry features": 900, "scored by the killed instance before the kill": 120}
+    assert scaling_phrase(good).startswith("So the instances split the fleet")
+    broken = {**good, "records missing a stream": 40, "duplicates in Parquet": 3}
+    assert scaling_phrase(broken).startswith("This run does not show every reading scored exactly once nor every "
+                                             "record joining both streams")

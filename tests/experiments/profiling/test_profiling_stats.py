@@ -5,6 +5,7 @@ from __future__ import annotations
 import cProfile
 import math
 import pstats
+import time
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from streamlab.experiments.profiling import (
 )
 from streamlab.experiments.profiling.runner import main as runner_main
 from streamlab.experiments.profiling.runs import ProfiledRun
-from streamlab.experiments.profiling.stats import LINE_COLUMNS, TOP_COLUMNS
+from streamlab.experiments.profiling.stats import LINE_COLUMNS, TOP_COLUMNS, stats_frame
 
 
 def leaf(n: int) -> int:
@@ -189,3 +190,72 @@ def test_the_chapter_says_which_measurements_were_retried():
                          "attempts": [1, 2]})
     assert retried_phrase(rows.assign(attempts=1)) == "Every measurement ran at its first attempt."
     assert retried_phrase(rows).startswith("**Measured again:** kafka-python per-record: ")
+
+
+class _SlowStartTransport:
+    """The in-memory transport, its publisher's warm-up waiting as an idempotent librdkafka producer's does
+    before its first send (`IDEMPOTENT_START_S`)."""
+
+    def publisher(self, client_id: str, **_options):
+        from streamlab.transport.kafka_confluent import IDEMPOTENT_START_S
+        from streamlab.transport.memory import MemoryPublisher
+
+        class SlowStart(MemoryPublisher):
+            def warm_up(self, topics, timeout=10.0):
+                time.sleep(IDEMPOTENT_START_S)
+
+        return SlowStart()
+
+
+def _sleep_s(prof) -> float:
+    frame = stats_frame(prof)
+    return float(frame.loc[frame["function"] == "<built-in method time.sleep>", "own_s"].sum())
+
+
+@pytest.mark.parametrize("from_counter", [None, "sent"])
+def test_the_profile_starts_after_the_first_record_leaving_the_start_up_wait_out(tmp_path, monkeypatch,
+                                                                               from_counter):
+    """The telemetry generator, unthrottled, over a transport whose publisher waits IDEMPOTENT_START_S
+    before the first send: profiled from its first record (``--from sent``, what the chapter's runs pass),
+    the wait is outside the window and said to be (startup_s); profiled whole, it is inside."""
+    from streamlab.experiments.profiling.runs import profiler_args, read_window
+    from streamlab.services.common import Metrics, ServiceOptions
+    from streamlab.transport.kafka_confluent import IDEMPOTENT_START_S
+
+    monkeypatch.setattr(ServiceOptions, "transport", lambda self: _SlowStartTransport())
+    prof = tmp_path / "telemetry_generator.prof"
+    flags = profiler_args("telemetry_generator", prof) if from_counter else ["--prof", str(prof)]
+    code = runner_main(["telemetry_generator", *flags, "--", "--data-dir", str(tmp_path), "--machines", "20",
+                        "--rate", "1000000", "--max-messages", "2000"])
+    assert code == 0
+    window = read_window(prof)
+    assert Metrics.count.__name__ == "count" and Metrics.count.__qualname__ == "Metrics.count"  # put back
+    if from_counter:
+        assert window["started"] and window["startup_s"] >= IDEMPOTENT_START_S
+        assert _sleep_s(prof) < IDEMPOTENT_START_S / 2, "the start-up wait is inside the profiled window"
+        assert "warm_up" not in set(stats_frame(prof)["function"])
+    else:
+        assert _sleep_s(prof) >= IDEMPOTENT_START_S
+
+
+def test_pictures_of_a_profile_that_began_inside_the_loop(tmp_path):
+    """The runner starts profiling at a service's first record, inside its loop: the loop function has no
+    entry in the profile, so the pictures start at the calls it makes (what chapter 04 draws)."""
+    profiler = cProfile.Profile()
+
+    def loop() -> None:
+        for i in range(30):
+            if i == 1:
+                profiler.enable()
+            middle(300)
+            other(300)
+        profiler.disable()
+
+    loop()
+    prof = tmp_path / "loop.prof"
+    profiler.dump_stats(str(prof))
+    assert "loop" not in set(stats_frame(prof)["function"])
+    tops = icicle_frame(prof, min_share=0.0)
+    assert {"middle", "other"} <= set(tops.loc[tops["depth"] == 0, "function"])
+    assert "leaf" in set(tops.loc[tops["depth"] > 0, "function"])
+    assert "middle" in call_graph_svg(prof, tmp_path / "loop.svg", node_threshold=0.1).read_text()

@@ -14,6 +14,9 @@ Where things live (one concept per module):
   order, by sequence numbers), `detections` (alerts scored against the faults),
   `sink_output` (the Parquet and CSV files), `dead_letters` (malformed input and
   the dead-letter table);
+* `scaling`: several processor instances, the busiest SIGKILLed mid-run, and the
+  counts that say whether every reading was scored once and every record joined
+  both streams (chapter 01 and tests/pipeline/test_processor_scaling.py);
 * live, while the run goes on: `sampler` (consumer lag, CPU and memory of every
   process) and `kafka_probes` (lag, topics as the cluster reports them, records
   really readable, clean-up) — the only modules that talk to brokers;

@@ -9,15 +9,17 @@ from typing import Any
 
 import pandas as pd
 
+from ...pipeline.runner import instance_service
 from .ground_truth import NS
 
 
 def load_metrics(metrics_dir: str | Path, epoch_ns: int | None = None) -> pd.DataFrame:
     """Every numeric value of every service's metrics lines, tidy.
 
-    Columns: ``service``, ``ts`` (wall clock, s), ``t_s`` (seconds since
-    ``epoch_ns``, or since the first line when it is None), ``metric``,
-    ``value``. Non-numeric values (the encoded histograms a sink writes at
+    Columns: ``service``, ``instance`` (``health-processor-2`` of service
+    ``health-processor``: each processor instance writes its own file), ``ts``
+    (wall clock, s), ``t_s`` (seconds since ``epoch_ns``, or since the first
+    line when it is None), ``metric``, ``value``. Non-numeric values (the encoded histograms a sink writes at
     shutdown) are left out; a truncated last line (a killed service) is skipped.
     """
     rows: list[dict[str, Any]] = []
@@ -27,15 +29,17 @@ def load_metrics(metrics_dir: str | Path, epoch_ns: int | None = None) -> pd.Dat
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            service = str(record.get("service", path.stem))
+            instance = str(record.get("service", path.stem))
+            service = instance_service(instance)
             ts = float(record["ts"])
             for key, value in record.items():
                 if key in ("service", "ts") or isinstance(value, bool) or not isinstance(value, (int, float)):
                     continue
-                rows.append({"service": service, "ts": ts, "metric": key, "value": float(value)})
-    frame = pd.DataFrame(rows, columns=["service", "ts", "metric", "value"])
+                rows.append({"service": service, "instance": instance, "ts": ts, "metric": key,
+                             "value": float(value)})
+    frame = pd.DataFrame(rows, columns=["service", "instance", "ts", "metric", "value"])
     origin = epoch_ns / NS if epoch_ns is not None else (frame["ts"].min() if len(frame) else 0.0)
-    frame.insert(2, "t_s", frame["ts"] - origin)
+    frame.insert(3, "t_s", frame["ts"] - origin)
     return frame
 
 
@@ -43,20 +47,33 @@ def final_counters(metrics: pd.DataFrame) -> pd.DataFrame:
     """The last value of every cumulative counter per service (rates, gauges and latencies left out).
 
     One row per service, one column per counter (``sent``, ``acked``,
-    ``processed``, ``written``, ...); a service that never counted something
-    has 0 there.
+    ``processed``, ``written``, ...), summed over the service's instances (each
+    instance's last value: a killed instance counts what it last reported); a
+    service that never counted something has 0 there.
     """
     gauges = ("_per_s", "_ms", "behind", "buffered", "unacked", "uptime_s")
     counters = metrics[~metrics["metric"].str.contains("|".join(gauges))]
-    last = counters.sort_values("ts").groupby(["service", "metric"])["value"].last()
-    return last.unstack("metric").fillna(0).astype(int)
+    last = counters.sort_values("ts").groupby(["service", "instance", "metric"])["value"].last()
+    return last.groupby(["service", "metric"]).sum().unstack("metric").fillna(0).astype(int)
+
+
+def _summed_over_instances(rows: pd.DataFrame) -> pd.DataFrame:
+    """One rate series of a service's instances added up: at each line's time, every instance's latest rate
+    (an instance counts from its first line to its last, not after it died). Columns ``t_s``, ``value``."""
+    if rows["instance"].nunique() <= 1:
+        return rows[["t_s", "value"]]
+    wide = rows.pivot_table(index="t_s", columns="instance", values="value", aggfunc="last").sort_index()
+    alive = wide.notna().cumsum().gt(0) & wide[::-1].notna().cumsum()[::-1].gt(0)
+    summed = wide.ffill().where(alive).sum(axis=1, min_count=1)
+    return pd.DataFrame({"t_s": summed.index.to_numpy(), "value": summed.to_numpy()})
 
 
 def service_rates(metrics: pd.DataFrame, series: Mapping[str, tuple[str, str]] | None = None) -> pd.DataFrame:
     """Messages per second over time for the main counter of each service.
 
     ``series`` maps a display name to (service, rate metric); the default is
-    what the pipeline's services report. Columns: ``t_s``, ``series``, ``rate``.
+    what the pipeline's services report. A service's instances are added up
+    (`_summed_over_instances`). Columns: ``t_s``, ``series``, ``rate``.
     """
     series = series or {
         "telemetry generator: sent": ("telemetry-generator", "sent_per_s"),
@@ -68,7 +85,7 @@ def service_rates(metrics: pd.DataFrame, series: Mapping[str, tuple[str, str]] |
     }
     parts = []
     for name, (service, metric) in series.items():
-        rows = metrics[(metrics["service"] == service) & (metrics["metric"] == metric)]
+        rows = _summed_over_instances(metrics[(metrics["service"] == service) & (metrics["metric"] == metric)])
         parts.append(pd.DataFrame({"t_s": rows["t_s"].to_numpy(), "series": name, "rate": rows["value"].to_numpy()}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["t_s", "series", "rate"])
 

@@ -9,6 +9,8 @@
 * :mod:`.runs` -- the experiments: each service unthrottled (stage by stage over
   a fresh namespace, ≥ 5 runs) and the whole pipeline at its nominal rate, with
   time per record through each service's loop read from its metrics;
+* :mod:`.waiting` -- how much of a profile is blocking calls (sleep, the client's
+  poll, flush, commit) rather than work, and the sentence that says so;
 * :mod:`.crossover` -- the processor's two scoring paths per run size, without
   a broker: where vectorising a poll batch starts to pay.
 """
@@ -34,11 +36,13 @@ from .runs import (
                    targets_met_phrase,
 )
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
+from .waiting import blocking_calls, waiting_pct, work_phrase
 
 __all__ = [
-    "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "call_graph_svg",
+    "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "blocking_calls",
+    "call_graph_svg",
     "ceiling_phrase", "crossover_phrase", "crossover_point", "crossover_summary", "icicle_frame",
     "kafka_producer_ceiling", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
     "processor_rate", "profile_links", "record_sizes", "retried_phrase", "scoring_comparison", "scoring_crossover",
-    "speedups", "staged_runs", "targets_met_phrase", "top_functions",
+    "speedups", "staged_runs", "targets_met_phrase", "top_functions", "waiting_pct", "work_phrase",
 ]

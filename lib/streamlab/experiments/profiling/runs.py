@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +58,9 @@ class ProfiledRun:
     prof: Path
     metrics: pd.DataFrame
     records: int
+    #: which part of the run the profile covers (`runner.steady_state`): ``startup_s`` left out before the
+    #: service's first record, ``profiled_s`` profiled from then on
+    window: dict = field(default_factory=dict)
 
 
 def _metrics(path: Path) -> pd.DataFrame:
@@ -103,20 +106,34 @@ def _until(process: subprocess.Popen, metrics_file: Path, counter: str, target: 
             process.wait()
 
 
+def profiler_args(service: str, path: Path, lines: bool = False) -> list[str]:
+    """The profiling runner's flags for ``service``: cProfile (or line_profiler on its LINE_TARGETS) from
+    its first record on (``--from`` its loop counter), so the profile holds its steady-state loop, not
+    its start-up (the client's connection, the idempotent producer's first-send wait)."""
+    targets = [f"--target={t}" for t in LINE_TARGETS[service]] if lines else []
+    return [("--lines" if lines else "--prof"), str(path), *targets, "--from", LOOP_COUNTERS[service]]
+
+
+def read_window(path: Path) -> dict:
+    """What the runner wrote about the part of the run ``path``'s profile covers ({} if nothing)."""
+    from .runner import window_path
+
+    window = window_path(path)
+    return json.loads(window.read_text()) if window.exists() else {}
+
+
 def run_service(service: str, out: Path, args: list[str], data_dir: Path, target: int, timeout_s: float = 120.0,
                 lines: bool = False) -> Path:
     """One service under cProfile (or line_profiler on its LINE_TARGETS) until its counter reaches ``target``."""
-    if lines:
-        path = out / f"{service}.lprof"
-        profile_args = ["--lines", str(path)] + [f"--target={t}" for t in LINE_TARGETS[service]]
-    else:
-        path = out / f"{service}.prof"
-        profile_args = ["--prof", str(path)]
-    process = _spawn(service, profile_args, args, data_dir)
+    path = out / f"{service}.{'lprof' if lines else 'prof'}"
+    process = _spawn(service, profiler_args(service, path, lines), args, data_dir)
+    log = data_dir / "logs" / f"{service}.log"
     _until(process, data_dir / "metrics" / f"{service.replace('_', '-')}.jsonl", LOOP_COUNTERS[service], target,
-           timeout_s, data_dir / "logs" / f"{service}.log")
+           timeout_s, log)
     if not path.exists():
-        raise RuntimeError(f"{service} wrote no profile; see {data_dir / 'logs' / f'{service}.log'}")
+        raise RuntimeError(f"{service} wrote no profile; see {log}")
+    if not read_window(path).get("started"):
+        raise RuntimeError(f"{service} stopped before its first record, so its profile is empty; see {log}")
     return path
 
 
@@ -156,7 +173,8 @@ def staged_runs(out: Path, runs: int = 5, records: int = 20_000, machines: int =
                                        lines=mode == "lines" and service in LINE_TARGETS)
                     metrics = _metrics(data_dir / "metrics" / f"{service.replace('_', '-')}.jsonl")
                     if mode == "unthrottled":
-                        results.append(ProfiledRun(service, "unthrottled", i, path, metrics, records))
+                        results.append(ProfiledRun(service, "unthrottled", i, path, metrics, records,
+                                                   read_window(path)))
                     (data_dir / "metrics" / f"{service.replace('_', '-')}.jsonl").unlink(missing_ok=True)
         finally:
             transport.delete_topics([f"{namespace}.{t}" for t in
@@ -179,7 +197,7 @@ def nominal_profiles(out: Path, duration_s: float = 20.0, machines: int = 20, ra
         def _spawn(self, service: str) -> None:
             from ...pipeline.runner import RunningService
 
-            process = _spawn(service, ["--prof", str(folder / f"{service}.prof")],
+            process = _spawn(service, profiler_args(service, folder / f"{service}.prof"),
                              self.config.service_args(service), self.config.data_dir)
             self.services[service] = RunningService(service, process, self.config.data_dir / "logs" / f"{service}.log")
 
@@ -197,11 +215,11 @@ def nominal_profiles(out: Path, duration_s: float = 20.0, machines: int = 20, ra
         results = []
         for service in run.services:
             prof = folder / f"{service}.prof"
-            if prof.exists():
+            if prof.exists() and read_window(prof).get("started"):
                 metrics = _metrics(data_dir / "metrics" / f"{service.replace('_', '-')}.jsonl")
                 counter = LOOP_COUNTERS.get(service, "")
                 records = int(metrics[counter].max()) if counter in metrics else 0
-                results.append(ProfiledRun(service, "nominal", 0, prof, metrics, records))
+                results.append(ProfiledRun(service, "nominal", 0, prof, metrics, records, read_window(prof)))
         run.transport.delete_topics([f"{run.config.namespace}.{t}" for t in
                                      ("telemetry", "vibration", "machine-health", "machine-health-latest",
                                       "alerts", "dead-letter")])
