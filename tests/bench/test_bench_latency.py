@@ -168,6 +168,14 @@ def test_result_rows_follow_the_schema():
     e2e_metrics = set(frame[frame["role"] == "e2e"]["metric"])
     assert {"p50_ms", "p95_ms", "p99_ms"} <= e2e_metrics and "p999_ms" not in e2e_metrics
     assert (frame["cores"] == 2).all() and (frame["memory_gb"] == 23.5).all()
+    assert frame["machine_busy"].isna().all()                           # no meter ran: nothing claimed
+
+
+def test_result_rows_carry_how_busy_the_machine_was():
+    run = _run("confluent-kafka", False, 50_000)
+    run.machine_state = {"machine_busy": True, "others_cpu_pct": 41.0, "steal_pct": 0.2, "load1": 5.5}
+    frame = pd.DataFrame(run.rows("b1", "b1-01"))
+    assert frame["machine_busy"].all() and (frame["others_cpu_pct"] == 41.0).all() and (frame["load1"] == 5.5).all()
     assert (frame["message_size"] == 100).all() and (frame["acks"] == "all").all()
     assert (frame["replication"] == 3).all() and (frame["client_version"] == "x 1.0").all()
 

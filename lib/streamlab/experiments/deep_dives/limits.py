@@ -157,7 +157,9 @@ def _send_row(point: SendPoint, driver: str, result) -> dict[str, Any]:
             "mb_per_s": producer.mb_per_s if producer else float("nan"),
             "ack_p50_ms": latency.p50_ms if latency else float("nan"),
             "ack_p99_ms": latency.p99_ms if latency else float("nan"),
-            "errors": producer.errors if producer else 0, "error": result.error or ""}
+            "errors": producer.errors if producer else 0, "error": result.error or "",
+            "machine_busy": bool(result.machine_state.get("machine_busy", False)),
+            "others_cpu_pct": result.machine_state.get("others_cpu_pct", float("nan"))}
 
 
 def ceiling(frame: pd.DataFrame, driver: str = "confluent-kafka", *, size: int | None = None,
@@ -211,7 +213,9 @@ def knee(endpoints: Any, max_rate: float, fractions: Sequence[float] = (0.25, 0.
                          "e2e_p99_ms": latency.p99_ms if latency else float("nan"),
                          "e2e_p999_ms": latency.p999_ms if latency else float("nan"),
                          "message_size": size, "acks": acks, "replication": result.replication,
-                         "driver": driver, "error": result.error or ""})
+                         "driver": driver, "error": result.error or "",
+                         "machine_busy": bool(result.machine_state.get("machine_busy", False)),
+                         "others_cpu_pct": result.machine_state.get("others_cpu_pct", float("nan"))})
     finally:
         bar.close()
     return pd.DataFrame(rows)
