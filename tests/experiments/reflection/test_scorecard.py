@@ -52,3 +52,16 @@ def test_rabbitmq_ratios_keep_their_targets_and_verdicts(tmp_path):
     rabbit = card[card["chapter"] == "03"].set_index("figure")
     assert rabbit["met"].tolist() == [True, False, None]
     assert rabbit.loc["e2e p99 ms (1,000 msg/s), pika ÷ reference", "measured"] == "4.00×"
+
+
+def test_the_headline_figures_are_the_scorecard_s_numbers(tmp_path):
+    from streamlab.experiments.reflection.scorecard import headline_figures
+
+    ratios = pd.DataFrame({"client": ["confluent"], "records_per_s batch": [30_000.0],
+                           "per_core_records_per_s batch": [40_000.0]})
+    _write(tmp_path, "04-profiling", "throughput-targets.csv", against_targets(ratios))
+    figures = headline_figures(tmp_path).set_index("figure")
+    assert figures.loc["processor records/s (wall clock), confluent", "value"] == 30_000.0
+    assert figures.loc["processor records/s (wall clock), confluent", "unit"] == "records/s"
+    assert len(figures) == 1                              # the missing chapters give no number to record
+    assert list(targets_scorecard(tmp_path).columns) == ["chapter", "figure", "measured", "target", "met"]

@@ -40,7 +40,7 @@ def rabbitmq_rows(table: pd.DataFrame) -> list[dict]:
     """pika ÷ PerfTest ratios (and the app's hops ÷ raw pika) with their targets."""
     return [{"chapter": "03", "figure": f"{row.figure} ({row.setting}), pika ÷ reference",
              "measured": "–" if math.isnan(row.ratio) else f"{row.ratio:.2f}×", "target": row.target,
-             "met": _met(row.met)}
+             "met": _met(row.met), "value": float(row.ratio), "unit": "×"}
             for row in table.itertuples()]
 
 
@@ -48,7 +48,8 @@ def throughput_rows(table: pd.DataFrame) -> list[dict]:
     """The processor's fast-path records/s per client against its target."""
     return [{"chapter": "04", "figure": f"processor records/s (wall clock), {row['client']}",
              "measured": f"{row['records_per_s batch']:,.0f}", "target": f"≥ {row['target']:,.0f}",
-             "met": _met(row["met (wall clock)"])}
+             "met": _met(row["met (wall clock)"]), "value": float(row["records_per_s batch"]),
+             "unit": "records/s"}
             for _, row in table.iterrows()]
 
 
@@ -58,15 +59,29 @@ def hop_rows(table: pd.DataFrame, setting: str = "after") -> list[dict]:
     for row in table[table["setting"] == setting].itertuples():
         rows.append({"chapter": "04", "figure": f"hop {row.hop}, p50 ÷ Kafka's tool",
                      "measured": f"{row.p50_vs_kafka:.2f}×", "target": "≤ 2×",
-                     "met": bool(row.p50_vs_kafka <= 2.0)})
+                     "met": bool(row.p50_vs_kafka <= 2.0), "value": float(row.p50_vs_kafka), "unit": "×"})
         rows.append({"chapter": "04", "figure": f"hop {row.hop}, p99 ÷ Kafka's tool",
                      "measured": f"{row.p99_vs_kafka:.2f}×", "target": "≤ 3×",
-                     "met": bool(row.p99_vs_kafka <= 3.0)})
+                     "met": bool(row.p99_vs_kafka <= 3.0), "value": float(row.p99_vs_kafka), "unit": "×"})
     return rows
 
 
 def targets_scorecard(folder: Path | str = ".") -> pd.DataFrame:
     """Every target with this build's figure and whether it was met, from the executed chapters in ``folder``."""
+    return _scorecard_rows(folder)[SCORECARD_COLUMNS]
+
+
+def headline_figures(folder: Path | str = ".") -> pd.DataFrame:
+    """The build's headline figures as numbers (figure, value, unit): what the results database records.
+
+    The scorecard's figures are the ones the book's conclusions rest on, so they are the ones whose
+    movement from build to build chapter 05 measures.
+    """
+    rows = _scorecard_rows(folder)
+    return rows.loc[rows["value"].notna(), ["figure", "value", "unit"]].reset_index(drop=True)
+
+
+def _scorecard_rows(folder: Path | str) -> pd.DataFrame:
     folder = Path(folder)
     build = {"rabbitmq": rabbitmq_rows, "throughput": throughput_rows, "hops": hop_rows}
     rows: list[dict] = []
@@ -74,7 +89,7 @@ def targets_scorecard(folder: Path | str = ".") -> pd.DataFrame:
         table = _read(folder, chapter, name)
         if table is None:
             rows.append({"chapter": chapter[:2], "figure": f"{name} (not in this build)", "measured": "–",
-                         "target": "–", "met": None})
+                         "target": "–", "met": None, "value": math.nan, "unit": ""})
         else:
             rows += build[key](table)
-    return pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    return pd.DataFrame(rows, columns=[*SCORECARD_COLUMNS, "value", "unit"])
