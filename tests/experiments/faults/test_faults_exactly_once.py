@@ -70,6 +70,8 @@ def test_the_cost_table_and_verdict_read_both_modes():
     assert list(table.index) == ["at-least-once", "exactly-once"]
     assert table.loc["exactly-once", "processor → sink p99 (ms)"] == 120.0
     assert table.loc["at-least-once", "records/s sd"] == 100.0 and table.loc["exactly-once", "rounds"] == 3
+    busy = exactly_once.cost_table(rates.assign(machine_busy=[True, False, False, False, False, True]), LATENCY)
+    assert busy["rounds on a busy machine"].tolist() == [1, 1]
     verdict = exactly_once.cost_verdict(table, rates)
     assert "800 ± 10 records/s against 1,000 ± 100" in verdict and "(80%, mean ± sd of 3 rounds)" in verdict
     assert "the intervals do not overlap" in verdict and "60 ms at p50" in verdict

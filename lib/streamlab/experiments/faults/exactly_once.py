@@ -16,7 +16,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from ...bench.run import measurement_markers
 from ...measure import rules
+from ...measure.noise import NoiseMeter
 from ..application.sink_output import load_health
 from ..profiling.hops import hop_latencies
 from ..profiling.runs import METRICS_INTERVAL_S
@@ -43,11 +45,11 @@ def throughput(messages: int, rounds: int = 1, machines: int = 20) -> pd.DataFra
     rows = []
     for round_ in range(rounds):
         for mode, env in MODES.items():
-            with environment(env):
+            with environment(env), NoiseMeter(measurement_markers()) as meter:
                 rate = processor_rate("confluent", messages, "batch", machines=machines)
             rows.append({"mode": mode, "round": round_, "records_per_s": rate["records_per_s"],
                          "seconds": rate["seconds"], "messages": rate["messages"],
-                         "cpu_us_per_record": rate["cpu_us_per_record"]})
+                         "cpu_us_per_record": rate["cpu_us_per_record"], **meter.state.row()})
     return pd.DataFrame(rows)
 
 
@@ -69,6 +71,9 @@ def cost_table(rates: pd.DataFrame, latency: pd.DataFrame) -> pd.DataFrame:
     grouped = rates.groupby("mode")["records_per_s"]
     table = pd.DataFrame({"records_per_s": grouped.mean().round(0), "records/s sd": grouped.std(ddof=1).round(0),
                           "rounds": grouped.count()})
+    if "machine_busy" in rates:         # rounds measured while other work took the machine (`measure.noise`)
+        table["rounds on a busy machine"] = rates.groupby("mode")["machine_busy"].apply(
+            lambda busy: int(busy.fillna(False).astype(bool).sum()))
     if not latency.empty:
         wide = latency.pivot_table(index="mode", columns=["hop", "metric"], values="value")
         wide.columns = [f"{hop} {metric.removesuffix('_ms')} (ms)" for hop, metric in wide.columns]

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...bench.run import measurement_markers
 from ...measure import rules
+from ...measure.noise import NoiseMeter
 from ...transport.rabbitmq import delete_queues
 from ...transport.spec import Endpoints
 from .brokers import amqp_channel, kafka_cleanup, kafka_topic, unique
@@ -69,7 +71,8 @@ def rabbit_guarantee(nodes: int) -> str:
 def scale_out(brokers: Endpoints, consumers: tuple[int, ...] = (1, 2, 4, 8), run_s: float = 3.0,
               repetitions: int = 1, partitions: int = 8, rabbit_cluster: Endpoints | None = None,
               max_messages: int = 20_000, timeout_s: float = 120.0) -> pd.DataFrame:
-    """One row per drain: backend, guarantee, consumers, repetition, messages, processed, timed, seconds, msgs_per_s.
+    """One row per drain: backend, guarantee, consumers, repetition, messages, processed, timed, seconds, msgs_per_s,
+    and how busy the machine was with other work meanwhile (`measure.noise`: machine_busy, others_cpu_pct, …).
 
     Equal guarantees (issue 30): Kafka's topic has RF 3 (capped at the brokers there are), acks=all and
     min ISR 2; RabbitMQ's quorum queue lives on ``rabbit_cluster`` (a 3-node cluster) when given, else on
@@ -106,9 +109,10 @@ def _scale_backend(where: Endpoints, backend: str, consumers: tuple[int, ...], r
         try:
             for rep in range(repetitions):
                 for n in _rotated(consumers, rep):
-                    drain = _drain_with(where, backend, n, payloads, partitions, timeout_s, stop_after_s=run_s,
-                                        kafka_topic_name=topic)
-                    rows.append(_row(label, guarantee, n, rep, len(payloads), drain))
+                    with NoiseMeter(measurement_markers()) as meter:
+                        drain = _drain_with(where, backend, n, payloads, partitions, timeout_s, stop_after_s=run_s,
+                                            kafka_topic_name=topic)
+                    rows.append(_row(label, guarantee, n, rep, len(payloads), drain) | meter.state.row())
         finally:
             kafka_cleanup(where.kafka_bootstrap, [topic])
         return rows
@@ -120,8 +124,9 @@ def _scale_backend(where: Endpoints, backend: str, consumers: tuple[int, ...], r
             known = max(best)
             estimate = max(best.values()) * min(n / known, 2.5) if n > known else best.get(n, max(best.values()))
             size = int(min(len(payloads), max(1000, estimate * (run_s + 1.0) * 1.3)))
-            drain = _drain_with(where, backend, n, payloads[:size], partitions, timeout_s, stop_after_s=run_s)
-            rows.append(_row(label, guarantee, n, rep, size, drain))
+            with NoiseMeter(measurement_markers()) as meter:
+                drain = _drain_with(where, backend, n, payloads[:size], partitions, timeout_s, stop_after_s=run_s)
+            rows.append(_row(label, guarantee, n, rep, size, drain) | meter.state.row())
             if _rate(drain) > 0:
                 best[n] = max(best.get(n, 0.0), _rate(drain))
     return rows
