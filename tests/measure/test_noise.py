@@ -105,3 +105,9 @@ def test_the_meter_on_this_machine_gives_shares_between_zero_and_one():
     assert state.seconds_ticks >= 0 and os.getpid() > 0
     if state.seconds_ticks:
         assert 0.0 <= state.others_share <= 1.0 and 0.0 <= state.steal_share <= 1.0
+
+
+def test_load_average_reads_proc_or_says_unknown(tmp_path: Path):
+    (tmp_path / "loadavg").write_text("1.25 1.00 0.75 2/300 77\n")
+    assert noise.load_average(tmp_path) == 1.25
+    assert noise.load_average(tmp_path / "missing") is None

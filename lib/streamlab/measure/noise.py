@@ -77,6 +77,15 @@ def parse_meminfo_available_mib(text: str) -> float:
     raise ValueError("no MemAvailable line in /proc/meminfo")
 
 
+def load_average(proc: Path = PROC) -> float | None:
+    """The 1-minute load average now, or None where /proc/loadavg cannot be read."""
+    text = _read(proc / "loadavg")
+    try:
+        return parse_loadavg(text) if text else None
+    except (ValueError, IndexError):
+        return None
+
+
 @dataclass
 class Snapshot:
     """The counters at one moment: machine CPU times and each process's (ppid, CPU ticks, marked)."""
@@ -216,5 +225,5 @@ class NoiseMeter:
 
 
 __all__ = ["BUSY_OTHERS_SHARE", "BUSY_STEAL_SHARE", "CpuTimes", "MachineState", "NoiseMeter", "Snapshot", "UNKNOWN",
-           "compare", "own_pids", "parse_loadavg", "parse_meminfo_available_mib", "parse_pid_stat", "parse_proc_stat",
-           "read_snapshot"]
+           "compare", "load_average", "own_pids", "parse_loadavg", "parse_meminfo_available_mib", "parse_pid_stat",
+           "parse_proc_stat", "read_snapshot"]
