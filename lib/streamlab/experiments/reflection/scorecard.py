@@ -71,14 +71,45 @@ def targets_scorecard(folder: Path | str = ".") -> pd.DataFrame:
     return _scorecard_rows(folder)[SCORECARD_COLUMNS]
 
 
+#: Summary figures beside the scorecard's: (chapter, file, what it gives) — chapter 01's hop latencies
+#: after its warm-up and chapter 02's producer ratio at the send grid's centre point.
+SUMMARY_SOURCES = {
+    "latency": ("01-application", "latency-summary.csv"),
+    "send": ("02-kafka-deep-dives", "dd2-send-limits.csv"),
+}
+
+
+def summary_rows(folder: Path | str = ".") -> list[dict]:
+    """The summaries' headline numbers (figure, value, unit), from the chapters' saved tables; none if missing."""
+    folder = Path(folder)
+    rows: list[dict] = []
+    latency = _read(folder, *SUMMARY_SOURCES["latency"])
+    if latency is not None and {"records sent", "stage", "p50_ms", "p99_ms"} <= set(latency.columns):
+        steady = latency[latency["records sent"] != "whole run"]
+        for row in steady.itertuples():
+            for metric in ("p50_ms", "p99_ms"):
+                rows.append({"figure": f"ch01 {row.stage} {metric.removesuffix('_ms')} (after warm-up)",
+                             "value": float(getattr(row, metric)), "unit": "ms"})
+    send = _read(folder, *SUMMARY_SOURCES["send"])
+    if send is not None and {"point", "driver", "ratio_to_java"} <= set(send.columns) and not send.empty:
+        centre = send[(send["point"] == send["point"].iloc[0]) & (send["driver"] == "confluent-kafka")]
+        if not centre.empty:
+            rows.append({"figure": f"ch02 confluent-kafka ÷ kafka-producer-perf-test ({centre['point'].iloc[0]})",
+                         "value": float(centre["ratio_to_java"].iloc[0]), "unit": "×"})
+    return rows
+
+
 def headline_figures(folder: Path | str = ".") -> pd.DataFrame:
     """The build's headline figures as numbers (figure, value, unit): what the results database records.
 
-    The scorecard's figures are the ones the book's conclusions rest on, so they are the ones whose
+    The scorecard's figures are the ones the book's conclusions rest on, and the summaries' (chapter 01's
+    hop latencies, chapter 02's producer ratio) the ones a reader quotes, so they are the ones whose
     movement from build to build chapter 05 measures.
     """
     rows = _scorecard_rows(folder)
-    return rows.loc[rows["value"].notna(), ["figure", "value", "unit"]].reset_index(drop=True)
+    card = rows.loc[rows["value"].notna(), ["figure", "value", "unit"]]
+    extra = pd.DataFrame(summary_rows(folder), columns=["figure", "value", "unit"])
+    return pd.concat([card, extra], ignore_index=True) if not extra.empty else card.reset_index(drop=True)
 
 
 def _scorecard_rows(folder: Path | str) -> pd.DataFrame:
