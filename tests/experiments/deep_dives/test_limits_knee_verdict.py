@@ -50,3 +50,13 @@ def test_a_point_below_the_knee_that_missed_its_rate_is_no_conclusion():
     assert verdict.startswith("no conclusion: at 40%: the run achieved 24,500/s against a target of 20,000/s")
     sent[1] = 20_000.0
     assert not is_no_conclusion(limits.knee_verdict(curve([15.0, 16.0, 18.0, 20.0, 582.0], sent=sent)))
+
+
+def test_the_grid_s_one_run_per_point_draws_no_conclusion_on_its_factors():
+    send = pd.DataFrame({"point": ["100 B, acks=all, linger 5 ms", "100 B, acks=1, linger 5 ms"],
+                         "message_size": [100, 100], "acks": ["all", "1"], "linger_ms": [5.0, 5.0],
+                         "driver": "confluent-kafka", "records_per_s": [20_000.0, 26_000.0], "error": ""})
+    assert limits.factor_effects(send) == ("no conclusion: the comparison has 1 repetition on one side, "
+                                           "under the minimum of 3")
+    thrice = pd.concat([send] * 3, ignore_index=True)
+    assert limits.factor_effects(thrice) == "acks=1 gave 1.30× the records/s of acks=all, linger 5 ms"

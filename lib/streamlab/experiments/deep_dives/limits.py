@@ -580,9 +580,22 @@ def knee_verdict(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> str:
 
 
 def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
-    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence."""
+    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence.
+
+    A comparison: "no conclusion: <rule>" unless each point ran at least three times (`measure.rules`);
+    the table still shows every point's rate.
+    """
     rows = frame[(frame["driver"] == driver) & (frame["error"] == "")]
     small = rows[rows["message_size"] == rows["message_size"].min()]
+    if small.empty:
+        return "no point of the grid ran at the smallest size"
+    if len(small) > 1:
+        runs = small.groupby(["acks", "linger_ms"])["records_per_s"].count()
+        failure = rules.Comparison.of([1.0] * int(runs.min()), [1.0] * int(runs.max())).failure()
+        if failure:
+            return rules.no_conclusion(failure)
+    # one row per setting, its mean over the repetitions, in the grid's order (the centre first)
+    small = small.groupby(["acks", "linger_ms"], sort=False, as_index=False)["records_per_s"].mean()
     centre = small.iloc[0]
     parts = []
     for _, row in small.iloc[1:].iterrows():
