@@ -112,6 +112,20 @@ def test_timeline_windows_and_series():
     assert Timeline.from_dict(timeline.to_dict()).counts == timeline.counts
 
 
+def test_a_short_run_is_measured_to_its_last_event_not_to_its_bucket():
+    """100,000 records acked 2.0625 s after the start: the rate is 48,485/s, not 100,000 / 2.1 s (issue 30)."""
+    timeline = Timeline(start=100.0)
+    timeline.add(101.0, 50_000)
+    timeline.add(102.0625, 50_000)
+    timeline.add(102.08, 0)                            # a flush that counted nothing moves no end
+    assert timeline.span_s() == pytest.approx(2.0625)
+    assert Timeline.from_dict(timeline.to_dict()).span_s() == pytest.approx(2.0625)
+    later = Timeline(start=100.5)
+    later.add(102.5, 1)
+    assert Timeline.merge([timeline, later]).last_event == pytest.approx(102.5)
+    assert Timeline(start=0.0).span_s() == 0.0
+
+
 def test_schedule_counts_due_slots():
     schedule = Schedule(1000.0, start_ns=0)            # one slot per ms
     assert schedule.due(0, 100) == 1                   # slot 0 is due at the start
@@ -154,6 +168,14 @@ def test_result_rows_follow_the_schema():
     e2e_metrics = set(frame[frame["role"] == "e2e"]["metric"])
     assert {"p50_ms", "p95_ms", "p99_ms"} <= e2e_metrics and "p999_ms" not in e2e_metrics
     assert (frame["cores"] == 2).all() and (frame["memory_gb"] == 23.5).all()
+    assert frame["machine_busy"].isna().all()                           # no meter ran: nothing claimed
+
+
+def test_result_rows_carry_how_busy_the_machine_was():
+    run = _run("confluent-kafka", False, 50_000)
+    run.machine_state = {"machine_busy": True, "others_cpu_pct": 41.0, "steal_pct": 0.2, "load1": 5.5}
+    frame = pd.DataFrame(run.rows("b1", "b1-01"))
+    assert frame["machine_busy"].all() and (frame["others_cpu_pct"] == 41.0).all() and (frame["load1"] == 5.5).all()
     assert (frame["message_size"] == 100).all() and (frame["acks"] == "all").all()
     assert (frame["replication"] == 3).all() and (frame["client_version"] == "x 1.0").all()
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import pytest
 
 from streamlab.bench import broker_warmup
-from streamlab.bench.broker_warmup import settled, warm_kafka
+from streamlab.bench.broker_warmup import plateau, warm_kafka
 from streamlab.errors import UserError
 
 
-def test_settled_needs_two_rounds_and_no_more_rise_than_the_tolerance():
-    assert not settled([30_000])
-    assert not settled([30_000, 48_000])              # still rising
-    assert settled([30_000, 48_000, 49_000])           # +2 %
-    assert settled([48_000, 40_000])                   # a fall is not a rise
+def test_a_plateau_is_three_rounds_within_five_percent_of_their_mean_after_the_minimum():
+    assert not plateau([48_000, 48_500, 49_000])                     # flat, but under the minimum of rounds
+    assert plateau([31_000, 48_000, 48_500, 49_000])
+    assert not plateau([30_000, 48_000, 60_000, 61_000])              # still rising: 48k is 14 % under the mean
+    assert not plateau([2_534, 3_000, 4_500, 4_171])                  # a dip is not a plateau (issue 30's stop)
+    assert plateau([7_255, 30_000, 47_410, 45_500, 47_000, 48_900])   # noise within ±5 % of the mean
+    assert not plateau([0.0, 0.0, 0.0, 0.0])
+    assert plateau([10, 20, 100, 100, 100], rounds=3, tolerance=0.0, min_rounds=5)
 
 
 class FakeRole:
@@ -43,10 +46,10 @@ def fake_rates(monkeypatch, rates: list[float], error: str | None = None) -> lis
     return calls
 
 
-def test_rounds_run_until_the_rate_settles(monkeypatch):
-    calls = fake_rates(monkeypatch, [31_000, 48_000, 60_000, 61_000, 90_000])
+def test_rounds_run_until_the_rate_reaches_a_plateau(monkeypatch):
+    calls = fake_rates(monkeypatch, [4_171, 3_900, 30_000, 58_000, 60_000, 61_000, 90_000])
     rounds = warm_kafka(600.0)
-    assert [r.producer_records_per_s for r in rounds] == [31_000, 48_000, 60_000, 61_000]
+    assert [r.producer_records_per_s for r in rounds] == [4_171, 3_900, 30_000, 58_000, 60_000, 61_000]
     # Kafka's own tools on the benches' workload, nothing saved
     assert {(c["workload"], c["driver"], c["save"]) for c in calls} == {
         ("max-throughput-1kb", "kafka-perf-test", False)
@@ -74,3 +77,18 @@ def test_the_rounds_are_kept_for_the_chapters(tmp_path):
     assert list(rounds["producer_records_per_s"]) == [7_255.0, 47_410.0]
     phrase = broker_warmup.warmup_phrase(rounds)
     assert "warmed for 28 s" in phrase and "7,255 to 47,410 records/s" in phrase
+
+
+def test_a_warm_up_that_ran_out_of_time_is_recorded_not_warm(tmp_path):
+    path = tmp_path / "broker-warmup.csv"
+    assert broker_warmup.warm_state(broker_warmup.last_rounds(path)) == "no warm-up recorded"
+    rising = [broker_warmup.WarmupRound(i + 1, 15.0 * (i + 1), rate)
+              for i, rate in enumerate([2_534, 5_000, 9_000, 13_464])]
+    rounds = broker_warmup.last_rounds(broker_warmup.save_rounds(rising, path))
+    assert not broker_warmup.is_warm(rounds)
+    assert broker_warmup.warm_state(rounds) == "brokers not warm: no plateau in 60 s (4 rounds, last 13,464 records/s)"
+    assert "brokers not warm" in broker_warmup.warmup_phrase(rounds)
+    flat = rising + [broker_warmup.WarmupRound(5 + i, 75.0 + 15 * i, 47_000.0 + 500 * i) for i in range(3)]
+    rounds = broker_warmup.last_rounds(broker_warmup.save_rounds(flat, path))
+    assert broker_warmup.is_warm(rounds)
+    assert broker_warmup.warm_state(rounds) == "warm: plateau at 48,000 records/s after 7 rounds"

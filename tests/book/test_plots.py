@@ -62,6 +62,16 @@ def test_machine_facts_and_run_table() -> None:
     assert "memory (GiB)" in table.index
 
 
+def test_every_chapter_s_run_facts_say_when_the_brokers_were_not_warm(tmp_path) -> None:
+    from streamlab.bench import broker_warmup
+
+    record = tmp_path / "broker-warmup.csv"
+    assert plots.run_facts("quick", record).loc["brokers", "this run"] == "no warm-up recorded"
+    broker_warmup.save_rounds([broker_warmup.WarmupRound(1, 46.0, 2_534.0),
+                               broker_warmup.WarmupRound(2, 92.0, 13_464.0)], record)
+    assert plots.run_facts("quick", record).loc["brokers", "this run"].startswith("brokers not warm")
+
+
 def test_cpu_load_sample_is_tidy() -> None:
     load = plots.sample_cpu_load(0.3, every=0.1)
     assert list(load.columns) == ["t_s", "core", "busy_pct"]

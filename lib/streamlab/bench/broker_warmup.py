@@ -13,8 +13,15 @@ gave 2.2, 2.2 and 2.1 ms. A measurement taken on a cold stack measures the
 JIT. So, as OpenMessaging Benchmark runs a warm-up phase before it records,
 the book's runner puts load on the brokers first: rounds of Kafka's own
 producer and consumer perf tools (no Python client in the way) on a scratch
-topic of the benches' shape, until the producer's rate stops rising or the
-time is up.
+topic of the benches' shape, until the producer's rate reaches a plateau or
+the time is up.
+
+The plateau (issue 30): three consecutive rounds within ±5 % of their mean,
+after at least `MIN_ROUNDS` rounds. The earlier rule ("no higher than the round
+before") stopped a fresh machine's warm-up at 4,171 records/s because round 4
+dipped below round 3, where warm stacks reach 45-60k. A warm-up that runs out
+of time before its plateau records itself as not warm, and every chapter's
+run-facts table then says "brokers not warm" (`warm_state`).
 """
 
 from __future__ import annotations
@@ -39,8 +46,11 @@ WORKLOAD = "max-throughput-1kb"
 DRIVER = "kafka-perf-test"
 #: A round's measured seconds; its JVM start and consumer phase add about as much again.
 ROUND_S = 8.0
-#: Warm when a round's producer rate is within this fraction of the one before (and not below it).
-SETTLED = 0.05
+#: A plateau: the last PLATEAU_ROUNDS rounds each within PLATEAU_TOLERANCE of their mean …
+PLATEAU_ROUNDS = 3
+PLATEAU_TOLERANCE = 0.05
+#: … after at least this many rounds (the first rounds of a cold JVM can look flat at a low level).
+MIN_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -50,14 +60,22 @@ class WarmupRound:
     producer_records_per_s: float
 
 
-def settled(rates: list[float], tolerance: float = SETTLED) -> bool:
-    """The last round no longer rose by more than `tolerance` over the one before (two rounds at least)."""
-    return len(rates) >= 2 and rates[-1] <= rates[-2] * (1 + tolerance)
+def plateau(rates: list[float], rounds: int = PLATEAU_ROUNDS, tolerance: float = PLATEAU_TOLERANCE,
+            min_rounds: int = MIN_ROUNDS) -> bool:
+    """The last ``rounds`` rates lie within ±``tolerance`` of their mean, and at least ``min_rounds`` ran.
+
+    Not "the last round did not rise": a dip is noise on a rising curve, not its end.
+    """
+    if len(rates) < max(rounds, min_rounds):
+        return False
+    last = rates[-rounds:]
+    mean = sum(last) / len(last)
+    return mean > 0 and all(abs(rate - mean) <= tolerance * mean for rate in last)
 
 
 def warm_kafka(max_s: float, endpoints: Any = None, round_s: float = ROUND_S,
                report: Callable[[WarmupRound], None] | None = None) -> list[WarmupRound]:
-    """Rounds of Kafka's perf tools until the producer rate settles or `max_s` has passed; what each gave."""
+    """Rounds of Kafka's perf tools until the producer rate reaches a plateau or `max_s` has passed; what each gave."""
     rounds: list[WarmupRound] = []
     started = time.monotonic()
     while time.monotonic() - started < max_s:
@@ -70,24 +88,45 @@ def warm_kafka(max_s: float, endpoints: Any = None, round_s: float = ROUND_S,
         rounds.append(WarmupRound(len(rounds) + 1, round(time.monotonic() - started, 1), rate))
         if report is not None:
             report(rounds[-1])
-        if settled([r.producer_records_per_s for r in rounds]):
+        if plateau([r.producer_records_per_s for r in rounds]):
             break
     return rounds
 
 
 def save_rounds(rounds: list[WarmupRound], path: Path = RECORD) -> Path:
-    """The rounds of the warm-up that just ran, with when it ended (a later reader can tell how old it is)."""
+    """The rounds of the warm-up that just ran, whether they reached a plateau, and when it ended."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([asdict(r) for r in rounds], columns=["round", "elapsed_s", "producer_records_per_s"])
-    frame.assign(ended=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")).to_csv(path, index=False)
+    warm = plateau([r.producer_records_per_s for r in rounds])
+    frame.assign(warm=warm, ended=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")).to_csv(path, index=False)
     return path
 
 
 def last_rounds(path: Path = RECORD) -> pd.DataFrame:
     """The last warm-up's rounds; empty if none ran on this checkout (e.g. the test suite's book build)."""
     if not path.exists():
-        return pd.DataFrame(columns=["round", "elapsed_s", "producer_records_per_s", "ended"])
+        return pd.DataFrame(columns=["round", "elapsed_s", "producer_records_per_s", "warm", "ended"])
     return pd.read_csv(path)
+
+
+def is_warm(rounds: pd.DataFrame) -> bool:
+    """The recorded warm-up reached its plateau (a record from before plateaus were recorded: recomputed)."""
+    if rounds.empty:
+        return False
+    if "warm" in rounds.columns:
+        return bool(rounds["warm"].iloc[-1])
+    return plateau(rounds["producer_records_per_s"].astype(float).tolist())
+
+
+def warm_state(rounds: pd.DataFrame) -> str:
+    """The brokers' state as a fact for every chapter's run-facts table and the results database."""
+    if rounds.empty:
+        return "no warm-up recorded"
+    last = rounds.iloc[-1]
+    if is_warm(rounds):
+        return f"warm: plateau at {last['producer_records_per_s']:,.0f} records/s after {len(rounds)} rounds"
+    return (f"brokers not warm: no plateau in {last['elapsed_s']:.0f} s ({len(rounds)} rounds, last "
+            f"{last['producer_records_per_s']:,.0f} records/s)")
 
 
 def warmup_phrase(rounds: pd.DataFrame) -> str:
@@ -99,4 +138,4 @@ def warmup_phrase(rounds: pd.DataFrame) -> str:
     return (f"Before this build the brokers were warmed for {last['elapsed_s']:.0f} s "
             f"({len(rounds)} rounds of Kafka's perf tools, ended {last['ended']}): the producer went from "
             f"{first['producer_records_per_s']:,.0f} to {last['producer_records_per_s']:,.0f} records/s "
-            "(1 KB, acks=all) from the first round to the last.")
+            f"(1 KB, acks=all) from the first round to the last; {warm_state(rounds)}.")

@@ -31,9 +31,11 @@ import yaml
 
 from ..errors import UserError
 from ..measure.machine import cpu_model
+from ..measure.noise import NoiseMeter
 from ..measure.results import bundle_dir, write_json, write_table, write_text
 from ..paths import RESULTS_DIR
 from ..stack import endpoints as stack_endpoints
+from ..stack.config import StackConfig
 from ..transport import TransportError
 from .drivers.base import REFERENCE, Driver, Progress, driver_names, get_driver
 from .drivers.results import RESULT_COLUMNS, RunResult
@@ -160,6 +162,18 @@ def calibrate(driver: Driver, workload: Workload, endpoints: Any, progress: Prog
     return min(rates)
 
 
+def measurement_markers() -> list[str]:
+    """What marks a process as part of a bench's measurement besides its own tree: the local stack's data dir.
+
+    The brokers are not the bench's children (`make up` started them), but their load is the measurement's;
+    another stack's brokers (another checkout's data dir) are other work.
+    """
+    try:
+        return [str(StackConfig.from_env().stack_dir.resolve())]
+    except UserError:
+        return []
+
+
 def run_one(driver: Driver, workload: Workload, endpoints: Any, progress: Progress) -> RunResult:
     """One driver, with `rate: NN%` resolved; failures become a RunResult with `error` set."""
     calibrated = None
@@ -169,7 +183,9 @@ def run_one(driver: Driver, workload: Workload, endpoints: Any, progress: Progre
         if scaled:
             calibrated = calibrate(driver, workload, endpoints, progress)
             run_wl = workload.replace(rate=max(1.0, round(calibrated * workload.rate_fraction, 1)))
-        result = driver.run(run_wl, endpoints, progress)
+        with NoiseMeter(measurement_markers()) as meter:
+            result = driver.run(run_wl, endpoints, progress)
+        result.machine_state = meter.state.row()
         if scaled:
             result.workload = workload                # the rows say "50% of max" and carry the absolute target
             result.notes.append(f"calibrated max {calibrated:,.0f} records/s; ran at {run_wl.rate:,.0f} records/s")

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -152,13 +153,42 @@ def execute_all(
     results: dict[Chapter, ChapterResult] = {}
     show_progress = sys.stderr.isatty()
     for item in tqdm(prepared, desc="book", unit="chapter", disable=not show_progress):
+        if item.chapter.stem in EXECUTE_LAST:
+            _record_history(layout, item, results)
         tqdm.write(f"▶ {item.chapter.stem} (profile {item.params['profile']})", file=sys.stderr)
         result, failure = execute_chapter(item, layout, cell_timeout, show_progress)
         results[item.chapter] = result
         if failure:
             return results, failure
         tqdm.write(f"  ✓ {item.chapter.stem} in {result.seconds or 0.0:.1f} s", file=sys.stderr)
+    if prepared:
+        _record_history(layout, prepared[-1], results)
     return results, None
+
+
+def _record_history(layout: Layout, item: Prepared, results: Mapping[Chapter, ChapterResult]) -> None:
+    """This build's headline figures into the results database, once a measuring chapter ran in this run.
+
+    Before the reflection executes (it shows the history, this build included) and again at the end for a
+    run without it; the database does not record the same figures twice.
+    """
+    from .history import record_build
+
+    if not any(r.status == "executed" and r.chapter.stem not in EXECUTE_LAST for r in results.values()):
+        return
+    try:
+        build_id = record_build(layout.executed(item.chapter).parent, str(item.params["profile"]), layout.root)
+    except (OSError, sqlite3.Error) as exc:          # the history is a record, not a reason to fail the build
+        tqdm_write(f"  results database: not recorded ({type(exc).__name__}: {exc})")
+        return
+    if build_id is not None:
+        tqdm_write(f"  results database: build {build_id} recorded")
+
+
+def tqdm_write(text: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

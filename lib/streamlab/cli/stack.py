@@ -59,8 +59,8 @@ def stack_warm_up(broker: str | None = BrokerOpt,
                   max_seconds: float = typer.Option(60.0, min=0.0, envvar="STREAMLAB_BROKER_WARM_UP_S",
                                                     help="stop after this long even if the rate still rises "
                                                          "(0: no warm-up)")) -> None:
-    """Put Kafka's own perf tools on the brokers until their rate settles: a cold JVM measures its JIT."""
-    from ..bench.broker_warmup import save_rounds, warm_kafka
+    """Put Kafka's own perf tools on the brokers until their rate reaches a plateau: a cold JVM measures its JIT."""
+    from ..bench.broker_warmup import last_rounds, save_rounds, warm_kafka, warm_state
 
     stack = get_stack(broker)
     if max_seconds <= 0 or "kafka" not in stack.parts:
@@ -73,8 +73,8 @@ def stack_warm_up(broker: str | None = BrokerOpt,
 
     rounds = warm_kafka(max_seconds, stack.endpoints, report=report)
     if rounds:
-        console.print(f"brokers warmed in {rounds[-1].elapsed_s:.0f} s; rounds in {save_rounds(rounds)}",
-                      soft_wrap=True)
+        saved = save_rounds(rounds)
+        console.print(f"{warm_state(last_rounds(saved))}; rounds in {saved}", soft_wrap=True)
 
 
 @stack_app.command("down")

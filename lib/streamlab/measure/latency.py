@@ -194,8 +194,14 @@ class Timeline:
         self.start = start
         self.counts: list[int] = []
         self.bytes: list[int] = []
+        #: The exact time (the callers' clock) of the last add that counted records: a run shorter than its
+        #: warm-up is measured to it, not to the end of its 0.1-s bucket (issue 30: 100,000 records over a
+        #: bucket-rounded "2.1 s" printed 47,619.05 records/s).
+        self.last_event: float | None = None
 
     def add(self, now: float, records: int, nbytes: int = 0) -> None:
+        if records > 0 and (self.last_event is None or now > self.last_event):
+            self.last_event = now
         index = int((now - self.start) / self.BUCKET_S)
         if index < 0:
             index = 0
@@ -222,20 +228,29 @@ class Timeline:
         per = int(round(1 / self.BUCKET_S))
         return [sum(self.counts[i:i + per]) for i in range(0, len(self.counts), per)]
 
+    def span_s(self) -> float:
+        """Seconds from `start` to the last counted event, exact; the bucketed length if none was recorded."""
+        if self.last_event is not None:
+            return self.last_event - self.start
+        return len(self.counts) * self.BUCKET_S
+
     def to_dict(self) -> dict:
-        return {"start": self.start, "counts": self.counts, "bytes": self.bytes}
+        return {"start": self.start, "counts": self.counts, "bytes": self.bytes, "last_event": self.last_event}
 
     @classmethod
     def from_dict(cls, data: dict) -> Timeline:
         timeline = cls(data["start"])
         timeline.counts = list(data["counts"])
         timeline.bytes = list(data["bytes"])
+        timeline.last_event = data.get("last_event")
         return timeline
 
     @classmethod
     def merge(cls, timelines: Iterable[Timeline]) -> Timeline:
         timelines = list(timelines)
         merged = cls(timelines[0].start if timelines else 0.0)
+        ends = [t.last_event for t in timelines if t.last_event is not None]
+        merged.last_event = max(ends) if ends else None
         for t in timelines:
             shift = int(round((t.start - merged.start) / cls.BUCKET_S))
             for i, (c, b) in enumerate(zip(t.counts, t.bytes)):

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -167,10 +168,20 @@ def machine_caption() -> str:
     )
 
 
-def run_facts(profile: str) -> pd.DataFrame:
-    """The table each chapter opens with: profile, time of execution, machine."""
+def run_facts(profile: str, warmup_record: Path | None = None) -> pd.DataFrame:
+    """The table each chapter opens with: profile, time of execution, the brokers' warm-up, the machine.
+
+    The ``brokers`` row is where a build whose warm-up ran out of time before its plateau shows
+    "brokers not warm" in every chapter (issue 30): its figures met brokers still compiling.
+    """
+    from ..bench.broker_warmup import RECORD, last_rounds, warm_state
+    from ..measure.noise import load_average
+
     executed = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return facts_table({"profile": profile, "executed": executed, **machine_facts()}, "this run")
+    brokers = warm_state(last_rounds(warmup_record or RECORD))
+    load = load_average()
+    return facts_table({"profile": profile, "executed": executed, "brokers": brokers, **machine_facts(),
+                        "load average (1 min) at start": "unknown" if load is None else f"{load:.2f}"}, "this run")
 
 
 # --------------------------------------------------------------------------- builders

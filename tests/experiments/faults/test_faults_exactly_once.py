@@ -52,14 +52,53 @@ def test_transactions_are_refused_where_they_do_not_exist():
     assert kafka_transactions.producer_options("kafka", "confluent", "ns.g", "p1") == {"transactional_id": "ns.g.p1"}
 
 
+def _rates(alo: list[float], eos: list[float], seconds: float = 3.0, messages: int = 60_000) -> pd.DataFrame:
+    rows = [{"mode": mode, "round": i, "records_per_s": rate, "seconds": seconds, "messages": messages,
+             "cpu_us_per_record": 1.0}
+            for mode, rates in (("at-least-once", alo), ("exactly-once", eos)) for i, rate in enumerate(rates)]
+    return pd.DataFrame(rows)
+
+
+LATENCY = pd.DataFrame({"mode": ["at-least-once"] * 2 + ["exactly-once"] * 2,
+                        "hop": ["processor → sink"] * 4, "metric": ["p50_ms", "p99_ms"] * 2,
+                        "value": [10.0, 50.0, 60.0, 120.0], "records": 100})
+
+
 def test_the_cost_table_and_verdict_read_both_modes():
-    rates = pd.DataFrame({"mode": ["at-least-once", "exactly-once"], "round": [0, 0],
-                          "records_per_s": [1000.0, 800.0], "cpu_us_per_record": [1.0, 1.2]})
-    latency = pd.DataFrame({"mode": ["at-least-once"] * 2 + ["exactly-once"] * 2,
-                            "hop": ["processor → sink"] * 4, "metric": ["p50_ms", "p99_ms"] * 2,
-                            "value": [10.0, 50.0, 60.0, 120.0], "records": 100})
-    table = exactly_once.cost_table(rates, latency)
+    rates = _rates([1000.0, 1100.0, 900.0], [800.0, 790.0, 810.0])
+    table = exactly_once.cost_table(rates, LATENCY)
     assert list(table.index) == ["at-least-once", "exactly-once"]
     assert table.loc["exactly-once", "processor → sink p99 (ms)"] == 120.0
-    verdict = exactly_once.cost_verdict(table)
-    assert "800 records/s against 1,000" in verdict and "(80%)" in verdict and "60 ms at p50" in verdict
+    assert table.loc["at-least-once", "records/s sd"] == 100.0 and table.loc["exactly-once", "rounds"] == 3
+    busy = exactly_once.cost_table(rates.assign(machine_busy=[True, False, False, False, False, True]), LATENCY)
+    assert busy["rounds on a busy machine"].tolist() == [1, 1]
+    verdict = exactly_once.cost_verdict(table, rates)
+    assert "800 ± 10 records/s against 1,000 ± 100" in verdict and "(80%, mean ± sd of 3 rounds)" in verdict
+    assert "the intervals do not overlap" in verdict and "60 ms at p50" in verdict
+
+
+def test_overlapping_modes_are_called_noise():
+    rates = _rates([1000.0, 1100.0, 900.0], [950.0, 1050.0, 1000.0])
+    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
+    assert "within this machine's run-to-run noise" in verdict
+
+
+def test_one_round_is_no_conclusion():
+    rates = _rates([1000.0], [800.0])
+    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
+    assert verdict == "no conclusion: the comparison has 1 repetition on one side, under the minimum of 3"
+
+
+def test_runs_too_short_for_the_metrics_tick_are_no_conclusion():
+    # quick's old 2,000 readings: through in one 0.25-s tick, "0.0 / 0.0 records/s (nan %)"
+    rates = _rates([0.0] * 3, [0.0] * 3, seconds=0.0, messages=2000)
+    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
+    assert verdict.startswith("no conclusion: at-least-once, round 0: the run has no measured duration")
+    short = _rates([20_000.0] * 3, [18_000.0] * 3, seconds=1.0, messages=20_000)
+    assert "under 10× its 0.25-s tick" in exactly_once.cost_verdict(exactly_once.cost_table(short, LATENCY), short)
+
+
+def test_a_missing_mode_is_not_measured():
+    rates = _rates([1000.0, 1000.0, 1000.0], [])
+    assert exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY.iloc[:2]), rates) == \
+        "not measured in this build"

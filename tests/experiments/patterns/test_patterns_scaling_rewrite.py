@@ -18,12 +18,22 @@ def brokers(kafka_stack, rabbit_stack) -> Endpoints:
 
 
 def test_competing_consumers_process_every_message_once(brokers):
-    table = scaling.scale_out(brokers, consumers=(2,), messages=120, partitions=4)
+    table = scaling.scale_out(brokers, consumers=(2,), run_s=60.0, max_messages=1200, partitions=4)
     assert list(table["backend"]) == ["Kafka", "RabbitMQ"]
-    assert (table["processed"] == 120).all()       # two processes shared the backlog; none lost, none twice
+    # a window longer than the drain: two processes shared the whole backlog; none lost, none twice
+    assert (table["processed"] == table["messages"]).all(), table.to_string()
     # the rate is what its counts say: the messages after the first batch over the time they took
     assert ((0 < table["timed"]) & (table["timed"] < table["processed"])).all(), table.to_string()
     assert (table["msgs_per_s"] == table["timed"] / table["seconds"]).all(), table.to_string()
+    assert table.set_index("backend").loc["Kafka", "guarantee"] == "Kafka RF 1, acks=all"     # the test's one broker
+    assert table.set_index("backend").loc["RabbitMQ", "guarantee"].startswith("RabbitMQ quorum queue on 1 node")
+
+
+def test_a_timed_drain_stops_at_its_window(brokers):
+    payloads = scaling._backlog(3000)
+    drain = scaling._drain_with(brokers, "rabbitmq", 1, payloads, 4, 120.0, stop_after_s=0.5)
+    # what was counted lies inside the window (the batches that ended after it are not counted)
+    assert 0 < drain.seconds <= 0.5 and 0 < drain.timed < drain.processed <= 3000
 
 
 def test_app_on_rabbitmq_exactly_once_with_its_topology_read_back(brokers, tmp_path, monkeypatch):

@@ -111,6 +111,40 @@ def test_scaling_verdict_counts_only_real_gains():
     assert "no back end gained beyond 2 consumers" in text
 
 
+def _runs(rates: dict[tuple[str, int], list[float]], seconds: float = 3.0, timed: int = 6000) -> pd.DataFrame:
+    rows = [{"backend": backend, "guarantee": "g", "consumers": n, "repetition": i, "messages": timed,
+             "processed": timed, "timed": timed, "seconds": seconds, "msgs_per_s": rate}
+            for (backend, n), values in rates.items() for i, rate in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_scaling_runs_too_short_or_too_few_are_no_conclusion():
+    # chapter 03's quick build: 400 messages, runs of 0.08-0.19 s, one each
+    short = _runs({("Kafka", 1): [2000.0], ("Kafka", 4): [4400.0]}, seconds=0.19, timed=400)
+    verdict = scaling.verdict(scaling.peaks(short), cores=2, table=short)
+    assert verdict.startswith("no conclusion: Kafka with 1: the run lasted 0.19 s, under its minimum of 2 s")
+    once = _runs({("Kafka", 1): [2000.0], ("Kafka", 2): [3600.0]})
+    assert scaling.verdict(scaling.peaks(once), cores=2, table=once) == (
+        "no conclusion: Kafka: the comparison has 1 repetition on one side, under the minimum of 3")
+
+
+def test_a_best_within_one_consumer_s_spread_is_no_gain():
+    runs = _runs({("Kafka", 1): [2000.0, 2600.0, 1400.0], ("Kafka", 2): [2500.0, 2300.0, 2700.0],
+                  ("RabbitMQ", 1): [1000.0, 1010.0, 990.0], ("RabbitMQ", 4): [1900.0, 2000.0, 2100.0]})
+    peaks = scaling.peaks(runs)
+    assert peaks.loc["Kafka", "best_speedup"] == pytest.approx(1.25)
+    text = scaling.verdict(peaks, cores=2, table=runs)
+    assert "Kafka gained nothing measurable" in text and "RabbitMQ peaked at 4 consumers (2.0× one)" in text
+    summary = scaling.summary(runs).set_index(["backend", "consumers"])
+    assert summary.loc[("RabbitMQ", 4), "runs"] == 3 and summary.loc[("RabbitMQ", 4), "msgs_per_s_sd"] == 100.0
+
+
+def test_each_row_states_its_guarantee():
+    assert scaling.kafka_guarantee(3) == "Kafka RF 3, acks=all, min ISR 2"
+    assert scaling.kafka_guarantee(1) == "Kafka RF 1, acks=all"
+    assert scaling.rabbit_guarantee(3) == "RabbitMQ quorum queue on 3 nodes, publisher confirms"
+
+
 def test_rewrite_verdict_names_a_run_that_broke_a_promise():
     def run(backend, dups):
         return pd.DataFrame({"backend": backend, "group": "g", "metric": [

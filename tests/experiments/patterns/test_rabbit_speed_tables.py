@@ -60,6 +60,11 @@ def test_speed_table_ratios_and_targets(results, app):
     assert hop50["perftest"] == 4.0 and hop50["ratio"] == pytest.approx(1.5) and hop50["met"]
     assert not any("on disk" in figure for figure, _ in table.index)        # no broker hop: not compared
     assert rs.verdict(rs.speed_table(results, app)) == "3 of 6 figures meet their target"
+    assert rs.verdict(rs.speed_table(results, app), rs.config_for("full")) == "3 of 6 figures meet their target"
+    # quick's session (one round of 2-s runs) judges nothing
+    quick = rs.verdict(rs.speed_table(results, app), rs.config_for("quick"))
+    assert quick == ("no conclusion: the run lasted 2.00 s, under its minimum of 5 s; the run lasted 2.00 s, "
+                     "under 10× its 0.5-s tick; the comparison has 1 repetition on one side, under the minimum of 3")
 
 
 def test_speed_table_of_nothing_has_the_columns():

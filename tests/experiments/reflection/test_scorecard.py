@@ -52,3 +52,34 @@ def test_rabbitmq_ratios_keep_their_targets_and_verdicts(tmp_path):
     rabbit = card[card["chapter"] == "03"].set_index("figure")
     assert rabbit["met"].tolist() == [True, False, None]
     assert rabbit.loc["e2e p99 ms (1,000 msg/s), pika ÷ reference", "measured"] == "4.00×"
+
+
+def test_the_headline_figures_are_the_scorecard_s_numbers(tmp_path):
+    from streamlab.experiments.reflection.scorecard import headline_figures
+
+    ratios = pd.DataFrame({"client": ["confluent"], "records_per_s batch": [30_000.0],
+                           "per_core_records_per_s batch": [40_000.0]})
+    _write(tmp_path, "04-profiling", "throughput-targets.csv", against_targets(ratios))
+    figures = headline_figures(tmp_path).set_index("figure")
+    assert figures.loc["processor records/s (wall clock), confluent", "value"] == 30_000.0
+    assert figures.loc["processor records/s (wall clock), confluent", "unit"] == "records/s"
+    assert len(figures) == 1                              # the missing chapters give no number to record
+    assert list(targets_scorecard(tmp_path).columns) == ["chapter", "figure", "measured", "target", "met"]
+
+
+def test_the_summaries_add_chapter_01_latencies_and_chapter_02_s_producer_ratio(tmp_path):
+    from streamlab.experiments.reflection.scorecard import headline_figures
+
+    latency = pd.DataFrame({"records sent": ["whole run", "after 5 s"], "stage": ["generator → processor"] * 2,
+                            "records": [100, 90], "p50_ms": [300.0, 229.0], "p99_ms": [2000.0, 1515.0]})
+    _write(tmp_path, "01-application", "latency-summary.csv", latency)
+    send = pd.DataFrame({"point": ["100 B, acks=all, linger 5 ms", "100 B, acks=all, linger 5 ms", "1 KB, x"],
+                         "driver": ["confluent-kafka", "kafka-perf-test", "confluent-kafka"],
+                         "ratio_to_java": [0.86, 1.0, 0.5]})
+    _write(tmp_path, "02-kafka-deep-dives", "dd2-send-limits.csv", send)
+    figures = headline_figures(tmp_path).set_index("figure")
+    assert figures.loc["ch01 generator → processor p50 (after warm-up)", "value"] == 229.0
+    assert figures.loc["ch01 generator → processor p99 (after warm-up)", "unit"] == "ms"
+    assert figures.loc["ch02 confluent-kafka ÷ kafka-producer-perf-test (100 B, acks=all, linger 5 ms)",
+                       "value"] == 0.86
+    assert len(figures) == 3

@@ -23,6 +23,7 @@ latency instead of being hidden (coordinated omission).
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -247,10 +248,12 @@ class ProcessDriver(Driver):
         send_end = max(p["send_end"] for p in prod) - timeline.start
         lo, hi = warm, min(warm + dur, send_end)
         if hi - lo < 0.5:                                   # max_records ended the run inside the warm-up
-            lo, hi = 0.0, max(len(timeline.counts) * Timeline.BUCKET_S, 1e-3)    # until the last ack
-            result.notes.append("producers finished before the warm-up ended: the whole run is measured "
-                                "(0.1 s resolution)")
-        records, nbytes = timeline.total(lo, hi)
+            lo, hi = 0.0, max(timeline.span_s(), 1e-3)          # until the last ack, exact (not bucketed)
+            result.notes.append("producers finished before the warm-up ended: the whole run is measured, "
+                                "from the common start to the last ack")
+            records, nbytes = timeline.total(0.0, math.inf)
+        else:
+            records, nbytes = timeline.total(lo, hi)
         p_lat = merge_encoded(p.get("latency") for p in prod)
         result.roles["producer"] = RoleResult(
             "producer", records=records, bytes=nbytes, seconds=hi - lo,

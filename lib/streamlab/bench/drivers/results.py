@@ -31,7 +31,7 @@ RESULT_COLUMNS = [
     "message_size", "rate", "target_rate", "producers", "consumers", "partitions", "queues", "replication",
     "brokers", "acks", "compression", "batch_size", "linger_ms", "confirms", "prefetch", "persistent",
     "queue_type", "phases", "warmup_s", "duration_s", "client_version", "cores", "memory_gb", "settings",
-    "notes", "error",
+    "notes", "error", "machine_busy", "others_cpu_pct", "steal_pct", "load1",
 ]
 
 
@@ -90,6 +90,8 @@ class RunResult:
     started_at: float = field(default_factory=time.time)
     calibrated_max: float | None = None
     rate_label: str | None = None    # how the tool loaded the broker when it ignores the workload's rate
+    #: how busy the machine was with other work during the run (`measure.noise.MachineState.row()`)
+    machine_state: dict[str, Any] = field(default_factory=dict)
 
     def role(self, name: str) -> RoleResult | None:
         return self.roles.get(name)
@@ -123,6 +125,10 @@ class RunResult:
             "cores": machine.get("cores", os.cpu_count()), "memory_gb": machine.get("memory_gb", math.nan),
             "settings": json.dumps(self.settings, sort_keys=True, default=str), "notes": "; ".join(self.notes),
             "error": self.error or "",
+            "machine_busy": self.machine_state.get("machine_busy"),
+            "others_cpu_pct": self.machine_state.get("others_cpu_pct", math.nan),
+            "steal_pct": self.machine_state.get("steal_pct", math.nan),
+            "load1": self.machine_state.get("load1", math.nan),
         }
         rows = []
         if self.calibrated_max is not None:

@@ -35,6 +35,7 @@ from ...bench.workload import ACKS, load_workload
 from ...codecs import service_codec
 from ...domain.fleet import Fleet
 from ...domain.messages import TelemetryReading
+from ...measure import rules
 from ...transport.kafka_confluent import ConfluentConsumer
 from . import common
 
@@ -156,7 +157,9 @@ def _send_row(point: SendPoint, driver: str, result) -> dict[str, Any]:
             "mb_per_s": producer.mb_per_s if producer else float("nan"),
             "ack_p50_ms": latency.p50_ms if latency else float("nan"),
             "ack_p99_ms": latency.p99_ms if latency else float("nan"),
-            "errors": producer.errors if producer else 0, "error": result.error or ""}
+            "errors": producer.errors if producer else 0, "error": result.error or "",
+            "machine_busy": bool(result.machine_state.get("machine_busy", False)),
+            "others_cpu_pct": result.machine_state.get("others_cpu_pct", float("nan"))}
 
 
 def ceiling(frame: pd.DataFrame, driver: str = "confluent-kafka", *, size: int | None = None,
@@ -198,27 +201,55 @@ def knee(endpoints: Any, max_rate: float, fractions: Sequence[float] = (0.25, 0.
             result = bench.run_one(runner, base.replace(rate=target), endpoints, bar)
             producer, consumer, e2e = (result.roles.get(r) for r in ("producer", "consumer", "e2e"))
             latency = e2e.latency if e2e is not None else None
+            sent = producer.records_per_s if producer else float("nan")
             rows.append({"fraction": fraction, "target_per_s": target,
-                         "sent_per_s": producer.records_per_s if producer else float("nan"),
+                         "sent_per_s": sent,
+                         "rate_off": rules.rate_miss(target, sent),
+                         "rate_flag": rules.rate_failure(target, sent) is not None,
+                         "measured_s": producer.seconds if producer else 0.0,
+                         "measured_records": producer.records if producer else 0,
                          "received_per_s": consumer.records_per_s if consumer else float("nan"),
                          "e2e_p50_ms": latency.p50_ms if latency else float("nan"),
                          "e2e_p99_ms": latency.p99_ms if latency else float("nan"),
                          "e2e_p999_ms": latency.p999_ms if latency else float("nan"),
                          "message_size": size, "acks": acks, "replication": result.replication,
-                         "driver": driver, "error": result.error or ""})
+                         "driver": driver, "error": result.error or "",
+                         "machine_busy": bool(result.machine_state.get("machine_busy", False)),
+                         "others_cpu_pct": result.machine_state.get("others_cpu_pct", float("nan"))})
     finally:
         bar.close()
     return pd.DataFrame(rows)
 
 
-def knee_at(frame: pd.DataFrame, factor: float = 3.0) -> float | None:
-    """The lowest fraction whose p99 is more than ``factor`` × the lowest fraction's p99: where latency turns up."""
+#: What one knee point must meet: the timeline's 0.1-s buckets, at least 2 s and 1,000 records measured.
+KNEE_RULES = rules.RunRules(min_seconds=2.0, min_records=1000, tick_s=0.1)
+
+
+def knee_at(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> float | None:
+    """The knee's fraction by the library's one definition (`rules.knee_index`, on p50), or None."""
+    ok = frame[frame["error"] == ""].sort_values("fraction").reset_index(drop=True)
+    index = rules.knee_index(ok["fraction"].tolist(), ok["e2e_p50_ms"].tolist(), factor)
+    return None if index is None else float(ok["fraction"].iloc[index])
+
+
+def knee_validity(frame: pd.DataFrame, run_rules: rules.RunRules = KNEE_RULES,
+                  factor: float = rules.KNEE_FACTOR) -> rules.Validity:
+    """The rules the knee curve broke: ≥ 5 points, each long enough, and every point below the knee at its rate.
+
+    A point at or past the knee may fall short of its target (that is what overload is); one below it
+    may not, or the curve's x axis is not the load it names.
+    """
     ok = frame[frame["error"] == ""].sort_values("fraction")
-    if len(ok) < 2:
-        return None
-    floor = ok["e2e_p99_ms"].iloc[0]
-    above = ok[ok["e2e_p99_ms"] > factor * floor]
-    return float(above["fraction"].iloc[0]) if not above.empty else None
+    validity = rules.Validity().add(rules.curve_failure(len(ok)))
+    for _, row in ok.iterrows():
+        validity.extend([f"at {row['fraction']:.0%}: {f}" for f in
+                         run_rules.failures(float(row["measured_s"]), float(row["measured_records"]))])
+    turn = knee_at(ok, factor)
+    below = ok if turn is None else ok[ok["fraction"] < turn]
+    for _, row in below.iterrows():
+        miss = rules.rate_failure(float(row["target_per_s"]), float(row["sent_per_s"]))
+        validity.add(f"at {row['fraction']:.0%}: {miss}" if miss else None)
+    return validity
 
 
 # --------------------------------------------------------------------------- the read paths
@@ -534,23 +565,37 @@ def read_costs(frame: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def knee_verdict(frame: pd.DataFrame, factor: float = 3.0) -> str:
-    """Where p99 left the lightest load's level, in words the chapter quotes."""
+def knee_verdict(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> str:
+    """Where p50 left the lightest load's level (the library's knee), or "no conclusion: <rule>"."""
+    validity = knee_validity(frame, factor=factor)
+    if not validity.ok:
+        return validity.verdict("")
     ok = frame[frame["error"] == ""].sort_values("fraction")
-    if len(ok) < 2:
-        return "too few rates ran to place a knee"
     turn = knee_at(ok, factor)
     lightest = f"{ok['fraction'].iloc[0]:.0%}"
     if turn is None:
-        return (f"p99 stayed within {factor:g}× of its value at {lightest} of the maximum up to "
+        return (f"p50 stayed within {factor:g}× of its value at {lightest} of the maximum up to "
                 f"{ok['fraction'].iloc[-1]:.0%}: no knee inside the range run")
-    return f"p99 rose above {factor:g}× its value at {lightest} of the maximum at {turn:.0%}"
+    return f"p50 rose above {factor:g}× its value at {lightest} of the maximum at {turn:.0%}: the knee"
 
 
 def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
-    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence."""
+    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence.
+
+    A comparison: "no conclusion: <rule>" unless each point ran at least three times (`measure.rules`);
+    the table still shows every point's rate.
+    """
     rows = frame[(frame["driver"] == driver) & (frame["error"] == "")]
     small = rows[rows["message_size"] == rows["message_size"].min()]
+    if small.empty:
+        return "no point of the grid ran at the smallest size"
+    if len(small) > 1:
+        runs = small.groupby(["acks", "linger_ms"])["records_per_s"].count()
+        failure = rules.Comparison.of([1.0] * int(runs.min()), [1.0] * int(runs.max())).failure()
+        if failure:
+            return rules.no_conclusion(failure)
+    # one row per setting, its mean over the repetitions, in the grid's order (the centre first)
+    small = small.groupby(["acks", "linger_ms"], sort=False, as_index=False)["records_per_s"].mean()
     centre = small.iloc[0]
     parts = []
     for _, row in small.iloc[1:].iterrows():
@@ -586,6 +631,7 @@ def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
 
 
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
-    "knee", "knee_at", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
+    "knee", "knee_at", "knee_validity",
+    "KNEE_RULES", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
     "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 

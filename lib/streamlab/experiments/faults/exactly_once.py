@@ -16,8 +16,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from ...bench.run import measurement_markers
+from ...measure import rules
+from ...measure.noise import NoiseMeter
 from ..application.sink_output import load_health
 from ..profiling.hops import hop_latencies
+from ..profiling.runs import METRICS_INTERVAL_S
 from .scenarios import ScenarioResult, environment
 
 MODES = {"at-least-once": {}, "exactly-once": {"STREAMLAB_PROCESSOR_TRANSACTIONS": "1"}}
@@ -26,17 +30,26 @@ BASELINES = {"at-least-once": "baseline", "exactly-once": "baseline-eos"}
 LATENCY_METRICS = ("p50_ms", "p99_ms")
 
 
+#: What one throughput run must meet: 10 of the processor's 0.25-s metrics ticks, 2.5 s and 10,000 records
+#: (issue 30: 2,000 readings went through in one tick and gave "0.0 / 0.0 records/s (nan %)").
+RUN_RULES = rules.RunRules(min_seconds=2.5, min_records=10_000, tick_s=METRICS_INTERVAL_S)
+
+
 def throughput(messages: int, rounds: int = 1, machines: int = 20) -> pd.DataFrame:
-    """Processor records/s over `messages` preloaded readings, per mode, the modes alternating `rounds` times."""
+    """Processor records/s over `messages` preloaded readings, per mode, the modes alternating `rounds` times.
+
+    Each row carries the seconds and records its rate was measured over, for `cost_verdict`'s rules.
+    """
     from ..profiling.runs import processor_rate
 
     rows = []
     for round_ in range(rounds):
         for mode, env in MODES.items():
-            with environment(env):
+            with environment(env), NoiseMeter(measurement_markers()) as meter:
                 rate = processor_rate("confluent", messages, "batch", machines=machines)
             rows.append({"mode": mode, "round": round_, "records_per_s": rate["records_per_s"],
-                         "cpu_us_per_record": rate["cpu_us_per_record"]})
+                         "seconds": rate["seconds"], "messages": rate["messages"],
+                         "cpu_us_per_record": rate["cpu_us_per_record"], **meter.state.row()})
     return pd.DataFrame(rows)
 
 
@@ -54,27 +67,59 @@ def hop_latency(results: Sequence[ScenarioResult]) -> pd.DataFrame:
 
 
 def cost_table(rates: pd.DataFrame, latency: pd.DataFrame) -> pd.DataFrame:
-    """One row per mode: records/s (median of rounds) and each hop's p50/p99, side by side."""
-    table = rates.groupby("mode")[["records_per_s"]].median().round(0)
+    """One row per mode: records/s (mean and sd of the rounds, their count) and each hop's p50/p99, side by side."""
+    grouped = rates.groupby("mode")["records_per_s"]
+    table = pd.DataFrame({"records_per_s": grouped.mean().round(0), "records/s sd": grouped.std(ddof=1).round(0),
+                          "rounds": grouped.count()})
+    if "machine_busy" in rates:         # rounds measured while other work took the machine (`measure.noise`)
+        table["rounds on a busy machine"] = rates.groupby("mode")["machine_busy"].apply(
+            lambda busy: int(busy.fillna(False).astype(bool).sum()))
     if not latency.empty:
         wide = latency.pivot_table(index="mode", columns=["hop", "metric"], values="value")
         wide.columns = [f"{hop} {metric.removesuffix('_ms')} (ms)" for hop, metric in wide.columns]
         table = table.join(wide.round(1), how="outer")
-    return table.rename(columns={"records_per_s": "records/s"}).reindex(list(MODES)).dropna(how="all")
+    return table.reindex(list(MODES)).dropna(how="all")
 
 
-def cost_verdict(table: pd.DataFrame, hop: str = "processor → sink") -> str:
-    """The cost in one sentence, read from `cost_table`: throughput ratio and the hop's p50/p99 in both modes."""
+def cost_validity(rates: pd.DataFrame, run_rules: rules.RunRules = RUN_RULES) -> rules.Validity:
+    """The rules the throughput comparison broke: each run long enough, ≥ 3 rounds per mode."""
+    validity = rules.Validity()
+    if rates.empty or not set(MODES) <= set(rates["mode"]):
+        return validity.add("the throughput of both modes was not measured")
+    for row in rates.itertuples():
+        seconds = float(getattr(row, "seconds", math.nan))
+        validity.extend([f"{row.mode}, round {row.round}: {f}"
+                         for f in run_rules.failures(seconds if math.isfinite(seconds) else 0.0,
+                                                     float(getattr(row, "messages", 0)))])
+    by_mode = {mode: rates.loc[rates["mode"] == mode, "records_per_s"].tolist() for mode in MODES}
+    return validity.add(rules.Comparison.of(by_mode["exactly-once"], by_mode["at-least-once"]).failure())
+
+
+def cost_verdict(table: pd.DataFrame, rates: pd.DataFrame | None = None, hop: str = "processor → sink") -> str:
+    """The cost read from `cost_table`, or "no conclusion: <rule>" when the throughput runs do not qualify.
+
+    ``rates``: `throughput`'s rows, which the rules are checked on (runs long enough, ≥ 3 rounds a mode).
+    """
     if not set(MODES) <= set(table.index):
-        return "The cost of transactions was not measured in this build."
+        return "not measured in this build"
+    if rates is not None:
+        validity = cost_validity(rates)
+        if not validity.ok:
+            return validity.verdict("")
     alo, eos = table.loc["at-least-once"], table.loc["exactly-once"]
-    parts = [f"in transactions the processor handled {eos['records/s']:,.0f} records/s against "
-             f"{alo['records/s']:,.0f} at least once ({eos['records/s'] / alo['records/s']:.0%})"]
+    parts = [f"in transactions the processor handled {eos['records_per_s']:,.0f} ± {eos['records/s sd']:,.0f} "
+             f"records/s against {alo['records_per_s']:,.0f} ± {alo['records/s sd']:,.0f} at least once "
+             f"({eos['records_per_s'] / alo['records_per_s']:.0%}, mean ± sd of {int(eos['rounds'])} rounds)"]
+    if rates is not None:
+        comparison = rules.Comparison.of(rates.loc[rates["mode"] == "exactly-once", "records_per_s"].tolist(),
+                                         rates.loc[rates["mode"] == "at-least-once", "records_per_s"].tolist())
+        parts[0] += (": the intervals overlap, so the difference is within this machine's run-to-run noise"
+                     if comparison.overlap else ": the intervals do not overlap")
     p50, p99 = f"{hop} p50 (ms)", f"{hop} p99 (ms)"
     if p50 in table.columns and not math.isnan(eos[p50]) and not math.isnan(alo[p50]):
         parts.append(f"the {hop} hop took {eos[p50]:.0f} ms at p50 and {eos[p99]:.0f} ms at p99, against "
                      f"{alo[p50]:.0f} and {alo[p99]:.0f} ms")
-    return "Measured in this build: " + "; ".join(parts) + "."
+    return "; ".join(parts)
 
 
 def exactly_once_verdict(tidy_rows: pd.DataFrame) -> str:

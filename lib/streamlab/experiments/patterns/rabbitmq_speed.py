@@ -47,6 +47,7 @@ import pandas as pd
 
 from ...bench.run import run_bench
 from ...bench.workload import Workload, workload_from_dict
+from ...measure import rules
 from ...measure.results import bundle_dir, write_json, write_table
 from ...transport.rabbitmq.management import mgmt_get
 
@@ -542,8 +543,23 @@ def large_reads_phrase(results: pd.DataFrame) -> str:
             f"({large['consume_vs_pika']:.2f}×): {verdict_} the plain driver here.")
 
 
-def verdict(table: pd.DataFrame) -> str:
-    """One sentence for the prose: how many of the figures meet their target."""
+#: What a pika ÷ PerfTest session must meet before its ratios are judged against their targets: each run
+#: measured ≥ 5 s (10 of its 0.5-s ticks), and ≥ 3 interleaved rounds (issue 30: the ratio moved
+#: 0.72× … 1.32× between single-round sessions on one machine).
+RUN_RULES = rules.RunRules(min_seconds=5.0, min_records=1000, tick_s=0.5)
+
+
+def validity(config: SpeedConfig, run_rules: rules.RunRules = RUN_RULES) -> rules.Validity:
+    """The rules a session of ``config`` breaks before it runs: its measured seconds and its rounds."""
+    checked = rules.Validity().extend(run_rules.failures(config.duration_s, run_rules.min_records))
+    rounds = [1.0] * config.repeat
+    return checked.add(rules.Comparison.of(rounds, rounds).failure())
+
+
+def verdict(table: pd.DataFrame, config: SpeedConfig | None = None) -> str:
+    """How many of the figures meet their target; "no conclusion: <rule>" for a session that does not qualify."""
+    if config is not None and not (checked := validity(config)).ok:
+        return checked.verdict("")
     judged = table[table["met"].notna()]
     met = int(judged["met"].astype(bool).sum())
     return f"{met} of {len(judged)} figures meet their target"
@@ -553,11 +569,14 @@ def phrases(result: SpeedResult) -> dict[str, str]:
     """The sentences chapter 03 quotes (glued), each true of this run: the verdict, and what a profile left out."""
     table = result.table
     missed = table[table["met"].notna() & ~table["met"].fillna(True).astype(bool)]
-    out = {"verdict": verdict(table) + "."}
-    out["missed"] = ("Missed here: " + "; ".join(f"{f} at {s} ({r:.2f}×, target {t})" for f, s, r, t in
-                                             zip(missed["figure"], missed["setting"], missed["ratio"],
-                                                 missed["target"])) + "."
-                     if not missed.empty else "No figure misses its target in this run.")
+    out = {"verdict": verdict(table, result.config) + "."}
+    if not validity(result.config).ok:
+        out["missed"] = ""                  # a session that does not qualify names no miss either
+    else:
+        out["missed"] = ("Missed here: " + "; ".join(f"{f} at {s} ({r:.2f}×, target {t})" for f, s, r, t in
+                                                 zip(missed["figure"], missed["setting"], missed["ratio"],
+                                                     missed["target"])) + "."
+                         if not missed.empty else "No figure misses its target in this run.")
     out["queue_types"] = ("" if result.config.queue_types else
                           "The queue-type comparison is not measured in this profile (the full book runs it).")
     out["app"] = (" ".join(filter(None, (hop_phrase(table), shadow_phrase(result.app)))) if result.config.app else
@@ -575,11 +594,12 @@ def quick_config(**changes: Any) -> SpeedConfig:
 
 
 def config_for(profile: str) -> SpeedConfig:
-    """`quick` (CI) or `full` (the published book: everything, one round, sized to keep the full book near 30 min;
-    `streamlab bench rabbitmq-speed --repeat 2` measures two interleaved rounds)."""
-    return quick_config() if profile == "quick" else SpeedConfig(warmup_s=1.0, duration_s=5.0)
+    """`quick` (CI: one short round, so its verdict is "no conclusion") or `full` (the published book: everything,
+    three interleaved rounds of 5-s runs, the least `validity` accepts)."""
+    return quick_config() if profile == "quick" else SpeedConfig(warmup_s=1.0, duration_s=5.0, repeat=3)
 
 
 __all__ = ["SpeedConfig", "SpeedResult", "run_all", "throughput", "latency_sweep", "queue_types", "app_hops",
     "speed_table", "queue_type_table", "large_reads_table", "large_reads", "profile_run", "half_of_slower_max",
-    "NodeMemory", "verdict", "quick_config", "config_for", "phrases", "SPEED_COLUMNS", "TARGETS"]
+    "NodeMemory", "verdict", "validity", "RUN_RULES", "quick_config", "config_for", "phrases", "SPEED_COLUMNS",
+    "TARGETS"]
