@@ -63,3 +63,10 @@ def test_the_cost_table_and_verdict_read_both_modes():
     assert table.loc["exactly-once", "processor → sink p99 (ms)"] == 120.0
     verdict = exactly_once.cost_verdict(table)
     assert "800 records/s against 1,000" in verdict and "(80%)" in verdict and "60 ms at p50" in verdict
+
+
+def test_no_records_in_the_timed_rounds_is_no_rate_not_nan_percent():
+    rates = pd.DataFrame({"mode": ["at-least-once", "exactly-once"], "round": [0, 0],
+                          "records_per_s": [0.0, 0.0], "cpu_us_per_record": [1.0, 1.2]})
+    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, pd.DataFrame()))
+    assert "not measured" in verdict and "nan" not in verdict

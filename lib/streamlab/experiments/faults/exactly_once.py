@@ -68,6 +68,9 @@ def cost_verdict(table: pd.DataFrame, hop: str = "processor → sink") -> str:
     if not set(MODES) <= set(table.index):
         return "The cost of transactions was not measured in this build."
     alo, eos = table.loc["at-least-once"], table.loc["exactly-once"]
+    if not float(alo["records/s"]) > 0 or math.isnan(float(eos["records/s"])):  # a book once read "0 / 0 (nan %)"
+        return ("The cost of transactions was not measured in this build: the timed rounds processed no records "
+                "at least once, so there is no rate to compare with.")
     parts = [f"in transactions the processor handled {eos['records/s']:,.0f} records/s against "
              f"{alo['records/s']:,.0f} at least once ({eos['records/s'] / alo['records/s']:.0%})"]
     p50, p99 = f"{hop} p50 (ms)", f"{hop} p99 (ms)"
