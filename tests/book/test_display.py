@@ -151,3 +151,12 @@ def test_every_dataframe_a_kernel_shows_uses_the_book_display() -> None:
 
 def test_outside_a_kernel_nothing_is_registered() -> None:
     assert display.use_book_tables() is False
+
+
+def test_show_table_saves_what_it_shows_and_links_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame({"image": ["app", "base"], "size_mb": [310.4, 120.0]}).set_index("image")
+    shown = display.show_table(frame, tmp_path, "images.csv", "The images")
+    assert pd.read_csv(tmp_path / "images.csv").columns.tolist() == ["image", "size_mb"]
+    caption = _soup(shown._repr_html_()).caption
+    assert caption.a["href"] == "images.csv" and _cells(shown._repr_html_())[0] == ["app", "310"]

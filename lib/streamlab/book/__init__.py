@@ -10,8 +10,8 @@ importing this package inside a kernel makes it the HTML of every DataFrame, as 
 """
 
 from .chapter_api import data_links, executed_summary, results_dir, save_table
-from .display import table, use_book_tables
+from .display import show_table, table, use_book_tables
 
 use_book_tables()
 
-__all__ = ["data_links", "executed_summary", "results_dir", "save_table", "table", "use_book_tables"]
+__all__ = ["data_links", "executed_summary", "results_dir", "save_table", "show_table", "table", "use_book_tables"]

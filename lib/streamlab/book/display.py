@@ -192,6 +192,20 @@ def table(frame: pd.DataFrame, caption: str = "", *, missing: str = MISSING_REAS
     return Table(frame, caption, missing, empty, dict(units or {}), dict(formats or {}), link)
 
 
+def show_table(frame: pd.DataFrame, folder: Any, name: str, caption: str = "", **options: Any) -> Table:
+    """Save ``frame`` as the CSV ``name`` in ``folder`` and show it, the file linked from its caption.
+
+    For a table the prose talks about: `save_table` alone puts only a "Data:" link on the page, and a
+    chapter once referred to "the first table" of a section that showed five links and no table.
+    The CSV holds what the page shows (a meaningful index as its first columns).
+    """
+    from pathlib import Path
+
+    path = Path(folder) / name
+    tidy(frame).to_csv(path, index=False)
+    return table(frame, caption, data=path, **options)
+
+
 _MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
 

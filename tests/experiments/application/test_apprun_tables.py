@@ -70,6 +70,7 @@ def test_service_options_name_every_service_or_all():
     assert options.loc["--broker", "services"] == "all"
     assert options.loc["--broker", "environment"] == "STREAMLAB_BROKER"
     assert not options["default"].str.contains(str(REPO_ROOT), regex=False).any()
+    assert "None" not in set(options["default"])  # no default is missing, shown as "–" by the book
 
 
 def test_client_settings_are_the_transports_own_dicts():
