@@ -36,8 +36,11 @@ MISSING_REASON = "– marks a value this run did not produce or that does not ap
 #: The sentence a table with no rows becomes when a chapter gives no reason.
 EMPTY_REASON = "the run produced no rows for this table"
 
-#: A cell of text longer than this wraps in a column of its own width (CSS class ``sl-wrap``).
+#: A cell of text longer than this wraps in a column of its own width (CSS class ``sl-wrap``); one longer
+#: than PROSE_TEXT is a sentence or more and gets a wider column (``sl-prose``), so it does not become a
+#: tower of two-word lines.
 LONG_TEXT = 40
+PROSE_TEXT = 120
 
 _UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_mb_per_s", " (MB/s)"),
@@ -235,8 +238,9 @@ def table_html(frame: pd.DataFrame, caption: str = "", *, missing: str = MISSING
             numeric = bool(present) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present)
         decimals = decimals_for(values) if numeric else 0
         texts = [format_value(v, decimals, formats.get(str(column))) for v in values]
-        long = not numeric and any(len(t) > LONG_TEXT for t in texts)
-        classes = " ".join(c for c in ("sl-num" if numeric else "", "sl-wrap" if long else "") if c)
+        longest = 0 if numeric else max((len(t) for t in texts), default=0)
+        size = "sl-wrap sl-prose" if longest > PROSE_TEXT else "sl-wrap" if longest > LONG_TEXT else ""
+        classes = " ".join(c for c in ("sl-num" if numeric else "", size) if c)
         columns.append((texts, classes))
         name = header(column, units.get(str(column)))
         head.append(f'<th scope="col"{_class(classes)}>{html.escape(name)}</th>')
