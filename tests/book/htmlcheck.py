@@ -70,7 +70,8 @@ class Problem:
     """One reason a page is not fit to publish."""
 
     # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
-    # | missing-value | not-measured | empty-table | cut-cell | stderr-output | client-log | too-wide | small-svg-text
+    # | missing-value | not-measured | empty-table | too-many-columns | cut-cell | stderr-output | client-log
+    # | too-wide | small-svg-text
     kind: str
     detail: str
 
@@ -134,7 +135,7 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     problems += remote_resources(soup, page, site_root)
     problems += inline_svg_problems(soup)
     problems += link_problems(soup, page, site_root)
-    problems += broken_output(soup)
+    problems += broken_output(soup, appendix="appendix" in page.stem.lower())
     if soup.select_one("article h1, main h1, h1") is None:
         problems.append(Problem("no-title", "the page has no <h1>"))
     return problems
@@ -330,6 +331,10 @@ CLIENT_LOG = re.compile(
     r"|^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?:pika|aio_pika|aiormq|kafka|confluent_kafka|paho)\b",
     re.MULTILINE,
 )
+#: The most columns a table in the main text may have (issue 32): a wider one is pivoted, split, or moved to
+#: an appendix page (a page whose name says "appendix").
+MAX_COLUMNS = 8
+
 #: Smallest text an SVG figure may show, in CSS px as displayed (the body text is 16 px; chart labels 12).
 MIN_SVG_TEXT_PX = 8.0
 
@@ -353,8 +358,8 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def broken_output(soup: BeautifulSoup) -> list[Problem]:
-    """Everything of issue 32's broken-output list that the DOM alone shows."""
+def broken_output(soup: BeautifulSoup, appendix: bool = False) -> list[Problem]:
+    """Everything of issue 32's broken-output list that the DOM alone shows; ``appendix`` allows wide tables."""
     problems: list[Problem] = []
     article = _prose_and_outputs(soup)
     for table in article.find_all("table"):
@@ -362,6 +367,10 @@ def broken_output(soup: BeautifulSoup) -> list[Problem]:
         name = _short(caption.get_text(" ", strip=True), 60) if caption else _short(table.get_text(" ", strip=True), 60)
         if not [td for td in table.find_all("td") if td.find_parent("thead") is None]:
             problems.append(Problem("empty-table", f"a table with a header and no rows: {name}"))
+        columns = max((sum(int(c.get("colspan", 1) or 1) for c in row.find_all(["td", "th"]))
+                       for row in table.find_all("tr")), default=0)
+        if columns > MAX_COLUMNS and not appendix:
+            problems.append(Problem("too-many-columns", f"{columns} columns (at most {MAX_COLUMNS}): {name}"))
         for cell in table.find_all(["td", "th"]):
             text = cell.get_text(" ", strip=True)
             if MISSING_CELL.match(text):

@@ -274,3 +274,18 @@ def test_small_svg_text_fails_as_displayed(site: Path) -> None:
               '<text x="1" y="20" font-size="{}">label</text></svg></div>')
     assert _measured(site, inline.format(5)) == {"small-svg-text"}
     assert _measured(site, inline.format(12)) == set()
+
+
+def _wide_table(columns: int) -> str:
+    head = "".join(f"<th>c{i}</th>" for i in range(columns))
+    row = "".join(f"<td>{i}</td>" for i in range(columns))
+    return f'<div class="cell_output"><table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table></div>'
+
+
+def test_a_table_of_more_than_eight_columns_fails_in_the_main_text_not_in_an_appendix(site: Path) -> None:
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1))
+    assert kinds(dom, page, site) == {"too-many-columns"}
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS))
+    assert kinds(dom, page, site) == set()
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1), name="appendix-patterns.html")
+    assert kinds(dom, page, site) == set()
