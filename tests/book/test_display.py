@@ -160,3 +160,8 @@ def test_show_table_saves_what_it_shows_and_links_it(tmp_path: Path, monkeypatch
     assert pd.read_csv(tmp_path / "images.csv").columns.tolist() == ["image", "size_mb"]
     caption = _soup(shown._repr_html_()).caption
     assert caption.a["href"] == "images.csv" and _cells(shown._repr_html_())[0] == ["app", "310"]
+
+
+def test_identifiers_are_written_without_separators() -> None:
+    frame = pd.DataFrame({"node": [1], "port": [6022], "pid": [16223], "end_offset": [12045], "records": [12045]})
+    assert _cells(display.table_html(frame)) == [["1", "6022", "16223", "12045", "12,045"]]

@@ -114,8 +114,21 @@ def decimals_for(values: pd.Series) -> int:
     return max(2, min(6, 1 - math.floor(math.log10(typical))))  # two significant digits
 
 
-def format_value(value: Any, decimals: int = 2, spec: str | None = None) -> str:
-    """One cell as text: "–" when missing, yes/no, integers with separators, floats to ``decimals``."""
+#: Words of a column name that make its whole numbers identifiers, written without separators
+#: (port 6022, pid 16223, offset 1042, not "6,022").
+_ID_WORDS = frozenset({"port", "pid", "id", "offset", "offsets", "partition", "node", "epoch", "broker", "seq",
+                       "year", "voter", "leader", "replica", "replicas", "run", "round"})
+
+
+def is_identifier(column: Any) -> bool:
+    """True when a column's whole numbers name things rather than count them (see ``_ID_WORDS``)."""
+    words = re.split(r"[^a-z0-9]+", str(column).lower())
+    return any(word in _ID_WORDS for word in words)
+
+
+def format_value(value: Any, decimals: int = 2, spec: str | None = None, separators: bool = True) -> str:
+    """One cell as text: "–" when missing, yes/no, integers with separators (unless ``separators`` is off,
+    for identifiers), floats to ``decimals``."""
     if is_missing(value):
         return MISSING
     if spec is not None:
@@ -123,7 +136,7 @@ def format_value(value: Any, decimals: int = 2, spec: str | None = None) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
+        return f"{int(value):,}" if separators else str(int(value))
     if isinstance(value, numbers.Real):
         number = float(value)
         if math.isinf(number):
@@ -237,7 +250,8 @@ def table_html(frame: pd.DataFrame, caption: str = "", *, missing: str = MISSING
             present = [v for v in values if not is_missing(v)]
             numeric = bool(present) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present)
         decimals = decimals_for(values) if numeric else 0
-        texts = [format_value(v, decimals, formats.get(str(column))) for v in values]
+        separators = not is_identifier(column)
+        texts = [format_value(v, decimals, formats.get(str(column)), separators) for v in values]
         longest = 0 if numeric else max((len(t) for t in texts), default=0)
         size = "sl-wrap sl-prose" if longest > PROSE_TEXT else "sl-wrap" if longest > LONG_TEXT else ""
         classes = " ".join(c for c in ("sl-num" if numeric else "", size) if c)
