@@ -165,3 +165,10 @@ def test_show_table_saves_what_it_shows_and_links_it(tmp_path: Path, monkeypatch
 def test_identifiers_are_written_without_separators() -> None:
     frame = pd.DataFrame({"node": [1], "port": [6022], "pid": [16223], "end_offset": [12045], "records": [12045]})
     assert _cells(display.table_html(frame)) == [["1", "6022", "16223", "12045", "12,045"]]
+
+
+def test_a_transposed_table_of_mixed_measures_keeps_each_numbers_precision() -> None:
+    frame = pd.DataFrame({"implementation": ["hand", "streams"], "windows": [120, 118], "restore_s": [3.456, 0.25],
+                          "relaunched": [True, False]}).set_index("implementation").T
+    assert _cells(display.table_html(frame)) == [["windows", "120", "118"], ["restore (s)", "3.46", "0.25"],
+                                                 ["relaunched", "yes", "no"]]

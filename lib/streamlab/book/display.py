@@ -161,6 +161,10 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     if positional:
         shown = shown.reset_index(drop=True)
     else:
+        if index.nlevels == 1 and index.name is None and not pd.api.types.is_numeric_dtype(index.dtype):
+            # an unnamed index of labels, as a transposed table has (its former column names): read as headers
+            shown.index = pd.Index([header(label) if isinstance(label, str) else label for label in index])
+            index = shown.index
         names = [name if name is not None else "" for name in index.names]
         if len(names) == 1 and names[0] == "" and "" in shown.columns:
             names = [" "]
@@ -251,7 +255,9 @@ def table_html(frame: pd.DataFrame, caption: str = "", *, missing: str = MISSING
             numeric = bool(present) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present)
         decimals = decimals_for(values) if numeric else 0
         separators = not is_identifier(column)
-        texts = [format_value(v, decimals, formats.get(str(column)), separators) for v in values]
+        # a column of mixed kinds (a transposed table: one row per measure) gets each number's own precision
+        texts = [format_value(v, decimals if numeric else _own_decimals(v), formats.get(str(column)), separators)
+                 for v in values]
         longest = 0 if numeric else max((len(t) for t in texts), default=0)
         size = "sl-wrap sl-prose" if longest > PROSE_TEXT else "sl-wrap" if longest > LONG_TEXT else ""
         classes = " ".join(c for c in ("sl-num" if numeric else "", size) if c)
@@ -270,6 +276,13 @@ def table_html(frame: pd.DataFrame, caption: str = "", *, missing: str = MISSING
     caption_tag = f"<caption>{caption_html.strip()}</caption>" if caption_html.strip() else ""
     return (f'<div class="sl-table-wrap"><table class="sl-table dataframe">{caption_tag}'
             f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _own_decimals(value: Any) -> int:
+    """The decimals of a lone number (a cell in a column of mixed kinds)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | numbers.Integral):
+        return decimals_for(pd.Series([value]))
+    return 0
 
 
 def _class(classes: str) -> str:
