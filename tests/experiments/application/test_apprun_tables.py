@@ -145,3 +145,19 @@ def test_lag_and_usage_helpers():
                          index=["health-processor", "kafka broker 1", sampler.RunSampler.MACHINE])
     services, brokers = sampler.split_usage(usage)
     assert list(services.index) == ["health-processor"] and list(brokers.index) == ["kafka broker 1"]
+
+
+def test_detections_table_fits_a_page_and_leaves_missing_values_missing():
+    from streamlab.experiments.application import detections
+
+    scores = pd.DataFrame([
+        {"machine_id": "M1", "fault": "bearing", "start_s": 10.0, "detected_s": 14.0, "delay_s": 4.0, "lead_s": 20.0,
+         "false_alarms": 0, "outcome": "TP", "precision": 1.0, "recall": 1.0},
+        {"machine_id": "M2", "fault": None, "start_s": None, "detected_s": None, "delay_s": None, "lead_s": None,
+         "false_alarms": 2, "outcome": "FP", "precision": 0.0, "recall": None},
+        {"machine_id": "M3", "fault": None, "start_s": None, "detected_s": None, "delay_s": None, "lead_s": None,
+         "false_alarms": 0, "outcome": "TN", "precision": None, "recall": None},
+    ])
+    table = detections.detections_table(scores)
+    assert list(table.index) == ["M1", "M2"] and len(table.columns) + 1 <= 8
+    assert pd.isna(table.loc["M2", "detected (s)"])
