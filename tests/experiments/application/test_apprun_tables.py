@@ -147,7 +147,7 @@ def test_lag_and_usage_helpers():
     assert list(services.index) == ["health-processor"] and list(brokers.index) == ["kafka broker 1"]
 
 
-def test_detections_table_fits_a_page_and_leaves_missing_values_missing():
+def test_detections_table_leaves_missing_values_missing():
     from streamlab.experiments.application import detections
 
     scores = pd.DataFrame([
@@ -159,5 +159,5 @@ def test_detections_table_fits_a_page_and_leaves_missing_values_missing():
          "false_alarms": 0, "outcome": "TN", "precision": None, "recall": None},
     ])
     table = detections.detections_table(scores)
-    assert list(table.index) == ["M1", "M2"] and len(table.columns) + 1 <= 8
-    assert pd.isna(table.loc["M2", "detected (s)"])
+    assert list(table.index) == ["M1", "M2"]
+    assert pd.isna(table.loc["M2", "detected (s)"])  # missing, not a dash string: the book's display says why
