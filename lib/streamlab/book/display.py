@@ -39,7 +39,7 @@ EMPTY_REASON = "the run produced no rows for this table"
 #: A cell of text longer than this wraps in a column of its own width (CSS class ``sl-wrap``); one longer
 #: than PROSE_TEXT is a sentence or more and gets a wider column (``sl-prose``), so it does not become a
 #: tower of two-word lines.
-LONG_TEXT = 40
+LONG_TEXT = 24
 PROSE_TEXT = 120
 
 _UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
