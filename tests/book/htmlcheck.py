@@ -471,14 +471,19 @@ def measure_layout(page: Path, window: str = "1280,2000", timeout: float = 90) -
     html = html.replace("</body>", tag + "</body>", 1) if "</body>" in html else html + tag
     probe = page.with_name(f".measure-{page.name}")
     probe.write_text(html, encoding="utf-8")
+    node = None
     try:
-        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-            command = [*offline_prefix(), CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                       f"--window-size={window}", "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()]
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        for _attempt in range(2):  # a loaded machine may dump the DOM before the load event; once more then
+            with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+                command = [*offline_prefix(), CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                           f"--window-size={window}", "--virtual-time-budget=5000", "--dump-dom",
+                           probe.resolve().as_uri()]
+                proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+            node = BeautifulSoup(proc.stdout, "html.parser").find(id="streamlab-layout")
+            if node is not None:
+                break
     finally:
         probe.unlink(missing_ok=True)
-    node = BeautifulSoup(proc.stdout, "html.parser").find(id="streamlab-layout")
     if node is None:
         raise RuntimeError(f"the layout of {page} could not be measured (exit {proc.returncode}): {proc.stderr[-500:]}")
     data = json.loads(node.get_text())
