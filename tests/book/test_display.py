@@ -145,6 +145,8 @@ def test_every_dataframe_a_kernel_shows_uses_the_book_display() -> None:
         assert "sl-table" in bundle["text/html"] and "NaN" not in bundle["text/html"]
         styled, _ = shell.display_formatter.format(frame.style.set_caption("Styled"))
         assert "sl-table" in styled["text/html"] and "Styled" in styled["text/html"]
+        series, _ = shell.display_formatter.format(pd.Series({"a": 1.5}, name="seconds"))
+        assert "sl-table" in series["text/html"] and "dtype" not in series["text/html"]
     finally:
         InteractiveShell.clear_instance()
 

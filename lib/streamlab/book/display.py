@@ -295,7 +295,7 @@ def _styler_html(styler: Any) -> str:
 
 
 def use_book_tables() -> bool:
-    """Make :func:`table_html` the HTML of every DataFrame and Styler the running kernel displays.
+    """Make :func:`table_html` the HTML of every DataFrame, Series and Styler the running kernel displays.
 
     Called when ``streamlab.book`` is imported; outside IPython (the runner, tests) it does nothing and
     returns False.
@@ -309,5 +309,7 @@ def use_book_tables() -> bool:
         return False
     formatter = shell.display_formatter.formatters["text/html"]
     formatter.for_type(pd.DataFrame, lambda frame: table_html(frame))
+    # a Series otherwise prints as text with its "dtype: float64" line
+    formatter.for_type(pd.Series, lambda series: table_html(series.to_frame(series.name or "value")))
     formatter.for_type_by_name("pandas.io.formats.style", "Styler", _styler_html)
     return True
