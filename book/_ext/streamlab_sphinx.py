@@ -6,10 +6,15 @@ configuration scripts twice to every page; the second
 console (and in the headless-browser test). Dropping exact duplicate
 ``<script>`` entries before a page is rendered removes it without touching the
 theme.
+
+Figures are numbered per chapter ("Figure 4.2" is the second figure of chapter 04, as the chapter files are
+named), not through the whole book: Sphinx numbers them per section only in a numbered TOC, which would put
+its own numbers (1, 2, …) before the chapters' "00 ·" … "06 ·" titles.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -43,6 +48,28 @@ def drop_duplicate_scripts(
     context["script_files"] = unique
 
 
+#: A chapter's document name and its number: book/chapters/04-profiling -> 4.
+CHAPTER = re.compile(r"(?:^|/)chapters/(\d+)-")
+
+
+def number_figures_by_chapter(app: Sphinx, env: Any) -> list[str]:
+    """Renumber each chapter's figures (and tables, code blocks) as (chapter, 1), (chapter, 2), … in page order.
+
+    Runs after Sphinx's own numbering (the toctree collector, on the same event); ``numref`` and the
+    captions both read these numbers, so "Figure 4.2" in the text is the figure captioned "Figure 4.2".
+    """
+    for docname, by_type in env.toc_fignumbers.items():
+        match = CHAPTER.search(docname)
+        if not match:
+            continue
+        chapter = int(match.group(1))
+        for numbers in by_type.values():
+            for index, ident in enumerate(sorted(numbers, key=lambda i: numbers[i]), start=1):
+                numbers[ident] = (chapter, index)
+    return []
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("env-get-updated", number_figures_by_chapter, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

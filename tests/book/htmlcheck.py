@@ -4,7 +4,13 @@ A page fails when it shows an error output cell, an image whose file is not
 in the build (or is remote: the book must work offline), anything else it would
 fetch from the network (a script, stylesheet, font or frame, or a ``url()`` in
 its CSS), a figure with nothing drawn in it, a local link to a file that does
-not exist, or an uncaught JavaScript error. The checks read the DOM that
+not exist, or an uncaught JavaScript error; and (issue 32) when it shows broken
+output a reader sees as unfinished: a NaN/None cell or "nan" in the text, "not
+measured yet", a table with a header and no rows, a cell cut with "…", a stderr
+block or a client library's log line, a table or chart wider than the article
+column at 1280 px that does not scroll in a box of its own, or SVG text smaller
+than ``MIN_SVG_TEXT_PX`` as displayed. The widths and sizes are measured by a
+script run in the page by Chromium (`measure_layout`), not read from the source. The checks read the DOM that
 headless Chromium produced after running the page's scripts, so they see the
 page as displayed, not only the HTML Sphinx wrote; Chromium runs with no
 network at all (a network namespace of its own, where the system allows one),
@@ -17,6 +23,8 @@ HTML and on a deliberately broken myst-nb build.
 from __future__ import annotations
 
 import functools
+import json
+import math
 import re
 import shutil
 import subprocess
@@ -24,6 +32,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bs4 import BeautifulSoup
@@ -61,6 +70,8 @@ class Problem:
     """One reason a page is not fit to publish."""
 
     # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
+    # | missing-value | not-measured | empty-table | too-many-columns | cut-cell | stderr-output | client-log
+    # | too-wide | small-svg-text
     kind: str
     detail: str
 
@@ -124,6 +135,7 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     problems += remote_resources(soup, page, site_root)
     problems += inline_svg_problems(soup)
     problems += link_problems(soup, page, site_root)
+    problems += broken_output(soup, appendix="appendix" in page.stem.lower())
     if soup.select_one("article h1, main h1, h1") is None:
         problems.append(Problem("no-title", "the page has no <h1>"))
     return problems
@@ -301,3 +313,255 @@ def _svg_size(root: ET.Element) -> tuple[float, float]:
             width = width if width is not None else float(box[2])
             height = height if height is not None else float(box[3])
     return width or 0.0, height or 0.0
+
+
+# --------------------------------------------------------------------------- broken output (issue 32)
+
+#: How pandas and Python spell a missing value; a cell showing one of these was never meant for a reader.
+MISSING_CELL = re.compile(r"^(?:nan|NaN|None|NaT|<NA>|null|-?inf)$")
+#: "nan" inside a sentence ("fenced … nan s later", "(nan %)").
+NAN_IN_TEXT = re.compile(r"(?<![\w.-])(?:nan|NaN)(?![\w-])")
+NOT_MEASURED = re.compile(r"not measured yet", re.IGNORECASE)
+#: Log lines of the client libraries: librdkafka through Python logging ("SESSTMOUT [x#consumer-17] [thrd:main]")
+#: or its own stderr format ("%4|1701...|GETPID|rdkafka#consumer-1|"), log4j's "[2024-01-01 12:00:00,123] WARN",
+#: and Python logging's default "WARNING:pika...".
+CLIENT_LOG = re.compile(
+    r"\[thrd:|%\d\|\d+\.\d+\|[A-Z_]+\||#(?:consumer|producer|admin)-\d+\]"
+    r"|^\s*\[\d{4}-\d\d-\d\d[ T][\d:,.]+\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
+    r"|^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):(?:pika|aio_pika|aiormq|kafka|confluent_kafka|paho)\b",
+    re.MULTILINE,
+)
+#: The most columns a table in the main text may have (issue 32): a wider one is pivoted, split, or moved to
+#: an appendix page (a page whose name says "appendix").
+MAX_COLUMNS = 8
+
+#: Smallest text an SVG figure may show, in CSS px as displayed (the body text is 16 px; chart labels 12).
+MIN_SVG_TEXT_PX = 8.0
+
+
+def _content(soup: BeautifulSoup) -> Any:
+    """The page's article (the theme's navigation and sidebars left out)."""
+    return soup.select_one("article.bd-article") or soup.select_one("main") or soup.body or soup
+
+
+def _prose_and_outputs(soup: BeautifulSoup) -> BeautifulSoup:
+    """A copy of the article without code a reader reads as code (cell inputs, literals, code blocks)."""
+    copy = BeautifulSoup(str(_content(soup)), "html.parser")
+    for node in copy.select(".cell_input, script, style, code, div.highlight"):
+        if node.find_parent(class_="cell_output") is None:
+            node.decompose()
+    return copy
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def broken_output(soup: BeautifulSoup, appendix: bool = False) -> list[Problem]:
+    """Everything of issue 32's broken-output list that the DOM alone shows; ``appendix`` allows wide tables."""
+    problems: list[Problem] = []
+    article = _prose_and_outputs(soup)
+    for table in article.find_all("table"):
+        caption = table.find("caption")
+        name = _short(caption.get_text(" ", strip=True), 60) if caption else _short(table.get_text(" ", strip=True), 60)
+        if not [td for td in table.find_all("td") if td.find_parent("thead") is None]:
+            problems.append(Problem("empty-table", f"a table with a header and no rows: {name}"))
+        columns = max((sum(int(c.get("colspan", 1) or 1) for c in row.find_all(["td", "th"]))
+                       for row in table.find_all("tr")), default=0)
+        if columns > MAX_COLUMNS and not appendix:
+            problems.append(Problem("too-many-columns", f"{columns} columns (at most {MAX_COLUMNS}): {name}"))
+        for cell in table.find_all(["td", "th"]):
+            text = cell.get_text(" ", strip=True)
+            if MISSING_CELL.match(text):
+                problems.append(Problem("missing-value", f"a cell shows {text!r} in table {name}"))
+            elif len(text) > 1 and text.endswith(("…", "...")):
+                problems.append(Problem("cut-cell", f"{_short(text, 80)!r} in table {name}"))
+    for block in article.select(".cell_output .output.stderr, .cell_output .stderr"):
+        problems.append(Problem("stderr-output", _short(block.get_text(" ", strip=True)) or "an empty stderr block"))
+    for output in article.select(".cell_output"):
+        for line in output.get_text("\n").splitlines():
+            if CLIENT_LOG.search(line):
+                problems.append(Problem("client-log", _short(line)))
+    for node in article.find_all(string=True):
+        text = str(node)
+        if NOT_MEASURED.search(text):
+            problems.append(Problem("not-measured", _short(text)))
+        if NAN_IN_TEXT.search(text) and not MISSING_CELL.match(text.strip()):
+            problems.append(Problem("missing-value", f"'nan' in the text: {_short(text)}"))
+    return problems
+
+
+#: Run in the page by Chromium after it loaded: the article's content width, every table, image and figure
+#: that reaches past it without a scrolling box of its own between them, each image's shown and natural
+#: width, and the smallest text of each inline SVG as displayed. Written into the DOM as JSON, which
+#: --dump-dom returns.
+_MEASURE_JS = r"""
+(function () {
+  function run() {
+    var article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+    var style = getComputedStyle(article), box = article.getBoundingClientRect();
+    var left = box.left + parseFloat(style.paddingLeft || 0), right = box.right - parseFloat(style.paddingRight || 0);
+    var out = {column: Math.round(right - left), wide: [], images: [], svg_text: []};
+    function scrolls(el) {
+      for (var node = el.parentElement; node && node !== article; node = node.parentElement) {
+        var ox = getComputedStyle(node).overflowX;
+        if ((ox === 'auto' || ox === 'scroll') && node.getBoundingClientRect().right <= right + 1) { return true; }
+      }
+      var own = getComputedStyle(el).overflowX;
+      return (own === 'auto' || own === 'scroll') && el.getBoundingClientRect().right <= right + 1;
+    }
+    function name(el) {
+      var tag = el.tagName.toLowerCase();
+      if (tag === 'img') { return 'image ' + el.getAttribute('src'); }
+      var caption = el.querySelector('caption, title');
+      var text = (caption ? caption.textContent : el.textContent).replace(/\s+/g, ' ').trim();
+      return tag + ' "' + text.slice(0, 60) + '"';
+    }
+    var figures = article.querySelectorAll('table, img, svg');
+    for (var i = 0; i < figures.length; i++) {
+      var el = figures[i];
+      var icon = el.parentElement.closest('svg') || !el.closest('.cell_output, figure');
+      if (el.tagName.toLowerCase() === 'svg' && icon) { continue; }
+      var r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > right + 1 && !scrolls(el)) {
+        out.wide.push({what: name(el), width: Math.round(r.width), room: Math.round(right - r.left)});
+      }
+      if (el.tagName.toLowerCase() === 'img') {
+        out.images.push({src: el.getAttribute('src'), shown: r.width, natural: el.naturalWidth});
+      }
+      if (el.tagName.toLowerCase() === 'svg') {
+        var texts = el.querySelectorAll('text'), smallest = null;
+        for (var j = 0; j < texts.length; j++) {
+          if (!texts[j].textContent.trim()) { continue; }
+          var m = texts[j].getScreenCTM(), scale = m ? Math.sqrt(m.a * m.a + m.b * m.b) : 1;
+          var px = parseFloat(getComputedStyle(texts[j]).fontSize) * scale;
+          if (smallest === null || px < smallest) { smallest = px; }
+        }
+        if (smallest !== null) { out.svg_text.push({what: name(el), px: smallest}); }
+      }
+    }
+    var pre = document.createElement('pre');
+    pre.id = 'streamlab-layout';
+    pre.textContent = JSON.stringify(out);
+    document.body.appendChild(pre);
+  }
+  if (document.readyState === 'complete') { run(); } else { window.addEventListener('load', run); }
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the measuring script saw of one page at one window size."""
+
+    column: float
+    wide: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+    svg_text: list[dict[str, Any]]
+
+
+def measure_layout(page: Path, window: str = "1280,2000", timeout: float = 90) -> Layout:
+    """Load ``page`` in headless Chromium at ``window`` with the measuring script added, and read its result.
+
+    The script goes into a copy of the page beside it (so every relative link still resolves), removed after.
+    """
+    html = page.read_text(encoding="utf-8")
+    tag = f"<script>{_MEASURE_JS}</script>"
+    html = html.replace("</body>", tag + "</body>", 1) if "</body>" in html else html + tag
+    probe = page.with_name(f".measure-{page.name}")
+    probe.write_text(html, encoding="utf-8")
+    node = None
+    try:
+        for _attempt in range(2):  # a loaded machine may dump the DOM before the load event; once more then
+            with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+                command = [*offline_prefix(), CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                           f"--window-size={window}", "--virtual-time-budget=5000", "--dump-dom",
+                           probe.resolve().as_uri()]
+                proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+            node = BeautifulSoup(proc.stdout, "html.parser").find(id="streamlab-layout")
+            if node is not None:
+                break
+    finally:
+        probe.unlink(missing_ok=True)
+    if node is None:
+        raise RuntimeError(f"the layout of {page} could not be measured (exit {proc.returncode}): {proc.stderr[-500:]}")
+    data = json.loads(node.get_text())
+    return Layout(float(data["column"]), data["wide"], data["images"], data["svg_text"])
+
+
+def layout_problems(layout: Layout, page: Path, site_root: Path, min_px: float = MIN_SVG_TEXT_PX) -> list[Problem]:
+    """Figures and tables wider than the column, and SVG text (inline or in an SVG image) below ``min_px``."""
+    problems = [Problem("too-wide", f"{w['what']}: {w['width']} px in a column with {w['room']} px left")
+                for w in layout.wide]
+    for image in layout.images:
+        src = str(image.get("src") or "")
+        target = resolve_local(src, page, site_root) if src else None
+        if target is None or target.suffix.lower() != ".svg" or not target.is_file() or not image.get("shown"):
+            continue
+        smallest = svg_smallest_text(target.read_text(encoding="utf-8", errors="replace"), float(image["shown"]))
+        if smallest is not None and smallest < min_px:
+            problems.append(Problem("small-svg-text", f"{src}: text {smallest:.1f} px as shown (minimum {min_px:g})"))
+    for inline in layout.svg_text:
+        if float(inline["px"]) < min_px:
+            problems.append(Problem("small-svg-text", f"{inline['what']}: text {float(inline['px']):.1f} px as shown"))
+    return problems
+
+
+_FONT_SIZE = re.compile(r"font-size\s*:\s*([0-9.]+)(px|pt)?")
+_FONT_SHORTHAND = re.compile(r"(?:^|;)\s*font\s*:[^;]*?([0-9.]+)(px|pt)")
+_SCALE = re.compile(r"scale\(\s*([-0-9.e]+)(?:[\s,]+([-0-9.e]+))?\s*\)")
+_MATRIX = re.compile(r"matrix\(\s*([-0-9.e]+)[\s,]+([-0-9.e]+)")
+
+
+def svg_smallest_text(svg_text: str, shown_width: float) -> float | None:
+    """The smallest font size of the SVG's text in CSS px when the SVG is drawn ``shown_width`` px wide.
+
+    Font sizes come from ``font-size`` attributes or styles (inherited from groups), times the ``scale()``
+    of the enclosing groups, times the ratio of the shown width to the SVG's own width (its viewBox, else
+    its width attribute): graphviz's call graphs are scaled this way, not by their font size.
+    """
+    try:
+        root = ET.fromstring(svg_text)
+    except ET.ParseError:
+        return None
+    box = (root.get("viewBox") or "").replace(",", " ").split()
+    own = float(box[2]) if len(box) == 4 else _svg_size(root)[0]
+    if not own:
+        return None
+    ratio = shown_width / own
+    sizes: list[float] = []
+
+    def walk(element: ET.Element, size: float, scale: float) -> None:
+        size = _font_size(element) or size
+        scale *= _transform_scale(element.get("transform") or "")
+        if _tag(element) == "text" and "".join(element.itertext()).strip():
+            sizes.append(size * scale * ratio)
+        for child in element:
+            walk(child, size, scale)
+
+    walk(root, 16.0, 1.0)
+    return min(sizes) if sizes else None
+
+
+def _font_size(element: ET.Element) -> float | None:
+    def px(value: str, unit: str | None) -> float:
+        return float(value) * (4 / 3 if unit == "pt" else 1)
+
+    attribute = element.get("font-size")
+    if attribute:
+        match = re.match(r"\s*([0-9.]+)\s*(px|pt)?", attribute)
+        if match:
+            return px(match.group(1), match.group(2))
+    style = element.get("style") or ""
+    match = _FONT_SIZE.search(style) or _FONT_SHORTHAND.search(style)
+    return px(match.group(1), match.group(2)) if match else None
+
+
+def _transform_scale(transform: str) -> float:
+    scale = 1.0
+    for match in _SCALE.finditer(transform):
+        scale *= abs(float(match.group(1)))
+    for match in _MATRIX.finditer(transform):
+        scale *= math.hypot(float(match.group(1)), float(match.group(2)))
+    return scale

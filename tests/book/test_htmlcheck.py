@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import subprocess
 from pathlib import Path
 
@@ -143,3 +144,148 @@ def test_uncaught_javascript_errors_are_reported() -> None:
     ]
     problems = htmlcheck.js_errors(console)
     assert len(problems) == 1 and "Identifier 'X'" in problems[0].detail
+
+
+# --------------------------------------------------------------------------- broken output (issue 32)
+
+_CLEAN_TABLE = ('<div class="cell_output"><div class="sl-table-wrap"><table class="sl-table"><caption>Rates. '
+                '– : not run in the quick profile.</caption><thead><tr><th>client</th><th>rate</th></tr></thead>'
+                '<tbody><tr><td>pika</td><td>1,200</td></tr><tr><td>aio_pika</td><td>–</td></tr></tbody>'
+                '</table></div></div>')
+
+
+def test_a_clean_table_and_prose_pass(site: Path) -> None:
+    prose = "<p>The run measured 1,200 messages/s; the nanny process and <code>float('nan')</code> are fine.</p>"
+    dom, page = _page(site, prose + _CLEAN_TABLE)
+    assert htmlcheck.check_dom(dom, page, site) == []
+
+
+@pytest.mark.parametrize("cell", ["NaN", "nan", "None", "NaT", "<NA>"])
+def test_a_missing_value_cell_fails(site: Path, cell: str) -> None:
+    dom, page = _page(site, _CLEAN_TABLE.replace("<td>–</td>", f"<td>{html.escape(cell)}</td>"))
+    assert kinds(dom, page, site) == {"missing-value"}
+
+
+@pytest.mark.parametrize("text", ["the broker was fenced 0.3 s after the kill and unfenced nan s later",
+                                  "0.0 / 0.0 records/s (nan %)"])
+def test_nan_in_a_sentence_fails(site: Path, text: str) -> None:
+    dom, page = _page(site, f"<p>{text}</p>")
+    assert kinds(dom, page, site) == {"missing-value"}
+
+
+@pytest.mark.parametrize("text", ["Not measured yet: .", "The lag was not measured yet in this profile."])
+def test_not_measured_fails(site: Path, text: str) -> None:
+    dom, page = _page(site, f"<div class='admonition'><p>{text}</p></div>")
+    assert kinds(dom, page, site) == {"not-measured"}
+
+
+def test_a_header_only_table_fails(site: Path) -> None:
+    body = '<table><thead><tr><th>queue</th><th>type</th></tr></thead><tbody></tbody></table>'
+    dom, page = _page(site, f'<div class="cell_output">{body}</div>')
+    assert kinds(dom, page, site) == {"empty-table"}
+
+
+@pytest.mark.parametrize("cell", ["the consumer group rebalanced because the sess…", "lib/streamlab/experim..."])
+def test_a_cell_cut_with_an_ellipsis_fails(site: Path, cell: str) -> None:
+    dom, page = _page(site, _CLEAN_TABLE.replace("<td>pika</td>", f"<td>{cell}</td>"))
+    assert kinds(dom, page, site) == {"cut-cell"}
+
+
+def test_a_stderr_block_fails(site: Path) -> None:
+    body = ('<div class="cell_output docutils container"><div class="output stderr highlight-myst-ansi notranslate">'
+            '<div class="highlight"><pre>Traceback-free warning: something went to stderr</pre></div></div></div>')
+    dom, page = _page(site, body)
+    assert kinds(dom, page, site) == {"stderr-output"}
+
+
+@pytest.mark.parametrize("line", [
+    "SESSTMOUT [tour-consumer#consumer-17] [thrd:main]: Consumer group session timed out",
+    "%4|1701990000.123|GETPID|rdkafka#consumer-1| [thrd:main]: Failed to get PID",
+    "[2026-12-07 22:00:01,123] WARN [Broker id=1] something (kafka.server.ReplicaManager)",
+    "WARNING:pika.adapters.utils.io_services_utils:Socket closed when connection was open",
+])
+def test_a_client_log_line_in_an_output_fails(site: Path, line: str) -> None:
+    body = (f'<div class="cell_output"><div class="output stream highlight-myst-ansi"><pre>{html.escape(line)}</pre>'
+            '</div></div>')
+    dom, page = _page(site, body)
+    assert kinds(dom, page, site) == {"client-log"}
+
+
+def test_a_log_line_quoted_in_prose_is_not_an_output(site: Path) -> None:
+    quote = "<blockquote><p>SESSTMOUT [tour-consumer#consumer-17] [thrd:main]: timed out</p></blockquote>"
+    dom, page = _page(site, quote)
+    assert kinds(dom, page, site) == set()
+
+
+def _graph_svg(width_pt: float, box_width: float, font: float) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_pt}pt" height="100pt" '
+            f'viewBox="0 0 {box_width} 100"><g transform="scale(1 1) rotate(0) translate(4 96)">'
+            f'<text font-size="{font}">node</text><ellipse rx="2" ry="2"/></g></svg>')
+
+
+def test_svg_text_size_is_the_font_times_the_shown_scale() -> None:
+    assert htmlcheck.svg_smallest_text(_graph_svg(3000, 3000, 14), shown_width=750) == pytest.approx(3.5)
+    assert htmlcheck.svg_smallest_text(_graph_svg(600, 600, 14), shown_width=600) == pytest.approx(14)
+    styled = ('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50">'
+              '<g style="font: 10px sans"><text>x</text></g></svg>')
+    assert htmlcheck.svg_smallest_text(styled, shown_width=50) == pytest.approx(5)
+
+
+# --------------------------------------------------------------------------- measured in Chromium
+
+needs_chromium = pytest.mark.skipif(not Path(htmlcheck.CHROMIUM).exists(), reason="needs Debian's chromium")
+
+_ARTICLE = ('<html><head><style>body {{ margin: 0; }} article {{ width: 600px; padding: 0 20px; }}'
+            '.scroll {{ overflow-x: auto; }} td {{ white-space: nowrap; }}</style></head>'
+            '<body><article class="bd-article"><h1>T</h1>{}</article></body></html>')
+
+
+def _measured(site: Path, body: str) -> set[str]:
+    page = site / "measured.html"
+    page.write_text(_ARTICLE.format(body), encoding="utf-8")
+    layout = htmlcheck.measure_layout(page)
+    assert layout.column == 600
+    return {p.kind for p in htmlcheck.layout_problems(layout, page, site)}
+
+
+_WIDE_ROW = "<table><tbody><tr>" + "<td>a long measured value</td>" * 12 + "</tr></tbody></table>"
+
+
+@needs_chromium
+def test_a_table_wider_than_the_column_fails_and_one_that_scrolls_in_its_box_passes(site: Path) -> None:
+    assert _measured(site, f'<div class="cell_output">{_WIDE_ROW}</div>') == {"too-wide"}
+    assert _measured(site, f'<div class="cell_output"><div class="scroll">{_WIDE_ROW}</div></div>') == set()
+
+
+@needs_chromium
+def test_a_chart_wider_than_the_column_fails(site: Path) -> None:
+    (site / "_images/wide.svg").write_text(_graph_svg(900, 900, 14).replace("pt", "px"), encoding="utf-8")
+    body = '<div class="cell_output"><img src="_images/wide.svg" style="max-width: none"></div>'
+    assert _measured(site, body) == {"too-wide"}
+    assert _measured(site, body.replace("max-width: none", "max-width: 100%")) == set()
+
+
+@needs_chromium
+def test_small_svg_text_fails_as_displayed(site: Path) -> None:
+    (site / "_images/graph.svg").write_text(_graph_svg(3000, 3000, 14), encoding="utf-8")
+    assert _measured(site, '<div class="cell_output"><img src="_images/graph.svg" style="max-width: 100%"></div>') \
+        == {"small-svg-text"}
+    inline = ('<div class="cell_output"><svg xmlns="http://www.w3.org/2000/svg" width="200" height="50">'
+              '<text x="1" y="20" font-size="{}">label</text></svg></div>')
+    assert _measured(site, inline.format(5)) == {"small-svg-text"}
+    assert _measured(site, inline.format(12)) == set()
+
+
+def _wide_table(columns: int) -> str:
+    head = "".join(f"<th>c{i}</th>" for i in range(columns))
+    row = "".join(f"<td>{i}</td>" for i in range(columns))
+    return f'<div class="cell_output"><table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table></div>'
+
+
+def test_a_table_of_more_than_eight_columns_fails_in_the_main_text_not_in_an_appendix(site: Path) -> None:
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1))
+    assert kinds(dom, page, site) == {"too-many-columns"}
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS))
+    assert kinds(dom, page, site) == set()
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1), name="appendix-patterns.html")
+    assert kinds(dom, page, site) == set()

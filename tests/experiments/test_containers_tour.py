@@ -60,7 +60,9 @@ def test_reaction_verdict_reads_the_timeline():
     ])
     verdict = ct.reaction_verdict(timeline, nodes=3)
     assert verdict == {"noticed_s": 7.0, "whole_again_s": 6.0, "served_throughout": True,
-                       "served_phrase": "kept serving with 2 brokers"}
+                       "served_phrase": "kept serving with 2 brokers",
+                       "noticed_phrase": "The controller fenced the dead broker 7 s later",
+                       "whole_phrase": "6 s after that restart all 3 brokers were registered again"}
 
 
 def test_reaction_verdict_when_the_cluster_never_noticed():
@@ -69,6 +71,8 @@ def test_reaction_verdict_when_the_cluster_never_noticed():
     verdict = ct.reaction_verdict(timeline, nodes=3)
     assert math.isnan(verdict["noticed_s"])
     assert verdict["served_phrase"].startswith("did not keep serving")
+    assert "nan" not in verdict["noticed_phrase"] + verdict["whole_phrase"]
+    assert verdict["whole_phrase"] == "the timeline ended before all 3 brokers were registered again"
 
 
 @pytest.mark.parametrize("text, seconds", [("20s", 20.0), ("2m", 120.0), ("45", 45.0), ("1.5m", 90.0)])

@@ -5,6 +5,7 @@ Kept apart from the runner so a chapter's first cell imports nothing of papermil
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,7 +29,41 @@ def results_dir(output_dir: str | os.PathLike[str], chapter: str) -> Path:
         except RunnerError:
             folder = Path.cwd() / "data" / "runs" / chapter
     folder.mkdir(parents=True, exist_ok=True)
+    if _in_kernel():
+        route_logs(folder / CLIENT_LOG)
     return folder
+
+
+#: The file beside a chapter's results that takes the log lines of the client libraries.
+CLIENT_LOG = "client-libraries.log"
+
+
+def route_logs(path: Path) -> logging.Handler:
+    """Send every log record (librdkafka's lines through confluent-kafka's ``logger``, kafka-python's,
+    pika's, ours) to ``path`` instead of the cell's stderr.
+
+    Without a handler Python's last-resort handler prints WARNING lines to stderr, and a kernel shows
+    stderr on the page: chapter 00 showed librdkafka's ``SESSTMOUT``/``GETPID`` lines between its
+    tables. A chapter that wants a log line on its page quotes it. Called by `results_dir` in a kernel;
+    one handler per file however often it is called.
+    """
+    root = logging.getLogger()
+    target = str(Path(path).resolve())
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename == target:
+            return handler
+    handler = logging.FileHandler(target, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return handler
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - the book extra installs IPython
+        return False
+    return get_ipython() is not None
 
 
 def save_table(frame: Any, folder: Path, name: str) -> Any:

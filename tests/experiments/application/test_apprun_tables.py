@@ -70,6 +70,7 @@ def test_service_options_name_every_service_or_all():
     assert options.loc["--broker", "services"] == "all"
     assert options.loc["--broker", "environment"] == "STREAMLAB_BROKER"
     assert not options["default"].str.contains(str(REPO_ROOT), regex=False).any()
+    assert "None" not in set(options["default"])  # no default is missing, shown as "–" by the book
 
 
 def test_client_settings_are_the_transports_own_dicts():
@@ -144,3 +145,19 @@ def test_lag_and_usage_helpers():
                          index=["health-processor", "kafka broker 1", sampler.RunSampler.MACHINE])
     services, brokers = sampler.split_usage(usage)
     assert list(services.index) == ["health-processor"] and list(brokers.index) == ["kafka broker 1"]
+
+
+def test_detections_table_leaves_missing_values_missing():
+    from streamlab.experiments.application import detections
+
+    scores = pd.DataFrame([
+        {"machine_id": "M1", "fault": "bearing", "start_s": 10.0, "detected_s": 14.0, "delay_s": 4.0, "lead_s": 20.0,
+         "false_alarms": 0, "outcome": "TP", "precision": 1.0, "recall": 1.0},
+        {"machine_id": "M2", "fault": None, "start_s": None, "detected_s": None, "delay_s": None, "lead_s": None,
+         "false_alarms": 2, "outcome": "FP", "precision": 0.0, "recall": None},
+        {"machine_id": "M3", "fault": None, "start_s": None, "detected_s": None, "delay_s": None, "lead_s": None,
+         "false_alarms": 0, "outcome": "TN", "precision": None, "recall": None},
+    ])
+    table = detections.detections_table(scores)
+    assert list(table.index) == ["M1", "M2"]
+    assert pd.isna(table.loc["M2", "detected (s)"])  # missing, not a dash string: the book's display says why

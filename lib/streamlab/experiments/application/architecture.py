@@ -194,8 +194,9 @@ def service_options(repo_root: Path | None = None) -> pd.DataFrame:
     for svc in all_services:
         for param in command_params(_main_of(svc.module)):
             key = param.opts[0]
-            default = str(param.default)
-            if repo_root is not None:
+            # no default stays missing (the book shows "–" and says why), not the word "None"
+            default = None if param.default is None else str(param.default)
+            if repo_root is not None and default is not None:
                 default = default.replace(str(repo_root), "<repo>")
             entry = rows.setdefault(key, {"option": key, "environment": param.envvar or "", "default": default,
                                           "meaning": param.help, "services": []})

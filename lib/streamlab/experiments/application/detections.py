@@ -127,13 +127,14 @@ def false_alarms(timeline: pd.DataFrame) -> pd.DataFrame:
 
 
 def detections_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """`score_detections` for reading: machines that are not quiet healthy ones, missing values as a dash."""
+    """`score_detections` for reading: machines that are not quiet healthy ones. A value that does not apply
+    (no fault, not detected) stays missing: the book shows it as "–" and says why."""
     shown = scores[scores["outcome"] != "TN"].set_index("machine_id")
     columns = ["fault", "start_s", "detected_s", "delay_s", "lead_s", "false_alarms", "outcome"]
     columns += [c for c in ("precision", "recall") if c in shown]
     return shown[columns].rename(columns={
         "start_s": "onset (s)", "detected_s": "detected (s)", "delay_s": "delay (s)", "lead_s": "lead (s)",
-        "false_alarms": "false alarms"}).round(2).astype(object).where(lambda frame: frame.notna(), "—")
+        "false_alarms": "false alarms"}).round(2)
 
 
 def detected_during_ramp(scores: pd.DataFrame, truth: GroundTruth) -> int:

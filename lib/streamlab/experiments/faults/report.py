@@ -93,10 +93,10 @@ def skipped_phrase(skipped: Sequence[str]) -> str:
     return "Not measured in this build: " + "; ".join(skipped) + "."
 
 
-def not_measured_table(what: str, skipped: Sequence[str]) -> pd.DataFrame:
-    """What stands in for a figure whose scenarios did not run: the reasons, as a table."""
+def not_measured(what: str, skipped: Sequence[str]) -> str:
+    """The one sentence that stands in for a table whose scenarios did not run, with the reason."""
     reasons = list(skipped) or ["not selected in this profile (see book/profiles.yaml)"]
-    return pd.DataFrame({f"{what}: not measured yet": reasons})
+    return f"{what[:1].upper() + what[1:]} was not measured in this build: {'; '.join(reasons)}."
 
 
 def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:

@@ -304,3 +304,10 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (experiment, back end, variant), one column per metric."""
     return table.pivot_table(index=["experiment", "backend", "variant"], columns="metric", values="value",
                              sort=False)
+
+
+def per_experiment(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """`wide` split by experiment, each with only its own metrics: one table of the four patterns had
+    16 columns, most of them empty, because each experiment measures different things."""
+    return {str(experiment): wide(part).droplevel("experiment").dropna(axis="columns", how="all")
+            for experiment, part in table.groupby("experiment", sort=False)}
