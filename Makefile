@@ -108,8 +108,14 @@ test: setup lint ## Lint, then run the test suite; it starts the brokers it need
 test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -ra -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
-book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
-	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build)
+# A chapter executes only when its code, parameters or the library changed since its executed notebook was made
+# (streamlab/book/cache.py); when none has to, neither the images nor the brokers are needed: only the HTML is built.
+book: setup ## Execute the chapters whose inputs changed (FORCE=1: all; PROFILE=quick|full), build _build/html
+	@if [ -z "$(FORCE)" ] && $(PY) -m streamlab.book --profile $(PROFILE) --up-to-date; then \
+	  $(PY) -m streamlab.book --profile $(PROFILE) --build; \
+	else \
+	  $(MAKE) --no-print-directory images && { $(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build $(if $(FORCE),--force)); }; \
+	fi
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }
