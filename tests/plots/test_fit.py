@@ -19,7 +19,7 @@ def test_a_long_subtitle_becomes_lines_that_fit_the_chart() -> None:
 
 
 def test_each_part_of_a_composed_chart_is_fitted_to_its_own_width() -> None:
-    title = "A consumer group on 6 partitions: who owns what, member by member"
+    title = "A consumer group on 6 partitions: who owns what"
     spec = {"hconcat": [{"title": title, "width": 300}, {"title": title, "width": 640}], "title": title}
     fitted = fit.fit_titles(spec, 640)
     assert isinstance(fitted["hconcat"][0]["title"], list)  # 300 px: two lines
