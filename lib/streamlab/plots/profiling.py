@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from . import PALETTE, WIDTH, _title, series_scale
+from . import PALETTE, WIDTH, _title, machine_caption, series_scale
 
 
 def loop_time_distribution(times: pd.DataFrame, title: str = "Time per record through each service's loop",
@@ -55,7 +55,7 @@ def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None) -> alt.
     ``snakeviz`` command that explores the profile interactively.
     """
     if subtitle is None and frame.attrs.get("prof"):
-        subtitle = f"explore it: snakeviz {frame.attrs['prof']}"
+        subtitle = f"explore it: snakeviz {frame.attrs['prof']} · {machine_caption()}"
     data = frame.assign(label=icicle_labels(frame), pct=100 * frame["share"])
     base = alt.Chart(data)
     y = alt.Y("depth:O", title="call depth", axis=alt.Axis(labels=False, ticks=False))
@@ -65,7 +65,9 @@ def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None) -> alt.
         color=alt.Color("pct:Q", title="% of time", scale=alt.Scale(scheme="oranges")),
         tooltip=["function", "where", alt.Tooltip("pct:Q", format=".1f"), alt.Tooltip("seconds:Q", format=".3f")])
     text = base.transform_filter(alt.datum.label != "").mark_text(
-        align="left", dx=4, fontSize=ICICLE_FONT_PX, color="#1f2933").encode(x="start:Q", y=y, text="label:N")
+        align="left", dx=4, fontSize=ICICLE_FONT_PX).encode(
+        x="start:Q", y=y, text="label:N",
+        color=alt.condition(alt.datum.pct > 50, alt.value("white"), alt.value("#1f2933")))  # legible on dark blocks
     return alt.layer(rects, text, title=_title(title, subtitle)).properties(
         width=WIDTH, height=ICICLE_ROW_PX * (int(frame["depth"].max()) + 1))
 
