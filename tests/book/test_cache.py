@@ -271,3 +271,30 @@ def test_the_reader_of_the_other_executions_follows_them(tmp_path: Path) -> None
     assert _run(tmp_path) == 0
     assert _counts(layout) == {"01-a": 2, "05-reflection": 2}
     assert _run(tmp_path, "--up-to-date") == 0
+
+
+def test_the_reader_of_the_history_follows_the_commit_and_no_other_chapter_does(tmp_path: Path) -> None:
+    import subprocess
+
+    _book(tmp_path, ("01-a", "05-reflection"))
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)  # fmt: skip
+
+    def keys() -> dict[str, cache.RunKey]:
+        layout = Layout(tmp_path, tmp_path / "_build")
+        chapters = discover_chapters(tmp_path)
+        profiles = load_profiles(tmp_path / "book/profiles.yaml")
+        inputs = runner.Inputs(cache.library_digest(tmp_path), STACK, cache.head_commit(tmp_path))
+        return {ch.stem: runner.run_key(prepare_chapter(ch, layout, profiles, "quick", {}), layout, chapters, inputs)
+                for ch in chapters}  # fmt: skip
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    before = keys()
+    git("commit", "-q", "--allow-empty", "-m", "two")
+    after = keys()
+    assert after["01-a"] == before["01-a"]
+    assert after["05-reflection"].changed(before["05-reflection"]) == ["upstream"]

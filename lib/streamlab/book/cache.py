@@ -16,7 +16,8 @@ while the inputs of its execution are unchanged, and re-executed as soon as one 
   Java topology. A module one chapter does not import still counts: telling which modules a chapter
   reaches is harder to get right than a re-run is expensive.
 - ``upstream``: for a chapter that reads the other chapters' executed notebooks (the reflection's
-  table of what a rebuild costs), the records of those executions.
+  table of what a rebuild costs) and the repository's history (its churn and lessons), the records
+  of those executions and the commit checked out.
 
 The record (:class:`RunRecord`) is a small JSON file ``<stem>.run.json`` beside the executed notebook,
 written only after a successful execution, and removed before an execution starts: a failed,
@@ -186,9 +187,10 @@ def forget(layout: Layout, chapter: Chapter) -> None:
     record_path(layout, chapter).unlink(missing_ok=True)
 
 
-def upstream_digest(layout: Layout, chapters: Iterable[Chapter]) -> str:
-    """The records of the chapters another one reads, as they are now (missing ones count as missing)."""
-    parts = []
+def upstream_digest(layout: Layout, chapters: Iterable[Chapter], head: str = "") -> str:
+    """The records of the chapters another one reads, as they are now (missing ones count as missing), and
+    the ``head`` commit whose history it reads."""
+    parts = [head.encode()]
     for chapter in chapters:
         record = read_record(layout, chapter)
         parts.append(_json([chapter.stem, record.key.digest, record.executed_at] if record else [chapter.stem]))
@@ -210,6 +212,16 @@ def reusable(layout: Layout, chapter: Chapter, key: RunKey) -> tuple[bool, str]:
 
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def head_commit(root: Path) -> str:
+    """The full commit checked out at ``root``; empty outside git."""
+    try:
+        proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def commit_of(root: Path, paths: Sequence[str]) -> str:

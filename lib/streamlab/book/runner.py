@@ -144,7 +144,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 #: Chapters that read the other chapters' executed notebooks (the reflection's table of what a rebuild
-#: costs) execute after them, wherever the TOC lists them.
+#: costs) execute after them, wherever the TOC lists them; they also read the repository's history, so a
+#: new commit executes them again.
 EXECUTE_LAST = ("05-reflection",)
 
 
@@ -175,13 +176,14 @@ class Inputs:
 
     library: str  # cache.library_digest
     stack: Mapping[str, Any]  # cache.stack_facts
+    head: str = ""  # cache.head_commit: the history the readers tabulate
 
 
 def run_key(prepared: Prepared, layout: Layout, chapters: Sequence[Chapter], inputs: Inputs) -> cache.RunKey:
     """The inputs of a chapter's execution as they are now (a reader's include the others' records)."""
     upstream = ""
     if is_reader(prepared.chapter):
-        upstream = cache.upstream_digest(layout, [ch for ch in chapters if not is_reader(ch)])
+        upstream = cache.upstream_digest(layout, [ch for ch in chapters if not is_reader(ch)], inputs.head)
     return cache.RunKey(cache.code_digest(prepared.notebook), cache.parameters_digest(prepared.params, inputs.stack),
                         inputs.library, upstream)
 
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     prepared = {ch: prepare_chapter(ch, layout, profiles, args.profile, overrides if ch in selected else {})
                 for ch in chapters}  # fmt: skip
     check_overrides(overrides, {ch: p.declared for ch, p in prepared.items() if ch in selected})
-    inputs = Inputs(cache.library_digest(root), cache.stack_facts())
+    inputs = Inputs(cache.library_digest(root), cache.stack_facts(), cache.head_commit(root))
     stale = stale_chapters(layout, prepared, chapters, inputs)
     explicit = bool(args.chapters)
     must = selected if explicit or args.force else []
