@@ -109,12 +109,13 @@ test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -ra -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
 # A chapter executes only when its code, parameters or the library changed since its executed notebook was made
-# (streamlab/book/cache.py); when none has to, neither the images nor the brokers are needed: only the HTML is built.
+# (streamlab/book/cache.py); when none that needs the brokers has to, neither the images nor the brokers are
+# started: the chapters that run without them (the reflection) execute, and the HTML is built.
 book: setup ## Execute the chapters whose inputs changed (FORCE=1: all; PROFILE=quick|full), build _build/html
-	@if [ -z "$(FORCE)" ] && $(PY) -m streamlab.book --profile $(PROFILE) --up-to-date; then \
-	  $(PY) -m streamlab.book --profile $(PROFILE) --build; \
-	else \
+	@if [ -n "$(FORCE)" ] || $(PY) -m streamlab.book --profile $(PROFILE) --brokers-needed; then \
 	  $(MAKE) --no-print-directory images && { $(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build $(if $(FORCE),--force)); }; \
+	else \
+	  $(PY) -m streamlab.book --profile $(PROFILE) --build; \
 	fi
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full

@@ -298,3 +298,15 @@ def test_the_reader_of_the_history_follows_the_commit_and_no_other_chapter_does(
     after = keys()
     assert after["01-a"] == before["01-a"]
     assert after["05-reflection"].changed(before["05-reflection"]) == ["upstream"]
+
+
+def test_make_book_starts_brokers_only_for_a_chapter_that_needs_them(tmp_path: Path) -> None:
+    """The reflection runs without brokers: when only it has to execute, `make book` starts no stack."""
+    _book(tmp_path, ("01-a", "05-reflection"))
+    assert _run(tmp_path, "--brokers-needed") == 0  # nothing executed yet
+    assert _run(tmp_path) == 0
+    assert _run(tmp_path, "--brokers-needed") == 1
+    _write_chapter(tmp_path, "05-reflection", code="print('new code')")
+    assert _run(tmp_path, "--brokers-needed") == 1 and _run(tmp_path, "--up-to-date") == 1
+    _write_chapter(tmp_path, "01-a", code="print('new code')")
+    assert _run(tmp_path, "--brokers-needed") == 0

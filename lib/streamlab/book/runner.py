@@ -1,7 +1,7 @@
 """The book runner: execute the chapters with papermill into a mirror tree, then build the HTML.
 
     python -m streamlab.book [--profile quick|full] [--chapters 00,01] [--force | --up-to-date]
-                         [--param NAME=VALUE ...] [--cell-timeout 600]
+                         [--brokers-needed] [--param NAME=VALUE ...] [--cell-timeout 600]
                          [--build | --no-build] [--build-root _build]
 
 Why a mirror tree. Chapters are MyST Markdown notebooks (``book/chapters/*.md``)
@@ -34,8 +34,9 @@ parameters, the library code (a content hash per chapter, stored beside the
 executed notebook; see :mod:`.cache`). Otherwise the executed notebook and its
 results folder are reused, with edited prose merged in. ``--force`` executes
 every chapter; ``--up-to-date`` executes nothing and exits 0 when no chapter
-needs executing (1 otherwise), so ``make book`` starts no broker for a build
-that only needs the HTML. ``--chapters 01`` re-executes chapter 01 whatever its
+needs executing (1 otherwise); ``--brokers-needed`` exits 0 when a chapter that
+needs the brokers has to execute, so ``make book`` starts no stack for a build
+that needs only the HTML and the chapters that run without brokers. ``--chapters 01`` re-executes chapter 01 whatever its
 state; a build needs every chapter of the TOC, so chapters that have never been
 executed are executed too (with the same profile, announced before starting),
 and chapters whose inputs changed are flagged in the summary but kept.
@@ -133,6 +134,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="execute the chapters even where their executed notebook could be reused")
     parser.add_argument("--up-to-date", action="store_true",
                         help="execute nothing: exit 0 when no chapter needs executing for a build, else 1")
+    parser.add_argument("--brokers-needed", action="store_true",
+                        help="execute nothing: exit 0 when a chapter that needs the brokers has to execute, else 1")
     parser.add_argument("--build", action=argparse.BooleanOptionalAction, default=True,
                         help="build the HTML book after executing (default: --build)")  # fmt: skip
     parser.add_argument("--build-root", type=Path, default=None,
@@ -147,6 +150,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 #: costs) execute after them, wherever the TOC lists them; they also read the repository's history, so a
 #: new commit executes them again.
 EXECUTE_LAST = ("05-reflection",)
+#: Chapters that run without brokers (they read files and the git history): `make book` starts no stack
+#: when only these have to execute.
+WITHOUT_BROKERS = ("05-reflection",)
 
 
 def is_reader(chapter: Chapter) -> bool:
@@ -260,11 +266,13 @@ def run(args: argparse.Namespace) -> int:
     must = selected if explicit or args.force else []
     to_run = plan(layout, chapters, must, args.build, None if explicit else stale)
     reasons = {ch: stale.get(ch) or "the chapters it reads execute" for ch in to_run if ch not in must}
-    if args.up_to_date:
+    if args.up_to_date or args.brokers_needed:
         for ch in to_run:
             console.print(f"{ch.stem}: {reasons.get(ch, 'asked for')}")
         if not to_run:
             console.print(f"every chapter's executed notebook is up to date (profile {args.profile})")
+        if args.brokers_needed:
+            return EXIT_OK if any(ch.stem not in WITHOUT_BROKERS for ch in to_run) else EXIT_CHAPTER_FAILED
         return EXIT_OK if not to_run else EXIT_CHAPTER_FAILED
     if reasons:
         console.print(f"executing (profile {args.profile}): "
