@@ -36,10 +36,11 @@ results folder are reused, with edited prose merged in. ``--force`` executes
 every chapter; ``--up-to-date`` executes nothing and exits 0 when no chapter
 needs executing (1 otherwise); ``--brokers-needed`` exits 0 when a chapter that
 needs the brokers has to execute, so ``make book`` starts no stack for a build
-that needs only the HTML and the chapters that run without brokers. ``--chapters 01`` re-executes chapter 01 whatever its
-state; a build needs every chapter of the TOC, so chapters that have never been
-executed are executed too (with the same profile, announced before starting),
-and chapters whose inputs changed are flagged in the summary but kept.
+that needs only the HTML and the chapters that run without brokers.
+``--chapters 01`` re-executes chapter 01 whatever its state; a build needs
+every chapter of the TOC, so chapters that have never been executed are
+executed too (with the same profile, announced before starting), and chapters
+whose inputs changed are flagged in the summary but kept.
 
 Failures. The first failing cell stops the run: one line names the chapter,
 the source file and line of the cell, its first line and the error; the
