@@ -97,6 +97,16 @@ def _icicle() -> alt.TopLevelMixin:
     return profiling.icicle(frame, "Processor, unthrottled: where the time goes (icicle)")
 
 
+def _hop_latency() -> alt.TopLevelMixin:
+    hops = ["generator → broker", "broker → processor", "processor → sink", "end to end"]
+    values = np.random.default_rng(1).exponential(5, 100)
+    samples = pd.DataFrame([{"setting": setting, "hop": hop, "ms": float(v)}
+                            for setting in ("defaults", "low-latency settings") for hop in hops for v in values])
+    summary = pd.DataFrame({"setting": ["Kafka EndToEndLatency"] * 3, "metric": ["p50_ms", "p99_ms", "p999_ms"],
+                            "value": [2.0, 8.0, 20.0]})
+    return profiling.hop_latency(samples, summary)
+
+
 def _stage_rates() -> alt.TopLevelMixin:
     flow, order = _stage_flow()
     return application.stage_rates_chart(flow, order)
@@ -104,7 +114,8 @@ def _stage_rates() -> alt.TopLevelMixin:
 
 CHARTS = {"knee": _knee, "consumer lag": _lag, "latency over time": _latency_over_time,
           "stage latency": _stage_latency, "git churn": _churn, "scaling": _scaling,
-          "group scaling": _group_scaling, "icicle": _icicle, "stage rates": _stage_rates}  # fmt: skip
+          "group scaling": _group_scaling, "icicle": _icicle, "stage rates": _stage_rates,
+          "hop latency": _hop_latency}  # fmt: skip
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:

@@ -121,8 +121,10 @@ def hop_latency(samples: pd.DataFrame, summary: pd.DataFrame,
         x=x, y=alt.Y("ms:Q", title="ms (log)", scale=alt.Scale(type="log")),
         color=alt.Color("series:N", title=None, scale=series_scale(list(dict.fromkeys(data["series"])))),
         tooltip=["series", "hop", "percentile", alt.Tooltip("ms:Q", format=",.2f")])
-    return chart.properties(width=300, height=220).facet(
-        data=data, column=alt.Column("hop:N", title=None), title=_title(title, subtitle))
+    # Two panels a row: one row of four hops was 1,300 px wide, shrunk to the column with 7-px text.
+    return chart.properties(width=280, height=200).facet(
+        data=data, facet=alt.Facet("hop:N", title=None, sort=list(dict.fromkeys(data["hop"]))), columns=2,
+        title=_title(title, subtitle))
 
 
 def scoring_crossover(samples: pd.DataFrame, threshold: int,
