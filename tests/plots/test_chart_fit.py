@@ -107,6 +107,13 @@ def _hop_latency() -> alt.TopLevelMixin:
     return profiling.hop_latency(samples, summary)
 
 
+def _loop_times() -> alt.TopLevelMixin:
+    services = ["telemetry_generator", "health_processor", "health_parquet_sink"]
+    frame = pd.DataFrame([{"service": service, "run": run, "us_per_record": 10.0 ** (i + 1) * (1 + run / 10)}
+                          for i, service in enumerate(services) for run in range(5) for _ in range(4)])
+    return profiling.loop_time_distribution(frame)
+
+
 def _stage_rates() -> alt.TopLevelMixin:
     flow, order = _stage_flow()
     return application.stage_rates_chart(flow, order)
@@ -115,7 +122,7 @@ def _stage_rates() -> alt.TopLevelMixin:
 CHARTS = {"knee": _knee, "consumer lag": _lag, "latency over time": _latency_over_time,
           "stage latency": _stage_latency, "git churn": _churn, "scaling": _scaling,
           "group scaling": _group_scaling, "icicle": _icicle, "stage rates": _stage_rates,
-          "hop latency": _hop_latency}  # fmt: skip
+          "hop latency": _hop_latency, "loop times": _loop_times}  # fmt: skip
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:
