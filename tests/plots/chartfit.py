@@ -72,6 +72,12 @@ class Box:
         dy = min(self.y1, other.y1) - max(self.y0, other.y0)
         return dx * dy if dx > 0 and dy > 0 else 0.0
 
+    def runs_into(self, other: Box, min_gap: float) -> bool:
+        """Two tick labels on one line closer than ``min_gap`` px read as one number ("28,00030,000")."""
+        same_line = min(self.y1, other.y1) - max(self.y0, other.y0) > 0.5 * min(self.y1 - self.y0, other.y1 - other.y0)
+        gap = max(self.x0, other.x0) - min(self.x1, other.x1)
+        return same_line and -1.0 < gap < min_gap
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -106,7 +112,7 @@ def _strip_xml(svg: str) -> str:
     return re.sub(r"^<\?xml[^>]*>\s*", "", svg.strip())
 
 
-def text_problems(fig: Measured, tolerance: float = 1.0, min_overlap: float = 4.0) -> list[str]:
+def text_problems(fig: Measured, tolerance: float = 1.0, min_overlap: float = 4.0, min_gap: float = 2.0) -> list[str]:
     """What a reader would see wrong with the chart's text; empty when it all fits."""
     # Vega cuts titles, axis and legend labels at their `limit` with "…"; a text mark cut by its builder on
     # purpose (an icicle's name in a narrow block) is not a guide cut short.
@@ -120,4 +126,6 @@ def text_problems(fig: Measured, tolerance: float = 1.0, min_overlap: float = 4.
         for other in fig.texts[i + 1:]:
             if box.overlap(other) > min_overlap:
                 problems.append(f"overlapping: {box.text!r} and {other.text!r}")
+            elif box.runs_into(other, min_gap):
+                problems.append(f"run together: {box.text!r} and {other.text!r}")
     return problems

@@ -168,6 +168,24 @@ def test_the_checker_sees_what_went_wrong_in_the_book() -> None:
     assert any("overlapping: '28,000' and '28,500'" in p for p in found["crowded"])
 
 
+def test_tick_labels_that_touch_read_as_one_number_and_are_found() -> None:
+    def label(text: str, x0: float) -> chartfit.Box:
+        return chartfit.Box(text, "role-axis-label", x0, 100.0, x0 + 42.0, 114.0, 12.0)
+
+    touching = chartfit.Measured("ticks", 300, 200, [label("28,000", 10.0), label("30,000", 52.5)])
+    apart = chartfit.Measured("ticks", 300, 200, [label("28,000", 10.0), label("30,000", 60.0)])
+    assert chartfit.text_problems(touching) == ["run together: '28,000' and '30,000'"]
+    assert chartfit.text_problems(apart) == []
+
+
+def test_the_house_theme_keeps_dense_ticks_apart_on_a_narrow_chart() -> None:
+    """With the old axis settings (no label separation, 8 ticks, labels centred on the ends) this chart drew
+    '28,000' over '30,000' and over the y axis's '0.0'."""
+    frame = pd.DataFrame({"rate": np.linspace(28_000, 41_000, 14), "ms": np.linspace(1, 3, 14)})
+    narrow = plots.line_over_time(frame, "rate", "ms", title="Knee", subtitle="").properties(width=260)
+    assert chartfit.text_problems(chartfit.measure({"narrow": _svg(narrow)})["narrow"]) == []
+
+
 def test_the_house_renderer_wraps_a_long_subtitle_to_the_chart() -> None:
     """The same long subtitle, through the house renderer: wrapped, within the column's width."""
     frame = pd.DataFrame({"x": [28000.0, 30000.0], "y": [1.0, 2.0]})
