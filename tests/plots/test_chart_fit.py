@@ -114,6 +114,13 @@ def _loop_times() -> alt.TopLevelMixin:
     return profiling.loop_time_distribution(frame)
 
 
+def _vibration_window() -> alt.TopLevelMixin:
+    t = np.arange(256) * 1000 / 2048
+    axes = pd.DataFrame([{"t_ms": ms, "axis": axis, "accel": np.sin(ms / (3 + i))}
+                         for i, axis in enumerate("xyz") for ms in t])
+    return application.vibration_window_chart(axes, "M000")
+
+
 def _stage_rates() -> alt.TopLevelMixin:
     flow, order = _stage_flow()
     return application.stage_rates_chart(flow, order)
@@ -122,7 +129,7 @@ def _stage_rates() -> alt.TopLevelMixin:
 CHARTS = {"knee": _knee, "consumer lag": _lag, "latency over time": _latency_over_time,
           "stage latency": _stage_latency, "git churn": _churn, "scaling": _scaling,
           "group scaling": _group_scaling, "icicle": _icicle, "stage rates": _stage_rates,
-          "hop latency": _hop_latency, "loop times": _loop_times}  # fmt: skip
+          "hop latency": _hop_latency, "loop times": _loop_times, "vibration window": _vibration_window}  # fmt: skip
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:
