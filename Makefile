@@ -118,8 +118,15 @@ test: setup lint ## Lint, then run the test suite; it starts the brokers it need
 test-unit: setup ## Only the tests that need no broker
 	@$(PY) -m pytest -q -ra -m "not kafka and not rabbitmq and not cluster and not book and not mqtt and not podman" $(PYTEST_ARGS)
 
-book: setup images ## Build the images, start the stacks, execute every chapter (PROFILE=quick|full), build _build/html
-	@$(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build)
+# A chapter executes only when its code, parameters or the library changed since its executed notebook was made
+# (streamlab/book/cache.py); when none that needs the brokers has to, neither the images nor the brokers are
+# started: the chapters that run without them (the reflection) execute, and the HTML is built.
+book: setup ## Execute the chapters whose inputs changed (FORCE=1: all; PROFILE=quick|full), build _build/html
+	@if [ -n "$(FORCE)" ] || $(PY) -m streamlab.book --profile $(PROFILE) --brokers-needed; then \
+	  $(MAKE) --no-print-directory images && { $(call with_stack,$(PY) -m streamlab.book --profile $(PROFILE) --build $(if $(FORCE),--force)); }; \
+	else \
+	  $(PY) -m streamlab.book --profile $(PROFILE) --build; \
+	fi
 
 site: $(VENV_STAMP) ## Pack the built book (_build/html, executed notebooks, result files) into _build/streamlab-book.zip for offline reading
 	@$(PY) -m streamlab.book.site

@@ -18,7 +18,7 @@ def svg_of(chart: alt.TopLevelMixin) -> str:
 
 def test_import_enables_house_theme_and_svg_renderer() -> None:
     assert alt.theme.active == plots.THEME_NAME
-    assert alt.renderers.active == "svg"
+    assert alt.renderers.active == plots.RENDERER_NAME
 
 
 def test_line_over_time_draws_one_line_per_series() -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .layout import Chapter, Layout, RunnerError, display_path
+from . import cache
+from .layout import PROFILES_FILE, Chapter, Layout, RunnerError, display_path
 from .parameters import merge_parameters, restrict_to_declared
 
 if TYPE_CHECKING:  # heavy imports stay out of chapters that only need results_dir()
@@ -178,20 +179,26 @@ def kernel_log(layout: Layout, chapter: Chapter) -> Path:
 
 
 def execute_chapter(
-    prepared: Prepared, layout: Layout, cell_timeout: int, show_progress: bool
+    prepared: Prepared, layout: Layout, cell_timeout: int, show_progress: bool, key: cache.RunKey | None = None
 ) -> tuple[ChapterResult, Failure | None]:
-    """Execute one prepared chapter with papermill into its mirror path."""
+    """Execute one prepared chapter with papermill into its mirror path.
+
+    With a ``key``, a successful execution leaves its record beside the notebook (see :mod:`.cache`) and
+    its page says when it was executed; the old record goes before anything runs, so a failed or
+    interrupted execution is never reused.
+    """
     import papermill
     from traitlets.config import Config
 
     chapter = prepared.chapter
+    cache.forget(layout, chapter)
     kernel_log(layout, chapter).unlink(missing_ok=True)
     target = layout.executed(chapter)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Results belong to one execution: never let a table of an earlier run sit beside this one.
     shutil.rmtree(layout.results(chapter), ignore_errors=True)
     layout.results(chapter).mkdir(parents=True)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), cache.now_utc()
     failure = None
     try:
         papermill.execute_notebook(
@@ -212,19 +219,27 @@ def execute_chapter(
     except Exception as exc:  # noqa: BLE001 - papermill, nbclient and jupyter_client raise many kinds
         failure = describe_failure(chapter, layout, exc)
     seconds = time.perf_counter() - started
-    stamp_source(target, chapter, ok=failure is None)
+    record = None
+    if key is not None and failure is None:
+        commit = cache.commit_of(layout.root, [*cache.CODE_INPUTS, chapter.source.as_posix(), PROFILES_FILE.as_posix()])
+        record = cache.RunRecord(key, started_at, str(prepared.params["profile"]), commit, round(seconds, 1),
+                                 cache.markdown_digest(prepared.notebook))
+    stamp_source(target, chapter, ok=failure is None, record=record)
+    if record is not None:
+        cache.write_record(layout, chapter, record)
     cells = sum(1 for cell in prepared.notebook.cells if cell.cell_type == "code")
     status, note = ("failed", "see the error above") if failure else ("executed", "")
     return ChapterResult(chapter, status, str(prepared.params["profile"]), cells, seconds, note), failure
 
 
-def stamp_source(executed: Path, chapter: Chapter, ok: bool) -> None:
+def stamp_source(executed: Path, chapter: Chapter, ok: bool, record: cache.RunRecord | None = None) -> None:
     """Record the .md source and the outcome in the executed notebook's metadata.
 
     papermill stores the whole input notebook as ``input_path`` when given a
     notebook object; the source path is what a reader needs. The outcome lets
     a later build tell a finished chapter from one that failed or timed out
-    (papermill records no exception for a timeout).
+    (papermill records no exception for a timeout). With a ``record``, the
+    page gets its "executed at" line.
     """
     import nbformat
 
@@ -235,7 +250,28 @@ def stamp_source(executed: Path, chapter: Chapter, ok: bool) -> None:
     nb.metadata.papermill["output_path"] = chapter.source.with_suffix(".ipynb").as_posix()
     nb.metadata["streamlab"] = {"source": chapter.source.as_posix(), "status": "ok" if ok else "failed"}
     hide_injected_parameters(nb)
+    if record is not None:
+        cache.inject_executed_line(nb, record)
     nbformat.write(nb, executed)
+
+
+def reuse_chapter(prepared: Prepared, layout: Layout, record: cache.RunRecord) -> bool:
+    """Bring a reused executed notebook's prose up to date with its source; True when it had to change.
+
+    The code cells are those that ran (the caller checked the key), so only Markdown is merged in.
+    """
+    import nbformat
+
+    markdown = cache.markdown_digest(prepared.notebook)
+    if record.markdown == markdown:
+        return False
+    path = layout.executed(prepared.chapter)
+    nb = cache.merge_markdown(nbformat.read(path, as_version=4), prepared.notebook)
+    cache.inject_executed_line(nb, record)
+    nbformat.write(nb, path)
+    record.markdown = markdown
+    cache.write_record(layout, prepared.chapter, record)
+    return True
 
 
 def hide_injected_parameters(nb: Any) -> None:
@@ -310,16 +346,18 @@ def executed_profile(path: Path) -> tuple[str, float | None]:
     return str(meta.get("parameters", {}).get("profile", "?")), meta.get("duration")
 
 
-def kept_result(chapter: Chapter, layout: Layout) -> ChapterResult:
-    """A chapter not executed in this run, for the table: kept, stale (source newer) or failed earlier."""
+def kept_result(chapter: Chapter, layout: Layout, why_stale: str = "") -> ChapterResult:
+    """A chapter not executed in this run, for the table: kept (reused), stale (``why_stale``) or failed earlier."""
     executed = layout.executed(chapter)
     profile, seconds = executed_profile(executed)
     if not is_executed_ok(executed):
         return ChapterResult(chapter, "failed", profile, seconds=seconds, message="failed in an earlier run")
-    if (layout.root / chapter.source).stat().st_mtime > executed.stat().st_mtime:
-        message = f"source newer than its executed notebook: re-run with --chapters {chapter.key}"
+    if why_stale:
+        message = f"{why_stale} since its execution: re-run with --chapters {chapter.key}"
         return ChapterResult(chapter, "stale", profile, seconds=seconds, message=message)
-    return ChapterResult(chapter, "kept", profile, seconds=seconds)
+    record = cache.read_record(layout, chapter)
+    note = f"reused, executed {record.executed_at.replace('T', ' ')[:16]} UTC" if record else "reused"
+    return ChapterResult(chapter, "kept", profile, seconds=seconds, message=note)
 
 
 def check_kernel() -> None:

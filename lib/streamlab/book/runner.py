@@ -1,7 +1,7 @@
 """The book runner: execute the chapters with papermill into a mirror tree, then build the HTML.
 
-    python -m streamlab.book [--profile quick|full] [--chapters 00,01]
-                         [--param NAME=VALUE ...] [--cell-timeout 600]
+    python -m streamlab.book [--profile quick|full] [--chapters 00,01] [--force | --up-to-date]
+                         [--brokers-needed] [--param NAME=VALUE ...] [--cell-timeout 600]
                          [--build | --no-build] [--build-root _build]
 
 Why a mirror tree. Chapters are MyST Markdown notebooks (``book/chapters/*.md``)
@@ -28,11 +28,19 @@ gets ``output_dir = "<stem>_files"``, relative to that folder: tables it saves
 there sit next to the executed notebook, and the same relative path works as a
 link from the chapter's page.
 
-Running one chapter. ``--chapters 01`` re-executes only chapter 01. A build
-needs every chapter of the TOC; chapters that have never been executed are
+What runs. Without ``--chapters``, a chapter is executed only when the inputs of
+its execution changed since its executed notebook was made: its code cells, its
+parameters, the library code (a content hash per chapter, stored beside the
+executed notebook; see :mod:`.cache`). Otherwise the executed notebook and its
+results folder are reused, with edited prose merged in. ``--force`` executes
+every chapter; ``--up-to-date`` executes nothing and exits 0 when no chapter
+needs executing (1 otherwise); ``--brokers-needed`` exits 0 when a chapter that
+needs the brokers has to execute, so ``make book`` starts no stack for a build
+that needs only the HTML and the chapters that run without brokers.
+``--chapters 01`` re-executes chapter 01 whatever its state; a build needs
+every chapter of the TOC, so chapters that have never been executed are
 executed too (with the same profile, announced before starting), and chapters
-whose executed notebook is older than their source are flagged in the summary
-but kept.
+whose inputs changed are flagged in the summary but kept.
 
 Failures. The first failing cell stops the run: one line names the chapter,
 the source file and line of the cell, its first line and the error; the
@@ -48,10 +56,12 @@ import logging
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import cache
 from .build import build_html
 from .execute import (
     ChapterResult,
@@ -62,6 +72,7 @@ from .execute import (
     is_executed_ok,
     kept_result,
     prepare_chapter,
+    reuse_chapter,
 )
 from .layout import (
     PROFILES_FILE,
@@ -121,6 +132,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="override a parameter for the selected chapters (YAML value); repeatable")  # fmt: skip
     parser.add_argument("--cell-timeout", type=int, default=None,
                         help="seconds one cell may run (default: the profile's runner.cell_timeout_s, else 600)")
+    parser.add_argument("--force", action="store_true",
+                        help="execute the chapters even where their executed notebook could be reused")
+    parser.add_argument("--up-to-date", action="store_true",
+                        help="execute nothing: exit 0 when no chapter needs executing for a build, else 1")
+    parser.add_argument("--brokers-needed", action="store_true",
+                        help="execute nothing: exit 0 when a chapter that needs the brokers has to execute, else 1")
     parser.add_argument("--build", action=argparse.BooleanOptionalAction, default=True,
                         help="build the HTML book after executing (default: --build)")  # fmt: skip
     parser.add_argument("--build-root", type=Path, default=None,
@@ -132,22 +149,72 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 #: Chapters that read the other chapters' executed notebooks (the reflection's table of what a rebuild
-#: costs) execute after them, wherever the TOC lists them.
+#: costs) execute after them, wherever the TOC lists them; they also read the repository's history, so a
+#: new commit executes them again.
 EXECUTE_LAST = ("05-reflection",)
+#: Chapters that run without brokers (they read files and the git history): `make book` starts no stack
+#: when only these have to execute.
+WITHOUT_BROKERS = ("05-reflection",)
 
 
-def plan(layout: Layout, chapters: Sequence[Chapter], selected: Sequence[Chapter], build: bool) -> list[Chapter]:
+def is_reader(chapter: Chapter) -> bool:
+    return chapter.stem in EXECUTE_LAST
+
+
+def plan(layout: Layout, chapters: Sequence[Chapter], selected: Sequence[Chapter], build: bool,
+         stale: Mapping[Chapter, str] | None = None) -> list[Chapter]:
     """Chapters to execute: the selection, plus, for a build, those not successfully executed yet.
 
-    In TOC order, except that the EXECUTE_LAST chapters come after all others."""
-    todo = [ch for ch in chapters if ch in selected or (build and not is_executed_ok(layout.executed(ch)))]
-    return sorted(todo, key=lambda ch: ch.stem in EXECUTE_LAST)  # a stable sort keeps the TOC order
+    Given ``stale`` (the chapters whose inputs changed, see :func:`stale_chapters`), those execute too,
+    and so do the readers of the others' executions as soon as one of them executes. In TOC order,
+    except that the EXECUTE_LAST chapters come after all others."""
+    def needed(ch: Chapter) -> bool:
+        return (ch in selected or (stale is not None and ch in stale)
+                or (build and not is_executed_ok(layout.executed(ch))))
+
+    todo = [ch for ch in chapters if needed(ch)]
+    if stale is not None and any(not is_reader(ch) for ch in todo):
+        todo += [ch for ch in chapters if is_reader(ch) and ch not in todo]
+    return sorted(todo, key=is_reader)  # a stable sort keeps the TOC order
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every chapter's execution depends on alike, computed once per run."""
+
+    library: str  # cache.library_digest
+    stack: Mapping[str, Any]  # cache.stack_facts
+    head: str = ""  # cache.head_commit: the history the readers tabulate
+
+
+def run_key(prepared: Prepared, layout: Layout, chapters: Sequence[Chapter], inputs: Inputs) -> cache.RunKey:
+    """The inputs of a chapter's execution as they are now (a reader's include the others' records)."""
+    upstream = ""
+    if is_reader(prepared.chapter):
+        upstream = cache.upstream_digest(layout, [ch for ch in chapters if not is_reader(ch)], inputs.head)
+    return cache.RunKey(cache.code_digest(prepared.notebook), cache.parameters_digest(prepared.params, inputs.stack),
+                        inputs.library, upstream)
+
+
+def stale_chapters(layout: Layout, prepared: Mapping[Chapter, Prepared], chapters: Sequence[Chapter],
+                   inputs: Inputs) -> dict[Chapter, str]:
+    """Chapters whose executed notebook cannot be reused, with the reason."""
+    stale = {}
+    for chapter in chapters:
+        ok, why = cache.reusable(layout, chapter, run_key(prepared[chapter], layout, chapters, inputs))
+        if not ok:
+            stale[chapter] = why
+    return stale
 
 
 def execute_all(
-    prepared: Sequence[Prepared], layout: Layout, cell_timeout: int
+    prepared: Sequence[Prepared], layout: Layout, cell_timeout: int,
+    key_of: Callable[[Prepared], cache.RunKey] | None = None,
 ) -> tuple[dict[Chapter, ChapterResult], Failure | None]:
-    """Execute chapters in order with a progress bar; stop at the first failure."""
+    """Execute chapters in order with a progress bar; stop at the first failure.
+
+    ``key_of`` gives a chapter's run key just before it executes (a reader's depends on the records the
+    chapters before it just left)."""
     from tqdm import tqdm
 
     results: dict[Chapter, ChapterResult] = {}
@@ -156,7 +223,8 @@ def execute_all(
         if item.chapter.stem in EXECUTE_LAST:
             _record_history(layout, item, results)
         tqdm.write(f"▶ {item.chapter.stem} (profile {item.params['profile']})", file=sys.stderr)
-        result, failure = execute_chapter(item, layout, cell_timeout, show_progress)
+        key = key_of(item) if key_of else None
+        result, failure = execute_chapter(item, layout, cell_timeout, show_progress, key)
         results[item.chapter] = result
         if failure:
             return results, failure
@@ -191,6 +259,17 @@ def tqdm_write(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
+def reuse_all(layout: Layout, prepared: Sequence[Prepared]) -> list[Chapter]:
+    """Merge edited prose into the executed notebooks whose code cells are those that ran; the merged ones."""
+    merged = []
+    for item in prepared:
+        record = cache.read_record(layout, item.chapter)
+        if (record and layout.executed(item.chapter).is_file()
+                and record.key.code == cache.code_digest(item.notebook) and reuse_chapter(item, layout, record)):
+            merged.append(item.chapter)
+    return merged
+
+
 def run(args: argparse.Namespace) -> int:
     """The whole run; returns the process exit status."""
     from rich.console import Console
@@ -209,36 +288,52 @@ def run(args: argparse.Namespace) -> int:
         raise RunnerError(f"unknown profile {args.profile!r}; {PROFILES_FILE} has {', '.join(profiles)}")
     overrides = parse_overrides(args.param)
     check_kernel()
-    to_run = plan(layout, chapters, selected, args.build)
-    extra = [ch.key for ch in to_run if ch not in selected]
-    if extra:
-        console.print(
-            f"chapters {', '.join(extra)} have no successful execution yet; "
-            f"executing them too (profile {args.profile})"
-        )
-    prepared = [
-        prepare_chapter(ch, layout, profiles, args.profile, overrides if ch in selected else {}) for ch in to_run
-    ]
-    check_overrides(overrides, {p.chapter: p.declared for p in prepared if p.chapter in selected})
+    prepared = {ch: prepare_chapter(ch, layout, profiles, args.profile, overrides if ch in selected else {})
+                for ch in chapters}  # fmt: skip
+    check_overrides(overrides, {ch: p.declared for ch, p in prepared.items() if ch in selected})
+    inputs = Inputs(cache.library_digest(root), cache.stack_facts(), cache.head_commit(root))
+    stale = stale_chapters(layout, prepared, chapters, inputs)
+    explicit = bool(args.chapters)
+    must = selected if explicit or args.force else []
+    to_run = plan(layout, chapters, must, args.build, None if explicit else stale)
+    reasons = {ch: stale.get(ch) or "the chapters it reads execute" for ch in to_run if ch not in must}
+    if args.up_to_date or args.brokers_needed:
+        for ch in to_run:
+            console.print(f"{ch.stem}: {reasons.get(ch, 'asked for')}")
+        if not to_run:
+            console.print(f"every chapter's executed notebook is up to date (profile {args.profile})")
+        if args.brokers_needed:
+            return EXIT_OK if any(ch.stem not in WITHOUT_BROKERS for ch in to_run) else EXIT_CHAPTER_FAILED
+        return EXIT_OK if not to_run else EXIT_CHAPTER_FAILED
+    if reasons:
+        console.print(f"executing (profile {args.profile}): "
+                      + "; ".join(f"{ch.key} ({why})" for ch, why in reasons.items()))
     sync_mirror(layout, chapters)
 
-    results, failure = execute_all(prepared, layout, args.cell_timeout or cell_timeout_for(profiles, args.profile))
+    timeout = args.cell_timeout or cell_timeout_for(profiles, args.profile)
+    results, failure = execute_all([prepared[ch] for ch in to_run], layout, timeout,
+                                   lambda p: run_key(p, layout, chapters, inputs))
     if failure:
         if args.verbose and failure.traceback:
             console.print("\n".join(failure.traceback), markup=False)
         console.print(f"[bold red]✗[/] {escape(failure.line(layout))}", soft_wrap=True)
         console.print(timing_table(_with_kept(chapters, results, layout), None))
         return EXIT_CHAPTER_FAILED
+    merged = reuse_all(layout, [prepared[ch] for ch in chapters if ch not in results])
+    if merged:
+        console.print(f"prose merged into the executed notebooks of {', '.join(ch.key for ch in merged)}")
+    if explicit:  # what this run left behind: chapters whose inputs changed but were not asked for
+        stale = stale_chapters(layout, prepared, chapters, inputs)
 
     build_seconds = None
     if args.build:
         started = time.perf_counter()
         console.print("▶ building HTML with jupyter-book (warnings are errors)")
         if not build_html(layout, console):
-            console.print(timing_table(_with_kept(chapters, results, layout), None))
+            console.print(timing_table(_with_kept(chapters, results, layout, stale), None))
             return EXIT_BUILD_FAILED
         build_seconds = time.perf_counter() - started
-    console.print(timing_table(_with_kept(chapters, results, layout), build_seconds))
+    console.print(timing_table(_with_kept(chapters, results, layout, stale), build_seconds))
     console.print(f"executed notebooks: {display_path(layout.mirror)}")
     if args.build:
         console.print(f"HTML: {display_path(layout.html / 'index.html')}")
@@ -246,7 +341,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_kept(
-    chapters: Sequence[Chapter], results: Mapping[Chapter, ChapterResult], layout: Layout
+    chapters: Sequence[Chapter], results: Mapping[Chapter, ChapterResult], layout: Layout,
+    stale: Mapping[Chapter, str] | None = None,
 ) -> list[ChapterResult]:
     """Results in TOC order, with rows for chapters kept from earlier runs."""
     rows = []
@@ -254,7 +350,7 @@ def _with_kept(
         if chapter in results:
             rows.append(results[chapter])
         elif layout.executed(chapter).exists():
-            rows.append(kept_result(chapter, layout))
+            rows.append(kept_result(chapter, layout, (stale or {}).get(chapter, "")))
     return rows
 
 

@@ -30,12 +30,17 @@ import pandas as pd
 # which call plots.machine_facts() for the run-facts table and the charts' subtitle.
 from ..measure.machine import machine_facts
 from ..measure.machine import sample_cpu_load as sample_cpu_load
+from .fit import EM_REGULAR, fit_titles
 
 THEME_NAME = "streamlab"
 
-#: Fonts present on Debian (Liberation, DejaVu) first, so that vl-convert's text
-#: measurement and the browser's rendering agree; common fallbacks after.
-FONT = "Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif"
+#: DejaVu Sans first: vl-convert lays a chart out with the first of these fonts it finds, and the
+#: browser draws it with the first it has. On Debian (and in CI) that is DejaVu for both; with
+#: Liberation first, vl-convert and Chromium picked different fonts here (Liberation is not always
+#: installed), so labels measured for one were drawn wider in the other and ran into each other or
+#: out of the picture. Elsewhere the browser falls back to Arial or Helvetica, which are narrower
+#: than DejaVu: what fits in DejaVu fits there too.
+FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif"
 
 #: Okabe-Ito, a palette that stays distinguishable for colour-blind readers.
 PALETTE: tuple[str, ...] = (
@@ -60,6 +65,9 @@ SERIES_COLORS: dict[str, str] = {
 
 WIDTH = 640
 HEIGHT = 300
+#: The widest a whole figure (plot, axes, legend) may be: the book's column at a 1280-px window is about
+#: 800 px (book/_static), so a figure up to this width is shown at its own size and its text stays legible.
+MAX_FIGURE_WIDTH = 760
 BAR_WIDTH = 480  # bar charts: category labels take the rest
 _INK = "#1f2933"
 _INK_SOFT = "#52606d"
@@ -81,7 +89,9 @@ def theme() -> alt.theme.ThemeConfig:
         "tickColor": _DOMAIN,
         "gridColor": _GRID,
         "titlePadding": 8,
+        # Tick labels that would touch are dropped, not drawn edge to edge ("28,00030,000").
         "labelOverlap": True,
+        "labelSeparation": 6,
     }
     return {
         "config": {
@@ -102,7 +112,8 @@ def theme() -> alt.theme.ThemeConfig:
                 "subtitlePadding": 4,
             },
             "axis": axis,
-            "axisX": {"grid": False, "labelAngle": 0, "tickCount": 8},
+            # Fewer x ticks than Vega's default, and the outer labels kept inside the plot's width.
+            "axisX": {"grid": False, "labelAngle": 0, "tickCount": 6, "labelFlush": True},
             "axisY": {"grid": True, "domain": False, "ticks": False},
             "axisBand": {"grid": False},
             "legend": {
@@ -113,7 +124,12 @@ def theme() -> alt.theme.ThemeConfig:
                 "titleFontWeight": "normal",
                 "labelColor": _INK,
                 "titleColor": _INK_SOFT,
-                "orient": "top",
+                # Below the plot, entries side by side in rows: a legend beside a 640-px plot made the
+                # picture too wide for the column, and one above it ran into the title.
+                "orient": "bottom",
+                "direction": "horizontal",
+                "columns": 4,
+                "labelLimit": 260,
                 "symbolStrokeWidth": 2.5,
             },
             "header": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 12},
@@ -133,6 +149,21 @@ def _register_theme() -> None:
     alt.theme.register(THEME_NAME, enable=False)(theme)
 
 
+RENDERER_NAME = "streamlab-svg"
+
+
+def svg_renderer(spec: dict[str, Any], **metadata: Any) -> dict[str, str]:
+    """altair's offline SVG renderer, after the titles were wrapped to their chart's width (`fit`)."""
+    from altair.vegalite.v6.display import svg_renderer as altair_svg
+
+    return altair_svg(fit_titles(spec, WIDTH), **metadata)
+
+
+@cache
+def _register_renderer() -> None:
+    alt.renderers.register(RENDERER_NAME, svg_renderer)
+
+
 def use_house_style() -> None:
     """Enable the house theme and the offline SVG renderer.
 
@@ -140,8 +171,9 @@ def use_house_style() -> None:
     altair state (another theme, the default HTML renderer).
     """
     _register_theme()
+    _register_renderer()
     alt.theme.enable(THEME_NAME)
-    alt.renderers.enable("svg")
+    alt.renderers.enable(RENDERER_NAME)
     # The SVG renderer stores only the picture, not the data; large frames
     # cost conversion time, not notebook size, so the 5000-row guard only gets
     # in the way of an honest raw-data plot.
@@ -263,8 +295,12 @@ def bar_compare(
     less than the house width so that the category labels fit beside them.
     """
     offset = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
+    # The category labels are drawn whole (Vega cut them at 180 px with "…"); the bars take what is left
+    # of the figure's width.
+    label_px = category_label_width(df[category])
     base = alt.Chart(df, title=_title(title, subtitle)).encode(
-        y=alt.Y(f"{category}:N", title=category_title or category, sort=list(sort) if sort else None),
+        y=alt.Y(f"{category}:N", title=category_title or category, sort=list(sort) if sort else None,
+                axis=alt.Axis(labelLimit=label_px + 40)),
         x=alt.X(f"{value}:Q", title=value_title or value),
         **offset,
     )
@@ -274,7 +310,19 @@ def bar_compare(
         layers.append(
             base.mark_text(align="left", dx=4, color=_INK_SOFT).encode(text=alt.Text(f"{value}:Q", format=labels))
         )
-    return alt.layer(*layers).properties(width=BAR_WIDTH)
+    return alt.layer(*layers).properties(width=bar_width(label_px))
+
+
+def category_label_width(values: Iterable[Any], font_size: float = 12) -> int:
+    """Estimated width in px of the longest category label (house font; see `fit`)."""
+    longest = max((len(str(v)) for v in values), default=0)
+    return math.ceil(longest * font_size * EM_REGULAR)
+
+
+def bar_width(label_px: int) -> int:
+    """The bars' width beside labels ``label_px`` wide: the house bar width, less where the labels are long,
+    so the figure stays within MAX_FIGURE_WIDTH (room for the value labels and the axis title kept)."""
+    return max(240, min(BAR_WIDTH, MAX_FIGURE_WIDTH - label_px - 110))
 
 
 #: Percentiles shown on the x axis of latency plots, as the HdrHistogram convention.

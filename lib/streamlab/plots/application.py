@@ -24,7 +24,7 @@ def vibration_window_chart(axes: pd.DataFrame, machine: str) -> alt.FacetChart:
         y=alt.Y("accel:Q", title="m/s²", scale=alt.Scale(zero=False)),
         color=alt.Color("axis:N", legend=None),
     ).properties(width=WIDTH, height=90).facet(
-        row=alt.Row("axis:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        row=alt.Row("axis:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start")),
         title=alt.TitleParams(f"One vibration window of a healthy machine ({machine})",
                               subtitle="simulated accelerometer; the 1× rotation line dominates x and y"),
     ).resolve_scale(y="independent")
@@ -53,13 +53,17 @@ def stage_rates_chart(flow: pd.DataFrame, stage_order: Sequence[str]) -> alt.Fac
     return alt.Chart(flow).mark_line(point=True).encode(
         x=alt.X("t_s:Q", title="seconds since the generators started"),
         y=alt.Y("rate:Q", title="messages per second"),
+        # One colour per stage (the processor's in and out once shared one, told apart by a dash only);
+        # the dash stays as a second cue for what comes into the processor, in the same legend.
         color=alt.Color("stage:N", title="stage", sort=order,
-                        scale=alt.Scale(domain=order, range=[PALETTE[0], PALETTE[1], PALETTE[1], PALETTE[2]])),
+                        scale=alt.Scale(domain=order, range=[PALETTE[0], PALETTE[1], PALETTE[5], PALETTE[2]])),
         strokeDash=alt.StrokeDash("stage:N", sort=order, title="stage",
                                   scale=alt.Scale(domain=order, range=[[1, 0], [4, 2], [1, 0], [1, 0]])),
     ).properties(width=WIDTH, height=170).facet(
+        # Panel names above their panel: on the left they made the figure 170 px wider than the column.
         row=alt.Row("stream:N", title=None,
-                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start",
+                                      labelFontWeight="bold")),
         title=alt.TitleParams("Messages per second through each stage", subtitle=machine_caption()),
     ).resolve_scale(y="independent")
 

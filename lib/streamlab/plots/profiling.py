@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from . import PALETTE, WIDTH, _title, series_scale
+from . import PALETTE, WIDTH, _title, machine_caption, series_scale
 
 
 def loop_time_distribution(times: pd.DataFrame, title: str = "Time per record through each service's loop",
@@ -24,16 +24,40 @@ def loop_time_distribution(times: pd.DataFrame, title: str = "Time per record th
         x=x, y=y, yOffset=alt.YOffset("run:N"),
         color=alt.Color("run:N", title="run", scale=series_scale(sorted(frame["run"].unique()))),
         tooltip=["service", "run", alt.Tooltip("us_per_record:Q", format=",.1f")])
-    return alt.layer(box, dots, title=_title(title, subtitle)).properties(width=WIDTH, height=200)
+    # Narrower than the house width: the service names beside the axis made the figure wider than the column.
+    return alt.layer(box, dots, title=_title(title, subtitle)).properties(width=WIDTH - 100, height=200)
 
 
-def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None, label_share: float = 0.06) -> alt.LayerChart:
+#: The icicle's function names: body-text size, as the call graph's (issue 32: 9-px names were unreadable).
+ICICLE_FONT_PX = 14
+ICICLE_ROW_PX = 30
+
+
+def icicle_labels(frame: pd.DataFrame, width: float = WIDTH, font_px: float = ICICLE_FONT_PX) -> pd.Series:
+    """Each rectangle's label: its function's name cut to what fits its width at ``font_px`` ("…" marks a cut),
+    empty where not even a few characters fit."""
+    from .fit import EM_REGULAR
+
+    def label(row: pd.Series) -> str:
+        room = int((row["share"] * width - 8) / (font_px * EM_REGULAR))
+        name = str(row["function"])
+        if room >= len(name):
+            return name
+        return name[:room - 1] + "…" if room >= 5 else ""
+
+    return frame.apply(label, axis=1) if len(frame) else pd.Series(dtype=str)
+
+
+def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None) -> alt.LayerChart:
     """An icicle picture of a profile (root on top, callees below, width = share of the time).
 
-    ``frame`` comes from :func:`streamlab.experiments.profiling.icicle_frame`;
-    rectangles wider than ``label_share`` carry their function's name.
+    ``frame`` comes from :func:`streamlab.experiments.profiling.icicle_frame`; a rectangle carries its
+    function's name at body-text size, cut to its width. Without a ``subtitle`` the picture names the
+    ``snakeviz`` command that explores the profile interactively.
     """
-    data = frame.assign(label=frame["function"].str.slice(0, 28), pct=100 * frame["share"])
+    if subtitle is None and frame.attrs.get("prof"):
+        subtitle = f"explore it: snakeviz {frame.attrs['prof']} · {machine_caption()}"
+    data = frame.assign(label=icicle_labels(frame), pct=100 * frame["share"])
     base = alt.Chart(data)
     y = alt.Y("depth:O", title="call depth", axis=alt.Axis(labels=False, ticks=False))
     rects = base.mark_rect(stroke="white", strokeWidth=0.7).encode(
@@ -41,10 +65,12 @@ def icicle(frame: pd.DataFrame, title: str, subtitle: str | None = None, label_s
         x2="end:Q", y=y,
         color=alt.Color("pct:Q", title="% of time", scale=alt.Scale(scheme="oranges")),
         tooltip=["function", "where", alt.Tooltip("pct:Q", format=".1f"), alt.Tooltip("seconds:Q", format=".3f")])
-    text = base.transform_filter(alt.datum.share >= label_share).mark_text(
-        align="left", dx=3, fontSize=9, color="#1f2933").encode(x="start:Q", y=y, text="label:N")
+    text = base.transform_filter(alt.datum.label != "").mark_text(
+        align="left", dx=4, fontSize=ICICLE_FONT_PX).encode(
+        x="start:Q", y=y, text="label:N",
+        color=alt.condition(alt.datum.pct > 50, alt.value("white"), alt.value("#1f2933")))  # legible on dark blocks
     return alt.layer(rects, text, title=_title(title, subtitle)).properties(
-        width=WIDTH, height=22 * (int(frame["depth"].max()) + 1))
+        width=WIDTH, height=ICICLE_ROW_PX * (int(frame["depth"].max()) + 1))
 
 
 def throughput_before_after(frame: pd.DataFrame, value: str = "records_per_s",
@@ -96,8 +122,10 @@ def hop_latency(samples: pd.DataFrame, summary: pd.DataFrame,
         x=x, y=alt.Y("ms:Q", title="ms (log)", scale=alt.Scale(type="log")),
         color=alt.Color("series:N", title=None, scale=series_scale(list(dict.fromkeys(data["series"])))),
         tooltip=["series", "hop", "percentile", alt.Tooltip("ms:Q", format=",.2f")])
-    return chart.properties(width=300, height=220).facet(
-        data=data, column=alt.Column("hop:N", title=None), title=_title(title, subtitle))
+    # Two panels a row: one row of four hops was 1,300 px wide, shrunk to the column with 7-px text.
+    return chart.properties(width=280, height=200).facet(
+        data=data, facet=alt.Facet("hop:N", title=None, sort=list(dict.fromkeys(data["hop"]))), columns=2,
+        title=_title(title, subtitle))
 
 
 def scoring_crossover(samples: pd.DataFrame, threshold: int,

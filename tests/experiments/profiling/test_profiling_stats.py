@@ -122,8 +122,8 @@ def test_call_graph_svg_from_a_root(prof, tmp_path):
     svg = call_graph_svg(prof, tmp_path / "rooted.svg", node_threshold=0.1,
                          root=f"test_profiling_stats:{other.__code__.co_firstlineno}:other")
     text = svg.read_text()
-    assert f":{other.__code__.co_firstlineno}:other" in text
-    assert f":{middle.__code__.co_firstlineno}:middle" not in text   # not below the root
+    assert f"test_profiling_stats:{other.__code__.co_firstlineno}<" in text
+    assert f"test_profiling_stats:{middle.__code__.co_firstlineno}<" not in text   # not below the root
 
 
 def test_targets_are_read_from_the_fast_path_medians():
@@ -259,3 +259,69 @@ def test_pictures_of_a_profile_that_began_inside_the_loop(tmp_path):
     assert {"middle", "other"} <= set(tops.loc[tops["depth"] == 0, "function"])
     assert "leaf" in set(tops.loc[tops["depth"] > 0, "function"])
     assert "middle" in call_graph_svg(prof, tmp_path / "loop.svg", node_threshold=0.1).read_text()
+
+
+def _wide_profile(path, functions: int, depth: int = 5):
+    """A profile whose top function calls ``functions`` siblings of equal weight, each the head of a chain of
+    ``depth`` functions with long names: too wide for the column drawn top-down, too deep drawn left-right."""
+    namespace: dict = {}
+    for i in range(functions):
+        for level in reversed(range(depth)):
+            body = (f"score_the_batch_of_group_{i}_level_{level + 1}(n)" if level + 1 < depth
+                    else "sum(i * i for i in range(n))")
+            exec(f"def score_the_batch_of_group_{i}_level_{level}(n):\n    return {body}", namespace)
+    exec("def top():\n    return " + " + ".join(f"score_the_batch_of_group_{i}_level_0(20000)"
+                                              for i in range(functions)), namespace)
+    profiler = cProfile.Profile()
+    profiler.runcall(namespace["top"])
+    profiler.dump_stats(path)
+    return path
+
+
+def _font_sizes(svg_text: str) -> set[float]:
+    import re
+
+    return {float(size) for size in re.findall(r'font-size="([\d.]+)"', svg_text)}
+
+
+def test_a_small_call_graph_keeps_the_threshold_asked_for_and_body_size_text(prof, tmp_path):
+    from streamlab.experiments.profiling.stats import GRAPH_FONT_PT, GRAPH_MAX_WIDTH_PX, call_graph
+
+    graph = call_graph(prof, tmp_path / "work.svg", node_threshold=2.0)
+    text = graph.svg.read_text()
+    assert graph.node_threshold == 2.0 and graph.width_px <= GRAPH_MAX_WIDTH_PX
+    assert _font_sizes(text) == {GRAPH_FONT_PT}  # every text of the picture, boxes and caption alike
+    assert "snakeviz work.prof" in text and "at least 2 % of the profile" in text
+
+
+def test_a_call_graph_too_wide_for_the_column_is_pruned_further_until_it_fits(tmp_path):
+    from streamlab.experiments.profiling.stats import GRAPH_FONT_PT, GRAPH_MAX_WIDTH_PX, call_graph
+
+    prof = _wide_profile(tmp_path / "wide.prof", 12)  # twelve siblings of about 8 % each
+    graph = call_graph(prof, tmp_path / "wide.svg", node_threshold=2.0)
+    text = graph.svg.read_text()
+    assert graph.width_px <= GRAPH_MAX_WIDTH_PX and _font_sizes(text) == {GRAPH_FONT_PT}
+    assert graph.node_threshold > 2.0 and f"at least {graph.node_threshold:g} %" in text
+    # what a wider column would show: the siblings, drawn at the asked threshold
+    wide = call_graph(prof, tmp_path / "wider.svg", node_threshold=2.0, max_width_px=10_000)
+    assert wide.node_threshold == 2.0 and wide.nodes > graph.nodes
+
+
+def test_the_icicle_names_its_blocks_at_body_size_and_says_how_to_explore_it(prof):
+    import altair as alt
+
+    from streamlab.plots import WIDTH
+    from streamlab.plots.fit import EM_REGULAR
+    from streamlab.plots.profiling import ICICLE_FONT_PX, icicle, icicle_labels
+
+    frame = icicle_frame(prof)
+    assert frame["share"].min() >= 0.02  # pruned as the call graph is
+    chart = icicle(frame, "Work")
+    spec = chart.to_dict()
+    assert "snakeviz work.prof" in str(spec["title"]["subtitle"])
+    texts = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    assert texts and all(layer["mark"]["fontSize"] >= ICICLE_FONT_PX for layer in texts)
+    labels = icicle_labels(frame)
+    room = frame["share"] * WIDTH
+    assert (labels.str.len() * ICICLE_FONT_PX * EM_REGULAR <= room).all()  # a name never runs past its block
+    assert isinstance(chart, alt.LayerChart)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import linecache
 import pstats
+import re
 import subprocess
 import sys
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +79,7 @@ def top_functions(prof: str | Path, by: str = "cumulative", n: int = 3) -> pd.Da
     return frame[TOP_COLUMNS].reset_index(drop=True)
 
 
-def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01, root=None) -> pd.DataFrame:
+def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.02, root=None) -> pd.DataFrame:
     """Rectangles of an icicle (flame graph upside down) from a pstats call graph.
 
     pstats keeps, per function, the time spent in it per caller, not whole
@@ -84,9 +87,10 @@ def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01, 
     root, each child gets the cumulative time its parent spent calling it,
     scaled down where the child is called from several places (its time is
     split in proportion to the edge). Rectangles narrower than ``min_share``
-    of the root are dropped; a function already on the path is not descended
-    into again (recursion). ``root`` (a function object, e.g. the service's
-    loop) starts the picture there instead of at the profile's top.
+    of the root (2 %: the functions that matter, as in the call graph) are
+    dropped; a function already on the path is not descended into again
+    (recursion). ``root`` (a function object, e.g. the service's loop) starts
+    the picture there instead of at the profile's top.
     """
     stats = pstats.Stats(str(prof)).stats
     children: dict[tuple, list[tuple[tuple, float]]] = {}
@@ -126,33 +130,144 @@ def icicle_frame(prof: str | Path, max_depth: int = 8, min_share: float = 0.01, 
         if width / total >= min_share:
             walk(root, offset, width, 0, frozenset({root}))
         offset += width
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["prof"] = Path(prof).name  # for the picture's `snakeviz` line
+    return frame
 
 
-def call_graph_svg(prof: str | Path, svg: str | Path, node_threshold: float = 2.0,
-                   edge_threshold: float = 0.5, root: str | None = None) -> Path:
-    """Render the call graph of a .prof file to SVG: gprof2dot makes the dot file, graphviz's ``dot`` draws it.
+#: The call graph's text size: body text of the book (about 15 px) when the picture is shown at its own size.
+GRAPH_FONT_PT = 11.0
+#: The widest the call graph may be drawn (px): the book's column at a 1280-px window (see streamlab.plots),
+#: so the picture is never scaled down and its text keeps GRAPH_FONT_PT.
+GRAPH_MAX_WIDTH_PX = 760
+_PT_PER_PX = 0.75
+#: Longest line of a box: long names (``<method 'consume' of 'cimpl.Consumer' objects>``) wrap.
+GRAPH_LABEL_CHARS = 22
 
-    Nodes below ``node_threshold`` % of the total time and edges below
-    ``edge_threshold`` % are left out, as gprof2dot does by default, so the
-    picture shows the paths that matter. ``root`` (gprof2dot's
-    ``module:line:function``, e.g. ``health_processor:236:run``) keeps only
-    what that function calls: the service's loop without its start-up imports.
+
+@dataclass(frozen=True)
+class CallGraph:
+    """A drawn call graph: where, and what was left out to keep it legible."""
+
+    svg: Path
+    node_threshold: float  # % of the root's (the loop's) time a function needs to get a box
+    width_px: float
+    nodes: int
+
+
+def _share_of(stats: pstats.Stats, root: str | None) -> float:
+    """The root's cumulative share of the profile (1.0 without a root or when it is not in the profile)."""
+    if not root:
+        return 1.0
+    module, _, rest = root.partition(":")
+    line, _, name = rest.partition(":")
+    total = stats.total_tt or 1.0  # type: ignore[attr-defined]  # what gprof2dot's percentages are of
+    for (filename, first, function), entry in stats.stats.items():  # type: ignore[attr-defined]
+        if Path(filename).stem == module and str(first) == line and function == name:
+            return min(1.0, entry[3] / total)
+    return 1.0
+
+
+_PCT = re.compile(r"(\d+(?:\.\d+)?)%")
+
+
+def _restyle(dot: str, share: float, font_pt: float, rankdir: str, caption: str, compact: bool = False) -> str:
+    """gprof2dot's dot text made legible: body-size text, percentages of the root (the loop), node labels as
+    function / module:line / shares (``compact``: function and shares only, on narrower lines), no edge labels
+    (an arrow's width and colour carry its share)."""
+    def percent(match: re.Match[str]) -> str:
+        return f"{float(match.group(1)) / share:.1f} %"
+
+    def node_label(match: re.Match[str]) -> str:
+        parts = match.group(1).split("\\n")
+        where, _, function = parts[0].rpartition(":")
+        where = "built-in" if where.startswith("~") else where
+        width = GRAPH_LABEL_CHARS - (6 if compact else 0)
+        function = "\\n".join(textwrap.wrap(function, width, break_on_hyphens=False, break_long_words=False)
+                               or [function])
+        shares = [_PCT.sub(percent, p) for p in parts[1:3]]
+        calls = f", {parts[3]}" if len(parts) > 3 else ""
+        own = f"own {shares[1].strip('()')}" if len(shares) > 1 else ""
+        if compact:
+            return f'label="{function}\\n{shares[0]}\\n{own}{calls}"'
+        return f'label="{function}\\n{where}\\n{shares[0]} ({own}){calls}"'
+
+    lines = []
+    for line in dot.splitlines():
+        if "->" in line:
+            line = re.sub(r'label="[^"]*", labeldistance="[^"]*", ', "", line)
+        elif re.match(r"\s*\d+ \[", line):
+            line = re.sub(r'label="([^"]*)"', node_label, line)
+        line = re.sub(r'fontsize="[\d.]+"', f'fontsize="{font_pt:.1f}"', line)
+        line = line.replace("graph [fontname=Arial, nodesep=0.125, ranksep=0.25];",
+                            f'graph [fontname=Arial, nodesep=0.15, ranksep=0.3, rankdir={rankdir}, '
+                            f'label="{caption}", labelloc=b, labeljust=l, fontsize="{font_pt:.1f}"];')
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _svg_width_px(svg_text: str) -> float:
+    match = re.search(r'<svg width="([\d.]+)pt"', svg_text)
+    return float(match.group(1)) / _PT_PER_PX if match else float("inf")
+
+
+def call_graph(prof: str | Path, svg: str | Path, node_threshold: float = 2.0, edge_threshold: float = 0.5,
+               root: str | None = None, *, max_width_px: float = GRAPH_MAX_WIDTH_PX,
+               font_pt: float = GRAPH_FONT_PT) -> CallGraph:
+    """Draw the call graph of a .prof file to SVG (gprof2dot makes the dot file, graphviz's ``dot`` draws it),
+    legible in the book's column.
+
+    A function gets a box when it has at least ``node_threshold`` % of the root's time (the service's loop;
+    of the whole profile without a ``root``), a call an arrow at ``edge_threshold`` %. gprof2dot's own
+    defaults (0.5 %) drew some sixty boxes in a picture 1,500 px wide, shrunk to the column with text of
+    about 3 px. Here the text is ``font_pt`` (about body size) and the picture at most ``max_width_px``
+    wide, so it is shown at its own size: drawn top-down, or left-right where that is narrower, and where
+    both are too wide the threshold is raised until it fits (the caption says which threshold was used).
+    ``root`` is gprof2dot's ``module:line:function``: only what that function calls is drawn. The caption
+    under the graph names the profile and the ``snakeviz`` command that explores it.
     """
     svg = Path(svg)
-    command = [sys.executable, "-m", "gprof2dot", "-f", "pstats", "-n", str(node_threshold),
-               "-e", str(edge_threshold), str(prof)]
-    if root:
-        command[3:3] = ["-z", root]
-    dot = subprocess.run(command, capture_output=True, text=True, check=True)
+    share = _share_of(pstats.Stats(str(prof)), root)
+    threshold = node_threshold
+    best = (float("inf"), "", threshold)  # width (px), SVG, threshold: the narrowest drawing so far
+    while True:
+        command = [sys.executable, "-m", "gprof2dot", "-f", "pstats", "-n", f"{threshold * share:.3f}",
+                   "-e", f"{max(edge_threshold, threshold / 4) * share:.3f}", str(prof)]
+        if root:
+            command[3:3] = ["-z", root]
+        dot = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        caption = (f"functions with at least {threshold:g} % of the {'loop' if root else 'profile'}'s time · "
+                   f"explore it: snakeviz {Path(prof).name}")
+        # The most informative drawing that fits: full labels before compact ones, top-down before left-right.
+        for compact, rankdir in ((False, "TB"), (False, "LR"), (True, "TB"), (True, "LR")):
+            drawn = _dot_svg(_restyle(dot, share, font_pt, rankdir, caption, compact))
+            width = _svg_width_px(drawn)
+            if width < best[0]:
+                best = (width, drawn, threshold)
+            if width <= max_width_px:
+                best = (width, drawn, threshold)
+                break
+        if best[0] <= max_width_px or threshold >= 20:
+            break
+        threshold = round(threshold * 1.5, 1)
+    width, drawn, used = best
+    svg.write_text(drawn, encoding="utf-8")
+    return CallGraph(svg, used, width, drawn.count('class="node"'))
+
+
+def _dot_svg(dot: str) -> str:
     try:
-        subprocess.run(["dot", "-Tsvg", "-o", str(svg)], input=dot.stdout, text=True, check=True,
-                       capture_output=True)
+        return subprocess.run(["dot", "-Tsvg"], input=dot, text=True, check=True, capture_output=True).stdout
     except FileNotFoundError:
         from ...errors import UserError
 
         raise UserError("graphviz's `dot` is missing: install the Debian package graphviz (make setup does)") from None
-    return svg
+
+
+def call_graph_svg(prof: str | Path, svg: str | Path, node_threshold: float = 2.0,
+                   edge_threshold: float = 0.5, root: str | None = None) -> Path:
+    """The call graph of a .prof file as an SVG file, legible in the book's column (see :func:`call_graph`)."""
+    return call_graph(prof, svg, node_threshold, edge_threshold, root).svg
 
 
 def gprof2dot_name(func) -> str:
