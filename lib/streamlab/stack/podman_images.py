@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import HOME as REPO_ROOT
-from .config import StackError
+from .config import KAFKA_VERSION, StackError
 
 CONTAINERS_DIR = REPO_ROOT / "containers"
 CONTAINERS_CONF = REPO_ROOT / "compose" / "podman" / "containers.conf"
@@ -37,7 +37,7 @@ WHEELHOUSE = REPO_ROOT / ".cache" / "wheelhouse"
 LABEL = "io.streamlab.inputs"
 SUITE = "bookworm"
 BASE_IMAGE = f"localhost/streamlab-base:{SUITE}"
-KAFKA_IMAGE = "localhost/streamlab-kafka:4.1.1"
+KAFKA_IMAGE = f"localhost/streamlab-kafka:{KAFKA_VERSION}"
 RABBITMQ_IMAGE = "localhost/streamlab-rabbitmq:3.10"
 APP_IMAGE = "localhost/streamlab-app:latest"
 # What the base image adds to debootstrap's minbase, and what it leaves out (docs, caches).
