@@ -24,6 +24,7 @@ and deleted at the end.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import subprocess
 import sys
@@ -50,6 +51,9 @@ BACKENDS = (CONSUMER_GROUP, SHARE_GROUP, QUORUM_QUEUE)
 #: (`group.share.min.heartbeat.interval.ms`), after an assignment that runs every second
 #: (`group.share.assignment.interval.ms`). Members started together are all assigned within this.
 SHARE_SETTLE_S = 7.0
+#: A classic consumer group whose members have held all partitions this long has seen its last join: members
+#: that join one after another rebalance it again and again, and a second was too short for 12 of them.
+GROUP_STABLE_S = 3.0
 #: The shortest acquisition lock the brokers allow a group (`group.share.min.record.lock.duration.ms`).
 SHARE_LOCK_MS = 15000
 #: The shortest session a classic consumer group member may have (`group.min.session.timeout.ms`).
@@ -277,7 +281,7 @@ def _drain(brokers: Endpoints, backend: str, n: int, partitions: int, messages: 
 def _wait_joined(backend: str, ready: list[threading.Event], assigned: list[int], partitions: int,
                  timeout_s: float = 30.0) -> None:
     """Until every consumer has polled once and the group has settled: a consumer group until its members
-    hold all partitions (stable for a second); a share group for SHARE_SETTLE_S (its client does not show
+    hold all partitions, unchanged for GROUP_STABLE_S; a share group for SHARE_SETTLE_S (its client does not show
     its assignment); a queue at once."""
     deadline = time.monotonic() + timeout_s
     for event in ready:
@@ -289,7 +293,7 @@ def _wait_joined(backend: str, ready: list[threading.Event], assigned: list[int]
         while time.monotonic() < deadline:
             if sum(assigned) == partitions:
                 stable_since = stable_since or time.monotonic()
-                if time.monotonic() - stable_since >= 1.0:
+                if time.monotonic() - stable_since >= GROUP_STABLE_S:
                     return
             else:
                 stable_since = None
@@ -598,3 +602,55 @@ def comparison_rows(spread_table: pd.DataFrame, poison_table: pd.DataFrame, kill
                                        *killed_table[killed_table["backend"] == backend]["setting"].unique()])
         rows.append(row)
     return pd.DataFrame(rows).set_index("back end")
+
+
+#: The short names the chapter's glue keys use per back end.
+KEYS = {CONSUMER_GROUP: "cg", SHARE_GROUP: "sg", QUORUM_QUEUE: "qq"}
+
+
+def facts(spread_table: pd.DataFrame, poison_table: pd.DataFrame, killed_table: pd.DataFrame) -> dict[str, Any]:
+    """The figures the chapter's prose quotes, by glue key (`share_<backend key>_<what>`): the rate and the
+    busy consumers with one consumer, with as many as partitions (where run) and with the most; the poison
+    record's deliveries, the time to give up and the records behind it; when held records came back after
+    a crash and after a hang (where run)."""
+    out: dict[str, Any] = {"share_partitions": int(spread_table["partitions"].iloc[0]),
+                             "share_delay_ms": float(spread_table["delay_ms"].iloc[0]),
+                             "share_batch": int(spread_table["batch"].iloc[0]),
+                             "share_most": int(spread_table["consumers"].max()),
+                             "share_behind": int(poison_table["good_behind"].iloc[0]),
+                             "share_in_hand": int(killed_table["in_hand"].iloc[0])}
+    for backend, key in KEYS.items():
+        rows = spread_table[spread_table["backend"] == backend].set_index("consumers")
+        out[f"share_{key}_one"] = float(rows["msgs_per_s"].iloc[0])
+        out[f"share_{key}_most"] = float(rows.loc[out["share_most"], "msgs_per_s"])
+        out[f"share_{key}_busy"] = int(rows.loc[out["share_most"], "busy_consumers"])
+        out[f"share_{key}_largest"] = float(rows.loc[out["share_most"], "largest_share_pct"])
+        p = poison_table.set_index("backend").loc[backend]
+        out[f"share_{key}_poison"] = int(p["poison_deliveries"])
+        out[f"share_{key}_good"] = int(p["good_processed"])
+        out[f"share_{key}_give_up_s"] = float(p["give_up_s"])
+        for sig, what in (("SIGKILL", "crash"), ("SIGSTOP", "hang")):
+            k = killed_table[(killed_table["backend"] == backend) & (killed_table["signal"] == sig)]
+            if len(k):
+                out[f"share_{key}_{what}_s"] = float(k["stop_to_redelivery_s"].iloc[0])
+                out[f"share_{key}_{what}_taken_s"] = float(k["taken_to_redelivery_s"].iloc[0])
+                out[f"share_{key}_{what}_dups"] = int(k["duplicates"].iloc[0])
+    crash_s = out["share_sg_crash_s"]
+    out["share_sg_crash_how"] = (
+        f"well before the {SHARE_LOCK_MS / 1000:.0f}-s acquisition lock elapsed: the broker released the dead "
+        "member's records when its connection closed" if crash_s < SHARE_LOCK_MS / 2000 else
+        "not within the run" if math.isnan(crash_s) else
+        f"about when the {SHARE_LOCK_MS / 1000:.0f}-s acquisition lock elapsed")
+    out["share_hang"] = hang_sentence(killed_table)
+    return out
+
+
+def hang_sentence(killed_table: pd.DataFrame) -> str:
+    """What the hung-consumer runs showed, or that this run had none (the quick profile)."""
+    hung = killed_table[killed_table["signal"] == "SIGSTOP"].set_index("backend")
+    if hung.empty:
+        return "this profile stops no consumer with SIGSTOP (the full profile does)."
+    parts = [f"{backend} {hung.loc[backend, 'taken_to_redelivery_s']:.1f} s" for backend in BACKENDS
+             if backend in hung.index]
+    return ("from when the hung consumer had taken its batch to when the records reached the other consumer: "
+            + ", ".join(parts) + ".")
