@@ -124,3 +124,37 @@ def test_more_consumers_than_partitions_idle_only_in_a_consumer_group(brokers, s
     assert busy[sg.CONSUMER_GROUP] == 2                 # one member per partition; two idle
     assert busy[sg.SHARE_GROUP] == 4 and busy[sg.QUORUM_QUEUE] == 4
     assert (table["redelivered"] == 0).all()
+
+
+def _synthetic_tables(signals: tuple[str, ...]):
+    import pandas as pd
+
+    spread = pd.DataFrame([{"backend": b, "consumers": n, "partitions": 6, "delay_ms": 10.0, "batch": 10,
+                            "msgs_per_s": rate * n, "busy_consumers": min(n, cap),
+                            "largest_share_pct": 100 / min(n, cap)}
+                           for b, rate, cap in ((sg.CONSUMER_GROUP, 90, 6), (sg.SHARE_GROUP, 80, 99),
+                                                (sg.QUORUM_QUEUE, 85, 99)) for n in (1, 12)])
+    poison = pd.DataFrame([{"backend": b, "setting": f"{b} setting", "poison_deliveries": d, "given_up": g,
+                            "give_up_s": s, "good_processed": good, "good_behind": 20}
+                           for b, d, g, s, good in ((sg.CONSUMER_GROUP, 9, 0, float("nan"), 0),
+                                                    (sg.SHARE_GROUP, 3, 1, 0.2, 20), (sg.QUORUM_QUEUE, 4, 1, 0.3, 20))])
+    killed = pd.DataFrame([{"backend": b, "signal": sig, "setting": f"{b} {sig}", "in_hand": 6, "duplicates": 0,
+                            "stop_to_redelivery_s": s, "taken_to_redelivery_s": s + 7}
+                           for sig in signals for b, s in ((sg.CONSUMER_GROUP, 5.8), (sg.SHARE_GROUP, 0.4),
+                                                           (sg.QUORUM_QUEUE, 0.05))])
+    return spread, poison, killed
+
+
+@pytest.mark.parametrize("signals", [("SIGKILL",), ("SIGKILL", "SIGSTOP")])
+def test_facts_and_table_read_the_runs(signals):
+    spread, poison, killed = _synthetic_tables(signals)
+    facts = sg.facts(spread, poison, killed)
+    assert facts["share_most"] == 12 and facts["share_cg_busy"] == 6 and facts["share_sg_busy"] == 12
+    assert facts["share_sg_most"] == 960 and facts["share_cg_poison"] == 9 and facts["share_qq_good"] == 20
+    assert "connection closed" in facts["share_sg_crash_how"]          # 0.4 s: long before the 15-s lock
+    assert ("SIGSTOP" in facts["share_hang"]) == (len(signals) == 1)    # quick: says the hang was not run
+    table = sg.comparison_rows(spread, poison, killed, {"kafka": "Apache Kafka 9.9", "rabbitmq": "RabbitMQ 9.9"})
+    assert list(table.index) == list(sg.BACKENDS)
+    assert table.loc[sg.QUORUM_QUEUE, "broker"] == "RabbitMQ 9.9"
+    assert table.loc[sg.CONSUMER_GROUP, "poison: given up by the broker"] == "no"
+    assert ("hung (SIGSTOP): held records back after (s)" in table.columns) == ("SIGSTOP" in signals)
