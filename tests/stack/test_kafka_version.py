@@ -43,3 +43,19 @@ def test_the_pom_reader_sees_another_release(tmp_path: Path) -> None:
     text = (HOME / "setup" / "pom.xml").read_text().replace(KAFKA_VERSION, "3.9.1")
     (tmp_path / "pom.xml").write_text(text)
     assert pom_kafka_version(tmp_path / "pom.xml") == "3.9.1"
+
+
+@pytest.mark.kafka
+def test_data_from_an_older_release_gets_this_releases_features_once(kafka_stack):
+    """A stack whose meta file names no feature release (data formatted before 4.4) has its features raised
+    by `kafka-features upgrade` when it is next waited for, and the meta file says so afterwards."""
+    import json
+
+    from streamlab.stack.config import kafka_meta_file
+    from streamlab.stack.kafka_local import FEATURE_RELEASE
+
+    meta_file = kafka_meta_file(kafka_stack.config.stack_dir)
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "features"}))
+    kafka_stack.part("kafka").wait_ready()
+    assert json.loads(meta_file.read_text())["features"] == FEATURE_RELEASE == ".".join(KAFKA_VERSION.split(".")[:2])
