@@ -280,9 +280,10 @@ def _drain(brokers: Endpoints, backend: str, n: int, partitions: int, messages: 
 
 def _wait_joined(backend: str, ready: list[threading.Event], assigned: list[int], partitions: int,
                  timeout_s: float = 30.0) -> None:
-    """Until every consumer has polled once and the group has settled: a consumer group until its members
-    hold all partitions, unchanged for GROUP_STABLE_S; a share group for SHARE_SETTLE_S (its client does not show
-    its assignment); a queue at once."""
+    """Until every consumer has polled once and the group has settled: a consumer group until its partitions
+    are spread over as many members as can hold one, unchanged for GROUP_STABLE_S (a member that joins late
+    would otherwise find one member holding everything); a share group for SHARE_SETTLE_S (its client does
+    not show its assignment); a queue at once."""
     deadline = time.monotonic() + timeout_s
     for event in ready:
         event.wait(max(0.0, deadline - time.monotonic()))
@@ -291,7 +292,8 @@ def _wait_joined(backend: str, ready: list[threading.Event], assigned: list[int]
     elif backend == CONSUMER_GROUP:
         stable_since = None
         while time.monotonic() < deadline:
-            if sum(assigned) == partitions:
+            holders = sum(1 for a in assigned if a)
+            if sum(assigned) == partitions and holders == min(len(assigned), partitions):
                 stable_since = stable_since or time.monotonic()
                 if time.monotonic() - stable_since >= GROUP_STABLE_S:
                     return
