@@ -118,3 +118,13 @@ def test_image_specs_stage_the_containerfile_and_their_inputs(tmp_path):
     assert kafka.digest("base2") != before            # a new base rebuilds what is above it
     (tmp_path / "kafka" / "kafka_2.13-4.4.0.jar").write_bytes(b"jar2")
     assert kafka.digest("base1") != before            # so does a changed jar
+
+
+def test_the_rabbitmq_4_image_is_the_same_containerfile_on_debian_13():
+    rabbits = {s.tag: s for s in pi.image_specs() if s.folder == "rabbitmq"}
+    assert rabbits[pi.RABBITMQ_IMAGE].suite == pi.SUITE == "bookworm"        # Debian 12: rabbitmq-server 3.10
+    assert rabbits[pi.RABBITMQ4_IMAGE].suite == pi.SUITE_RABBITMQ4 == "trixie"  # Debian 13: 4.0
+    assert dict(rabbits[pi.RABBITMQ_IMAGE].files()) == dict(rabbits[pi.RABBITMQ4_IMAGE].files())
+    assert pi.base_image("trixie") == "localhost/streamlab-base:trixie" and pi.base_image() == pi.BASE_IMAGE
+    # the same files on another base: another digest, so each image is rebuilt only for its own base
+    assert rabbits[pi.RABBITMQ4_IMAGE].digest("trixie-base") != rabbits[pi.RABBITMQ_IMAGE].digest("bookworm-base")
