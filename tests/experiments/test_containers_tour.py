@@ -37,7 +37,7 @@ def test_unparseable_size_is_nan():
 
 
 def test_containers_show_service_image_state_and_loopback_ports():
-    text = json.dumps([{"Names": ["streamlab-19092-kafka-1"], "Image": "localhost/streamlab-kafka:4.1.1",
+    text = json.dumps([{"Names": ["streamlab-19092-kafka-1"], "Image": "localhost/streamlab-kafka:4.4.0",
                         "State": "running", "Labels": {"io.streamlab.service": "kafka-1"},
                         "Ports": [{"host_ip": "127.0.0.1", "host_port": 19092, "container_port": 19092}],
                         "Networks": ["streamlab-19092"]}])

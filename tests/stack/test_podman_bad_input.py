@@ -94,7 +94,7 @@ def empty_image_store(tmp_path: Path) -> dict[str, str]:
 def test_image_missing(empty_image_store):
     port = free_port()
     result = stack_up({"STACK": "podman", "KAFKA_PORT": str(port), **empty_image_store})
-    assert_one_clear_line(result, "image localhost/streamlab-kafka:4.1.1 is missing", "make images")
+    assert_one_clear_line(result, "image localhost/streamlab-kafka:4.4.0 is missing", "make images")
 
 
 @needs_podman

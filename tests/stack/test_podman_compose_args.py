@@ -47,7 +47,7 @@ def test_names_network_labels_image_and_volumes_are_the_projects():
     assert flag_values(args, "--network-alias") == ["kafka-3"]       # how other containers find it
     assert f"{pm.PROJECT_LABEL}={project}" in flag_values(args, "--label")
     assert flag_values(args, "-v") == [f"{project}-kafka-3-data:/var/lib/kafka/data"]
-    assert pi.KAFKA_IMAGE in args and "apache/kafka:4.1.1" not in args
+    assert pi.KAFKA_IMAGE in args and "apache/kafka:4.4.0" not in args
     assert "--init" in args and flag_values(args, "--stop-timeout") == ["30"]
 
 
@@ -109,12 +109,22 @@ def test_inputs_hash_changes_with_content_not_with_order():
 
 def test_image_specs_stage_the_containerfile_and_their_inputs(tmp_path):
     (tmp_path / "kafka").mkdir()
-    (tmp_path / "kafka" / "kafka_2.13-4.1.1.jar").write_bytes(b"jar")
+    (tmp_path / "kafka" / "kafka_2.13-4.4.0.jar").write_bytes(b"jar")
     kafka = next(s for s in pi.image_specs(tmp_path) if s.folder == "kafka")
     staged = dict(kafka.files())
     assert "Containerfile" in staged and "bin/streamlab-kafka-run" in staged
-    assert staged["jars/kafka_2.13-4.1.1.jar"] == tmp_path / "kafka" / "kafka_2.13-4.1.1.jar"
+    assert staged["jars/kafka_2.13-4.4.0.jar"] == tmp_path / "kafka" / "kafka_2.13-4.4.0.jar"
     before = kafka.digest("base1")
     assert kafka.digest("base2") != before            # a new base rebuilds what is above it
-    (tmp_path / "kafka" / "kafka_2.13-4.1.1.jar").write_bytes(b"jar2")
+    (tmp_path / "kafka" / "kafka_2.13-4.4.0.jar").write_bytes(b"jar2")
     assert kafka.digest("base1") != before            # so does a changed jar
+
+
+def test_the_rabbitmq_4_image_is_the_same_containerfile_on_debian_13():
+    rabbits = {s.tag: s for s in pi.image_specs() if s.folder == "rabbitmq"}
+    assert rabbits[pi.RABBITMQ_IMAGE].suite == pi.SUITE == "bookworm"        # Debian 12: rabbitmq-server 3.10
+    assert rabbits[pi.RABBITMQ4_IMAGE].suite == pi.SUITE_RABBITMQ4 == "trixie"  # Debian 13: 4.0
+    assert dict(rabbits[pi.RABBITMQ_IMAGE].files()) == dict(rabbits[pi.RABBITMQ4_IMAGE].files())
+    assert pi.base_image("trixie") == "localhost/streamlab-base:trixie" and pi.base_image() == pi.BASE_IMAGE
+    # the same files on another base: another digest, so each image is rebuilt only for its own base
+    assert rabbits[pi.RABBITMQ4_IMAGE].digest("trixie-base") != rabbits[pi.RABBITMQ_IMAGE].digest("bookworm-base")

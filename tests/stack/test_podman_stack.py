@@ -70,7 +70,7 @@ def test_brokers_run_in_containers_published_on_loopback(podman_stack):
     table = containers_table(podman_stack.config).set_index("service")
     port = podman_stack.config.kafka_port
     assert table.loc["kafka-2", "ports"] == f"127.0.0.1:{port + 1}->{port + 1}"
-    assert table.loc["kafka-1", "image"] == "localhost/streamlab-kafka:4.1.1"
+    assert table.loc["kafka-1", "image"] == "localhost/streamlab-kafka:4.4.0"
 
 
 def test_app_in_containers_writes_every_reading_exactly_once(podman_stack, tmp_path):

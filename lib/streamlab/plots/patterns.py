@@ -129,6 +129,24 @@ def scaling_chart(table: pd.DataFrame, subtitle: str | None = None) -> alt.Chart
     ).properties(width=BAR_WIDTH, height=220)
 
 
+def share_spread_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """Records per second against consumers on one topic/queue, one line per back end, and the ceiling
+    (every consumer busy all the time) dashed: how far each gets past the partition count."""
+    names = list(table["backend"].unique())
+    scale = alt.Scale(domain=names, range=PALETTE[:len(names)])
+    partitions, delay = int(table["partitions"].iloc[0]), float(table["delay_ms"].iloc[0])
+    x = alt.X("consumers:Q", title="consumers", scale=alt.Scale(type="log", base=2),
+              axis=alt.Axis(values=sorted(int(n) for n in table["consumers"].unique()), format="d"))
+    title = _title(f"Records/s with N consumers, {partitions} partitions, {delay:g} ms per record",
+                   "dashed: every consumer busy all the time")
+    lines = alt.Chart(table, title=title).mark_line(point=True).encode(
+        x=x, y=alt.Y("msgs_per_s:Q", title="records per second"),
+        color=alt.Color("backend:N", title="back end", scale=scale))
+    ceiling = alt.Chart(table.drop_duplicates("consumers")).mark_line(strokeDash=[4, 4], color=_SOFT).encode(
+        x=x, y="ceiling_msgs_per_s:Q")
+    return alt.layer(ceiling, lines).properties(width=BAR_WIDTH, height=220)
+
+
 def k8s_graph(inventory: pd.DataFrame) -> graphviz.Digraph:
     """What runs where on Kubernetes, read from deploy/k8s (`experiments.patterns.k8s.inventory`): the operators'
     clusters, the app's workloads per back end with replicas and requests, what KEDA scales, what a PDB keeps."""

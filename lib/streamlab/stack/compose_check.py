@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from .config import StackConfig, StackError
+from .config import KAFKA_VERSION, StackConfig, StackError
 
 LOOPBACK = "127.0.0.1"
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 KAFKA_ROLES = "broker,controller"
 RABBIT_CLUSTER_PROFILE = "cluster"
 RABBIT_CONF_DIR = "/etc/rabbitmq/conf.d/"

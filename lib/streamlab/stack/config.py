@@ -18,6 +18,11 @@ from ..paths import JARS_DIR, STACK_DIR
 
 STACK_KINDS = ("local", "docker", "podman", "external")
 BROKER_KINDS = ("kafka", "rabbitmq", "mqtt", "all")   # all = kafka + rabbitmq; mqtt (Mosquitto) on request
+#: The Apache Kafka release every stack runs: setup/pom.xml fetches its jars, the podman image carries them,
+#: compose/kafka.yml names its official image, java/streams-aggregate builds against it (a unit test holds
+#: the four in step). 4.4 rather than 4.1: share groups (KIP-932) are generally available since 4.2, and a
+#: cluster formatted by 4.4's storage tool has `share.version` finalized, so no feature upgrade is needed.
+KAFKA_VERSION = "4.4.0"
 
 
 class StackError(UserError):

@@ -20,10 +20,12 @@ from pathlib import Path
 from ..transport.kafka_admin import ClusterView, describe_kafka_cluster
 from . import procs
 from .base import NodeStatus
-from .config import StackConfig, StackError, kafka_meta_file
+from .config import KAFKA_VERSION, StackConfig, StackError, kafka_meta_file
 from .node import LocalCluster, LocalNode
 
 READY_TIMEOUT_S = 120.0
+#: The release whose features (metadata.version, share.version, ...) the cluster runs with: `major.minor`.
+FEATURE_RELEASE = ".".join(KAFKA_VERSION.split(".")[:2])
 
 LOG4J2 = """\
 status = warn
@@ -114,10 +116,32 @@ class LocalKafka(LocalCluster):
                     f"Kafka data in {self.root} was formatted for {meta['brokers']} broker(s), not "
                     f"{self.config.brokers}: use BROKERS={meta['brokers']}, or `make down clean-stack` to start afresh")
             return meta
-        meta = {"cluster_id": new_cluster_id(), "brokers": self.config.brokers}
+        meta = {"cluster_id": new_cluster_id(), "brokers": self.config.brokers, "features": FEATURE_RELEASE}
         self.root.mkdir(parents=True, exist_ok=True)
         meta_file.write_text(json.dumps(meta))
         return meta
+
+    def _finalize_features(self) -> None:
+        """Raise the cluster's finalized features to this Kafka release, once, on data an older release formatted.
+
+        Why: the storage tool finalizes the features of the release that formats the data; a developer's
+        stack formatted by Kafka 4.1 keeps metadata.version 4.1 and share.version 0 after the jars move to
+        4.4, and share groups (chapter 03) are refused there until `kafka-features upgrade` runs. Data
+        formatted by this release needs nothing (the meta file says which release finalized it)."""
+        meta_file = kafka_meta_file(self.config.stack_dir)
+        meta = json.loads(meta_file.read_text())
+        if meta.get("features") == FEATURE_RELEASE:
+            return
+        cmd = [self.config.java, "-Xmx128m", "-cp", self._classpath(),
+               f"-Dlog4j2.configurationFile={self.nodes[0].dir / 'log4j2.properties'}",
+               "org.apache.kafka.tools.FeatureCommand", "--bootstrap-server", self.config.kafka_bootstrap,
+               "upgrade", "--release-version", FEATURE_RELEASE]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise StackError(f"upgrading the Kafka features to {FEATURE_RELEASE} failed: {last[0]}; "
+                             "`make down clean-stack` starts afresh")
+        meta_file.write_text(json.dumps({**meta, "features": FEATURE_RELEASE}))
 
     def _properties(self, node: KafkaNode) -> str:
         n = self.config.brokers
@@ -219,6 +243,8 @@ class LocalKafka(LocalCluster):
 
         procs.wait_until(ready, timeout, f"{expected} Kafka broker(s) to register with a controller quorum",
                          log_hint=logs)
+        if expected == self.config.brokers:
+            self._finalize_features()
 
     def cluster_view(self) -> ClusterView:
         """Brokers the controller sees unfenced, and who leads the KRaft quorum (DescribeQuorum)."""

@@ -30,14 +30,14 @@ from typing import Any
 from ..paths import COMPOSE_DIR
 from . import procs
 from .base import NodeStatus
-from .config import StackConfig, StackError
+from .config import KAFKA_VERSION, StackConfig, StackError
 from .podman_images import APP_IMAGE, KAFKA_IMAGE, RABBITMQ_IMAGE, image_label, podman
 
 PROJECT_LABEL = "io.streamlab.project"
 CGROUP_PARENT = "/"
 READY_TIMEOUT_S = 300.0   # three JVMs electing a quorum on a loaded 2-core machine
 #: The registry images the compose files name for Docker users -> the images `make images` builds.
-IMAGE_MAP = {"apache/kafka:4.1.1": KAFKA_IMAGE, "rabbitmq:3.13-management": RABBITMQ_IMAGE,
+IMAGE_MAP = {f"apache/kafka:{KAFKA_VERSION}": KAFKA_IMAGE, "rabbitmq:3.13-management": RABBITMQ_IMAGE,
              "streamlab-app:latest": APP_IMAGE}
 DEFAULTS = StackConfig()
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import HOME as REPO_ROOT
-from .config import StackError
+from .config import KAFKA_VERSION, StackError
 
 CONTAINERS_DIR = REPO_ROOT / "containers"
 CONTAINERS_CONF = REPO_ROOT / "compose" / "podman" / "containers.conf"
@@ -36,9 +36,14 @@ STAGING = REPO_ROOT / ".cache" / "images"
 WHEELHOUSE = REPO_ROOT / ".cache" / "wheelhouse"
 LABEL = "io.streamlab.inputs"
 SUITE = "bookworm"
+#: Debian 13, whose rabbitmq-server is 4.0: the RabbitMQ 4 image builds on a base of its own.
+SUITE_RABBITMQ4 = "trixie"
 BASE_IMAGE = f"localhost/streamlab-base:{SUITE}"
-KAFKA_IMAGE = "localhost/streamlab-kafka:4.1.1"
+KAFKA_IMAGE = f"localhost/streamlab-kafka:{KAFKA_VERSION}"
 RABBITMQ_IMAGE = "localhost/streamlab-rabbitmq:3.10"
+#: The same Containerfile on Debian 13: RabbitMQ 4.0 (not used by the stacks; chapter 03's comparisons run
+#: on it with AMQP_URL pointing at a container of it, see compose/README.md).
+RABBITMQ4_IMAGE = "localhost/streamlab-rabbitmq:4.0"
 APP_IMAGE = "localhost/streamlab-app:latest"
 # What the base image adds to debootstrap's minbase, and what it leaves out (docs, caches).
 BASE_RECIPE = "minbase; policy-rc.d 101; dpkg path-exclude docs/man/locale; apt lists/archives removed; v1"
@@ -113,6 +118,7 @@ class ImageSpec:
     folder: str                                       # containers/<folder>/: Containerfile and its files
     extra: dict[str, Path] = field(default_factory=dict)   # context subdir -> host dir of files to copy
     containerfile_path: Path | None = None            # the app's is containers/Dockerfile (the name Docker users know)
+    suite: str = SUITE                                # the Debian release of its base image
 
     @property
     def containerfile(self) -> Path:
@@ -153,23 +159,31 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def build_base(force: bool = False) -> str:
-    """debootstrap minbase -> podman import; returns the base digest (its inputs label)."""
-    mirror = debian_mirror(apt_sources())
+def base_image(suite: str = SUITE) -> str:
+    return f"localhost/streamlab-base:{suite}"
+
+
+def build_base(force: bool = False, suite: str = SUITE) -> str:
+    """debootstrap minbase of `suite` -> podman import; returns the base digest (its inputs label).
+
+    Another suite than the host's comes from the same mirror (one Debian archive serves every suite)."""
+    sources = apt_sources()
+    mirror = debian_mirror(sources, suite) or debian_mirror(sources, SUITE)
     if mirror is None:
         raise StackError(f"no Debian {SUITE} mirror in /etc/apt/sources.list*: add one (e.g. http://deb.debian.org/debian)")
-    digest = inputs_hash([("suite", SUITE.encode()), ("mirror", mirror.encode()), ("recipe", BASE_RECIPE.encode())])
-    if not force and image_label(BASE_IMAGE) == digest:
+    digest = inputs_hash([("suite", suite.encode()), ("mirror", mirror.encode()), ("recipe", BASE_RECIPE.encode())])
+    tag = base_image(suite)
+    if not force and image_label(tag) == digest:
         return digest
     if shutil.which("debootstrap") is None:
         raise StackError("debootstrap not found: run `make setup` or `apt-get install debootstrap`")
     if os.geteuid() != 0:
         raise StackError("building the base image needs root (debootstrap, rootful podman): run `make images` as root")
-    _say(f"base image: debootstrap --variant=minbase {SUITE} from {mirror} ...")
+    _say(f"base image: debootstrap --variant=minbase {suite} from {mirror} ...")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="streamlab-rootfs-", dir="/var/tmp") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        result = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirror],
+        result = subprocess.run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -177,12 +191,12 @@ def build_base(force: bool = False) -> str:
         _trim_rootfs(rootfs)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(["podman", "import", "--change", f"LABEL {LABEL}={digest}",
-                                   "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE],
+                                   "--change", 'CMD ["/bin/bash"]', "-", tag],
                                   stdin=tar.stdout, capture_output=True, text=True, env=podman_env())
         tar.wait()
         if imported.returncode != 0:
             raise StackError(f"podman import failed: {imported.stderr.strip()[-300:]}")
-    _say(f"base image: {BASE_IMAGE} in {time.monotonic() - started:.0f} s")
+    _say(f"base image: {tag} in {time.monotonic() - started:.0f} s")
     return digest
 
 
@@ -262,6 +276,7 @@ def build_image(spec: ImageSpec, base_digest: str, force: bool = False) -> str:
     # --network host: a build's only traffic is apt reaching the Debian mirror, as the host's apt does
     # (through podman's bridge, the host's resolver is not reachable on every machine).
     result = subprocess.run(["podman", "build", "--layers", "--network", "host", "-f", str(context / "Containerfile"),
+                             "--build-arg", f"BASE={base_image(spec.suite)}",
                              "--label", f"{LABEL}={digest}", "-t", spec.tag, str(context)],
                             capture_output=True, text=True, env=podman_env())
     if result.returncode != 0:
@@ -277,6 +292,7 @@ def image_specs(jars_dir: Path | None = None) -> list[ImageSpec]:
     return [
         ImageSpec(KAFKA_IMAGE, "kafka", {"jars": jars}),
         ImageSpec(RABBITMQ_IMAGE, "rabbitmq"),
+        ImageSpec(RABBITMQ4_IMAGE, "rabbitmq", suite=SUITE_RABBITMQ4),
         ImageSpec(
             APP_IMAGE, "app", {"deps": WHEELHOUSE / "deps", "app": WHEELHOUSE / "app"}, CONTAINERS_DIR / "Dockerfile"
         ),
@@ -295,14 +311,19 @@ def build_all(force: bool = False, only: tuple[str, ...] = ()) -> dict[str, floa
         raise StackError(f"Kafka jars not found in {jars}: run `make setup` first")
     with open(REPO_ROOT / ".cache" / "podman-images.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        base = build_base(force)
+        bases: dict[str, str] = {SUITE: build_base(force)}
         for spec in image_specs():
-            if only and spec.folder not in only:
+            if only and spec.folder not in only and spec.tag not in only:
                 continue
+            if spec.suite != SUITE and spec.tag not in only:
+                continue        # RabbitMQ 4.0 on Debian 13: no stack runs it, built only when named
             if spec.folder == "app":
                 build_wheelhouse()
-            build_image(spec, base, force)
-    return {tag: image_size_mb(tag) for tag in (BASE_IMAGE, *(s.tag for s in image_specs()))}
+            if spec.suite not in bases:
+                bases[spec.suite] = build_base(force, spec.suite)
+            build_image(spec, bases[spec.suite], force)
+    return {tag: image_size_mb(tag) for tag in (*map(base_image, bases), *(s.tag for s in image_specs()
+                                                                        if s.suite in bases))}
 
 
 def stage_for_docker() -> int:
@@ -324,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m streamlab.stack.podman_images", description=__doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
-    parser.add_argument("--only", nargs="*", default=[], help="kafka, rabbitmq and/or app (the base always)")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="kafka, rabbitmq, app and/or an image's tag (the base always; "
+                             f"{RABBITMQ4_IMAGE} only when named)")
     parser.add_argument("--stage-only", action="store_true",
                         help="only stage the build contexts (for `docker build`), print the commands")
     args = parser.parse_args(argv)

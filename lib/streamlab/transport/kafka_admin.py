@@ -331,6 +331,22 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
     return created
 
 
+def set_group_config(bootstrap: str, group: str, settings: dict[str, str], timeout: float = 30.0) -> None:
+    """Set a group's own configuration (KIP-848/KIP-932 group configs: `share.auto.offset.reset`,
+    `share.delivery.count.limit`, `share.record.lock.duration.ms`, ...), incrementally: other keys stay.
+
+    Why a group config and not a client setting: a share group's offset reset, delivery limit and lock
+    duration are decided by the broker for the whole group, so they are set on the group before its
+    consumers join. The broker checks each value against its `group.share.min/max.*` bounds."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    entries = [ConfigEntry(key, str(value), incremental_operation=AlterConfigOpType.SET)
+               for key, value in settings.items()]
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)
+    admin = admin_client(bootstrap)      # kept referenced until the future is done
+    admin.incremental_alter_configs([resource], request_timeout=timeout)[resource].result(timeout=timeout)
+
+
 def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -> None:
     """Delete `names`; a topic that is already gone is fine, and cleanup never hides a caller's result."""
     names = list(names)

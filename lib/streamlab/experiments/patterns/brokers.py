@@ -241,3 +241,13 @@ def tidy_rows(kind_column: str, kind: str, backend: str, variant: str, **metrics
     """One row per metric: ``{kind_column: kind, "backend", "variant", "metric", "value"}``, the chapter's tables."""
     return [{kind_column: kind, "backend": backend, "variant": variant, "metric": k, "value": float(v)}
             for k, v in metrics.items()]
+
+
+def broker_versions(brokers: Endpoints) -> dict[str, str]:
+    """The brokers a table ran on, by name and version: Kafka from the jars the local stack and the podman
+    image run (the `kafka_2.13` jar), RabbitMQ as the server announces itself on an AMQP connection."""
+    from ...bench.drivers.kafka_java_tools import jar_version
+    from ...bench.drivers.pika_driver import rabbit_version
+
+    return {"kafka": f"Apache Kafka {jar_version('kafka', 'kafka_2.13') or '?'}",
+            "rabbitmq": f"RabbitMQ {rabbit_version(brokers.amqp_url) or '?'}"}
