@@ -200,8 +200,10 @@ def upstream_digest(layout: Layout, chapters: Iterable[Chapter], head: str = "")
 def reusable(layout: Layout, chapter: Chapter, key: RunKey) -> tuple[bool, str]:
     """Whether the executed notebook can be reused for ``key``, and if not, why (for the run's table)."""
     record = read_record(layout, chapter)
-    if record is None or not layout.executed(chapter).is_file():
+    if not layout.executed(chapter).is_file():
         return False, "no successful execution yet"
+    if record is None:  # failed, interrupted, or made by a runner that kept no record
+        return False, "no record of a successful execution with its inputs"
     if not layout.results(chapter).is_dir():
         return False, "its results folder is gone"
     changed = record.key.changed(key)
