@@ -39,6 +39,14 @@ def test_compose_file_and_images_name_the_same_release() -> None:
     assert podman.IMAGE_MAP[compose_check.KAFKA_IMAGE] == podman_images.KAFKA_IMAGE
 
 
+def test_the_strimzi_manifest_runs_the_same_release() -> None:
+    """Bonus 3's Kubernetes manifest (chapter 03) asks the Strimzi operator for the release the stacks run."""
+    docs = list(yaml.safe_load_all((HOME / "deploy" / "k8s" / "10-kafka.yaml").read_text()))
+    kafka = next(doc for doc in docs if doc and doc.get("kind") == "Kafka")["spec"]["kafka"]
+    assert kafka["version"] == KAFKA_VERSION
+    assert kafka["metadataVersion"].startswith(".".join(KAFKA_VERSION.split(".")[:2]) + "-IV")
+
+
 def test_the_pom_reader_sees_another_release(tmp_path: Path) -> None:
     text = (HOME / "setup" / "pom.xml").read_text().replace(KAFKA_VERSION, "3.9.1")
     (tmp_path / "pom.xml").write_text(text)
