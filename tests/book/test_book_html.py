@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.book,
-    pytest.mark.timeout(2700),  # the first test builds the quick book in the session fixture (about 20 min of chapters on a loaded two-worker run)
+    # the first test builds the quick book in the session fixture: about 20 min of chapters on a loaded two-worker run
+    pytest.mark.timeout(2700),
     pytest.mark.skipif(not Path(htmlcheck.CHROMIUM).exists() and not IN_CI,   # CI: fails on the missing browser
                        reason="needs Debian's chromium (make setup)"),
 ]
