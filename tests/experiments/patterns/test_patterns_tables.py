@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pandas as pd
 import pytest
 
+from plugins.capabilities import require
 from streamlab.experiments.patterns import issues, rewrite, scaling
 from streamlab.plots import patterns as pp
 
@@ -95,6 +99,40 @@ def test_topology_graph_shows_the_processors_shards_behind_its_consistent_hash_e
                                       "cleanup.policy": "delete"}]),
              "reads": pd.DataFrame([{"group": "health-processor", "topic": "telemetry"}])}
     assert "6 partitions · RF 3" in pp.kafka_topology_graph(kafka).source
+
+
+def _application_topology() -> dict[str, pd.DataFrame]:
+    """The exchanges, queues and bindings the application declares on one RabbitMQ node (6 processor shards)."""
+    kinds = {"health-processor.by-key": "x-consistent-hash"}
+    names = ("alerts", "dead-letter", "health-processor.by-key", "machine-health", "machine-health-latest",
+             "telemetry", "vibration")
+    exchanges = pd.DataFrame([{"exchange": n, "type": kinds.get(n, "topic"), "durable": True} for n in names])
+    queue = {"type": "quorum", "dead-letter exchange": "dead-letter", "delivery limit": 20,
+             "message TTL (ms)": 604_800_000, "replicas": 1, "single active consumer": False}
+    held = {**queue, "dead-letter exchange": ""}
+    queues = [{"queue": "alert-csv-sink.alerts", **queue}, {"queue": "dead-letter.held", **held},
+              {"queue": "health-parquet-sink.machine-health", **queue}, {"queue": "machine-health-latest.held", **held}]
+    queues += [{"queue": f"health-processor.shard-{i}", **queue, "single active consumer": True} for i in range(6)]
+    direct = {"alerts": "alert-csv-sink.alerts", "dead-letter": "dead-letter.held",
+              "machine-health": "health-parquet-sink.machine-health",
+              "machine-health-latest": "machine-health-latest.held"}
+    bindings = [{"exchange": x, "destination": q, "destination type": "queue", "routing key": "#"}
+                for x, q in direct.items()]
+    bindings += [{"exchange": x, "destination": "health-processor.by-key", "destination type": "exchange",
+                  "routing key": "#"} for x in ("telemetry", "vibration")]
+    bindings += [{"exchange": "health-processor.by-key", "destination": f"health-processor.shard-{i}",
+                  "destination type": "queue", "routing key": "1"} for i in range(6)]
+    return {"exchanges": exchanges, "queues": pd.DataFrame(queues), "bindings": pd.DataFrame(bindings)}
+
+
+def test_the_rabbitmq_topology_keeps_legible_text_at_the_columns_width():
+    """Drawn at the book's column (≈ 760 px), the application's topology shrinks to fit; its smallest text must
+    stay at 8 px or more, the book's HTML test's minimum (at 9 pt it was 6.8 px)."""
+    require(shutil.which("dot") is not None, "needs graphviz's dot (make setup installs graphviz)")
+    svg = pp.rabbit_topology_graph(_application_topology()).pipe(format="svg").decode()
+    width_px = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1)) * 4 / 3
+    smallest_px = min(float(size) for size in re.findall(r'font-size="([\d.]+)"', svg)) * 4 / 3
+    assert smallest_px * min(1.0, 760 / width_px) >= 8.0
 
 
 def test_before_after_chart_colours_by_when():
