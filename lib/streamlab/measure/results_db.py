@@ -119,34 +119,26 @@ class ResultsDB:
     def builds(self, profile: str | None = None) -> pd.DataFrame:
         """The builds on record (oldest first), of one profile if given."""
         columns = ["id", "recorded_at", "profile", "commit_id", "machine", "warm_up"]
-        if not self.path.exists():
-            return pd.DataFrame(columns=columns)
-        connection = self._connect()
-        try:
-            query = f"SELECT {', '.join(columns)} FROM builds"
-            params: tuple = ()
-            if profile is not None:
-                query, params = query + " WHERE profile = ?", (profile,)
-            return pd.read_sql_query(query + " ORDER BY id", connection, params=params)
-        finally:
-            connection.close()
+        return self._read(f"SELECT {', '.join(columns)} FROM builds", "profile", "id", columns, profile)
 
     def figures(self, profile: str | None = None) -> pd.DataFrame:
         """One row per build × figure, with the build's conditions."""
         columns = ["build_id", "recorded_at", "profile", "commit_id", "machine", "warm_up", "figure", "value", "unit"]
+        query = ("SELECT f.build_id, b.recorded_at, b.profile, b.commit_id, b.machine, b.warm_up, f.figure, "
+                 "f.value, f.unit FROM figures f JOIN builds b ON b.id = f.build_id")
+        return self._read(query, "b.profile", "f.build_id, f.figure", columns, profile)
+
+    def _read(self, select: str, profile_column: str, order_by: str, columns: list[str],
+              profile: str | None) -> pd.DataFrame:
+        """``select`` (of one profile if given) as a frame; an empty one with ``columns`` before any build."""
         if not self.path.exists():
             return pd.DataFrame(columns=columns)
+        query, params = (select, ()) if profile is None else (f"{select} WHERE {profile_column} = ?", (profile,))
         connection = self._connect()
         try:
-            query = ("SELECT f.build_id, b.recorded_at, b.profile, b.commit_id, b.machine, b.warm_up, f.figure, "
-                     "f.value, f.unit FROM figures f JOIN builds b ON b.id = f.build_id")
-            params: tuple = ()
-            if profile is not None:
-                query, params = query + " WHERE b.profile = ?", (profile,)
-            return pd.read_sql_query(query + " ORDER BY f.build_id, f.figure", connection, params=params)
+            return pd.read_sql_query(f"{query} ORDER BY {order_by}", connection, params=params)
         finally:
             connection.close()
-
 
 def spread(figures: pd.DataFrame) -> pd.DataFrame:
     """Per figure: builds with a value, the latest build's value, min, median, max and coefficient of variation.
