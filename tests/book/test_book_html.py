@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import htmlcheck
+import myst
 import nbformat
 import pandas as pd
 import pytest
@@ -123,18 +124,7 @@ def test_checker_catches_what_myst_nb_emits_for_broken_cells(broken_site: Path) 
 # --------------------------------------------------------------------------- the runner's failure path
 
 
-FAILING_CHAPTER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: '0.13'
-kernelspec:
-  display_name: Python 3 (streamlab)
-  language: python
-  name: python3
----
-
+FAILING_CHAPTER = myst.HEADER + """
 # 00 · A chapter that fails
 
 ```{code-cell} ipython3

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import myst
 import nbformat
 import pytest
 
@@ -28,18 +29,7 @@ full:
   default: {duration_s: 60}
 """
 
-MYST_HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: '0.13'
-kernelspec:
-  display_name: Python 3 (ipykernel)
-  language: python
-  name: python3
----
-"""
+MYST_HEADER = myst.HEADER
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import myst
 import nbformat
 import pytest
 
@@ -17,18 +18,7 @@ from streamlab.book.execute import prepare_chapter
 from streamlab.book.layout import Chapter, Layout, discover_chapters
 from streamlab.book.parameters import load_profiles
 
-HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: '0.13'
-kernelspec:
-  display_name: Python 3 (ipykernel)
-  language: python
-  name: python3
----
-"""
+HEADER = myst.HEADER
 
 #: A chapter that counts its executions in a file of the chapters' folder and saves a result.
 COUNTING = HEADER + """

@@ -129,3 +129,17 @@ def text_problems(fig: Measured, tolerance: float = 1.0, min_overlap: float = 4.
             elif box.runs_into(other, min_gap):
                 problems.append(f"run together: {box.text!r} and {other.text!r}")
     return problems
+
+
+def encodings(spec: dict) -> list[dict]:
+    """Every ``encoding`` block in a (possibly layered, faceted or concatenated) Vega-Lite spec."""
+    found = []
+    if isinstance(spec, dict):
+        if isinstance(spec.get("encoding"), dict):
+            found.append(spec["encoding"])
+        for value in spec.values():
+            found += encodings(value)
+    elif isinstance(spec, list):
+        for item in spec:
+            found += encodings(item)
+    return found

@@ -18,25 +18,13 @@ from streamlab.plots import application
 from streamlab.plots import cluster_tour as tour
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments" / "cluster_tour"))
+sys.path.insert(0, str(Path(__file__).parent))
+import chartfit
 from synthetic_tour import make_result
 
 
-def _encodings(spec: dict) -> list[dict]:
-    """Every ``encoding`` block in a (possibly layered, faceted or concatenated) Vega-Lite spec."""
-    found = []
-    if isinstance(spec, dict):
-        if isinstance(spec.get("encoding"), dict):
-            found.append(spec["encoding"])
-        for value in spec.values():
-            found += _encodings(value)
-    elif isinstance(spec, list):
-        for item in spec:
-            found += _encodings(item)
-    return found
-
-
 def _fields(spec: dict, channel: str) -> set[str]:
-    return {enc[channel]["field"] for enc in _encodings(spec) if isinstance(enc.get(channel), dict)
+    return {enc[channel]["field"] for enc in chartfit.encodings(spec) if isinstance(enc.get(channel), dict)
             and "field" in enc[channel]}
 
 

@@ -202,17 +202,10 @@ def test_the_house_renderer_wraps_a_long_subtitle_to_the_chart() -> None:
 
 
 def _colour_ranges(spec: dict) -> list[dict]:
-    found = []
-    if isinstance(spec, dict):
-        color = spec.get("encoding", {}).get("color") if isinstance(spec.get("encoding"), dict) else None
-        if isinstance(color, dict) and isinstance(color.get("scale"), dict) and "range" in color["scale"]:
-            found.append(color["scale"])
-        for value in spec.values():
-            found += _colour_ranges(value)
-    elif isinstance(spec, list):
-        for item in spec:
-            found += _colour_ranges(item)
-    return found
+    """The colour scales with an explicit range, in every encoding of the spec."""
+    return [enc["color"]["scale"] for enc in chartfit.encodings(spec)
+            if isinstance(enc.get("color"), dict) and isinstance(enc["color"].get("scale"), dict)
+            and "range" in enc["color"]["scale"]]
 
 
 def test_every_series_of_the_stage_chart_has_its_own_colour() -> None:
