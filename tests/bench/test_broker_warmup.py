@@ -92,3 +92,26 @@ def test_a_warm_up_that_ran_out_of_time_is_recorded_not_warm(tmp_path):
     rounds = broker_warmup.last_rounds(broker_warmup.save_rounds(flat, path))
     assert broker_warmup.is_warm(rounds)
     assert broker_warmup.warm_state(rounds) == "warm: plateau at 48,000 records/s after 7 rounds"
+
+
+def test_a_stack_started_without_warm_up_forgets_the_last_one(tmp_path, monkeypatch):
+    path = tmp_path / "broker-warmup.csv"
+    monkeypatch.setenv("STREAMLAB_WARMUP_RECORD", str(path))
+    broker_warmup.save_rounds([broker_warmup.WarmupRound(1, 14.0, 7_255.0)])
+    assert path.exists() and not broker_warmup.last_rounds().empty
+    broker_warmup.clear_record()
+    assert broker_warmup.warm_state(broker_warmup.last_rounds()) == "no warm-up recorded"
+    broker_warmup.clear_record()                       # nothing to forget is fine too
+
+
+def test_warm_up_zero_clears_the_record_from_the_command_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from streamlab.cli import app
+
+    path = tmp_path / "broker-warmup.csv"
+    monkeypatch.setenv("STREAMLAB_WARMUP_RECORD", str(path))
+    broker_warmup.save_rounds([broker_warmup.WarmupRound(1, 14.0, 7_255.0)])
+    result = CliRunner().invoke(app, ["stack", "warm-up", "--max-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    assert not path.exists()

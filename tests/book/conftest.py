@@ -24,6 +24,10 @@ BOOK_ENV = shifted({
     # the same containers with the same library calls, and running them twice cost the suite about
     # four minutes on two cores. `make book` runs them live.
     "STREAMLAB_BOOK_WITHOUT": "podman",
+    # the test build's figures and (absent) warm-up stay out of the checkout's data/: a `make book` history
+    # must not count test builds, and the test's brokers were never warmed
+    "STREAMLAB_RESULTS_DB": str(REPO / "_build" / "test" / "results.sqlite"),
+    "STREAMLAB_WARMUP_RECORD": str(REPO / "_build" / "test" / "broker-warmup.csv"),
 })
 
 #: The test builds into its own root so it never replaces a `make book` build

@@ -67,3 +67,12 @@ def test_one_build_has_no_cv_yet_and_profiles_are_kept_apart(tmp_path):
     quick = spread(db.figures("quick")).set_index("figure")
     assert quick.loc["x", "builds"] == 1 and math.isnan(quick.loc["x", "cv"])
     assert len(db.builds("full")) == 1 and db.figures("full")["value"].tolist() == [3.0]
+
+
+def test_the_database_path_can_be_moved_by_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMLAB_RESULTS_DB", str(tmp_path / "elsewhere.sqlite"))
+    db = ResultsDB()
+    db.record(_build(), [Figure("processor", 22_000.0, "records/s")])
+    assert db.path == tmp_path / "elsewhere.sqlite" and db.path.exists()
+    monkeypatch.delenv("STREAMLAB_RESULTS_DB")
+    assert ResultsDB().path.name == "results.sqlite" and ResultsDB().path.parent.name == "data"

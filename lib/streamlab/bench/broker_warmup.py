@@ -26,6 +26,7 @@ run-facts table then says "brokers not warm" (`warm_state`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -40,6 +41,12 @@ from .run import run_bench
 
 #: Where `streamlab stack warm-up` leaves its rounds, for the chapters to show what the brokers went through.
 RECORD = RESULTS_DIR / "broker-warmup.csv"
+
+
+def record_path() -> Path:
+    """Where the last warm-up is recorded: RECORD, or $STREAMLAB_WARMUP_RECORD (the test suite's book build
+    keeps its own, so a `make book` warm-up of this checkout does not describe the test's brokers)."""
+    return Path(os.environ.get("STREAMLAB_WARMUP_RECORD") or RECORD)
 
 #: The warm-up load: the benches' 1 KB max-rate workload (6 partitions, RF 3, acks=all), with Kafka's own tools.
 WORKLOAD = "max-throughput-1kb"
@@ -93,8 +100,9 @@ def warm_kafka(max_s: float, endpoints: Any = None, round_s: float = ROUND_S,
     return rounds
 
 
-def save_rounds(rounds: list[WarmupRound], path: Path = RECORD) -> Path:
+def save_rounds(rounds: list[WarmupRound], path: Path | None = None) -> Path:
     """The rounds of the warm-up that just ran, whether they reached a plateau, and when it ended."""
+    path = path or record_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([asdict(r) for r in rounds], columns=["round", "elapsed_s", "producer_records_per_s"])
     warm = plateau([r.producer_records_per_s for r in rounds])
@@ -102,8 +110,14 @@ def save_rounds(rounds: list[WarmupRound], path: Path = RECORD) -> Path:
     return path
 
 
-def last_rounds(path: Path = RECORD) -> pd.DataFrame:
+def clear_record(path: Path | None = None) -> None:
+    """Forget the last warm-up: a stack started without one must not be described by an earlier stack's."""
+    (path or record_path()).unlink(missing_ok=True)
+
+
+def last_rounds(path: Path | None = None) -> pd.DataFrame:
     """The last warm-up's rounds; empty if none ran on this checkout (e.g. the test suite's book build)."""
+    path = path or record_path()
     if not path.exists():
         return pd.DataFrame(columns=["round", "elapsed_s", "producer_records_per_s", "warm", "ended"])
     return pd.read_csv(path)

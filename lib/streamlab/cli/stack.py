@@ -60,10 +60,11 @@ def stack_warm_up(broker: str | None = BrokerOpt,
                                                     help="stop after this long even if the rate still rises "
                                                          "(0: no warm-up)")) -> None:
     """Put Kafka's own perf tools on the brokers until their rate reaches a plateau: a cold JVM measures its JIT."""
-    from ..bench.broker_warmup import last_rounds, save_rounds, warm_kafka, warm_state
+    from ..bench.broker_warmup import clear_record, last_rounds, save_rounds, warm_kafka, warm_state
 
     stack = get_stack(broker)
     if max_seconds <= 0 or "kafka" not in stack.parts:
+        clear_record()   # the chapters then say no warm-up ran, instead of quoting an earlier stack's
         return
     stack.require_ready()
 
@@ -71,6 +72,7 @@ def stack_warm_up(broker: str | None = BrokerOpt,
         console.print(f"broker warm-up round {row.round}: {row.producer_records_per_s:,.0f} records/s "
                       f"(kafka-producer-perf-test, 1 KB, acks=all) at {row.elapsed_s:.0f} s", soft_wrap=True)
 
+    clear_record()
     rounds = warm_kafka(max_seconds, stack.endpoints, report=report)
     if rounds:
         saved = save_rounds(rounds)

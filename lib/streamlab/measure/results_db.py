@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,11 +85,17 @@ def fingerprint(build: Build, figures: Sequence[Figure]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def default_path() -> Path:
+    """DEFAULT_PATH, or $STREAMLAB_RESULTS_DB: the test suite's book build records into its own file, so a
+    test run never enters the checkout's history of builds (the spread the reflection reports)."""
+    return Path(os.environ.get("STREAMLAB_RESULTS_DB") or DEFAULT_PATH)
+
+
 class ResultsDB:
     """The history of builds in one SQLite file."""
 
-    def __init__(self, path: Path | str = DEFAULT_PATH) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else default_path()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,4 +171,4 @@ def spread(figures: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SPREAD_COLUMNS)
 
 
-__all__ = ["Build", "DEFAULT_PATH", "Figure", "ResultsDB", "SPREAD_COLUMNS", "fingerprint", "spread"]
+__all__ = ["Build", "DEFAULT_PATH", "default_path", "Figure", "ResultsDB", "SPREAD_COLUMNS", "fingerprint", "spread"]

@@ -206,11 +206,11 @@ def run_facts(profile: str, warmup_record: Path | None = None) -> pd.DataFrame:
     The ``brokers`` row is where a build whose warm-up ran out of time before its plateau shows
     "brokers not warm" in every chapter (issue 30): its figures met brokers still compiling.
     """
-    from ..bench.broker_warmup import RECORD, last_rounds, warm_state
+    from ..bench.broker_warmup import last_rounds, warm_state
     from ..measure.noise import load_average
 
     executed = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    brokers = warm_state(last_rounds(warmup_record or RECORD))
+    brokers = warm_state(last_rounds(warmup_record))
     load = load_average()
     return facts_table({"profile": profile, "executed": executed, "brokers": brokers, **machine_facts(),
                         "load average (1 min) at start": "unknown" if load is None else f"{load:.2f}"}, "this run")
