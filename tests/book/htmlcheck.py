@@ -135,10 +135,20 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     problems += remote_resources(soup, page, site_root)
     problems += inline_svg_problems(soup)
     problems += link_problems(soup, page, site_root)
-    problems += broken_output(soup, appendix="appendix" in page.stem.lower())
+    problems += broken_output(soup, appendix=is_appendix(page, site_root))
+    problems += unshown_tables(soup)
     if soup.select_one("article h1, main h1, h1") is None:
         problems.append(Problem("no-title", "the page has no <h1>"))
     return problems
+
+
+def is_appendix(page: Path, site_root: Path) -> bool:
+    """An appendix page: under book/appendix/ (the TOC's appendices), or a page whose name says so."""
+    try:
+        parts = page.resolve().relative_to(site_root.resolve()).parts
+    except ValueError:
+        parts = (page.name,)
+    return any("appendix" in part.lower() for part in parts)
 
 
 def error_outputs(soup: BeautifulSoup) -> list[Problem]:
@@ -389,6 +399,35 @@ def broken_output(soup: BeautifulSoup, appendix: bool = False) -> list[Problem]:
             problems.append(Problem("not-measured", _short(text)))
         if NAN_IN_TEXT.search(text) and not MISSING_CELL.match(text.strip()):
             problems.append(Problem("missing-value", f"'nan' in the text: {_short(text)}"))
+    return problems
+
+
+#: Prose that points at a table on the page ("the first table", "the table below", "tables").
+TABLE_WORD = re.compile(r"\btables?\b", re.IGNORECASE)
+
+
+def unshown_tables(soup: BeautifulSoup) -> list[Problem]:
+    """A section whose outputs link result files ("Data: x.csv") and whose prose speaks of a table, but which
+    shows no table: the reader is promised a table and given a download (issue 32, chapter 01's five links).
+
+    Sections are taken one by one without their subsections, so a table further down does not count.
+    """
+    problems = []
+    article = _prose_and_outputs(soup)
+    for section in article.find_all("section"):
+        own = BeautifulSoup(str(section), "html.parser").find("section")
+        for nested in own.find_all("section"):
+            nested.decompose()
+        links = [a for output in own.select(".cell_output") for a in output.find_all("a")
+                 if str(a.get("href", "")).split("#")[0].endswith((".csv", ".parquet", ".json"))]
+        prose = " ".join(p.get_text(" ", strip=True) for p in own.find_all("p")
+                         if p.find_parent(class_="cell_output") is None)
+        if links and TABLE_WORD.search(prose) and own.find("table") is None:
+            heading = own.find(["h1", "h2", "h3", "h4"])
+            title = _short(heading.get_text(" ", strip=True), 60) if heading else "a section"
+            problems.append(Problem("data-link-without-table",
+                                    f"{title}: its prose speaks of a table, the page links "
+                                    f"{', '.join(a.get_text(strip=True) for a in links[:3])} and shows none"))
     return problems
 
 

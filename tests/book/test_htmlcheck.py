@@ -289,3 +289,43 @@ def test_a_table_of_more_than_eight_columns_fails_in_the_main_text_not_in_an_app
     assert kinds(dom, page, site) == set()
     dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1), name="appendix-patterns.html")
     assert kinds(dom, page, site) == set()
+
+
+def test_an_appendix_is_known_by_its_folder_too(site: Path) -> None:
+    (site / "book" / "appendix").mkdir(parents=True)
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1), name="book/appendix/02-details.html")
+    assert kinds(dom, page, site) == set()
+    dom, page = _page(site, _wide_table(htmlcheck.MAX_COLUMNS + 1), name="book/02-details.html")
+    assert kinds(dom, page, site) == {"too-many-columns"}
+
+
+def _section(prose: str, output: str) -> str:
+    return (f'<section id="s"><h2>Consumer lag</h2><p>{prose}</p>'
+            f'<div class="cell_output"><p>{output}</p></div></section>')
+
+
+def _data_file(site: Path, path: str) -> None:
+    (site / path).parent.mkdir(parents=True, exist_ok=True)
+    (site / path).write_text("a,b\n1,2\n", encoding="utf-8")
+
+
+def test_a_data_link_whose_promised_table_is_not_shown_fails(site: Path) -> None:
+    _data_file(site, "01-application_files/lag.csv")
+    link = 'Data: <a href="01-application_files/lag.csv">lag.csv</a> (12 rows)'
+    dom, page = _page(site, _section("The first table shows the lag of each group.", link))
+    assert kinds(dom, page, site) == {"data-link-without-table"}
+    # the table shown beside its link, or prose that promises no table: both pass
+    dom, page = _page(site, _section("The first table shows the lag of each group.", link).replace(
+        "</section>", _wide_table(3) + "</section>"))
+    assert kinds(dom, page, site) == set()
+    dom, page = _page(site, _section("The lag stayed under a second; the file has every sample.", link))
+    assert kinds(dom, page, site) == set()
+
+
+def test_a_table_in_a_subsection_does_not_count_for_its_parent(site: Path) -> None:
+    _data_file(site, "x_files/runs.csv")
+    link = 'Data: <a href="x_files/runs.csv">runs.csv</a>'
+    body = _section("Each run is a row of the table.", link).replace(
+        "</section>", f'<section id="t"><h3>Later</h3>{_wide_table(3)}</section></section>')
+    dom, page = _page(site, body)
+    assert kinds(dom, page, site) == {"data-link-without-table"}
