@@ -71,7 +71,7 @@ class Problem:
 
     # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
     # | missing-value | not-measured | empty-table | too-many-columns | cut-cell | stderr-output | client-log
-    # | too-wide | small-svg-text
+    # | too-wide | small-svg-text | data-link-without-table
     kind: str
     detail: str
 

@@ -4,7 +4,7 @@ Every page of the TOC must load, show no error output, no missing or remote
 image, no empty figure, no dead local link and no uncaught JavaScript error; and
 none of issue 32's broken output (NaN/None cells, "not measured yet", header-only
 tables, cells cut with "…", stderr blocks and client log lines, a table or chart
-wider than the column at 1280 px, SVG text too small to read).
+wider than the column at 1280 or 800 px, SVG text too small to read).
 A screenshot of each page lands in _build/screenshots/. A deliberately broken
 myst-nb build proves the checks fail where they should.
 """
@@ -47,7 +47,10 @@ def test_page_renders_without_problems(built_book: Path, screenshots_dir: Path, 
     shot = screenshots_dir / (docname.replace("/", "__") + ".png")
     loaded = htmlcheck.load_page(page, screenshot=shot)
     problems = htmlcheck.check_dom(loaded.dom, page, built_book) + htmlcheck.js_errors(loaded.console)
-    problems += htmlcheck.layout_problems(htmlcheck.measure_layout(page, window="1280,2000"), page, built_book)
+    for window in ("1280,2000", "800,2000"):   # a laptop, and a narrow window without the sidebar (issue 32)
+        problems += [htmlcheck.Problem(p.kind, f"at {window.split(',')[0]} px: {p.detail}")
+                     for p in htmlcheck.layout_problems(htmlcheck.measure_layout(page, window=window), page,
+                                                        built_book)]
     assert not problems, f"{docname}:\n" + "\n".join(f"  {p}" for p in problems)
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no real screenshot at {shot}"
 
