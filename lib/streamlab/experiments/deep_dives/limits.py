@@ -564,17 +564,13 @@ def read_costs(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def knee_verdict(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> str:
-    """Where p50 left the lightest load's level (the library's knee), or "no conclusion: <rule>"."""
+    """The knee as a short fact: its load ("80%"), "none up to 100%", or "no conclusion: <rules it broke>"."""
     validity = knee_validity(frame, factor=factor)
     if not validity.ok:
         return validity.verdict("")
     ok = frame[frame["error"] == ""].sort_values("fraction")
     turn = knee_at(ok, factor)
-    lightest = f"{ok['fraction'].iloc[0]:.0%}"
-    if turn is None:
-        return (f"p50 stayed within {factor:g}× of its value at {lightest} of the maximum up to "
-                f"{ok['fraction'].iloc[-1]:.0%}: no knee inside the range run")
-    return f"p50 rose above {factor:g}× its value at {lightest} of the maximum at {turn:.0%}: the knee"
+    return f"none up to {ok['fraction'].iloc[-1]:.0%}" if turn is None else f"{turn:.0%}"
 
 
 def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
