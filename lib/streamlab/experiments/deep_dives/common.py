@@ -26,14 +26,6 @@ def require(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
-def two_sided(harmed_label: str, harmed: Sequence[str], clean_label: str, clean: Sequence[str],
-              *, items: str = ", ", sides: str = "; ") -> str:
-    """'<harmed_label>: a, b; <clean_label>: c' — the verdict a deep dive's prose quotes, empty sides left out."""
-    parts = [f"{label}: {items.join(names)}" for label, names in ((harmed_label, harmed), (clean_label, clean))
-             if names]
-    return sides.join(parts)
-
-
 def unique(prefix: str) -> str:
     """A topic or group name no other run uses: ``dd-<prefix>-<6 hex>``."""
     return scratch_name("dd", prefix, 6)

@@ -548,11 +548,9 @@ def _read_kafka_python(bootstrap: str, topic_name: str, ends: dict[int, int], re
         reader.close()
 
 
-def read_verdict(frame: pd.DataFrame) -> str:
-    """Which read paths read every record exactly once (the chapter quotes it)."""
-    bad = frame.loc[~frame["complete"], "path"].tolist()
-    return ("every path read every record exactly once" if not bad
-            else "stopped early or miscounted: " + ", ".join(bad))
+def incomplete_paths(frame: pd.DataFrame) -> list[str]:
+    """The read paths that stopped early or miscounted (did not read every record exactly once)."""
+    return frame.loc[~frame["complete"], "path"].tolist()
 
 
 def read_costs(frame: pd.DataFrame) -> dict[str, float]:
@@ -575,17 +573,13 @@ def read_costs(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def knee_verdict(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> str:
-    """Where p50 left the lightest load's level (the library's knee), or "no conclusion: <rule>"."""
+    """The knee as a short fact: its load ("80%"), "none up to 100%", or "no conclusion: <rules it broke>"."""
     validity = knee_validity(frame, factor=factor)
     if not validity.ok:
         return validity.verdict("")
     ok = frame[frame["error"] == ""].sort_values("fraction")
     turn = knee_at(ok, factor)
-    lightest = f"{ok['fraction'].iloc[0]:.0%}"
-    if turn is None:
-        return (f"p50 stayed within {factor:g}× of its value at {lightest} of the maximum up to "
-                f"{ok['fraction'].iloc[-1]:.0%}: no knee inside the range run")
-    return f"p50 rose above {factor:g}× its value at {lightest} of the maximum at {turn:.0%}: the knee"
+    return f"none up to {ok['fraction'].iloc[-1]:.0%}" if turn is None else f"{turn:.0%}"
 
 
 def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
@@ -615,17 +609,15 @@ def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
     return "; ".join(parts) if parts else "this profile varies neither acks nor linger at the smallest size"
 
 
-def gap_verdict(frame: pd.DataFrame) -> str:
-    """Where the Python consumer loses to the Java tool in this run: in the bare client, or in the work per record."""
-    by = frame.set_index("path")["ratio_to_java"]
-    floor, library = by.get("consume(1000), count only"), by.get("library consumer (Record)")
-    if floor is None or library is None or pd.isna(floor):
-        return "the run lacks the paths that locate the gap"
-    if floor < 0.9:
-        return (f"even the bare Python client stayed below the Java tool ({floor:.2f}×): librdkafka's hand-over "
-                "and a Python object per record already cost more than Java's whole loop")
-    return (f"the bare Python client kept up with the Java tool ({floor:.2f}×); what separates the library's "
-            f"consumer ({library:.2f}×) from it is Python work per record")
+#: Below this share of the Java tool's rate, the bare Python client itself is behind (not only the work per record).
+CLIENT_BEHIND = 0.9
+
+
+def client_behind(frame: pd.DataFrame) -> bool | None:
+    """Whether the bare Python client (a Message per record, nothing read) stayed below `CLIENT_BEHIND` of the
+    Java tool; None when the run lacks that path. False locates the gap in the Python work per record."""
+    floor = frame.set_index("path")["ratio_to_java"].get("consume(1000), count only")
+    return None if floor is None or pd.isna(floor) else bool(floor < CLIENT_BEHIND)
 
 
 def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
@@ -641,6 +633,6 @@ def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
 
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
     "knee", "knee_at", "knee_validity",
-    "KNEE_RULES", "knee_verdict", "factor_effects", "read_costs", "gap_verdict", "summary_entry", "read_paths",
-    "read_verdict", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
+    "KNEE_RULES", "knee_verdict", "factor_effects", "read_costs", "CLIENT_BEHIND", "client_behind", "summary_entry",
+    "read_paths", "incomplete_paths", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 

@@ -118,11 +118,10 @@ def _last_line(proc: subprocess.Popen) -> str:
     return (text.strip().splitlines() or ["no output"])[-1]
 
 
-def crash_verdict(frame: pd.DataFrame) -> str:
-    """Which modes lost records at some crash point, for the prose."""
+def losing_modes(frame: pd.DataFrame) -> list[str]:
+    """The commit modes that lost records at some crash point, in `MODES` order (a fact the prose names)."""
     lost = frame.groupby("mode")["lost"].sum()
-    return common.two_sided("lost records", [m for m in MODES if lost.get(m, 0) > 0],
-                            "lost none", [m for m in MODES if lost.get(m, 0) == 0])
+    return [m for m in MODES if lost.get(m, 0) > 0]
 
 
 # --------------------------------------------------------------------------- the fleet's history

@@ -346,13 +346,6 @@ def _times(member: _Member, partition: int) -> list[float]:
         return list(member.log.consumed.get(partition, ()))
 
 
-def pause_verdict(frame: pd.DataFrame) -> str:
-    """Which protocols revoked partitions from members that kept them (stop the world) and which did not."""
-    stop = frame[frame["kept_partitions_revoked"] > 0]["protocol"].tolist()
-    incremental = frame[frame["kept_partitions_revoked"] == 0]["protocol"].tolist()
-    parts = []
-    if stop:
-        parts.append("revoked kept partitions (every member paused): " + ", ".join(stop))
-    if incremental:
-        parts.append("revoked only what moved: " + ", ".join(incremental))
-    return "; ".join(parts)
+def stop_the_world(frame: pd.DataFrame) -> list[str]:
+    """The protocols that revoked partitions from members that kept them, pausing every member (a fact)."""
+    return frame[frame["kept_partitions_revoked"] > 0]["protocol"].tolist()

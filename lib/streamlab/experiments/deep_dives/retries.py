@@ -168,12 +168,9 @@ def _reorderings(values: list[str]) -> int:
     return late_arrivals((key, int(n)) for key, n in (value.split(":") for value in values))
 
 
-def producer_verdict(frame: pd.DataFrame) -> str:
-    """Which settings duplicated or reordered records, for the prose."""
-    harmed = frame[(frame["duplicates"] > 0) | (frame["reordered"] > 0)]["setting"].tolist()
-    clean = frame[(frame["duplicates"] == 0) & (frame["reordered"] == 0)]["setting"].tolist()
-    return common.two_sided("duplicated or reordered records", harmed, "neither duplicated nor reordered", clean,
-                            items="; ", sides=" — ")
+def harmed_settings(frame: pd.DataFrame) -> list[str]:
+    """The producer settings that duplicated or reordered a record (a fact the prose names)."""
+    return frame[(frame["duplicates"] > 0) | (frame["reordered"] > 0)]["setting"].tolist()
 
 
 # --------------------------------------------------------------------------- consumer-side retries

@@ -35,14 +35,9 @@ USE_CASES = {
 }
 
 
-def missing_sentence(closing: pd.DataFrame) -> str:
-    """One sentence naming the deep dives of ``closing`` this build did not measure, or saying all ran.
-
-    The chapter used to end "Not measured yet: ." when every deep dive had run."""
-    missing = closing.loc[closing["the number that matters (this run)"] == NOT_MEASURED, "deep dive"].tolist()
-    if not missing:
-        return "All of them ran in this build."
-    return f"Not measured in this build: {', '.join(missing)}."
+def missing(closing: pd.DataFrame) -> list[str]:
+    """The deep dives of ``closing`` this build did not measure (the chapter names them, or says none)."""
+    return closing.loc[closing["the number that matters (this run)"] == NOT_MEASURED, "deep dive"].tolist()
 
 
 def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.DataFrame,
