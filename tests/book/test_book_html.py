@@ -59,13 +59,29 @@ def test_index_redirects_to_the_first_page(built_book: Path) -> None:
     assert (built_book / match.group(1)).is_file()
 
 
-def test_every_chapter_shows_the_machine_and_profile(built_book: Path) -> None:
-    """The measuring rules: each executed chapter states its profile and machine."""
-    for docname in TOC_PAGES:
-        if "/chapters/" not in docname:
-            continue
+def test_every_chapter_shows_its_profile_and_the_run_facts_page_the_machine(built_book: Path) -> None:
+    """The measuring rules: each executed chapter states its profile (the runner's line under its opening); the
+    machine and each chapter's conditions are on one appendix page, a row per chapter."""
+    chapters = [docname for docname in TOC_PAGES if "/chapters/" in docname]
+    for docname in chapters:
         text = (built_book / f"{docname}.html").read_text(encoding="utf-8")
-        assert "logical cores" in text and "profile" in text, f"{docname} does not report the run"
+        assert "with profile" in text, f"{docname} does not say its profile"
+    facts = (built_book / "book/appendix/run-facts.html").read_text(encoding="utf-8")
+    assert "logical cores" in facts
+    missing = [docname for docname in chapters if f">{docname.rsplit('/', 1)[1]}<" not in facts]
+    assert missing == [], f"the run-facts page has no row for {missing}"
+
+
+def test_every_figure_the_answers_page_pastes_is_on_it(built_book: Path) -> None:
+    """A paste the build could not resolve leaves nothing behind (myst-nb removes it after its warning): count them."""
+    from bs4 import BeautifulSoup
+
+    source = (REPO / "book" / "answers.md").read_text(encoding="utf-8")
+    pastes = len(re.findall(r"\{glue:text\}`[^`]+`", source))
+    page = BeautifulSoup((built_book / "book" / "answers.html").read_text(encoding="utf-8"), "html.parser")
+    shown = page.select("span.pasted-text")
+    assert len(shown) == pastes and all(span.get_text(strip=True) for span in shown), (
+        f"{pastes} figures pasted in book/answers.md, {len(shown)} shown")
 
 
 # --------------------------------------------------------------------------- the checker can fail

@@ -79,7 +79,7 @@ def conditions_table(facts: Sequence[RunFacts]) -> pd.DataFrame:
         "chapter": f.chapter,
         "profile": f.profile,
         "executed (UTC)": f.executed_at[:16].replace("T", " "),
-        "brokers warm": {True: "yes", False: "no"}.get(f.brokers_warm, "no warm-up recorded"),  # type: ignore[arg-type]
+        "brokers warm": "no warm-up recorded" if f.brokers_warm is None else ("yes" if f.brokers_warm else "no"),
         "warm-up": f.warm_up,
         "load average (1 min) at start": f.load_1min,
         "load per core": None if f.load_1min is None else f.load_1min / max(1, int(f.machine.get("logical cores", 1))),
