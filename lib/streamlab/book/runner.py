@@ -250,14 +250,16 @@ def _record_history(layout: Layout, item: Prepared, results: Mapping[Chapter, Ch
     """This build's headline figures into the results database, once a measuring chapter ran in this run.
 
     Before the reflection executes (it shows the history, this build included) and again at the end for a
-    run without it; the database does not record the same figures twice.
+    run without it; the database does not record the same figures twice. The figures are read from the folder
+    of the measuring chapters that ran, not from ``item``'s (the run-facts appendix lives in book/appendix/).
     """
     from .history import record_build
 
-    if not any(r.status == "executed" and r.chapter.stem not in EXECUTE_LAST for r in results.values()):
+    measured = [r.chapter for r in results.values() if r.status == "executed" and not is_reader(r.chapter)]
+    if not measured:
         return
     try:
-        build_id = record_build(layout.executed(item.chapter).parent, str(item.params["profile"]), layout.root)
+        build_id = record_build(layout.executed(measured[0]).parent, str(item.params["profile"]), layout.root)
     except (OSError, sqlite3.Error) as exc:          # the history is a record, not a reason to fail the build
         tqdm_write(f"  results database: not recorded ({type(exc).__name__}: {exc})")
         return
