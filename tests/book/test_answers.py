@@ -17,8 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import htmlcheck
 import myst
 import pytest
+from bs4 import BeautifulSoup
 
 from streamlab.book import wordcount
 
@@ -279,3 +281,16 @@ def test_an_answers_page_pasting_a_key_the_chapter_does_not_glue_fails_the_build
     failed = _runner(root)
     assert failed.returncode == 3, failed.stderr[-3000:]  # EXIT_BUILD_FAILED: warnings are errors
     assert "c01_never_glued" in failed.stderr
+
+
+def test_the_html_check_finds_a_paste_the_build_dropped(tiny_book, tmp_path: Path) -> None:
+    """Built without -W, an unresolved paste only leaves a hole; the page check counts the source's pastes."""
+    root, proc = tiny_book
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = root / "_build/html"
+    for page in (html / "book/answers.html", html / "book/chapters/01-a.html"):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        assert htmlcheck.unresolved_pastes(soup, page, html) == []
+        for span in soup.select("span.pasted-text")[:1]:
+            span.decompose()
+        assert [p.kind for p in htmlcheck.unresolved_pastes(soup, page, html)] == ["unresolved-paste"]
