@@ -70,12 +70,19 @@ def stated_words(entry: str) -> int:
     return wordcount.words(GLUE.sub(" ", REF.sub(" ", entry)))
 
 
-def glued_keys(chapter_text: str) -> set[str]:
-    """Keys a chapter certainly glues: those its code names literally, and those its own prose pastes (a key made
-    in a loop is proven by the chapter's own build, where an unresolved paste is an error)."""
-    literal = set(re.findall(r"glue\(\s*\"([A-Za-z0-9_]+)\"", chapter_text))
-    pasted = {m.split(":", 1)[0] for m in GLUE.findall(chapter_text) if "::" not in m}
-    return literal | pasted
+def glues_key(chapter_text: str, key: str) -> bool:
+    """Whether a chapter glues ``key``: its code names it literally (``glue("key", ...)``), an f-string glue of its
+    makes it (``glue(f"{broker}_sent", ...)``), its code has it as a dict's key it glues in a loop, or its own
+    prose pastes it (proven by the chapter's own build, where an unresolved paste is an error)."""
+    if re.search(r"glue\(\s*\"" + re.escape(key) + r"\"", chapter_text) or re.search(r"\"" + re.escape(key) + r"\":",
+                                                                                       chapter_text):
+        return True
+    for template in re.findall(r"glue\(\s*f\"([^\"]+)\"", chapter_text):
+        pattern = "".join("[A-Za-z0-9_]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{[^}]*\})", template))
+        if re.fullmatch(pattern, key):
+            return True
+    return any(m.split(":", 1)[0] == key for m in GLUE.findall(chapter_text) if "::" not in m)
 
 
 def answers_problems(answers: str, map_text: str, chapters: dict[str, str]) -> list[str]:
@@ -101,7 +108,7 @@ def answers_problems(answers: str, map_text: str, chapters: dict[str, str]) -> l
         source = chapters.get(cross["doc"])
         if source is None:
             problems.append(f"{match.group(0)}: no chapter {cross['doc']}")
-        elif cross["key"] not in glued_keys(source):
+        elif not glues_key(source, cross["key"]):
             problems.append(f"{match.group(0)}: {cross['doc']} glues no key {cross['key']!r}")
     return problems
 
@@ -146,8 +153,10 @@ def test_the_checks_fail_where_they_should() -> None:
     """A row without entry, an entry that only links, a key the chapter does not glue, a paste without format."""
     map_text = ("| the assignment asks | answered in |\n| --- | --- |\n| Q1 | {ref}`s-one` |\n| Q2 | {ref}`s-two` |\n"
                 "| Q3 | {ref}`s-three` |\n")
-    chapters = {"chapters/01-a.md": 'glue("c01_rate", rate, display=False)\nIt ran at {glue:text}`c01_made:.1f`.'}
-    answers = ("- **{ref}`Q1 <s-one>`.** It sent {glue:text}`chapters/01-a.md::c01_rate:,.0f` records/s.\n"
+    chapters = {"chapters/01-a.md": ('glue("c01_rate", rate, display=False)\nIt ran at {glue:text}`c01_made:.1f`.\n'
+                                     'for b in ("kafka", "rabbitmq"):\n    glue(f"c01_{b}_sent", n[b], display=False)')}
+    answers = ("- **{ref}`Q1 <s-one>`.** It sent {glue:text}`chapters/01-a.md::c01_rate:,.0f` records/s, "
+               "{glue:text}`chapters/01-a.md::c01_kafka_sent:,` in all.\n"
                "- **{ref}`Q2 <s-two>`.** See there.\n"
                "- {glue:text}`chapters/01-a.md::c01_nope:.1f` and {glue:text}`chapters/01-a.md::c01_made`\n")
     problems = answers_problems(answers, map_text, chapters)
