@@ -37,7 +37,7 @@ if [ $$started = yes ]; then $(STREAMLAB) stack down >/dev/null; fi; exit $$rc
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help setup images up down status lint test test-unit book site chapter serve app app-stop lab lab-server clean-stack clean
+.PHONY: help setup images up down status lint test test-unit book site words chapter serve app app-stop lab lab-server clean-stack clean
 
 help: ## List the targets with a one-line description
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -130,6 +130,9 @@ book: setup ## Execute the chapters whose inputs changed (FORCE=1: all; PROFILE=
 
 site: $(VENV_STAMP) ## Pack the built book (_build/html, executed notebooks, result files) into _build/streamlab-book.zip for offline reading
 	@$(PY) -m streamlab.book.site
+
+words: $(VENV_STAMP) ## Count what a reader meets on each page of the built book (_build/html): prose and table words, main text and appendices apart
+	@$(PY) -m streamlab.book.wordcount $(BOOK_HTML)
 
 chapter: setup ## Execute one chapter: make chapter CH=01 PROFILE=full
 	@test -n "$(CH)" || { echo "error: say which chapter: make chapter CH=01" >&2; exit 2; }

@@ -71,7 +71,7 @@ class Problem:
 
     # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
     # | missing-value | not-measured | empty-table | too-many-columns | cut-cell | stderr-output | client-log
-    # | too-wide | small-svg-text | data-link-without-table
+    # | too-wide | small-svg-text | data-link-without-table | unresolved-paste
     kind: str
     detail: str
 
@@ -137,9 +137,32 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     problems += link_problems(soup, page, site_root)
     problems += broken_output(soup, appendix=is_appendix(page, site_root))
     problems += unshown_tables(soup)
+    problems += unresolved_pastes(soup, page, site_root)
     if soup.select_one("article h1, main h1, h1") is None:
         problems.append(Problem("no-title", "the page has no <h1>"))
     return problems
+
+
+PASTE_ROLE = re.compile(r"\{glue:text\}`[^`]+`")
+
+
+def unresolved_pastes(soup: BeautifulSoup, page: Path, site_root: Path) -> list[Problem]:
+    """Fewer pasted figures on the page than its source pastes: myst-nb drops a ``{glue:text}`` it cannot resolve
+    after a warning (a key the chapter never glued, or the answers page's cross-page paste of one), leaving a
+    sentence with a hole. The source is Sphinx's copy beside the HTML (``_sources/``)."""
+    relative = page.resolve().relative_to(site_root.resolve()).with_suffix("")
+    copies = [site_root / "_sources" / relative.with_suffix(suffix) for suffix in (".md", ".ipynb")]
+    source = next((path for path in copies if path.is_file()), None)
+    if source is None:
+        return []
+    text = source.read_text(encoding="utf-8")
+    if source.suffix == ".ipynb":
+        cells = json.loads(text).get("cells", [])
+        text = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown")
+    expected, shown = len(PASTE_ROLE.findall(text)), len(soup.select("span.pasted-text"))
+    if shown >= expected:
+        return []
+    return [Problem("unresolved-paste", f"{expected - shown} of the {expected} figures its source pastes are missing")]
 
 
 def is_appendix(page: Path, site_root: Path) -> bool:

@@ -192,6 +192,20 @@ def test_plan_runs_the_reflection_after_every_other_chapter(tmp_path: Path) -> N
     assert runner.plan(layout, chapters, [reflection], build=False) == [reflection]
 
 
+def test_the_run_facts_appendix_executes_last_and_whenever_a_page_it_reads_executes(tmp_path: Path) -> None:
+    """It reads every chapter's saved conditions, the reflection's too: it executes after all of them."""
+    layout = Layout(tmp_path, tmp_path / "_build")
+    reflection, faults = Chapter(Path("book/chapters/05-reflection.md")), Chapter(Path("book/chapters/06-faults.md"))
+    facts = Chapter(Path("book/appendix/run-facts.md"))
+    chapters = [CH01, reflection, faults, facts]
+    assert runner.plan(layout, chapters, chapters, build=True) == [CH01, faults, reflection, facts]
+    assert runner.plan(layout, chapters, [], build=False, stale={reflection: "code changed"}) == [reflection, facts]
+    assert runner.plan(layout, chapters, [], build=False, stale={faults: "code changed"}) == [faults, reflection, facts]
+    assert runner.plan(layout, chapters, [], build=False, stale={facts: "code changed"}) == [facts]
+    assert runner.read_by(facts, chapters) == [CH01, reflection, faults]
+    assert runner.read_by(reflection, chapters) == [CH01, faults]
+
+
 def test_source_line_finds_the_cell_in_the_markdown() -> None:
     text = "# T\n\n```{code-cell} ipython3\nx = 1\n1 / 0\n```\n"
     assert execute.source_line(text, "x = 1\n1 / 0") == 4

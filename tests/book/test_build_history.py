@@ -57,4 +57,8 @@ def test_the_runner_records_only_after_a_measuring_chapter_ran(tmp_path, monkeyp
     runner._record_history(layout, item, {CH04: ChapterResult(CH04, "kept")})
     assert calls == []
     runner._record_history(layout, item, {CH04: ChapterResult(CH04, "executed")})
-    assert calls == [(layout.executed(CH05).parent, "quick")]
+    assert calls == [(layout.executed(CH04).parent, "quick")]
+    facts = Chapter(Path("book/appendix/run-facts.md"))   # a reader in another folder: the figures are the chapters'
+    runner._record_history(layout, Prepared(facts, nbformat.v4.new_notebook(), {"profile": "quick"}, set()),
+                           {CH04: ChapterResult(CH04, "executed"), facts: ChapterResult(facts, "executed")})
+    assert calls[-1] == (layout.executed(CH04).parent, "quick")

@@ -54,22 +54,9 @@ def test_percentile_axis_counts_nines(percentile: float, nines: float) -> None:
     assert plots._nines(percentile) == pytest.approx(nines)
 
 
-def test_machine_facts_and_run_table() -> None:
+def test_machine_facts() -> None:
     facts = plots.machine_facts()
     assert facts["logical cores"] >= 1 and facts["memory (GiB)"] > 0
-    table = plots.run_facts("quick")
-    assert table.loc["profile", "this run"] == "quick"
-    assert "memory (GiB)" in table.index
-
-
-def test_every_chapter_s_run_facts_say_when_the_brokers_were_not_warm(tmp_path) -> None:
-    from streamlab.bench import broker_warmup
-
-    record = tmp_path / "broker-warmup.csv"
-    assert plots.run_facts("quick", record).loc["brokers", "this run"] == "no warm-up recorded"
-    broker_warmup.save_rounds([broker_warmup.WarmupRound(1, 46.0, 2_534.0),
-                               broker_warmup.WarmupRound(2, 92.0, 13_464.0)], record)
-    assert plots.run_facts("quick", record).loc["brokers", "this run"].startswith("brokers not warm")
 
 
 def test_cpu_load_sample_is_tidy() -> None:

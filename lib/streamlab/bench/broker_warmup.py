@@ -20,8 +20,8 @@ The plateau (issue 30): three consecutive rounds within ±5 % of their mean,
 after at least `MIN_ROUNDS` rounds. The earlier rule ("no higher than the round
 before") stopped a fresh machine's warm-up at 4,171 records/s because round 4
 dipped below round 3, where warm stacks reach 45-60k. A warm-up that runs out
-of time before its plateau records itself as not warm, and every chapter's
-run-facts table then says "brokers not warm" (`warm_state`).
+of time before its plateau records itself as not warm, and the build's
+run-facts page (book/appendix/run-facts) then says "brokers not warm" (`warm_state`).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def is_warm(rounds: pd.DataFrame) -> bool:
 
 
 def warm_state(rounds: pd.DataFrame) -> str:
-    """The brokers' state as a fact for every chapter's run-facts table and the results database."""
+    """The brokers' state as a fact for the build's run-facts page and the results database."""
     if rounds.empty:
         return "no warm-up recorded"
     last = rounds.iloc[-1]

@@ -11,7 +11,9 @@ importing this package inside a kernel makes it the HTML of every DataFrame, as 
 
 from .chapter_api import data_links, executed_summary, results_dir, save_table
 from .display import show_table, table, use_book_tables
+from .run_facts import save_run_facts
 
 use_book_tables()
 
-__all__ = ["data_links", "executed_summary", "results_dir", "save_table", "show_table", "table", "use_book_tables"]
+__all__ = ["data_links", "executed_summary", "results_dir", "save_run_facts", "save_table", "show_table", "table",
+           "use_book_tables"]

@@ -15,9 +15,10 @@ while the inputs of its execution are unchanged, and re-executed as soon as one 
   (its dependencies), the jars' POM (the Kafka version), the compose files, container recipes and the
   Java topology. A module one chapter does not import still counts: telling which modules a chapter
   reaches is harder to get right than a re-run is expensive.
-- ``upstream``: for a chapter that reads the other chapters' executed notebooks (the reflection's
-  table of what a rebuild costs) and the repository's history (its churn and lessons), the records
-  of those executions and the commit checked out.
+- ``upstream``: for a page that reads what the other chapters' executions left (the reflection's
+  table of what a rebuild costs, the run-facts appendix's row per chapter) and the repository's
+  history (its churn and lessons), the records of the executions before it (``runner.read_by``) and
+  the commit checked out.
 
 The record (:class:`RunRecord`) is a small JSON file ``<stem>.run.json`` beside the executed notebook,
 written only after a successful execution, and removed before an execution starts: a failed,

@@ -276,7 +276,7 @@ def reuse_chapter(prepared: Prepared, layout: Layout, record: cache.RunRecord) -
 
 def hide_injected_parameters(nb: Any) -> None:
     """Tag the cell papermill injects (`# Parameters`) `remove-cell`, as the chapter's own parameters cell is:
-    the run's parameters are plumbing; the page states its profile and machine in the run-facts table."""
+    the run's parameters are plumbing; the page states its profile and machine on the run-facts appendix page."""
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:

@@ -148,17 +148,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-#: Chapters that read the other chapters' executed notebooks (the reflection's table of what a rebuild
-#: costs) execute after them, wherever the TOC lists them; they also read the repository's history, so a
-#: new commit executes them again.
-EXECUTE_LAST = ("05-reflection",)
+#: Pages that read what the other chapters' executions left (the reflection's table of what a rebuild
+#: costs; the run-facts appendix's row per chapter) execute after them, in this order, wherever the TOC
+#: lists them: each after every chapter and every reader listed before it. They also read the repository's
+#: history, so a new commit executes them again.
+EXECUTE_LAST = ("05-reflection", "run-facts")
 #: Chapters that run without brokers (they read files and the git history): `make book` starts no stack
 #: when only these have to execute.
-WITHOUT_BROKERS = ("05-reflection",)
+WITHOUT_BROKERS = ("05-reflection", "run-facts")
 
 
 def is_reader(chapter: Chapter) -> bool:
     return chapter.stem in EXECUTE_LAST
+
+
+def rank(chapter: Chapter) -> int:
+    """Execution order: 0 for a chapter that reads no other, then the readers in EXECUTE_LAST's order."""
+    return EXECUTE_LAST.index(chapter.stem) + 1 if is_reader(chapter) else 0
+
+
+def read_by(reader: Chapter, chapters: Sequence[Chapter]) -> list[Chapter]:
+    """The chapters whose executions ``reader`` reads: every one that executes before it."""
+    return [ch for ch in chapters if rank(ch) < rank(reader)]
 
 
 def plan(layout: Layout, chapters: Sequence[Chapter], selected: Sequence[Chapter], build: bool,
@@ -166,16 +177,17 @@ def plan(layout: Layout, chapters: Sequence[Chapter], selected: Sequence[Chapter
     """Chapters to execute: the selection, plus, for a build, those not successfully executed yet.
 
     Given ``stale`` (the chapters whose inputs changed, see :func:`stale_chapters`), those execute too,
-    and so do the readers of the others' executions as soon as one of them executes. In TOC order,
-    except that the EXECUTE_LAST chapters come after all others."""
+    and so does each reader of the others' executions as soon as one it reads executes. In TOC order,
+    except that the EXECUTE_LAST chapters come after all others, in their order."""
     def needed(ch: Chapter) -> bool:
         return (ch in selected or (stale is not None and ch in stale)
                 or (build and not is_executed_ok(layout.executed(ch))))
 
     todo = [ch for ch in chapters if needed(ch)]
-    if stale is not None and any(not is_reader(ch) for ch in todo):
-        todo += [ch for ch in chapters if is_reader(ch) and ch not in todo]
-    return sorted(todo, key=is_reader)  # a stable sort keeps the TOC order
+    if stale is not None and todo:
+        first = min(rank(ch) for ch in todo)
+        todo += [ch for ch in chapters if is_reader(ch) and rank(ch) > first and ch not in todo]
+    return sorted(todo, key=rank)  # a stable sort keeps the TOC order
 
 
 @dataclass(frozen=True)
@@ -191,7 +203,7 @@ def run_key(prepared: Prepared, layout: Layout, chapters: Sequence[Chapter], inp
     """The inputs of a chapter's execution as they are now (a reader's include the others' records)."""
     upstream = ""
     if is_reader(prepared.chapter):
-        upstream = cache.upstream_digest(layout, [ch for ch in chapters if not is_reader(ch)], inputs.head)
+        upstream = cache.upstream_digest(layout, read_by(prepared.chapter, chapters), inputs.head)
     return cache.RunKey(cache.code_digest(prepared.notebook), cache.parameters_digest(prepared.params, inputs.stack),
                         inputs.library, upstream)
 
@@ -220,7 +232,7 @@ def execute_all(
     results: dict[Chapter, ChapterResult] = {}
     show_progress = sys.stderr.isatty()
     for item in tqdm(prepared, desc="book", unit="chapter", disable=not show_progress):
-        if item.chapter.stem in EXECUTE_LAST:
+        if is_reader(item.chapter):
             _record_history(layout, item, results)
         tqdm.write(f"▶ {item.chapter.stem} (profile {item.params['profile']})", file=sys.stderr)
         key = key_of(item) if key_of else None
@@ -238,14 +250,16 @@ def _record_history(layout: Layout, item: Prepared, results: Mapping[Chapter, Ch
     """This build's headline figures into the results database, once a measuring chapter ran in this run.
 
     Before the reflection executes (it shows the history, this build included) and again at the end for a
-    run without it; the database does not record the same figures twice.
+    run without it; the database does not record the same figures twice. The figures are read from the folder
+    of the measuring chapters that ran, not from ``item``'s (the run-facts appendix lives in book/appendix/).
     """
     from .history import record_build
 
-    if not any(r.status == "executed" and r.chapter.stem not in EXECUTE_LAST for r in results.values()):
+    measured = [r.chapter for r in results.values() if r.status == "executed" and not is_reader(r.chapter)]
+    if not measured:
         return
     try:
-        build_id = record_build(layout.executed(item.chapter).parent, str(item.params["profile"]), layout.root)
+        build_id = record_build(layout.executed(measured[0]).parent, str(item.params["profile"]), layout.root)
     except (OSError, sqlite3.Error) as exc:          # the history is a record, not a reason to fail the build
         tqdm_write(f"  results database: not recorded ({type(exc).__name__}: {exc})")
         return

@@ -1,7 +1,7 @@
 """The machine a figure was measured on, and how busy it was: facts (CPU, cores, memory) and a CPU-load sampler.
 
 One home for what every result reports beside its numbers (shared/DESIGN.md, "Measurement rules"):
-the charts' subtitle (`streamlab.plots`), the chapters' run-facts table and the bench's machine
+the charts' subtitle (`streamlab.plots`), the build's run facts (`streamlab.book.run_facts`) and the bench's machine
 description (`streamlab.bench.run.machine_description`) all read it from here.
 """
 

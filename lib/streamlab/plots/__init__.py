@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 # The machine's facts and load are measured in streamlab.measure.machine; re-exported for the chapters,
-# which call plots.machine_facts() for the run-facts table and the charts' subtitle.
+# which call plots.machine_facts() for the charts' subtitle (a build's run facts: streamlab.book.run_facts).
 from ..measure.machine import machine_facts
 from ..measure.machine import sample_cpu_load as sample_cpu_load
 from .fit import EM_REGULAR, fit_titles
@@ -198,22 +196,6 @@ def machine_caption() -> str:
         f"measured on {facts['logical cores']} cores, {facts['memory (GiB)']:g} GiB RAM, "
         f"{facts['cpu']}, Python {facts['python']}"
     )
-
-
-def run_facts(profile: str, warmup_record: Path | None = None) -> pd.DataFrame:
-    """The table each chapter opens with: profile, time of execution, the brokers' warm-up, the machine.
-
-    The ``brokers`` row is where a build whose warm-up ran out of time before its plateau shows
-    "brokers not warm" in every chapter (issue 30): its figures met brokers still compiling.
-    """
-    from ..bench.broker_warmup import last_rounds, warm_state
-    from ..measure.noise import load_average
-
-    executed = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    brokers = warm_state(last_rounds(warmup_record))
-    load = load_average()
-    return facts_table({"profile": profile, "executed": executed, "brokers": brokers, **machine_facts(),
-                        "load average (1 min) at start": "unknown" if load is None else f"{load:.2f}"}, "this run")
 
 
 # --------------------------------------------------------------------------- builders
