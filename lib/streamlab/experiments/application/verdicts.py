@@ -161,15 +161,11 @@ def docker_files_verdict(present: bool) -> str:
     return "are" if present else "are not yet"
 
 
-def scaling_phrase(counts: dict[str, int]) -> str:
-    """What the processor-kill run (`scaling.kill_counts`) showed about scaling the processor."""
+def scaling_shortfalls(counts: dict[str, int]) -> list[str]:
+    """What the processor-kill run (`scaling.kill_counts`) failed to show, by short name; empty when the instances
+    split the fleet without sharing state and losing one mid-run cost neither a reading nor the join."""
     once = counts["duplicates in Parquet"] == 0 and counts["readings missing in Parquet"] == 0
     joined = counts["records missing a stream"] == 0 and counts["records with telemetry features"] > 0
     killed = counts["scored by the killed instance before the kill"] > 0
-    if once and joined and killed:
-        return ("So the instances split the fleet without sharing state, and losing one mid-run cost neither a "
-                "reading nor the join.")
-    failed = [what for what, ok in (("every reading scored exactly once", once),
-                                    ("every record joining both streams", joined),
-                                    ("a kill of an instance that had work", killed)) if not ok]
-    return "This run does not show " + " nor ".join(failed) + ": the table above says where it fell short."
+    return [what for what, ok in (("exactly once", once), ("join", joined), ("a kill of a working instance", killed))
+            if not ok]
