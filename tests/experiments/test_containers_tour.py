@@ -59,10 +59,7 @@ def test_reaction_verdict_reads_the_timeline():
         {"t_s": 15.0, "event": "sample", "unfenced": 2}, {"t_s": 18.0, "event": "sample", "unfenced": 3},
     ])
     verdict = ct.reaction_verdict(timeline, nodes=3)
-    assert verdict == {"noticed_s": 7.0, "whole_again_s": 6.0, "served_throughout": True,
-                       "served_phrase": "kept serving with 2 brokers",
-                       "noticed_phrase": "The controller fenced the dead broker 7 s later",
-                       "whole_phrase": "6 s after that restart all 3 brokers were registered again"}
+    assert verdict == {"noticed_s": 7.0, "whole_again_s": 6.0, "served_throughout": True}
 
 
 def test_reaction_verdict_when_the_cluster_never_noticed():
@@ -70,9 +67,8 @@ def test_reaction_verdict_when_the_cluster_never_noticed():
                              {"t_s": 5.0, "event": "restarted", "unfenced": 3}])
     verdict = ct.reaction_verdict(timeline, nodes=3)
     assert math.isnan(verdict["noticed_s"])
-    assert verdict["served_phrase"].startswith("did not keep serving")
-    assert "nan" not in verdict["noticed_phrase"] + verdict["whole_phrase"]
-    assert verdict["whole_phrase"] == "the timeline ended before all 3 brokers were registered again"
+    assert math.isnan(verdict["whole_again_s"])
+    assert verdict["served_throughout"] is False
 
 
 @pytest.mark.parametrize("text, seconds", [("20s", 20.0), ("2m", 120.0), ("45", 45.0), ("1.5m", 90.0)])

@@ -403,12 +403,13 @@ def _record_failure(call, failures: list[BaseException]) -> None:
         failures.append(exc)
 
 
-def test_the_scaling_phrase_follows_the_counts():
-    from streamlab.experiments.application.verdicts import scaling_phrase
+def test_the_scaling_shortfalls_follow_the_counts():
+    from streamlab.experiments.application.verdicts import scaling_shortfalls
 
     good = {"duplicates in Parquet": 0, "readings missing in Parquet": 0, "records missing a stream": 0,
             "records with telemetry features": 900, "scored by the killed instance before the kill": 120}
-    assert scaling_phrase(good).startswith("So the instances split the fleet")
+    assert scaling_shortfalls(good) == []
     broken = {**good, "records missing a stream": 40, "duplicates in Parquet": 3}
-    assert scaling_phrase(broken).startswith("This run does not show every reading scored exactly once nor every "
-                                             "record joining both streams")
+    assert scaling_shortfalls(broken) == ["exactly once", "join"]
+    idle = {**good, "scored by the killed instance before the kill": 0}
+    assert scaling_shortfalls(idle) == ["a kill of a working instance"]

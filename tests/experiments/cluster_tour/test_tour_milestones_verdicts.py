@@ -1,4 +1,4 @@
-"""What chapter 00 reads from a tour's frames (milestones, gaps, phases) and the phrases it glues."""
+"""What chapter 00 reads from a tour's frames (milestones, gaps, phases) and the facts it glues."""
 
 from __future__ import annotations
 
@@ -67,46 +67,42 @@ def test_probe_outcome_compares_with_the_rule():
             ("1 of 3 brokers up", 2, "1", 12, 4, "_MSG_TIMED_OUT", "Local: Message timed out", "2", "2"),
         ]
     )
-    assert verdicts.probe_outcome(probes, "2 of 3 brokers up", 3, "all") == (
-        "0 of 12 acknowledged, error NOT_ENOUGH_REPLICAS (Broker: Not enough in-sync replicas)")
-    assert verdicts.probe_outcome(probes, "2 of 3 brokers up", 2, "all").endswith(
-        "(not what the rule predicts: all acknowledged)")
-    live = verdicts.probe_outcome(probes, "1 of 3 brokers up", 2, "1")
-    assert "acknowledged in partition(s) 2, led by a live broker: 2" in live and "not what" not in live
-    assert verdicts.probe_outcome(probes, "3 of 3 brokers up", 2, "all") == "not probed in this run"
-    assert "NOT_ENOUGH_REPLICAS — Broker: Not enough" in verdicts.not_enough_replicas(probes)
-    assert verdicts.not_enough_replicas(probes.iloc[1:2]) == "No probe got NOT_ENOUGH_REPLICAS in this run."
+    assert verdicts.probe_label(probes, "2 of 3 brokers up", 3, "all") == "0/12 NOT_ENOUGH_REPLICAS"
+    assert verdicts.probe_label(probes, "2 of 3 brokers up", 2, "all") == "5/12"
+    assert verdicts.probe_label(probes, "3 of 3 brokers up", 2, "all") == "not probed"
+    assert verdicts.as_predicted(probes, "2 of 3 brokers up", 3, "all") is True
+    assert verdicts.as_predicted(probes, "2 of 3 brokers up", 2, "all") is False  # the rule says all acknowledged
+    assert verdicts.as_predicted(probes, "1 of 3 brokers up", 2, "1") is True  # exactly the live leader's partition
+    assert verdicts.as_predicted(probes, "3 of 3 brokers up", 2, "all") is None
+    assert verdicts.off_rule(probes) == ["2 of 3 brokers up, min.insync.replicas=2, acks=all"]
+    assert verdicts.not_enough_replicas(probes) == "Broker: Not enough in-sync replicas"
+    assert verdicts.not_enough_replicas(probes.iloc[1:2]) is None
 
 
-def test_delivery_phrases():
-    assert verdicts.acknowledged_lost(0).startswith("No acknowledged message is missing")
-    assert verdicts.acknowledged_lost(3) == "3 acknowledged messages are missing from the log"
-    assert verdicts.stored_twice_idempotent(0).startswith("None was stored twice")
-    assert verdicts.stored_twice_idempotent(1) == "1 message was stored twice despite the idempotent producer."
-    assert verdicts.group_redelivered(0) == "; none twice in this run"
-    assert verdicts.group_redelivered(4).startswith("; 4 deliveries were repeats")
-    assert verdicts.failed_but_stored(0) == "None of the failed ones is in the log."
-    assert verdicts.stored_twice_plain(2) == "Without idempotence, the client's retries stored 2 messages twice."
+def test_live_probe_off_rule_when_a_dead_leaders_partition_was_acknowledged():
+    probes = _probes([("1 of 3 brokers up", 2, "1", 12, 8, "", "", "1 2", "2")])
+    assert verdicts.as_predicted(probes, "1 of 3 brokers up", 2, "1") is False
 
 
-def test_coordinator_errors_stack_and_topics():
-    assert verdicts.coordinator(None, [1]) == "was not named by the cluster in this run"
-    assert verdicts.coordinator(1, [1, 2]).endswith("one of the brokers the tour took down")
-    assert verdicts.coordinator(3, [1, 2]) == "was broker 3, which stayed up"
-    errors = ['KafkaError{code=NOT_COORDINATOR,val=16,str="x"}', 'KafkaError{code=NOT_COORDINATOR,val=16,str="y"}']
-    assert verdicts.consumer_errors(errors) == "Errors the group member saw on the way: NOT_COORDINATOR."
-    assert verdicts.consumer_errors([]) == "The group member reported no errors on the way."
-    assert verdicts.stack_up(True).startswith("it was already running")
-    assert verdicts.topics_left([]) == "the tour's topics are deleted"
-    assert verdicts.crash_vs_stop(None, None).startswith("Not run in this profile")
+def test_coordinator_errors_and_controlled_stop():
+    assert verdicts.coordinator_taken_down(None, [1]) is None
+    assert verdicts.coordinator_taken_down(1, [1, 2]) is True
+    assert verdicts.coordinator_taken_down(3, [1, 2]) is False
+    errors = ['KafkaError{code=NOT_COORDINATOR,val=16,str="x"}', 'KafkaError{code=NOT_COORDINATOR,val=16,str="y"}',
+              'KafkaError{code=COORDINATOR_NOT_AVAILABLE,val=15,str="z"}']
+    assert verdicts.consumer_error_names(errors) == ["COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR"]
+    assert verdicts.consumer_error_names([]) == []
+    assert verdicts.stop_leaders_s(None) is None
+    compared = pd.DataFrame({"crash": [9.5], "stop": [1.2]}, index=["every partition led by a live broker again"])
+    assert verdicts.stop_leaders_s(compared) == 1.2
 
 
-def test_loopback_only():
+def test_wide_listeners():
     local = pd.DataFrame({"process": ["kafka node 1"], "listener": ["PLAINTEXT"], "binds": ["127.0.0.1"]})
-    assert verdicts.loopback_only(local).startswith("Every listener binds the loopback interface only:")
-    wide = pd.DataFrame({"process": ["kafka node 1", "epmd"], "listener": ["PLAINTEXT", "epmd"],
+    assert verdicts.wide_listeners(local) == []
+    wide = pd.DataFrame({"process": ["kafka node 1", "epmd"], "listener": ["PLAINTEXT", "epmd (port mapper)"],
                          "binds": ["127.0.0.1", "0.0.0.0, ::"]})
-    assert "except: epmd's epmd on 0.0.0.0, ::" in verdicts.loopback_only(wide)
+    assert verdicts.wide_listeners(wide) == ["epmd epmd on 0.0.0.0, ::"]
 
 
 def test_error_names():
@@ -131,11 +127,8 @@ def test_compose_listener_table_reads_the_compose_file(tmp_path):
     assert table.loc["INTERNAL", "binds (in the container)"] == "0.0.0.0:9092"
 
 
-def test_ack_stall_names_the_isr_only_when_the_acks_resume_with_it():
-    from streamlab.experiments.cluster_tour import verdicts as tour_verdicts
-
-    with_isr = tour_verdicts.ack_stall(10.0, 15.3, 23.6, 23.4, 0.5)
-    assert "resumed as the dead follower left the ISR" in with_isr and "5.3 s to 13.6 s" in with_isr
-    assert "something besides the ISR" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, 18.0, 0.5)
-    assert "does not show the ISR" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, 30.0, 0.5)
-    assert "no conclusion" in tour_verdicts.ack_stall(10.0, 15.3, 23.6, float("nan"), 0.5)
+def test_the_stall_ends_with_the_isr_only_within_two_samples():
+    assert verdicts.stall_ended_with_isr(milestones.AckStall(10.0, 15.3, 23.6, 23.4), 0.5) is True
+    assert verdicts.stall_ended_with_isr(milestones.AckStall(10.0, 15.3, 23.6, 18.0), 0.5) is False  # ISR earlier
+    assert verdicts.stall_ended_with_isr(milestones.AckStall(10.0, 15.3, 23.6, 30.0), 0.5) is False  # ISR later
+    assert verdicts.stall_ended_with_isr(milestones.AckStall(10.0, 15.3, 23.6, float("nan")), 0.5) is None
