@@ -97,7 +97,8 @@ def test_runs_too_short_for_the_metrics_tick_are_no_conclusion():
     verdict = exactly_once.cost_facts(exactly_once.cost_table(rates, LATENCY), rates)["verdict"]
     assert verdict.startswith("no conclusion: at-least-once, round 0: the run has no measured duration")
     short = _rates([20_000.0] * 3, [18_000.0] * 3, seconds=1.0, messages=20_000)
-    assert "under 10× its 0.25-s tick" in exactly_once.cost_facts(exactly_once.cost_table(short, LATENCY), short)["verdict"]
+    short_facts = exactly_once.cost_facts(exactly_once.cost_table(short, LATENCY), short)
+    assert "under 10× its 0.25-s tick" in short_facts["verdict"]
 
 
 def test_a_missing_mode_is_not_measured():

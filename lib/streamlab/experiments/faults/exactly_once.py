@@ -137,9 +137,9 @@ def duplicate_facts(tidy_rows: pd.DataFrame) -> dict[str, dict[str, object]]:
     readings lost; "–" for a mode whose crash did not run."""
     crashed = tidy_rows[tidy_rows["scenario_id"].str.startswith(("processor-", "services-"))
                         & (tidy_rows["broker"] == "kafka")]
-    facts = {}
+    keys = ("topic_duplicated", "duplicated", "lost")
+    facts: dict[str, dict[str, object]] = {}
     for mode in MODES:
         mine = crashed[crashed["scenario_id"].str.endswith("-eos") == (mode == "exactly-once")]
-        facts[mode] = (dict.fromkeys(("topic_duplicated", "duplicated", "lost"), "–") if mine.empty else
-                       {key: int(mine[key].sum()) for key in ("topic_duplicated", "duplicated", "lost")})
+        facts[mode] = {key: "–" if mine.empty else int(mine[key].sum()) for key in keys}
     return facts

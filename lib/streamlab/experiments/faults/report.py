@@ -142,7 +142,7 @@ def partition_facts(
     tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id: str = "kafka-broker-partitioned"
 ) -> dict[str, object]:
     """The cut-off leader run, from its events (the majority's view) and its Parquet row: the node cut off, the
-    seconds until the majority showed another leader (NaN: never within the run), that view, the services that
+    seconds until the majority showed another leader ("never" within the run), that view, the services that
     failed meanwhile, readings sent, lost and duplicated, recovery (s). Every key is present ("–" each) when the run
     or its cut did not happen, so that the chapter's glue keys exist; the chapter lists what did not run."""
     missing: dict[str, object] = dict.fromkeys(PARTITION_FACTS, "–")
@@ -159,7 +159,7 @@ def partition_facts(
     moved = views[~views["detail"].str.startswith(f"leader {node},") & ~views["detail"].str.contains("Error")]
     failed = mine[mine["event"].str.endswith(" failed")]
     return {"node": node,
-            "moved_after_s": float(moved["t_s"].iloc[0]) - cut_s if len(moved) else math.nan,
+            "moved_after_s": round(float(moved["t_s"].iloc[0]) - cut_s, 1) if len(moved) else "never",
             "majority_view": str(moved["detail"].iloc[0]) if len(moved) else "–",
             "failed": listed([f"{e.event} ({e.detail})" for e in failed.itertuples()]),
             "sent": int(row["sent"]), "lost": int(row["lost"]), "duplicated": int(row["duplicated"]),
