@@ -72,9 +72,13 @@ def test_disk_full_facts_give_the_error_and_the_partial_files_per_broker():
     results = [_result("parquet-disk-full", "rabbitmq", temp=1)]
     _lines, events = report.timelines(results)
     facts = report.disk_full_facts(report.tidy(results), events)
-    assert facts["rabbitmq"] == {"error": "exit 1: OSError: [Errno 28] No space left on device", "lost": 0,
+    assert facts["rabbitmq"] == {"error": "[Errno 28] No space left on device", "lost": 0,
                                  "duplicated": 0, "reordered": 0, "temp_files": 1}
     assert set(facts["kafka"].values()) == {"–"}                     # not run there: every key still present
+    logged = ("exit 3: 03:03:14.211 ERROR streamlab.health-parquet-sink health-parquet-sink: [Errno 28] No space "
+              "left on device; free space on the data disk: the service resumes from its last commit")
+    assert report.os_error(logged) == "[Errno 28] No space left on device"
+    assert report.os_error("exit 1: killed") == "exit 1: killed"
 
 
 def test_outage_figure_is_a_valid_faceted_chart():

@@ -17,7 +17,7 @@ def test_no_build_on_record_says_so(tmp_path):
     builds, table = build_noise.history(ResultsDB(tmp_path / "r.sqlite"), "quick")
     facts = build_noise.history_facts(builds, table)
     assert (facts["builds"], facts["compared"], facts["held"], facts["most_moved"]) == (0, 0, 0, "–")
-    assert math.isnan(facts["most_moved_cv"])
+    assert facts["most_moved_cv_pct"] == "–"
 
 
 def test_one_build_says_the_spread_comes_with_the_second(tmp_path):
@@ -39,4 +39,4 @@ def test_many_builds_count_the_figures_that_held_and_name_the_one_that_moved_mos
     assert build_noise.holds(table).tolist() == [0.0, 1.0]
     facts = build_noise.history_facts(builds, table)
     assert (facts["builds"], facts["compared"], facts["held"], facts["most_moved"]) == (3, 2, 1, "hop p50")
-    assert facts["most_moved_cv"] == table.set_index("figure").loc["hop p50", "cv"] > 0.3
+    assert facts["most_moved_cv_pct"] == round(100 * table.set_index("figure").loc["hop p50", "cv"]) > 30

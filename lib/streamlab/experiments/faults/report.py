@@ -5,6 +5,7 @@ Facts, not sentences: numbers, names, "none"; the chapter's Markdown says them (
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -102,7 +103,7 @@ def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:
 
 
 def disk_full_facts(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> dict[str, dict[str, object]]:
-    """Per broker, what the full disk did to the Parquet sink: its error ("none" if it did not stop), readings
+    """Per broker, what the full disk did to the Parquet sink: its OS error ("none" if it did not stop), readings
     lost, duplicated and reordered after space returned, partial temp files left; "–" where it did not run."""
     rows = tidy_rows[(tidy_rows["scenario_id"] == "parquet-disk-full") & (tidy_rows["sink"] == "Parquet")]
     facts: dict[str, dict[str, object]] = {}
@@ -113,10 +114,17 @@ def disk_full_facts(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> dict[str, 
             continue
         row = mine.iloc[0]
         failed = events[(events["broker"] == label) & events["event"].str.endswith("failed")]
-        facts[broker] = {"error": str(failed["detail"].iloc[0]) if len(failed) else "none",
+        facts[broker] = {"error": os_error(str(failed["detail"].iloc[0])) if len(failed) else "none",
                          "lost": int(row["lost"]), "duplicated": int(row["duplicated"]),
                          "reordered": int(row["reordered"]), "temp_files": int(row["temp_files_left"])}
     return facts
+
+
+def os_error(detail: str) -> str:
+    """The OS error in a service's exit detail ("[Errno 28] No space left on device"), without the log line's
+    time and logger around it; the whole detail where it names none."""
+    found = re.search(r"\[Errno \d+\][^;\n]*", detail)
+    return found.group(0).strip() if found else detail
 
 
 def broker_fault_rows(tidy_rows: pd.DataFrame) -> pd.DataFrame:

@@ -36,13 +36,14 @@ def holds(table: pd.DataFrame, within: float = HOLDS_WITHIN) -> pd.Series:
 def history_facts(builds: pd.DataFrame, table: pd.DataFrame, within: float = HOLDS_WITHIN) -> dict[str, object]:
     """What the history shows, as facts chapter 05 says in words: builds of this profile on record, figures with
     two or more values, how many of them held within ``within`` of their median in every build, and the figure
-    that moved most with its coefficient of variation ("–" and NaN while fewer than two builds are on record)."""
+    that moved most with its coefficient of variation in whole percent ("–" each while fewer than two builds are
+    on record, so that the prose never shows "nan")."""
     held = holds(table, within).dropna() if len(builds) else pd.Series(dtype=float)
     moved = table.dropna(subset=["cv"]) if not table.empty else table
     worst = moved.sort_values("cv").iloc[-1] if len(builds) > 1 and len(moved) else None
     return {"builds": len(builds), "compared": len(held), "held": int(held.sum()),
             "most_moved": str(worst["figure"]) if worst is not None else "–",
-            "most_moved_cv": float(worst["cv"]) if worst is not None else math.nan}
+            "most_moved_cv_pct": round(100 * float(worst["cv"])) if worst is not None else "–"}
 
 
 __all__ = ["HOLDS_WITHIN", "history", "history_facts", "holds"]
