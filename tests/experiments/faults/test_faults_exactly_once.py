@@ -5,6 +5,8 @@ Cost: about 20 s per live run (three runs)."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -72,33 +74,34 @@ def test_the_cost_table_and_verdict_read_both_modes():
     assert table.loc["at-least-once", "records/s sd"] == 100.0 and table.loc["exactly-once", "rounds"] == 3
     busy = exactly_once.cost_table(rates.assign(machine_busy=[True, False, False, False, False, True]), LATENCY)
     assert busy["rounds on a busy machine"].tolist() == [1, 1]
-    verdict = exactly_once.cost_verdict(table, rates)
-    assert "800 ± 10 records/s against 1,000 ± 100" in verdict and "(80%, mean ± sd of 3 rounds)" in verdict
-    assert "the intervals do not overlap" in verdict and "60 ms at p50" in verdict
+    facts = exactly_once.cost_facts(table, rates)
+    assert (facts["eos_rate"], facts["eos_sd"], facts["alo_rate"], facts["alo_sd"]) == (800.0, 10.0, 1000.0, 100.0)
+    assert facts["ratio"] == 0.8 and facts["rounds"] == 3 and facts["verdict"] == "apart"
+    assert (facts["eos_p50"], facts["eos_p99"], facts["alo_p50"], facts["alo_p99"]) == (60.0, 120.0, 10.0, 50.0)
 
 
 def test_overlapping_modes_are_called_noise():
     rates = _rates([1000.0, 1100.0, 900.0], [950.0, 1050.0, 1000.0])
-    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
-    assert "within this machine's run-to-run noise" in verdict
+    assert exactly_once.cost_facts(exactly_once.cost_table(rates, LATENCY), rates)["verdict"] == "within noise"
 
 
 def test_one_round_is_no_conclusion():
     rates = _rates([1000.0], [800.0])
-    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
+    verdict = exactly_once.cost_facts(exactly_once.cost_table(rates, LATENCY), rates)["verdict"]
     assert verdict == "no conclusion: the comparison has 1 repetition on one side, under the minimum of 3"
 
 
 def test_runs_too_short_for_the_metrics_tick_are_no_conclusion():
     # quick's old 2,000 readings: through in one 0.25-s tick, "0.0 / 0.0 records/s (nan %)"
     rates = _rates([0.0] * 3, [0.0] * 3, seconds=0.0, messages=2000)
-    verdict = exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY), rates)
+    verdict = exactly_once.cost_facts(exactly_once.cost_table(rates, LATENCY), rates)["verdict"]
     assert verdict.startswith("no conclusion: at-least-once, round 0: the run has no measured duration")
     short = _rates([20_000.0] * 3, [18_000.0] * 3, seconds=1.0, messages=20_000)
-    assert "under 10× its 0.25-s tick" in exactly_once.cost_verdict(exactly_once.cost_table(short, LATENCY), short)
+    short_facts = exactly_once.cost_facts(exactly_once.cost_table(short, LATENCY), short)
+    assert "under 10× its 0.25-s tick" in short_facts["verdict"]
 
 
 def test_a_missing_mode_is_not_measured():
     rates = _rates([1000.0, 1000.0, 1000.0], [])
-    assert exactly_once.cost_verdict(exactly_once.cost_table(rates, LATENCY.iloc[:2]), rates) == \
-        "not measured in this build"
+    facts = exactly_once.cost_facts(exactly_once.cost_table(rates, LATENCY.iloc[:2]), rates)
+    assert facts["verdict"] == "not measured" and math.isnan(facts["eos_rate"])

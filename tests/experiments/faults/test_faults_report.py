@@ -1,4 +1,4 @@
-"""Chapter 06's plan, table, verdicts and figure from hand-made results (no broker)."""
+"""Chapter 06's plan, table, facts and figure from hand-made results (no broker)."""
 
 from __future__ import annotations
 
@@ -62,25 +62,30 @@ def test_table_and_verdicts_read_the_rows():
     table = report.scenario_table(rows)
     assert table.index.names == ["scenario", "broker", "sink"] and len(table) == 4
     assert {"lost", "dup.", "recov. (s)", "faults"} <= set(table.columns)
-    assert report.promise_verdict(rows).startswith("The promise held in every one of the 2 runs")
+    assert report.promise_facts(rows) == {"runs": 2, "broken": 0, "broken_runs": "none"}
     broken = report.tidy([*clean, _result("parquet-after-write", "kafka", dup=3)])
-    assert "broke" in report.promise_verdict(broken) and "Kafka" in report.promise_verdict(broken)
+    assert report.promise_facts(broken) == {"runs": 3, "broken": 1, "broken_runs": "parquet-after-write (Kafka)"}
     assert report.totals(rows)["sent"] == 400
 
 
-def test_disk_full_verdict_quotes_the_error_and_the_partial_files():
+def test_disk_full_facts_give_the_error_and_the_partial_files_per_broker():
     results = [_result("parquet-disk-full", "rabbitmq", temp=1)]
     _lines, events = report.timelines(results)
-    verdict = report.disk_full_verdict(report.tidy(results), events)
-    assert "No space left on device" in verdict and "1 partial temp file" in verdict
+    facts = report.disk_full_facts(report.tidy(results), events)
+    assert facts["rabbitmq"] == {"error": "[Errno 28] No space left on device", "lost": 0,
+                                 "duplicated": 0, "reordered": 0, "temp_files": 1}
+    assert set(facts["kafka"].values()) == {"–"}                     # not run there: every key still present
+    logged = ("exit 3: 03:03:14.211 ERROR streamlab.health-parquet-sink health-parquet-sink: [Errno 28] No space "
+              "left on device; free space on the data disk: the service resumes from its last commit")
+    assert report.os_error(logged) == "[Errno 28] No space left on device"
+    assert report.os_error("exit 1: killed") == "exit 1: killed"
 
 
 def test_outage_figure_is_a_valid_faceted_chart():
     lines, events = report.timelines([_result("services-after-write", "kafka")])
     spec = fp.outage_timeline(lines, events, "t").to_dict()
     assert spec["facet"]["row"]["field"] == "scenario"
-    assert report.not_measured("disk full", []) == ("Disk full was not measured in this build: not selected in this "
-                                                    "profile (see book/profiles.yaml).")
+    assert report.listed([]) == "none" and report.listed(["a: why", "b: why"]) == "a: why; b: why"
 
 
 def test_partition_verdict_reads_the_majoritys_view_and_the_row():
@@ -94,23 +99,34 @@ def test_partition_verdict_reads_the_majoritys_view_and_the_row():
             {"t_s": 13.0, "event": "alert-csv-sink failed", "detail": "exit 1: commit failed"},
         ]
     ).assign(scenario=label, broker="Kafka")
-    verdict = report.partition_verdict(report.tidy([result]), events)
-    assert "7.5 s after the cut the majority showed leader 1, ISR [1, 3]" in verdict
-    assert "alert-csv-sink failed (exit 1: commit failed), each restarted" in verdict
-    assert "0 of 100 readings lost and 0 duplicated" in verdict
-    assert report.partition_verdict(report.tidy([_result("baseline", "kafka")]), events).startswith("The partition")
+    facts = report.partition_facts(report.tidy([result]), events)
+    assert facts["node"] == "2" and facts["moved_after_s"] == 7.5 and facts["majority_view"] == "leader 1, ISR [1, 3]"
+    assert facts["failed"] == "alert-csv-sink failed (exit 1: commit failed)"
+    assert (facts["sent"], facts["lost"], facts["duplicated"], facts["recovery_s"]) == (100, 0, 0, 1.5)
+    missing = report.partition_facts(report.tidy([_result("baseline", "kafka")]), events)
+    assert set(missing) == set(report.PARTITION_FACTS) and set(missing.values()) == {"–"}
 
 
-def test_exactly_once_verdict_contrasts_the_modes():
+def test_broker_facts_sum_the_broker_fault_runs_and_name_those_that_lost():
+    rows = report.tidy([_result("kafka-broker-kill", "kafka"), _result("kafka-disk-lost-rf1", "kafka", lost=5),
+                        _result("services-after-write", "kafka", lost=7)])
+    facts = report.broker_facts(rows)
+    assert (facts["runs"], facts["lost"], facts["losing_runs"]) == (2, 5, "kafka-disk-lost-rf1 (Kafka)")
+    assert facts["worst_recovery_s"] == 1.5
+    assert report.broker_facts(report.tidy([_result("baseline", "kafka")]))["losing_runs"] == "none"
+
+
+def test_exactly_once_facts_contrast_the_modes():
     from streamlab.experiments.faults import exactly_once
 
     rows = report.tidy(
         [_result("processor-after-publish", "kafka", dup=0), _result("processor-after-publish-eos", "kafka")]
     )
     rows.loc[rows["scenario_id"] == "processor-after-publish", "topic_duplicated"] = 4
-    verdict = exactly_once.exactly_once_verdict(rows)
-    assert "`processor-after-publish` (at least once): 8 duplicate(s) on the output topics, 0 on disk" in verdict
-    assert "`processor-after-publish-eos` (in transactions): 0 duplicate(s) on the output topics" in verdict
+    facts = exactly_once.duplicate_facts(rows)
+    assert facts["at-least-once"] == {"topic_duplicated": 8, "duplicated": 0, "lost": 0}
+    assert facts["exactly-once"] == {"topic_duplicated": 0, "duplicated": 0, "lost": 0}
+    assert set(exactly_once.duplicate_facts(rows.iloc[:0])["exactly-once"].values()) == {"–"}
 
 
 def test_the_moves_table_counts_each_service_once_and_sums_both_streams():

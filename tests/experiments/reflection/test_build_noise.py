@@ -1,4 +1,4 @@
-"""Chapter 05's history of builds: the spread table and the sentence for one build, none, and many."""
+"""Chapter 05's history of builds: the spread table and the facts for one build, none, and many."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def _record(db: ResultsDB, commit: str, values: dict[str, float], profile: str =
 
 def test_no_build_on_record_says_so(tmp_path):
     builds, table = build_noise.history(ResultsDB(tmp_path / "r.sqlite"), "quick")
-    assert build_noise.history_phrase(builds, table).startswith("no build of this profile is on record yet")
+    facts = build_noise.history_facts(builds, table)
+    assert (facts["builds"], facts["compared"], facts["held"], facts["most_moved"]) == (0, 0, 0, "–")
+    assert facts["most_moved_cv_pct"] == "–"
 
 
 def test_one_build_says_the_spread_comes_with_the_second(tmp_path):
@@ -23,7 +25,8 @@ def test_one_build_says_the_spread_comes_with_the_second(tmp_path):
     _record(db, "a", {"hop": 12.0})
     _record(db, "b", {"hop": 5.0}, profile="full")                  # another profile is not this one's history
     builds, table = build_noise.history(db, "quick")
-    assert build_noise.history_phrase(builds, table).startswith("only one build of this profile is on record")
+    facts = build_noise.history_facts(builds, table)
+    assert (facts["builds"], facts["compared"], facts["most_moved"]) == (1, 0, "–")
     assert math.isnan(build_noise.holds(table).iloc[0])
 
 
@@ -34,6 +37,6 @@ def test_many_builds_count_the_figures_that_held_and_name_the_one_that_moved_mos
     _record(db, "c", {"hop p50": 6.0, "processor": 0.870})
     builds, table = build_noise.history(db, "quick")
     assert build_noise.holds(table).tolist() == [0.0, 1.0]
-    phrase = build_noise.history_phrase(builds, table)
-    assert phrase.startswith("3 builds of this profile are on record; 1 of the 2 figures")
-    assert "the one that moved most is hop p50" in phrase
+    facts = build_noise.history_facts(builds, table)
+    assert (facts["builds"], facts["compared"], facts["held"], facts["most_moved"]) == (3, 2, 1, "hop p50")
+    assert facts["most_moved_cv_pct"] == round(100 * table.set_index("figure").loc["hop p50", "cv"]) > 30

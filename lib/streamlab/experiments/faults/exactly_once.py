@@ -38,7 +38,7 @@ RUN_RULES = rules.RunRules(min_seconds=2.5, min_records=10_000, tick_s=METRICS_I
 def throughput(messages: int, rounds: int = 1, machines: int = 20) -> pd.DataFrame:
     """Processor records/s over `messages` preloaded readings, per mode, the modes alternating `rounds` times.
 
-    Each row carries the seconds and records its rate was measured over, for `cost_verdict`'s rules.
+    Each row carries the seconds and records its rate was measured over, for `cost_validity`'s rules.
     """
     from ..profiling.runs import processor_rate
 
@@ -95,41 +95,51 @@ def cost_validity(rates: pd.DataFrame, run_rules: rules.RunRules = RUN_RULES) ->
     return validity.add(rules.Comparison.of(by_mode["exactly-once"], by_mode["at-least-once"]).failure())
 
 
-def cost_verdict(table: pd.DataFrame, rates: pd.DataFrame | None = None, hop: str = "processor → sink") -> str:
-    """The cost read from `cost_table`, or "no conclusion: <rule>" when the throughput runs do not qualify.
+COST_FACTS = ("verdict", "eos_rate", "eos_sd", "alo_rate", "alo_sd", "ratio", "rounds",
+              "eos_p50", "eos_p99", "alo_p50", "alo_p99")
+
+
+def cost_facts(table: pd.DataFrame, rates: pd.DataFrame | None = None, hop: str = "processor → sink") -> dict:
+    """The cost read from `cost_table`: each mode's records/s (mean, sd), their ratio, the rounds, the ``hop``'s
+    p50/p99 (ms) per mode, and a short verdict: "not measured", "no conclusion: <rule>" (the throughput runs broke
+    `cost_validity`'s rules), "within noise" (the mean ± sd intervals overlap) or "apart". Numbers are NaN where
+    a mode was not measured.
 
     ``rates``: `throughput`'s rows, which the rules are checked on (runs long enough, ≥ 3 rounds a mode).
     """
+    facts: dict[str, object] = {key: math.nan for key in COST_FACTS}
     if not set(MODES) <= set(table.index):
-        return "not measured in this build"
-    if rates is not None:
-        validity = cost_validity(rates)
-        if not validity.ok:
-            return validity.verdict("")
+        return {**facts, "verdict": "not measured"}
     alo, eos = table.loc["at-least-once"], table.loc["exactly-once"]
-    parts = [f"in transactions the processor handled {eos['records_per_s']:,.0f} ± {eos['records/s sd']:,.0f} "
-             f"records/s against {alo['records_per_s']:,.0f} ± {alo['records/s sd']:,.0f} at least once "
-             f"({eos['records_per_s'] / alo['records_per_s']:.0%}, mean ± sd of {int(eos['rounds'])} rounds)"]
-    if rates is not None:
-        comparison = rules.Comparison.of(rates.loc[rates["mode"] == "exactly-once", "records_per_s"].tolist(),
-                                         rates.loc[rates["mode"] == "at-least-once", "records_per_s"].tolist())
-        parts[0] += (": the intervals overlap, so the difference is within this machine's run-to-run noise"
-                     if comparison.overlap else ": the intervals do not overlap")
-    p50, p99 = f"{hop} p50 (ms)", f"{hop} p99 (ms)"
-    if p50 in table.columns and not math.isnan(eos[p50]) and not math.isnan(alo[p50]):
-        parts.append(f"the {hop} hop took {eos[p50]:.0f} ms at p50 and {eos[p99]:.0f} ms at p99, against "
-                     f"{alo[p50]:.0f} and {alo[p99]:.0f} ms")
-    return "; ".join(parts)
+    facts.update(eos_rate=float(eos["records_per_s"]), eos_sd=float(eos["records/s sd"]),
+                 alo_rate=float(alo["records_per_s"]), alo_sd=float(alo["records/s sd"]),
+                 ratio=float(eos["records_per_s"] / alo["records_per_s"]), rounds=int(eos["rounds"]))
+    for mode, row in (("eos", eos), ("alo", alo)):
+        for metric in ("p50", "p99"):
+            column = f"{hop} {metric} (ms)"
+            facts[f"{mode}_{metric}"] = float(row[column]) if column in table.columns else math.nan
+    if rates is None:
+        facts["verdict"] = "no conclusion: the rounds were not given"
+        return facts
+    validity = cost_validity(rates)
+    if not validity.ok:
+        facts["verdict"] = validity.verdict("")
+        return facts
+    comparison = rules.Comparison.of(rates.loc[rates["mode"] == "exactly-once", "records_per_s"].tolist(),
+                                     rates.loc[rates["mode"] == "at-least-once", "records_per_s"].tolist())
+    facts["verdict"] = "within noise" if comparison.overlap else "apart"
+    return facts
 
 
-def exactly_once_verdict(tidy_rows: pd.DataFrame) -> str:
-    """Duplicates on the processor's output topics and on disk, transactional runs against at-least-once ones."""
-    crashed = tidy_rows[tidy_rows["scenario_id"].str.startswith("processor-") & (tidy_rows["broker"] == "kafka")]
-    if crashed.empty:
-        return "No processor crash ran on Kafka in this build."
-    sentences = []
-    for scenario_id, rows in crashed.groupby("scenario_id", sort=False):
-        mode = "in transactions" if scenario_id.endswith("-eos") else "at least once"
-        sentences.append(f"`{scenario_id}` ({mode}): {int(rows['topic_duplicated'].sum())} duplicate(s) on the "
-                         f"output topics, {int(rows['duplicated'].sum())} on disk, {int(rows['lost'].sum())} lost.")
-    return " ".join(sentences)
+def duplicate_facts(tidy_rows: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """Per mode ("at-least-once", "exactly-once"), over the Kafka runs that kill the processor (`processor-*`, and
+    `services-*`, which kills it after publishing too): duplicates on the output topics, duplicates on disk,
+    readings lost; "–" for a mode whose crash did not run."""
+    crashed = tidy_rows[tidy_rows["scenario_id"].str.startswith(("processor-", "services-"))
+                        & (tidy_rows["broker"] == "kafka")]
+    keys = ("topic_duplicated", "duplicated", "lost")
+    facts: dict[str, dict[str, object]] = {}
+    for mode in MODES:
+        mine = crashed[crashed["scenario_id"].str.endswith("-eos") == (mode == "exactly-once")]
+        facts[mode] = {key: "–" if mine.empty else int(mine[key].sum()) for key in keys}
+    return facts

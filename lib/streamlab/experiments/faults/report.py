@@ -1,8 +1,11 @@
-"""The scenario table, the figures' data and the verdicts chapter 06 quotes, from a list of results."""
+"""The scenario table, the figures' data and the facts chapter 06 states, from a list of results.
+
+Facts, not sentences: numbers, names, "none"; the chapter's Markdown says them (issue 35)."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -66,18 +69,19 @@ def totals(tidy_rows: pd.DataFrame, kinds_ids: Sequence[str] | None = None) -> d
     return {k: int(rows[k].sum()) for k in ("sent", "on_disk", "lost", "duplicated", "reordered")}
 
 
-def promise_verdict(tidy_rows: pd.DataFrame) -> str:
-    """One sentence on the promise "each record exactly once on disk", read from the rows."""
+def promise_facts(tidy_rows: pd.DataFrame) -> dict[str, object]:
+    """The promise "each record exactly once on disk": the runs that make it, how many broke it (a record lost or
+    duplicated on disk) and which ("none" when none did); the chapter says it in words."""
     promised = tidy_rows[tidy_rows["promise"] == "exactly once on disk"]
-    if promised.empty:
-        return "No scenario that promises exactly once on disk ran in this profile."
     broken = promised[(promised["lost"] > 0) | (promised["duplicated"] > 0)]
-    runs = promised[["scenario_id", "broker"]].drop_duplicates()
-    if broken.empty:
-        return (f"The promise held in every one of the {len(runs)} runs that make it: "
-                "no record lost and none duplicated on disk.")
-    names = ", ".join(sorted({f"{r.scenario} on {BROKER_LABEL.get(r.broker, r.broker)}" for r in broken.itertuples()}))
-    return f"**The promise broke** in {len(broken[['scenario_id', 'broker']].drop_duplicates())} run(s): {names}."
+    names = sorted({run_name(r.scenario_id, r.broker) for r in broken.itertuples()})
+    return {"runs": len(promised[["scenario_id", "broker"]].drop_duplicates()), "broken": len(names),
+            "broken_runs": listed(names)}
+
+
+def run_name(scenario_id: str, broker: str) -> str:
+    """A run's short name, as the tables show it: scenario id and broker."""
+    return f"{scenario_id} ({BROKER_LABEL.get(broker, broker)})"
 
 
 def recovery(tidy_rows: pd.DataFrame, scenario_id: str, broker: str, sink: str = "Parquet") -> float:
@@ -86,17 +90,9 @@ def recovery(tidy_rows: pd.DataFrame, scenario_id: str, broker: str, sink: str =
     return float(rows["recovery_s"].iloc[0]) if len(rows) else math.nan
 
 
-def skipped_phrase(skipped: Sequence[str]) -> str:
-    """The scenarios this build left out and why, as one sentence (empty when none was)."""
-    if not skipped:
-        return ""
-    return "Not measured in this build: " + "; ".join(skipped) + "."
-
-
-def not_measured(what: str, skipped: Sequence[str]) -> str:
-    """The one sentence that stands in for a table whose scenarios did not run, with the reason."""
-    reasons = list(skipped) or ["not selected in this profile (see book/profiles.yaml)"]
-    return f"{what[:1].upper() + what[1:]} was not measured in this build: {'; '.join(reasons)}."
+def listed(items: Sequence[str], none: str = "none") -> str:
+    """Names or reasons joined for a glue (``none`` for an empty list): a list, not a sentence."""
+    return "; ".join(items) if items else none
 
 
 def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:
@@ -106,69 +102,76 @@ def scenario_legend(results: Sequence[ScenarioResult]) -> pd.DataFrame:
                         ).set_index("scenario") if seen else pd.DataFrame(columns=["fault", "promise"])
 
 
-def disk_full_verdict(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> str:
-    """What the full disk did, read from the rows and the events: the sink's error, losses, partial files."""
+def disk_full_facts(tidy_rows: pd.DataFrame, events: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """Per broker, what the full disk did to the Parquet sink: its OS error ("none" if it did not stop), readings
+    lost, duplicated and reordered after space returned, partial temp files left; "–" where it did not run."""
     rows = tidy_rows[(tidy_rows["scenario_id"] == "parquet-disk-full") & (tidy_rows["sink"] == "Parquet")]
-    if rows.empty:
-        return "The full-disk scenario did not run in this build."
-    parts = []
-    for row in rows.itertuples():
-        broker = BROKER_LABEL.get(row.broker, row.broker)
-        failed = events[(events["broker"] == broker) & events["event"].str.endswith("failed")]
-        how = (f"the sink stopped with `{failed['detail'].iloc[0]}`" if len(failed)
-               else "the sink did not stop")
-        temp = (f"**{row.temp_files_left} partial temp file(s) left behind** in the Parquet folder"
-                if row.temp_files_left else "no partial file left behind")
-        parts.append(f"On {broker} {how}; after space returned, {row.lost} readings were lost and "
-                     f"{row.duplicated} duplicated, {row.reordered} reached disk out of order, and {temp}.")
-    return " ".join(parts)
+    facts: dict[str, dict[str, object]] = {}
+    for broker, label in BROKER_LABEL.items():
+        mine = rows[rows["broker"] == broker]
+        if mine.empty:
+            facts[broker] = dict.fromkeys(("error", "lost", "duplicated", "reordered", "temp_files"), "–")
+            continue
+        row = mine.iloc[0]
+        failed = events[(events["broker"] == label) & events["event"].str.endswith("failed")]
+        facts[broker] = {"error": os_error(str(failed["detail"].iloc[0])) if len(failed) else "none",
+                         "lost": int(row["lost"]), "duplicated": int(row["duplicated"]),
+                         "reordered": int(row["reordered"]), "temp_files": int(row["temp_files_left"])}
+    return facts
 
 
-def broker_verdict(tidy_rows: pd.DataFrame) -> str:
-    """One sentence per broker-fault run (Parquet stream): lost, gone from the broker, recovery; empty if none ran."""
-    rows = tidy_rows[
-        tidy_rows["scenario_id"].str.contains("broker|leader|disk-lost") & (tidy_rows["sink"] == "Parquet")
-    ]
-    sentences = []
-    for row in rows.itertuples():
-        recovery = "never within the run" if math.isnan(row.recovery_s) else f"{row.recovery_s:.1f} s"
-        flag = "**" if row.lost else ""
-        sentences.append(f"{row.scenario} ({BROKER_LABEL.get(row.broker, row.broker)}): {flag}{row.lost} of "
-                         f"{row.sent} readings lost{flag}, {row.lost_by_broker} gone from the broker, "
-                         f"recovery {recovery}.")
-    return " ".join(sentences) or "no broker fault ran in this build."
+def os_error(detail: str) -> str:
+    """The OS error in a service's exit detail ("[Errno 28] No space left on device"), without the log line's
+    time and logger around it; the whole detail where it names none."""
+    found = re.search(r"\[Errno \d+\][^;\n]*", detail)
+    return found.group(0).strip() if found else detail
 
 
-def partition_verdict(
+def broker_fault_rows(tidy_rows: pd.DataFrame) -> pd.DataFrame:
+    """The Parquet rows of the broker-fault runs (killed, paused, disk lost, cut off)."""
+    return tidy_rows[tidy_rows["scenario_id"].str.contains("broker|leader|disk-lost")
+                     & (tidy_rows["sink"] == "Parquet")]
+
+
+def broker_facts(tidy_rows: pd.DataFrame) -> dict[str, object]:
+    """Over the broker-fault runs: how many ran, readings lost and gone from the broker (summed), the runs that
+    lost any ("none"), and the longest recovery (s; NaN where none recovered within its run or none ran)."""
+    rows = broker_fault_rows(tidy_rows)
+    losing = sorted({run_name(r.scenario_id, r.broker) for r in rows.itertuples() if r.lost})
+    return {"runs": len(rows), "lost": int(rows["lost"].sum()), "gone": int(rows["lost_by_broker"].sum()),
+            "losing_runs": listed(losing),
+            "worst_recovery_s": float(rows["recovery_s"].max()) if len(rows) else math.nan}
+
+
+PARTITION_FACTS = ("node", "moved_after_s", "majority_view", "failed", "sent", "lost", "duplicated", "recovery_s")
+
+
+def partition_facts(
     tidy_rows: pd.DataFrame, events: pd.DataFrame, scenario_id: str = "kafka-broker-partitioned"
-) -> str:
-    """What the cut-off leader run showed, read from its events (the majority's view) and its Parquet row."""
+) -> dict[str, object]:
+    """The cut-off leader run, from its events (the majority's view) and its Parquet row: the node cut off, the
+    seconds until the majority showed another leader ("never" within the run), that view, the services that
+    failed meanwhile, readings sent, lost and duplicated, recovery (s). Every key is present ("–" each) when the run
+    or its cut did not happen, so that the chapter's glue keys exist; the chapter lists what did not run."""
+    missing: dict[str, object] = dict.fromkeys(PARTITION_FACTS, "–")
     rows = tidy_rows[(tidy_rows["scenario_id"] == scenario_id) & (tidy_rows["sink"] == "Parquet")]
     if rows.empty:
-        return "The partition scenario did not run in this build."
+        return missing
     row = rows.iloc[0]
     mine = events[events["scenario"] == row["scenario"]]
     cut = mine[mine["event"].str.endswith("cut off from its peers")]
     if cut.empty:
-        return "The cut was not made in this run."
+        return missing
     node, cut_s = cut["event"].iloc[0].split()[1], float(cut["t_s"].iloc[0])
     views = mine[mine["event"] == "telemetry/0 as the majority sees it"]
     moved = views[~views["detail"].str.startswith(f"leader {node},") & ~views["detail"].str.contains("Error")]
-    if moved.empty:
-        leadership = f"broker {node} still led `telemetry` partition 0 as the majority saw it when the cut was healed"
-    else:
-        leadership = (f"{float(moved['t_s'].iloc[0]) - cut_s:.1f} s after the cut the majority showed "
-                      f"{moved['detail'].iloc[0]} for `telemetry` partition 0 (broker {node} fenced and "
-                      "dropped from the ISR)")
     failed = mine[mine["event"].str.endswith(" failed")]
-    failures = ("; meanwhile " + ", ".join(f"{e.event} ({e.detail})" for e in failed.itertuples()) +
-                ", each restarted") if len(failed) else "; no service failed"
-    recovery = "never within the run" if math.isnan(row["recovery_s"]) else f"{row['recovery_s']:.1f} s"
-    flag = "**" if row["lost"] or row["duplicated"] else ""
-    return (f"With broker {node} cut off: {leadership}{failures}. {flag}{row['lost']} of {row['sent']} readings "
-            f"lost and {row['duplicated']} duplicated on disk{flag}; the first reading sent after the cut was on "
-            f"disk {recovery} later.")
-
+    return {"node": node,
+            "moved_after_s": round(float(moved["t_s"].iloc[0]) - cut_s, 1) if len(moved) else "never",
+            "majority_view": str(moved["detail"].iloc[0]) if len(moved) else "–",
+            "failed": listed([f"{e.event} ({e.detail})" for e in failed.itertuples()]),
+            "sent": int(row["sent"]), "lost": int(row["lost"]), "duplicated": int(row["duplicated"]),
+            "recovery_s": float(row["recovery_s"])}
 
 
 def moves_table(results: Sequence[ScenarioResult]) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 Reads the results database the book build appends to (`measure.results_db`) and gives chapter 05
 its table (per figure: builds, this build's value, min, median, max, coefficient of variation) and
-the one fact its prose quotes about it.
+the facts its prose says about it.
 """
 
 from __future__ import annotations
@@ -33,22 +33,17 @@ def holds(table: pd.DataFrame, within: float = HOLDS_WITHIN) -> pd.Series:
     return table.apply(one, axis=1) if not table.empty else pd.Series(dtype=float)
 
 
-def history_phrase(builds: pd.DataFrame, table: pd.DataFrame, within: float = HOLDS_WITHIN) -> str:
-    """What the history shows, in the words chapter 05 quotes (one build: that nothing can be said yet)."""
-    n = len(builds)
-    if n == 0 or table.empty:
-        return ("no build of this profile is on record yet (this chapter ran outside the book's build, or no "
-                "measuring chapter ran in it), so the spread across builds cannot be shown")
-    if n == 1:
-        return ("only one build of this profile is on record, this one: how much the figures move between builds "
-                "is measured from the second build on")
-    held = holds(table, within).dropna()
-    worst = table.dropna(subset=["cv"]).sort_values("cv").iloc[-1] if table["cv"].notna().any() else None
-    text = (f"{n} builds of this profile are on record; {int(held.sum())} of the {len(held)} figures with two or "
-            f"more values stayed within ±{within:.0%} of their median in every build")
-    if worst is not None:
-        text += f", and the one that moved most is {worst['figure']} (coefficient of variation {worst['cv']:.0%})"
-    return text
+def history_facts(builds: pd.DataFrame, table: pd.DataFrame, within: float = HOLDS_WITHIN) -> dict[str, object]:
+    """What the history shows, as facts chapter 05 says in words: builds of this profile on record, figures with
+    two or more values, how many of them held within ``within`` of their median in every build, and the figure
+    that moved most with its coefficient of variation in whole percent ("–" each while fewer than two builds are
+    on record, so that the prose never shows "nan")."""
+    held = holds(table, within).dropna() if len(builds) else pd.Series(dtype=float)
+    moved = table.dropna(subset=["cv"]) if not table.empty else table
+    worst = moved.sort_values("cv").iloc[-1] if len(builds) > 1 and len(moved) else None
+    return {"builds": len(builds), "compared": len(held), "held": int(held.sum()),
+            "most_moved": str(worst["figure"]) if worst is not None else "–",
+            "most_moved_cv_pct": round(100 * float(worst["cv"])) if worst is not None else "–"}
 
 
-__all__ = ["HOLDS_WITHIN", "history", "history_phrase", "holds"]
+__all__ = ["HOLDS_WITHIN", "history", "history_facts", "holds"]
