@@ -158,3 +158,12 @@ def test_facts_and_table_read_the_runs(signals):
     assert table.loc[sg.QUORUM_QUEUE, "broker"] == "RabbitMQ 9.9"
     assert table.loc[sg.CONSUMER_GROUP, "poison: given up by the broker"] == "no"
     assert ("hung (SIGSTOP): held records back after (s)" in table.columns) == ("SIGSTOP" in signals)
+
+
+def test_what_released_the_share_groups_records_follows_the_crash_time():
+    spread, poison, killed = _synthetic_tables(("SIGKILL",))
+    share = killed["backend"] == sg.SHARE_GROUP
+    killed.loc[share, "stop_to_redelivery_s"] = sg.SHARE_LOCK_MS / 1000 + 0.5      # after the lock elapsed
+    assert sg.facts(spread, poison, killed)["share_sg_crash_how"] == "the lock elapsing"
+    killed.loc[share, "stop_to_redelivery_s"] = float("nan")                        # never came back
+    assert sg.facts(spread, poison, killed)["share_sg_crash_how"] == "not within the run"

@@ -40,9 +40,8 @@ from .waiting import blocking_calls, largest_wait, short_name, waiting_pct
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "blocking_calls",
-    "call_graph_svg",
-    "crossover_point", "crossover_summary", "icicle_frame",
-    "kafka_producer_ceiling", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
-    "processor_rate", "profile_links", "largest_wait", "record_sizes", "retried", "scoring_comparison", "scoring_crossover",
+    "call_graph_svg", "crossover_point", "crossover_summary", "icicle_frame", "kafka_producer_ceiling",
+    "largest_wait", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
+    "processor_rate", "profile_links", "record_sizes", "retried", "scoring_comparison", "scoring_crossover",
     "short_name", "speedups", "staged_runs", "target_vs_ceiling", "targets_met", "top_functions", "waiting_pct",
 ]
