@@ -140,17 +140,18 @@ def test_profile_shares_by_innermost_pika_or_own_frame():
     assert rp.classify_frame("decode_frame", "/home/streamlab/.venv/site-packages/pika/frame.py") == "pika frame codec"
 
 
-def test_profile_phrases_and_chart():
+def test_profile_facts_and_chart():
     from streamlab.experiments.patterns import pika_profile as rp
     from streamlab.plots import rabbitmq_speed
 
     profile = pd.concat([rp.shares_from_raw(RAW, "consumer", within=None),
                          rp.shares_from_raw(RAW, "producer", within=None)])
-    phrases = rs.profile_phrases(profile)
-    assert "frame codec took 50 %" in phrases["profile_consumer"]
-    assert "largest part pika frame codec (50 %)" in phrases["profile_producer"]
+    facts = rs.profile_facts(profile)
+    assert facts["profile_consumer_codec"] == pytest.approx(50) and facts["profile_producer_codec"] == pytest.approx(50)
+    assert facts["profile_consumer"] >= facts["profile_consumer_codec"] + facts["profile_consumer_dispatch"]
+    assert facts["profile_bound"] == pytest.approx(100 / (100 - facts["profile_per_frame"]))
     assert rabbitmq_speed.profile_chart(profile).to_dict()["encoding"]["row"]["field"] == "process"
-    assert rs.profile_phrases(pd.DataFrame())["profile_consumer"].startswith("No profile")
+    assert rs.profile_facts(pd.DataFrame()) == {"profile_method": "none"}
 
 
 def test_large_reads_table_beside_plain_pika(results):
@@ -159,18 +160,19 @@ def test_large_reads_table_beside_plain_pika(results):
     table = rs.large_reads_table(pd.concat([results, more]))
     assert list(table["driver"]) == ["pika", "pika-recv16k"]
     assert table["consume_vs_pika"].iloc[1] == pytest.approx(1.1)
-    assert "(1.10×): ahead of" in rs.large_reads_phrase(pd.concat([results, more]))
+    assert rs.large_reads_facts(pd.concat([results, more]))["large_reads"] == pytest.approx(1.1)
+    assert rs.large_reads_facts(results) == {}
     assert rs.large_reads_table(results).empty
 
 
-def test_hop_phrase_counts_the_hops_within_twice_raw_pika(results, app):
-    phrase = rs.hop_phrase(rs.speed_table(results, app))
-    assert phrase.startswith("The app's RabbitMQ hops: 1 of 2 hop figures")
-    assert "furthest is generator → processor, p99 ms at 5.0×" in phrase
-    assert rs.hop_phrase(rs.speed_table(results)) == ""
+def test_facts_count_the_hops_within_twice_raw_pika(results, app):
+    facts = rs.facts(rs.SpeedResult(results, app, rs.config_for("full")))
+    assert facts["app"] == 1 and facts["app_hops"] == 2
+    assert facts["missed"] == facts["judged"] - 3 and facts["verdict"] == "3 of 6 figures meet their target"
+    assert rs.facts(rs.SpeedResult(results, pd.DataFrame(), rs.config_for("quick")))["app_hops"] == 0
 
 
-def test_shadow_rows_and_phrase_place_the_sink_tail_against_its_writes(results, app):
+def test_shadow_rows_and_facts_place_the_sink_tail_against_its_writes(results, app):
     shadow = pd.DataFrame({"records": ["all records", "slowest 5 %", "slowest 1 %"], "count": [1000, 50, 10],
                            "in write shadow %": [8.0, 60.0, 90.0], "median hop ms": [3.0, 40.0, 90.0]})
     rows = rs.shadow_rows(shadow)
@@ -180,7 +182,6 @@ def test_shadow_rows_and_phrase_place_the_sink_tail_against_its_writes(results, 
     app = pd.concat([app, sink], ignore_index=True)
     with_shadow = pd.concat([app, rows], ignore_index=True)
     assert rs.speed_table(results, with_shadow).equals(rs.speed_table(results, app)), "p50/p99 rows only"
-    phrase = rs.shadow_phrase(with_shadow)
-    assert "slowest 1 %, 90 % arrived within 150 ms" in phrase and "against 8 % of all records" in phrase
-    assert "the tail is the sink's own write" in phrase
-    assert rs.shadow_phrase(app) == ""
+    facts = rs.facts(rs.SpeedResult(results, with_shadow, rs.config_for("full")))
+    assert facts["app_shadow_tail"] == 90.0 and facts["app_shadow_all"] == 8.0
+    assert "app_shadow_tail" not in rs.facts(rs.SpeedResult(results, app, rs.config_for("full")))

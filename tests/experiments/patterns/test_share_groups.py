@@ -151,10 +151,19 @@ def test_facts_and_table_read_the_runs(signals):
     facts = sg.facts(spread, poison, killed)
     assert facts["share_most"] == 12 and facts["share_cg_busy"] == 6 and facts["share_sg_busy"] == 12
     assert facts["share_sg_most"] == 960 and facts["share_cg_poison"] == 9 and facts["share_qq_good"] == 20
-    assert "connection closed" in facts["share_sg_crash_how"]          # 0.4 s: long before the 15-s lock
-    assert ("SIGSTOP" in facts["share_hang"]) == (len(signals) == 1)    # quick: says the hang was not run
+    assert facts["share_sg_crash_how"] == "the connection closing"    # 0.4 s: long before the 15-s lock
+    assert facts["share_hang"] == 3 * (len(signals) - 1)                # back ends hung; quick: none
     table = sg.comparison_rows(spread, poison, killed, {"kafka": "Apache Kafka 9.9", "rabbitmq": "RabbitMQ 9.9"})
     assert list(table.index) == list(sg.BACKENDS)
     assert table.loc[sg.QUORUM_QUEUE, "broker"] == "RabbitMQ 9.9"
     assert table.loc[sg.CONSUMER_GROUP, "poison: given up by the broker"] == "no"
     assert ("hung (SIGSTOP): held records back after (s)" in table.columns) == ("SIGSTOP" in signals)
+
+
+def test_what_released_the_share_groups_records_follows_the_crash_time():
+    spread, poison, killed = _synthetic_tables(("SIGKILL",))
+    share = killed["backend"] == sg.SHARE_GROUP
+    killed.loc[share, "stop_to_redelivery_s"] = sg.SHARE_LOCK_MS / 1000 + 0.5      # after the lock elapsed
+    assert sg.facts(spread, poison, killed)["share_sg_crash_how"] == "the lock elapsing"
+    killed.loc[share, "stop_to_redelivery_s"] = float("nan")                        # never came back
+    assert sg.facts(spread, poison, killed)["share_sg_crash_how"] == "not within the run"

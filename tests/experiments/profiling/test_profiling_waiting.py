@@ -1,4 +1,4 @@
-"""Blocking calls are told apart from work in a profile, and the chapter's sentence follows the profile."""
+"""Blocking calls are told apart from work in a profile, and the largest wait is named from the profile."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streamlab.experiments.profiling import blocking_calls, waiting_pct, work_phrase
+from streamlab.experiments.profiling import blocking_calls, largest_wait, waiting_pct
 
 
 def busy(seconds: float) -> int:
@@ -27,18 +27,18 @@ def _profile(path, sleep_s: float, work_s: float):
     return path
 
 
-def test_sleep_is_waiting_and_the_phrase_names_it(tmp_path):
+def test_sleep_is_waiting_and_is_named_the_largest_wait(tmp_path):
     paced = _profile(tmp_path / "paced.prof", 0.3, 0.1)
     table = blocking_calls(paced)
     assert table.loc[0, "function"] == "<built-in method time.sleep>"
     assert table.loc[0, "waits_for"] == "its own pacing"
     assert waiting_pct(paced) == pytest.approx(75, abs=15)
-    phrase = work_phrase({"telemetry_generator": paced})
-    assert phrase.startswith("Unthrottled, not every service's time is its work")
-    assert "the telemetry generator spent" in phrase and "largest wait is `time.sleep`" in phrase
+    wait = largest_wait(paced)
+    assert wait["function"] == "time.sleep" and wait["waits_for"] == "its own pacing"
+    assert wait["share_pct"] == pytest.approx(waiting_pct(paced))
 
 
-def test_a_profile_of_work_only_says_its_time_is_its_work(tmp_path):
+def test_a_profile_of_work_only_has_no_wait_to_name(tmp_path):
     worked = _profile(tmp_path / "work.prof", 0.0, 0.2)
     assert waiting_pct(worked) < 5
-    assert work_phrase({"health_processor": worked}).startswith("Unthrottled, a service's time is its work")
+    assert largest_wait(worked)["share_pct"] < 5

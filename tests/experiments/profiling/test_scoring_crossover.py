@@ -66,13 +66,6 @@ def test_the_crossover_is_where_vectorising_stays_faster():
     assert crossover_point(_summary([0.1, 0.5])) is None
 
 
-def test_the_crossover_phrase_says_never_when_there_is_none():
-    from streamlab.experiments.profiling import crossover_phrase
-
-    assert crossover_phrase(None) == "in none of the sizes measured"
-    assert crossover_phrase(64) == "from 64 readings per machine on"
-
-
 
 def test_the_measured_scorer_knows_every_machines_bands():
     """A verdict joins both streams: without the bands both paths would measure records with no features."""

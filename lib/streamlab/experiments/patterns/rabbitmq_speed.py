@@ -464,83 +464,43 @@ def large_reads_table(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def hop_phrase(table: pd.DataFrame) -> str:
-    """How many of the app's hop figures hold within 2× of raw pika at the same rate, and the furthest one."""
-    hops = table[table["figure"].str.startswith("app hop") & table["ratio"].notna()]
-    if hops.empty:
-        return ""
-    met = int(hops["met"].astype(bool).sum())
-    worst = hops.loc[hops["ratio"].idxmax()]
-    return (f"The app's RabbitMQ hops: {met} of {len(hops)} hop figures (p50 and p99 per hop) stay within "
-            f"{TARGETS['hop']:g}× of raw pika's end-to-end figure at {worst['setting'].split(';')[0]}; the furthest "
-            f"is {worst['figure'].removeprefix('app hop ')} at {worst['ratio']:.1f}×.")
+#: The profile's components by the short key their figures are quoted under (`profile_<process>_<key>`).
+PROFILE_KEYS = {"codec": "pika frame codec", "dispatch": "pika channel dispatch", "io": "pika I/O loop",
+                "socket": "socket send/recv", "ours": "our code"}
+#: The components inside pika (the I/O loop and the socket calls included).
+PIKA_PARTS = ("pika frame codec", "pika channel dispatch", "pika I/O loop", "socket send/recv")
 
 
-def shadow_phrase(app: pd.DataFrame) -> str:
-    """Whether the processor → sink tail on RabbitMQ arrived while the sink was writing a file."""
-    values = app[app["metric"].isin(list(SHADOW_METRICS.values()))].set_index("metric")["value"] \
-        if app is not None and not app.empty and "metric" in app else pd.Series(dtype=float)
-    if len(values) < len(SHADOW_METRICS):
-        return ""
-    from ..profiling.hops import SHADOW_WINDOW_MS, shadow_verdict
-
-    everyone, tail = values[SHADOW_METRICS["all records"]], values[SHADOW_METRICS["slowest 1 %"]]
-    verdict = shadow_verdict(pd.DataFrame({"records": ["all records", "slowest 1 %"],
-                                           "in write shadow %": [everyone, tail]}))
-    return (f"Of the processor → sink hop's slowest 1 %, {tail:.0f} % arrived within {SHADOW_WINDOW_MS:.0f} ms "
-            f"after the sink began writing a Parquet file (it does not poll meanwhile), against {everyone:.0f} % "
-            f"of all records, {verdict}.")
-
-
-#: How the profile was taken, by the `method` its rows name (py-spy where it can attach, else cProfile).
-PROFILE_METHODS = {
-    "py-spy": "with py-spy attached to its producer and consumer processes for their whole run (sampling "
-              "without pausing them); a share is of the samples.",
-    "cProfile": "profiled with cProfile inside its producer and consumer processes (py-spy could not attach "
-                "here: no ptrace permission); a share is of the functions' own time, and cProfile's per-call "
-                "hook inflates the share of code that makes many small calls (the frame codec most).",
-}
-
-
-def profile_phrases(profile: pd.DataFrame) -> dict[str, str]:
-    """The profile's shares as sentences: the consumer's and the producer's CPU by component."""
+def profile_facts(profile: pd.DataFrame) -> dict[str, Any]:
+    """The profile's figures: its method ("py-spy" or "cProfile"; "none" when no profile was taken), per
+    process its samples, each component's share (%), the share inside pika, and Amdahl's bound on what
+    taking the consumer's frame codec and channel dispatch out of Python could gain (×)."""
     from .pika_profile import share
 
     if profile is None or profile.empty:
-        return {"profile_consumer": "No profile was taken in this run.", "profile_producer": "", "profile_bound": "",
-                "profile_method": "was to be profiled, but no profile was taken."}
-    method = profile["method"].iloc[0]
-    out = {"profile_method": PROFILE_METHODS.get(method, f"profiled with {method}.")}
+        return {"profile_method": "none"}
+    out: dict[str, Any] = {"profile_method": str(profile["method"].iloc[0])}
     for process in ("consumer", "producer"):
-        rows = profile[profile["process"] == process].sort_values("share_pct", ascending=False)
-        top = rows.iloc[0]
-        pika_total = sum(share(profile, process, c) for c in ("pika frame codec", "pika channel dispatch",
-                                                               "pika I/O loop", "socket send/recv"))
-        out[f"profile_{process}"] = (
-            f"In the {process} ({int(rows['samples'].sum()):,} {method} samples), pika's frame codec took "
-            f"{share(profile, process, 'pika frame codec'):.0f} % of the CPU, its channel dispatch "
-            f"{share(profile, process, 'pika channel dispatch'):.0f} %, its I/O loop "
-            f"{share(profile, process, 'pika I/O loop'):.0f} %, the socket calls "
-            f"{share(profile, process, 'socket send/recv'):.0f} % and our own code "
-            f"{share(profile, process, 'our code'):.0f} %: {pika_total:.0f} % inside pika, the largest "
-            f"part {top['component']} ({top['share_pct']:.0f} %).")
-    per_frame = share(profile, "consumer", "pika frame codec") + share(profile, "consumer", "pika channel dispatch")
-    out["profile_bound"] = (
-        f"Taking the frame codec and the channel dispatch ({per_frame:.0f} % of the consumer's CPU together) out "
-        f"of Python would let the same process go at most {100 / max(100 - per_frame, 1):.1f}× as fast "
-        f"(Amdahl's bound: the other {100 - per_frame:.0f} % stays).")
+        rows = profile[profile["process"] == process]
+        out[f"profile_{process}_samples"] = int(rows["samples"].sum())
+        for key, component in PROFILE_KEYS.items():
+            out[f"profile_{process}_{key}"] = share(profile, process, component)
+        out[f"profile_{process}"] = sum(share(profile, process, c) for c in PIKA_PARTS)
+    per_frame = out["profile_consumer_codec"] + out["profile_consumer_dispatch"]
+    out["profile_per_frame"] = per_frame
+    out["profile_bound"] = 100 / max(100 - per_frame, 1)
     return out
 
 
-def large_reads_phrase(results: pd.DataFrame) -> str:
+def large_reads_facts(results: pd.DataFrame) -> dict[str, Any]:
+    """The consumer's max rate with 16 KB socket reads and with pika's 4 KB ones in the same session, and
+    their ratio (`large_reads`); empty when the profile did not run them."""
     table = large_reads_table(results)
     if table.empty:
-        return "The 16 KB socket reads are not measured in this profile."
+        return {}
     plain, large = table.iloc[0], table.iloc[1]
-    verdict_ = "ahead of" if large["consume_vs_pika"] > 1.05 else "not clearly ahead of (within 5 %, or behind)"
-    return (f"With 16 KB socket reads the pika consumer took {large['max_consume_rec_s']:,.0f} rec/s, against "
-            f"{plain['max_consume_rec_s']:,.0f} rec/s with pika's 4 KB reads in the same session "
-            f"({large['consume_vs_pika']:.2f}×): {verdict_} the plain driver here.")
+    return {"large_reads": float(large["consume_vs_pika"]), "large_reads_rate": float(large["max_consume_rec_s"]),
+            "plain_reads_rate": float(plain["max_consume_rec_s"])}
 
 
 #: What a pika ÷ PerfTest session must meet before its ratios are judged against their targets: each run
@@ -565,24 +525,26 @@ def verdict(table: pd.DataFrame, config: SpeedConfig | None = None) -> str:
     return f"{met} of {len(judged)} figures meet their target"
 
 
-def phrases(result: SpeedResult) -> dict[str, str]:
-    """The sentences chapter 03 quotes (glued), each true of this run: the verdict, and what a profile left out."""
+def facts(result: SpeedResult) -> dict[str, Any]:
+    """The figures chapter 03 quotes: the verdict (how many figures meet their target, or "no conclusion"),
+    how many figures were judged and how many missed, the app hops measured and within their target (0 and
+    0 when the profile runs no app), how many queue types were compared, the profile's shares and the
+    large-reads ratio."""
     table = result.table
-    missed = table[table["met"].notna() & ~table["met"].fillna(True).astype(bool)]
-    out = {"verdict": verdict(table, result.config) + "."}
-    if not validity(result.config).ok:
-        out["missed"] = ""                  # a session that does not qualify names no miss either
-    else:
-        out["missed"] = ("Missed here: " + "; ".join(f"{f} at {s} ({r:.2f}×, target {t})" for f, s, r, t in
-                                                 zip(missed["figure"], missed["setting"], missed["ratio"],
-                                                     missed["target"])) + "."
-                         if not missed.empty else "No figure misses its target in this run.")
-    out["queue_types"] = ("" if result.config.queue_types else
-                          "The queue-type comparison is not measured in this profile (the full book runs it).")
-    out["app"] = (" ".join(filter(None, (hop_phrase(table), shadow_phrase(result.app)))) if result.config.app else
-                  "The application's hops are not measured in this profile (the full book runs them).")
-    out.update(profile_phrases(result.profile))
-    out["large_reads"] = large_reads_phrase(result.results)
+    judged = table[table["met"].notna()]
+    hops = table[table["figure"].str.startswith("app hop") & table["ratio"].notna()]
+    out: dict[str, Any] = {"verdict": verdict(table, result.config), "judged": len(judged),
+                           "missed": int((~judged["met"].astype(bool)).sum()),
+                           "app": int(hops["met"].astype(bool).sum()), "app_hops": len(hops),
+                           "queue_types": len(result.config.queue_types)}
+    app = result.app
+    if app is not None and not app.empty and "metric" in app:
+        shadow = app[app["metric"].isin(list(SHADOW_METRICS.values()))].set_index("metric")["value"]
+        if len(shadow) == len(SHADOW_METRICS):     # processor → sink records in a Parquet write's shadow (%)
+            out["app_shadow_all"] = float(shadow[SHADOW_METRICS["all records"]])
+            out["app_shadow_tail"] = float(shadow[SHADOW_METRICS["slowest 1 %"]])
+    out.update(profile_facts(result.profile))
+    out.update(large_reads_facts(result.results))
     return out
 
 
@@ -601,5 +563,6 @@ def config_for(profile: str) -> SpeedConfig:
 
 __all__ = ["SpeedConfig", "SpeedResult", "run_all", "throughput", "latency_sweep", "queue_types", "app_hops",
     "speed_table", "queue_type_table", "large_reads_table", "large_reads", "profile_run", "half_of_slower_max",
-    "NodeMemory", "verdict", "validity", "RUN_RULES", "quick_config", "config_for", "phrases", "SPEED_COLUMNS",
+    "NodeMemory", "verdict", "validity", "RUN_RULES", "quick_config", "config_for", "facts", "profile_facts",
+    "large_reads_facts", "SPEED_COLUMNS",
     "TARGETS"]

@@ -614,7 +614,10 @@ def facts(spread_table: pd.DataFrame, poison_table: pd.DataFrame, killed_table: 
     """The figures the chapter's prose quotes, by glue key (`share_<backend key>_<what>`): the rate and the
     busy consumers with one consumer, with as many as partitions (where run) and with the most; the poison
     record's deliveries, the time to give up and the records behind it; when held records came back after
-    a crash and after a hang (where run)."""
+    a crash and after a hang (where run); what released the share group's records after the crash
+    (`share_sg_crash_how`: "the connection closing" well before the acquisition lock, "the lock elapsing", or
+    "not within the run") and how many back ends had a consumer hung with SIGSTOP (`share_hang`, 0 in the
+    quick profile)."""
     out: dict[str, Any] = {"share_partitions": int(spread_table["partitions"].iloc[0]),
                              "share_delay_ms": float(spread_table["delay_ms"].iloc[0]),
                              "share_batch": int(spread_table["batch"].iloc[0]),
@@ -638,21 +641,8 @@ def facts(spread_table: pd.DataFrame, poison_table: pd.DataFrame, killed_table: 
                 out[f"share_{key}_{what}_taken_s"] = float(k["taken_to_redelivery_s"].iloc[0])
                 out[f"share_{key}_{what}_dups"] = int(k["duplicates"].iloc[0])
     crash_s = out["share_sg_crash_s"]
-    out["share_sg_crash_how"] = (
-        f"well before the {SHARE_LOCK_MS / 1000:.0f}-s acquisition lock elapsed: the broker released the dead "
-        "member's records when its connection closed" if crash_s < SHARE_LOCK_MS / 2000 else
-        "not within the run" if math.isnan(crash_s) else
-        f"about when the {SHARE_LOCK_MS / 1000:.0f}-s acquisition lock elapsed")
-    out["share_hang"] = hang_sentence(killed_table)
+    out["share_sg_crash_how"] = ("not within the run" if math.isnan(crash_s) else
+                                 "the connection closing" if crash_s < SHARE_LOCK_MS / 2000 else
+                                 "the lock elapsing")
+    out["share_hang"] = int((killed_table["signal"] == "SIGSTOP").sum())
     return out
-
-
-def hang_sentence(killed_table: pd.DataFrame) -> str:
-    """What the hung-consumer runs showed, or that this run had none (the quick profile)."""
-    hung = killed_table[killed_table["signal"] == "SIGSTOP"].set_index("backend")
-    if hung.empty:
-        return "this profile stops no consumer with SIGSTOP (the full profile does)."
-    parts = [f"{backend} {hung.loc[backend, 'taken_to_redelivery_s']:.1f} s" for backend in BACKENDS
-             if backend in hung.index]
-    return ("from when the hung consumer had taken its batch to when the records reached the other consumer: "
-            + ", ".join(parts) + ".")

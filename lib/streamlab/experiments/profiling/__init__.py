@@ -10,39 +10,38 @@
   a fresh namespace, ≥ 5 runs) and the whole pipeline at its nominal rate, with
   time per record through each service's loop read from its metrics;
 * :mod:`.waiting` -- how much of a profile is blocking calls (sleep, the client's
-  poll, flush, commit) rather than work, and the sentence that says so;
+  poll, flush, commit) rather than work, and the largest wait;
 * :mod:`.crossover` -- the processor's two scoring paths per run size, without
   a broker: where vectorising a poll batch starts to pay.
 """
 
-from .crossover import crossover_phrase, crossover_point, crossover_summary, record_sizes, scoring_crossover
+from .crossover import crossover_point, crossover_summary, record_sizes, scoring_crossover
 from .runs import (
                    LINE_TARGETS,
                    LOOP_COUNTERS,
                    THROUGHPUT_TARGETS,
                    ProfiledRun,
                    against_targets,
-                   ceiling_phrase,
                    kafka_producer_ceiling,
                    loop_summary,
                    loop_times,
                    nominal_profiles,
                    processor_rate,
                    profile_links,
-                   retried_phrase,
+                   retried,
                    scoring_comparison,
                    speedups,
                    staged_runs,
-                   targets_met_phrase,
+                   target_vs_ceiling,
+                   targets_met,
 )
 from .stats import call_graph_svg, icicle_frame, line_table, load_line_stats, top_functions
-from .waiting import blocking_calls, waiting_pct, work_phrase
+from .waiting import blocking_calls, largest_wait, short_name, waiting_pct
 
 __all__ = [
     "LINE_TARGETS", "LOOP_COUNTERS", "THROUGHPUT_TARGETS", "ProfiledRun", "against_targets", "blocking_calls",
-    "call_graph_svg",
-    "ceiling_phrase", "crossover_phrase", "crossover_point", "crossover_summary", "icicle_frame",
-    "kafka_producer_ceiling", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
-    "processor_rate", "profile_links", "record_sizes", "retried_phrase", "scoring_comparison", "scoring_crossover",
-    "speedups", "staged_runs", "targets_met_phrase", "top_functions", "waiting_pct", "work_phrase",
+    "call_graph_svg", "crossover_point", "crossover_summary", "icicle_frame", "kafka_producer_ceiling",
+    "largest_wait", "line_table", "load_line_stats", "loop_summary", "loop_times", "nominal_profiles",
+    "processor_rate", "profile_links", "record_sizes", "retried", "scoring_comparison", "scoring_crossover",
+    "short_name", "speedups", "staged_runs", "target_vs_ceiling", "targets_met", "top_functions", "waiting_pct",
 ]

@@ -157,8 +157,3 @@ def crossover_point(summary: pd.DataFrame) -> int | None:
         if (faster.loc[faster["readings_per_machine"] >= n, "faster"] == "vectorised").all():
             return int(n)
     return None
-
-
-def crossover_phrase(point: int | None) -> str:
-    """Where vectorising started to pay, in words the chapter quotes."""
-    return "in none of the sizes measured" if point is None else f"from {point} readings per machine on"

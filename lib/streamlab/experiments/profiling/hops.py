@@ -274,23 +274,10 @@ def against_loaded(loaded: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index().drop(columns="setting")
 
 
-def load_lasted_phrase(loaded: pd.DataFrame) -> str:
-    """Whether the loaded tool finished while the application still sent, in words a chapter quotes."""
-    if bool(loaded.loc[loaded["setting"] == LOADED_REFERENCE, "under_load"].all()):
-        return "while the application was still sending"
-    return "after the application had stopped sending, so part of it ran unloaded and it understates the load"
-
-
-def load_phrase(loaded_verdict: pd.DataFrame) -> str:
-    """Each hop's p50 against Kafka's own client under the same load, in words a chapter quotes."""
-    parts = []
-    for row in loaded_verdict.itertuples():
-        ratio = row.p50_vs_tool_loaded
-        where = ("within 2× of it" if ratio <= 2.0 else
-                 "more than 2× of it, a difference the shared machine does not explain: it is the "
-                 "application's own path (its clients and its services' loops)")
-        parts.append(f"{row.hop} p50 {ratio:.1f}× the loaded tool's, {where}")
-    return "; ".join(parts)
+def tool_under_load(loaded: pd.DataFrame) -> bool:
+    """Whether the loaded tool finished while the application was still sending (if not, part of it ran
+    unloaded and it understates the load)."""
+    return bool(loaded.loc[loaded["setting"] == LOADED_REFERENCE, "under_load"].all())
 
 
 def rolling_experiment(intervals_s: list[float], duration_s: float, machines: int = 20,
@@ -317,8 +304,3 @@ def rolling_experiment(intervals_s: list[float], duration_s: float, machines: in
                      "rows_per_file": len(health) / max(len(files), 1),
                      "wait_p50_ms": summary.p50_ms, "wait_p99_ms": summary.p99_ms})
     return pd.DataFrame(rows)
-
-
-def targets_phrase(met: int, hops: int) -> str:
-    """How many hops met the latency targets, in words the chapter quotes."""
-    return "both hops" if met == hops == 2 else f"{met} of {hops} hops"

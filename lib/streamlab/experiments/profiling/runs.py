@@ -419,15 +419,10 @@ def scoring_comparison(clients: list[str], messages: int | dict[str, int],
 THROUGHPUT_TARGETS = {"confluent": 50_000.0, "kafka-python": 10_000.0}
 
 
-def retried_phrase(comparison: pd.DataFrame) -> str:
-    """Which measurements of `scoring_comparison` needed a second attempt (their processor read nothing
-    for `stall_s` the first time), in words the chapter quotes."""
-    retried = comparison[comparison["attempts"] > 1]
-    if retried.empty:
-        return "Every measurement ran at its first attempt."
-    which = ", ".join(sorted(set(retried["client"] + " " + retried["scoring"])))
-    return (f"**Measured again:** {which}: the first attempt read no record in 90 s and was stopped "
-            "(`attempts` in the CSV).")
+def retried(comparison: pd.DataFrame) -> int:
+    """How many measurements of `scoring_comparison` needed a second attempt (their processor read nothing
+    for `stall_s` the first time; `attempts` in the table)."""
+    return int((comparison["attempts"] > 1).sum())
 
 
 def against_targets(ratios: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
@@ -441,25 +436,16 @@ def against_targets(ratios: pd.DataFrame, targets: dict[str, float] | None = Non
     return out.reset_index(drop=True)
 
 
-def targets_met_phrase(verdict: pd.DataFrame) -> str:
-    """Which clients reached their throughput target in wall-clock records/s, in words the chapter quotes."""
-    met = verdict.loc[verdict["met (wall clock)"], "client"].tolist()
-    if len(met) == len(verdict):
-        return "both clients reached their targets"
-    if not met:
-        return "neither client reached its target"
-    return f"only {met[0]} reached its target"
+def targets_met(verdict: pd.DataFrame) -> int:
+    """How many clients of `against_targets` reached their throughput target in wall-clock records/s."""
+    return int(verdict["met (wall clock)"].sum())
 
 
-def ceiling_phrase(ceiling_records_per_s: float, target: float) -> str:
-    """How the throughput target compares with Kafka's own producer at the processor's output size."""
-    if not ceiling_records_per_s > 0:
-        return "could not be compared with Kafka's own producer (its run gave no figure)"
-    ratio = target / ceiling_records_per_s
-    if ratio > 1:
-        return (f"is {ratio:.1f} × what Kafka's own producer sustained, so a processor that writes a record per "
-                "reading cannot reach it on this cluster")
-    return f"is {ratio:.2f} × what Kafka's own producer sustained, so it is within this cluster's reach"
+def target_vs_ceiling(ceiling_records_per_s: float, target: float) -> float:
+    """The throughput target as a multiple of what Kafka's own producer sustained at the processor's output
+    size: above 1, a processor that writes a record per reading cannot reach it on this cluster; NaN when
+    the producer's run gave no figure."""
+    return target / ceiling_records_per_s if ceiling_records_per_s > 0 else float("nan")
 
 
 def speedups(comparison: pd.DataFrame, before: str = "per-record", after: str = "batch") -> pd.DataFrame:

@@ -1,10 +1,10 @@
-"""How much of a profiled service's time was waiting rather than work, and the sentence that says so.
+"""How much of a profiled service's time was waiting rather than work, and which call it waited in most.
 
 cProfile charges a blocking call's wall time to the call as its own time: ``time.sleep`` and a client's
 ``poll``, ``flush`` or ``commit`` that waits for the broker look like the busiest functions of a profile
 although the process does nothing meanwhile. A profile of the unthrottled loop (started after the first
 record, `runner.steady_state`) should be mostly work; whether it is, and where it is not, is read here
-from the profile, so chapter 04's sentence about it is the run's, not a claim.
+from the profile as figures (shares, the largest wait's name), which chapter 04's Markdown says.
 """
 
 from __future__ import annotations
@@ -27,12 +27,6 @@ WAITS: dict[str, str] = {
     r"'acquire' of '_thread": "another thread",
     r"'list_topics' of": "metadata from the brokers",
 }
-#: Below this share of its profiled time in blocking calls, a service's time counts as its work.
-WORK_SHARE_PCT = 10.0
-#: The services' names in the chapter's prose.
-NAMES = {"telemetry_generator": "the telemetry generator", "vibration_generator": "the vibration generator",
-         "health_processor": "the processor", "health_parquet_sink": "the Parquet sink",
-         "alert_csv_sink": "the alert sink"}
 
 
 def _wait_kind(function: str) -> str | None:
@@ -57,32 +51,18 @@ def waiting_pct(prof: str | Path) -> float:
     return float(blocking_calls(prof)["share_pct"].sum())
 
 
-def _short(function: str) -> str:
+def short_name(function: str) -> str:
+    """A cProfile function label shortened to the method's name (`'flush' of 'cimpl.Producer'` → `flush`)."""
     match = re.search(r"'(\w+)' of|method ([\w.]+)>", function)
-    return f"`{next(g for g in match.groups() if g)}`" if match else f"`{function}`"
+    return next(g for g in match.groups() if g) if match else function
 
 
-def _listed(shares: dict[str, pd.DataFrame]) -> str:
-    """'the processor spent 50 % of its profiled time in calls that block, the sink 5 % and …'"""
-    parts = [(NAMES.get(s, s), f"{w['share_pct'].sum():.0f} %") for s, w in shares.items()]
-    (name, pct), rest = parts[0], [f"{n} {p}" for n, p in parts[1:]]
-    head = f"{name} spent {pct} of its profiled time in calls that block"
-    if not rest:
-        return head
-    return f"{head}, " + (f"{', '.join(rest[:-1])} and " if len(rest) > 1 else "") + rest[-1]
-
-
-def work_phrase(profiles: dict[str, str | Path]) -> str:
-    """Whether the unthrottled services' time is their work, from their profiles ({service: .prof}).
-
-    "A service's time is its work" holds for a service below WORK_SHARE_PCT % of blocking calls; a service
-    above it is named with its largest wait and what that call waits for."""
-    shares = {service: blocking_calls(prof) for service, prof in profiles.items()}
-    listed = _listed(shares)
-    waiters = {s: w for s, w in shares.items() if w["share_pct"].sum() >= WORK_SHARE_PCT}
-    if not waiters:
-        return f"Unthrottled, a service's time is its work: {listed}."
-    details = "; ".join(
-        f"{NAMES.get(s, s)}'s largest wait is {_short(w.loc[0, 'function'])} ({w.loc[0, 'share_pct']:.0f} %), "
-        f"waiting for {w.loc[0, 'waits_for']}" for s, w in waiters.items())
-    return f"Unthrottled, not every service's time is its work: {listed}; {details}."
+def largest_wait(prof: str | Path) -> dict[str, object]:
+    """A profile's largest blocking call: its short ``function`` name, ``share_pct`` of the profiled time and
+    what it ``waits_for``; an empty name and 0 % when the profile has no blocking call."""
+    calls = blocking_calls(prof)
+    if calls.empty:
+        return {"function": "", "share_pct": 0.0, "waits_for": ""}
+    top = calls.iloc[0]
+    return {"function": short_name(str(top["function"])), "share_pct": float(top["share_pct"]),
+            "waits_for": str(top["waits_for"])}
