@@ -85,6 +85,18 @@ def glues_key(chapter_text: str, key: str) -> bool:
     return any(m.split(":", 1)[0] == key for m in GLUE.findall(chapter_text) if "::" not in m)
 
 
+#: A code cell a build may leave out (tagged ``needs:<tool>``: podman sections skip where the build has none,
+#: as the test suite's does), and the Markdown that comes with it: a key glued only there is not always glued.
+NEEDS_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(?::tags: \[[^\]]*needs:[^\]]*\]\n|---\n(?:(?!---\n).)*?"
+                        r"needs:(?:(?!---\n).)*---\n).*?```", re.S)
+NEEDS_TEXT = re.compile(r"^\+\+\+ \{[^\n]*\"needs:[^\n]*\}\n.*?(?=^\+\+\+|^```|\Z)", re.S | re.M)
+
+
+def always_run(chapter_text: str) -> str:
+    """The chapter without what a build may skip (cells and Markdown tagged ``needs:``)."""
+    return NEEDS_CELL.sub("", NEEDS_TEXT.sub("", chapter_text))
+
+
 def answers_problems(answers: str, map_text: str, chapters: dict[str, str]) -> list[str]:
     """What is wrong with an answers page against the map and the chapter sources (by path relative to book/)."""
     problems = []
@@ -110,6 +122,9 @@ def answers_problems(answers: str, map_text: str, chapters: dict[str, str]) -> l
             problems.append(f"{match.group(0)}: no chapter {cross['doc']}")
         elif not glues_key(source, cross["key"]):
             problems.append(f"{match.group(0)}: {cross['doc']} glues no key {cross['key']!r}")
+        elif not glues_key(always_run(source), cross["key"]):
+            problems.append(f"{match.group(0)}: {cross['doc']} glues {cross['key']!r} only in a section a build may "
+                            f"skip (tagged needs:): the test build, without podman, fails on it")
     return problems
 
 
@@ -164,6 +179,16 @@ def test_the_checks_fail_where_they_should() -> None:
     assert any("Q2" in p and "no pasted figure" in p for p in problems)
     assert any("c01_nope" in p and "glues no key" in p for p in problems)
     assert any("c01_made`" in p and "not a paste" in p for p in problems)
+    skipped = {"chapters/01-a.md": chapters["chapters/01-a.md"] + (
+        '\n+++ {"tags": ["needs:podman"]}\n\nIn containers: {glue:text}`c01_box:.0f` ms.\n\n'
+        '```{code-cell} ipython3\n:tags: [remove-input, needs:podman]\n\nglue("c01_pod", p99, display=False)\n```\n'
+        '```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    name: f\ntags: [needs:podman]\n---\n'
+        'glue("c01_fig", p99, display=False)\n```\n')}
+    for key in ("c01_pod", "c01_box", "c01_fig"):
+        pasted = answers.replace("c01_nope", key)
+        assert any(key in p and "only in a section a build may skip" in p
+                   for p in answers_problems(pasted, map_text, skipped)), key
+    assert not any("c01_rate" in p for p in answers_problems(answers, map_text, skipped))
     assert not any("Q1" in p or "c01_rate" in p for p in problems)
     assert answers_problems(answers.replace("c01_nope", "c01_made").replace("c01_made`", "c01_made:.1f`")
                             .replace("See there.", "It answered with a whole sentence of its own words."),
