@@ -71,7 +71,7 @@ class Problem:
 
     # error-output | missing-image | remote-image | remote-resource | empty-figure | missing-link | js-error | no-title
     # | missing-value | not-measured | empty-table | too-many-columns | cut-cell | stderr-output | client-log
-    # | too-wide | small-svg-text | data-link-without-table | unresolved-paste
+    # | too-wide | small-svg-text | data-link-without-table | unresolved-paste | unnumbered-figure
     kind: str
     detail: str
 
@@ -137,6 +137,8 @@ def check_dom(dom: str, page: Path, site_root: Path) -> list[Problem]:
     problems += link_problems(soup, page, site_root)
     problems += broken_output(soup, appendix=is_appendix(page, site_root))
     problems += unshown_tables(soup)
+    if is_chapter(page, site_root):
+        problems += unnumbered_figures(soup)
     problems += unresolved_pastes(soup, page, site_root)
     if soup.select_one("article h1, main h1, h1") is None:
         problems.append(Problem("no-title", "the page has no <h1>"))
@@ -172,6 +174,30 @@ def is_appendix(page: Path, site_root: Path) -> bool:
     except ValueError:
         parts = (page.name,)
     return any("appendix" in part.lower() for part in parts)
+
+
+def is_chapter(page: Path, site_root: Path) -> bool:
+    """A chapter page (book/chapters/): its charts are figures numbered per chapter ("Figure 4.2")."""
+    try:
+        return "chapters" in page.resolve().relative_to(site_root.resolve()).parts
+    except ValueError:
+        return False
+
+
+def unnumbered_figures(soup: BeautifulSoup) -> list[Problem]:
+    """A chart (an image or SVG a cell drew) that is not a numbered figure: the prose cannot point at it by
+    number, only at "the chart above" (issue 32). A cell gets its number from its `mystnb: figure:` metadata,
+    which myst-nb gives to every output of the cell, so a chart sits in a cell of its own."""
+    problems = []
+    for output in _content(soup).select(".cell_output"):
+        for chart in output.find_all(["img", "svg"]):
+            if chart.find_parent("svg") is not None:
+                continue
+            figure = chart.find_parent("figure")
+            if figure is None or figure.select_one(".caption-number") is None:
+                what = chart.get("src") or _short(chart.get_text(" ", strip=True), 60) or chart.name
+                problems.append(Problem("unnumbered-figure", f"a chart without a figure number: {what}"))
+    return problems
 
 
 def error_outputs(soup: BeautifulSoup) -> list[Problem]:

@@ -329,3 +329,21 @@ def test_a_table_in_a_subsection_does_not_count_for_its_parent(site: Path) -> No
         "</section>", f'<section id="t"><h3>Later</h3>{_wide_table(3)}</section></section>')
     dom, page = _page(site, body)
     assert kinds(dom, page, site) == {"data-link-without-table"}
+
+
+def test_a_chart_in_a_chapter_must_be_a_numbered_figure(site: Path) -> None:
+    (site / "_images" / "c.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10pt" height="10pt"><rect/><ellipse rx="2"/></svg>',
+        encoding="utf-8")
+    (site / "book" / "chapters").mkdir(parents=True)
+    bare = '<div class="cell_output"><img src="../../_images/c.svg"/></div>'
+    numbered = ('<div class="cell_output"><figure id="fig-x"><img src="../../_images/c.svg"/><figcaption><p>'
+                '<span class="caption-number">Figure 4.2 </span><span class="caption-text">A chart.</span>'
+                '</p></figcaption></figure></div>')
+    dom, page = _page(site, bare, name="book/chapters/04-x.html")
+    assert kinds(dom, page, site) == {"unnumbered-figure"}
+    dom, page = _page(site, numbered, name="book/chapters/04-x.html")
+    assert kinds(dom, page, site) == set()
+    (site / "book" / "appendix").mkdir(parents=True)
+    dom, page = _page(site, bare, name="book/appendix/04-x.html")      # numbers are the chapters' own
+    assert kinds(dom, page, site) == set()
