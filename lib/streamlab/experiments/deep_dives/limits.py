@@ -631,19 +631,8 @@ def client_behind(frame: pd.DataFrame) -> bool | None:
     return None if floor is None or pd.isna(floor) else bool(floor < CLIENT_BEHIND)
 
 
-def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
-    """The closing table's row for deep dive 2: the producer and consumer ratios to Kafka's Java tools."""
-    centre = send[send["point"] == send["point"].iloc[0]].set_index("driver")
-    by_path = reads.set_index("path")["ratio_to_java"]
-    return (f"{centre.loc['confluent-kafka', 'ratio_to_java']:.2f}× kafka-producer-perf-test sending "
-            f"({send['point'].iloc[0]}); reading: consume() batches {by_path['consume(1000) batches']:.2f}×, "
-            f"the library's consumer {by_path['library consumer (Record)']:.2f}× kafka-consumer-perf-test",
-            "confluent-kafka with consume() batches, linger 5 ms, acks=all; size the fleet from the processor's "
-            "own maximum (chapter 04)")
-
-
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
     "knee", "knee_at", "knee_validity",
-    "KNEE_RULES", "knee_verdict", "factor_effects", "read_costs", "CLIENT_BEHIND", "client_behind", "summary_entry",
+    "KNEE_RULES", "knee_verdict", "factor_effects", "effects_verdict", "read_costs", "CLIENT_BEHIND", "client_behind",
     "read_paths", "incomplete_paths", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 
