@@ -47,22 +47,43 @@ def test_incomplete_paths_are_the_paths_that_missed_a_record():
     assert limits.incomplete_paths(frame) == ["y"]
 
 
-def test_cost_verdict_reads_ranking_and_idempotence_from_the_table():
-    import pandas as pd
+def _costs(off_rate: float, runs: int = 3) -> pd.DataFrame:
+    """A cost table: acks=0 900/s, acks=1 1000/s, acks=all 500/s, idempotence off `off_rate`; runs 1 apart."""
+    rows = []
+    for s in replication.COST_SETTINGS:
+        base = off_rate if (s.acks == "all" and not s.idempotence) else {"0": 900.0, "1": 1000.0, "all": 500.0}[s.acks]
+        rows += [{"setting": s.label, "records_per_s": base + i, "ack_p50_ms": 2.0 + i, "ack_p99_ms": 9.0 + i,
+                  "acks": s.acks, "idempotence": s.idempotence} for i in range(runs)]
+    return pd.DataFrame(rows)
 
-    from streamlab.experiments.deep_dives import replication
 
-    def frame(off_rate: float) -> pd.DataFrame:
-        rows = []
-        for s in replication.COST_SETTINGS:
-            base = (
-                off_rate if (s.acks == "all" and not s.idempotence) else {"0": 900.0, "1": 1000.0, "all": 500.0}[s.acks]
-            )
-            rows += [{"setting": s.label, "records_per_s": base + i, "ack_p50_ms": 2.0 + i, "ack_p99_ms": 9.0 + i,
-                      "acks": s.acks, "idempotence": s.idempotence} for i in range(3)]
-        return pd.DataFrame(rows)
+def test_cost_comparisons_read_ratios_and_separation_from_the_table():
+    compared = replication.cost_comparisons(_costs(800.0)).set_index("comparison")
+    acks = compared.loc["acks=all vs acks=1"]
+    assert acks["runs"] == 3 and acks["throughput_ratio"] == 501.0 / 1001.0 and acks["throughput_separated"]
+    assert acks["p50_ratio"] == 1.0 and not acks["p50_separated"]
+    idem = compared.loc["idempotence on vs off"]
+    assert idem["throughput_ratio"] == 501.0 / 801.0 and idem["throughput_separated"]
+    same = replication.cost_comparisons(_costs(500.0)).set_index("comparison").loc["idempotence on vs off"]
+    assert same["throughput_ratio"] == 1.0 and not same["throughput_separated"]
 
-    same = replication.cost_verdict(frame(500.0))
-    assert same.index("RF 1, acks=1") < same.index("RF 1, acks=0")        # ranked by the table, acks=0 not first
-    assert "no difference this run can tell" in replication.idempotence_verdict(frame(500.0))
-    assert "larger than the runs' spread" in replication.idempotence_verdict(frame(800.0))
+
+def test_a_comparison_whose_settings_did_not_both_run_has_no_row():
+    costs = _costs(800.0)
+    off = replication.Setting(3, "all", 2, idempotent=False).label
+    assert replication.cost_comparisons(costs[costs["setting"] != off])["comparison"].tolist() == ["acks=all vs acks=1"]
+
+
+def test_fastest_is_the_highest_median_throughput():
+    assert replication.fastest(_costs(800.0)) == replication.Setting(1, "1").label
+    assert replication.fastest(_costs(2000.0)) == replication.Setting(3, "all", 2, idempotent=False).label
+
+
+def test_separation_says_spread_or_no_conclusion():
+    compared = replication.cost_comparisons(_costs(800.0)).set_index("comparison")
+    assert replication.separation(compared.loc["idempotence on vs off"]) == "larger than the runs' spread"
+    same = replication.cost_comparisons(_costs(500.0)).set_index("comparison")
+    assert replication.separation(same.loc["idempotence on vs off"]) == "within the runs' spread"
+    once = replication.cost_comparisons(_costs(800.0, runs=1)).set_index("comparison")
+    assert replication.separation(once.loc["idempotence on vs off"]) == (
+        "no conclusion: the comparison has 1 repetition on one side, under the minimum of 3")

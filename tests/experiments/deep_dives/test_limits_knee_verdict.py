@@ -52,11 +52,32 @@ def test_a_point_below_the_knee_that_missed_its_rate_is_no_conclusion():
     assert not is_no_conclusion(limits.knee_verdict(curve([15.0, 16.0, 18.0, 20.0, 582.0], sent=sent)))
 
 
+def _grid(rates: dict[tuple[str, float], list[float]]) -> pd.DataFrame:
+    """The send grid at 100 B for confluent-kafka: each (acks, linger) point with its runs' records/s."""
+    rows = [{"point": f"100 B, acks={acks}, linger {linger:g} ms", "message_size": 100, "acks": acks,
+             "linger_ms": linger, "driver": "confluent-kafka", "records_per_s": rate, "error": ""}
+            for (acks, linger), runs in rates.items() for rate in runs]
+    return pd.DataFrame(rows)
+
+
 def test_the_grid_s_one_run_per_point_draws_no_conclusion_on_its_factors():
-    send = pd.DataFrame({"point": ["100 B, acks=all, linger 5 ms", "100 B, acks=1, linger 5 ms"],
-                         "message_size": [100, 100], "acks": ["all", "1"], "linger_ms": [5.0, 5.0],
-                         "driver": "confluent-kafka", "records_per_s": [20_000.0, 26_000.0], "error": ""})
-    assert limits.factor_effects(send) == ("no conclusion: the comparison has 1 repetition on one side, "
-                                           "under the minimum of 3")
-    thrice = pd.concat([send] * 3, ignore_index=True)
-    assert limits.factor_effects(thrice) == "acks=1 gave 1.30× the records/s of acks=all, linger 5 ms"
+    effects = limits.factor_effects(_grid({("all", 5.0): [20_000.0], ("1", 5.0): [26_000.0]}))
+    assert effects.to_dict("records") == [{"changed": "acks=1", "ratio": 1.3, "runs": 1, "overlap": True}]
+    assert limits.effects_verdict(effects) == ("no conclusion: the comparison has 1 repetition on one side, "
+                                               "under the minimum of 3")
+
+
+def test_the_largest_effect_outside_the_spread_is_named_with_its_ratio():
+    grid = _grid({("all", 5.0): [20_000.0, 20_100.0, 19_900.0], ("1", 5.0): [26_000.0, 26_100.0, 25_900.0],
+                  ("all", 0.0): [10_000.0, 10_100.0, 9_900.0], ("all", 50.0): [40_000.0, 10_000.0, 25_000.0]})
+    effects = limits.factor_effects(grid)
+    assert effects["changed"].tolist() == ["acks=1", "linger 0 ms", "linger 50 ms"]
+    assert effects["overlap"].tolist() == [False, False, True]       # linger 50's runs spread over the centre
+    assert limits.effects_verdict(effects) == "linger 0 ms, 0.50×"   # halving beats 1.30×; the overlap is left out
+    assert limits.effects_verdict(effects.iloc[:1]) == "acks=1, 1.30×"
+    assert limits.effects_verdict(effects.iloc[2:]) == "none beyond the runs' spread"
+
+
+def test_a_grid_of_one_point_varies_nothing():
+    effects = limits.factor_effects(_grid({("all", 5.0): [20_000.0]}))
+    assert effects.empty and limits.effects_verdict(effects) == "none varied"

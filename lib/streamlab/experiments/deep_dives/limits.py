@@ -20,6 +20,7 @@ on a noisy, shared machine:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -582,31 +583,41 @@ def knee_verdict(frame: pd.DataFrame, factor: float = rules.KNEE_FACTOR) -> str:
     return f"none up to {ok['fraction'].iloc[-1]:.0%}" if turn is None else f"{turn:.0%}"
 
 
-def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> str:
-    """The grid's one-factor comparisons around its centre, for ``driver``, as one sentence.
-
-    A comparison: "no conclusion: <rule>" unless each point ran at least three times (`measure.rules`);
-    the table still shows every point's rate.
-    """
+def factor_effects(frame: pd.DataFrame, driver: str = "confluent-kafka") -> pd.DataFrame:
+    """The grid's one-factor comparisons around its centre, for ``driver``: one row per other point at the
+    smallest size, in the grid's order, with the factor it changed (``changed``: "acks=1", "linger 0 ms"),
+    its mean records/s over the centre's (``ratio``), the fewest repetitions of the two (``runs``) and
+    whether their mean ± sd overlap (``overlap``; True with fewer than two runs). No row where nothing ran."""
+    columns = ["changed", "ratio", "runs", "overlap"]
     rows = frame[(frame["driver"] == driver) & (frame["error"] == "")]
     small = rows[rows["message_size"] == rows["message_size"].min()]
     if small.empty:
-        return "no point of the grid ran at the smallest size"
-    if len(small) > 1:
-        runs = small.groupby(["acks", "linger_ms"])["records_per_s"].count()
-        failure = rules.Comparison.of([1.0] * int(runs.min()), [1.0] * int(runs.max())).failure()
-        if failure:
-            return rules.no_conclusion(failure)
-    # one row per setting, its mean over the repetitions, in the grid's order (the centre first)
-    small = small.groupby(["acks", "linger_ms"], sort=False, as_index=False)["records_per_s"].mean()
-    centre = small.iloc[0]
-    parts = []
-    for _, row in small.iloc[1:].iterrows():
-        what = (f"acks={row['acks']}" if row["acks"] != centre["acks"]
-                else f"linger {row['linger_ms']:g} ms")
-        parts.append(f"{what} gave {row['records_per_s'] / centre['records_per_s']:.2f}× the records/s of "
-                     f"acks={centre['acks']}, linger {centre['linger_ms']:g} ms")
-    return "; ".join(parts) if parts else "this profile varies neither acks nor linger at the smallest size"
+        return pd.DataFrame(columns=columns)
+    rates = small.groupby(["acks", "linger_ms"], sort=False)["records_per_s"].apply(list)
+    (centre_acks, _), centre = rates.index[0], rates.iloc[0]
+    out = []
+    for (acks, linger), values in rates.iloc[1:].items():
+        comparison = rules.Comparison.of(values, centre)
+        out.append({"changed": f"acks={acks}" if acks != centre_acks else f"linger {linger:g} ms",
+                    "ratio": comparison.ratio, "runs": min(comparison.a.n, comparison.b.n),
+                    "overlap": comparison.overlap})
+    return pd.DataFrame(out, columns=columns)
+
+
+def effects_verdict(effects: pd.DataFrame) -> str:
+    """The one-factor comparisons as a short fact: "no conclusion: <rule>" while a point ran too few times;
+    else the changed factor with the largest effect outside the runs' spread and its ratio ("acks=1,
+    1.30×"), "none beyond the runs' spread", or "none varied" for a grid of one point."""
+    if effects.empty:
+        return "none varied"
+    failure = rules.Comparison.of([1.0] * int(effects["runs"].min()), [1.0] * int(effects["runs"].min())).failure()
+    if failure:
+        return rules.no_conclusion(failure)
+    clear = effects[~effects["overlap"] & (effects["ratio"] > 0)]
+    if clear.empty:
+        return "none beyond the runs' spread"
+    top = clear.loc[(clear["ratio"].apply(math.log).abs()).idxmax()]
+    return f"{top['changed']}, {top['ratio']:.2f}×"
 
 
 #: Below this share of the Java tool's rate, the bare Python client itself is behind (not only the work per record).
@@ -620,19 +631,8 @@ def client_behind(frame: pd.DataFrame) -> bool | None:
     return None if floor is None or pd.isna(floor) else bool(floor < CLIENT_BEHIND)
 
 
-def summary_entry(send: pd.DataFrame, reads: pd.DataFrame) -> tuple[str, str]:
-    """The closing table's row for deep dive 2: the producer and consumer ratios to Kafka's Java tools."""
-    centre = send[send["point"] == send["point"].iloc[0]].set_index("driver")
-    by_path = reads.set_index("path")["ratio_to_java"]
-    return (f"{centre.loc['confluent-kafka', 'ratio_to_java']:.2f}× kafka-producer-perf-test sending "
-            f"({send['point'].iloc[0]}); reading: consume() batches {by_path['consume(1000) batches']:.2f}×, "
-            f"the library's consumer {by_path['library consumer (Record)']:.2f}× kafka-consumer-perf-test",
-            "confluent-kafka with consume() batches, linger 5 ms, acks=all; size the fleet from the processor's "
-            "own maximum (chapter 04)")
-
-
 __all__ = ["SendPoint", "send_grid", "check_send_grid", "check_fractions", "records_for", "send_limits", "ceiling",
     "knee", "knee_at", "knee_validity",
-    "KNEE_RULES", "knee_verdict", "factor_effects", "read_costs", "CLIENT_BEHIND", "client_behind", "summary_entry",
+    "KNEE_RULES", "knee_verdict", "factor_effects", "effects_verdict", "read_costs", "CLIENT_BEHIND", "client_behind",
     "read_paths", "incomplete_paths", "telemetry_payloads", "READ_VARIANTS", "JAVA_READ"]
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ...measure import rules
 from ...measure.latency import LatencyRecorder
 from . import common
 
@@ -246,34 +247,44 @@ def _compare(frame: pd.DataFrame, a: str, b: str, column: str) -> tuple[float, b
     return float(x.median() / y.median()), separated
 
 
-def cost_verdict(costs: pd.DataFrame) -> str:
-    """What the cost table shows, read from it: the ranking by throughput, what acks=all costs against
-    acks=1 on RF 3 in throughput and in latency, and what idempotence costs at acks=all."""
-    rates = costs.groupby("setting")["records_per_s"].median().sort_values(ascending=False)
-    ranking = ", ".join(f"{name} ({rate:,.0f}/s)" for name, rate in rates.items())
-    repeats = int(costs.groupby("setting").size().min())
-    parts = [f"By median throughput over {repeats} run(s) each: {ranking}."]
-    all_on, one = Setting(3, "all", 2).label, Setting(3, "1").label
+#: The cost table's two comparisons the chapter reads: (name, setting, against).
+COST_COMPARISONS = (("acks=all vs acks=1", Setting(3, "all", 2).label, Setting(3, "1").label),
+                    ("idempotence on vs off", Setting(3, "all", 2).label,
+                     Setting(3, "all", 2, idempotent=False).label))
+
+
+def cost_comparisons(costs: pd.DataFrame) -> pd.DataFrame:
+    """The cost table's comparisons as facts, one row each whose settings both ran: `runs` (the fewest
+    repetitions of a side), the medians' ratios of throughput and of p50 and p99 acknowledgement latency,
+    and whether the runs' ranges separate each (`*_separated`: False with one run each)."""
     present = set(costs["setting"])
-    if {all_on, one} <= present:
-        rate, rate_sep = _compare(costs, all_on, one, "records_per_s")
-        p50, p50_sep = _compare(costs, all_on, one, "ack_p50_ms")
-        parts.append(f"On RF 3, acks=all took {rate:.2f}× the throughput of acks=1"
-                     f"{'' if rate_sep else ' (within the runs’ spread)'} at {p50:.2f}× its median "
-                     f"acknowledgement latency{'' if p50_sep else ' (within the runs’ spread)'}.")
-    parts.append(idempotence_verdict(costs))
-    return " ".join(p for p in parts if p)
+    rows = []
+    for name, setting, against in COST_COMPARISONS:
+        if not {setting, against} <= present:
+            continue
+        row: dict[str, object] = {"comparison": name, "setting": setting, "against": against,
+                                  "runs": int(costs[costs["setting"].isin([setting, against])]
+                                              .groupby("setting").size().min())}
+        for column, short in (("records_per_s", "throughput"), ("ack_p50_ms", "p50"), ("ack_p99_ms", "p99")):
+            row[f"{short}_ratio"], row[f"{short}_separated"] = _compare(costs, setting, against, column)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["comparison", "setting", "against", "runs", "throughput_ratio",
+                                       "throughput_separated", "p50_ratio", "p50_separated", "p99_ratio",
+                                       "p99_separated"])
 
 
-def idempotence_verdict(costs: pd.DataFrame) -> str:
-    """Idempotence on against off at RF 3, acks=all, from the cost table ("" when it lacks either)."""
-    on, off = Setting(3, "all", 2).label, Setting(3, "all", 2, idempotent=False).label
-    if not {on, off} <= set(costs["setting"]):
-        return ""
-    rate, sep = _compare(costs, on, off, "records_per_s")
-    p99, _ = _compare(costs, on, off, "ack_p99_ms")
-    verdict = "a difference larger than the runs' spread" if sep else "no difference this run can tell from its spread"
-    return f"Idempotence on vs off at acks=all: {rate:.2f}× the throughput and {p99:.2f}× the p99 latency, {verdict}."
+def fastest(costs: pd.DataFrame) -> str:
+    """The setting with the highest median throughput in the cost table."""
+    return str(costs.groupby("setting")["records_per_s"].median().idxmax())
+
+
+def separation(comparison: pd.Series, metric: str = "throughput") -> str:
+    """A comparison's verdict on one metric as a short fact: "no conclusion: <rule>" with too few runs,
+    else whether the difference is "larger than the runs' spread" or "within the runs' spread"."""
+    failure = rules.Comparison.of([1.0] * int(comparison["runs"]), [1.0] * int(comparison["runs"])).failure()
+    if failure:
+        return rules.no_conclusion(failure)
+    return "larger than the runs' spread" if comparison[f"{metric}_separated"] else "within the runs' spread"
 
 
 def partition_scaling(bootstrap: str, counts=(1, 3, 6, 12), *, replication: int = 3, records: int = 20000,

@@ -465,14 +465,3 @@ def inexact(check: pd.DataFrame) -> list[str]:
     """The implementations whose windows were not exactly the expected ones (missing, extra, doubled or differing)."""
     wrong = (check["missing"] > 0) | (check["extra"] > 0) | (check["duplicates"] > 0) | (check["differing"] > 0)
     return check.loc[wrong, "implementation"].tolist()
-
-
-def summary_entry(check: pd.DataFrame, restarted: pd.DataFrame) -> tuple[str, str]:
-    """Deep dive 7's row of the chapter's closing table."""
-    by = check.set_index("implementation")["records_per_s"]
-    rates = ", ".join(f"{way} {rate:,.0f}" for way, rate in by.items())
-    back = restarted.set_index("implementation")
-    wrong = ", ".join(f"{way} {int(row.differing + row.missing)}" for way, row in back.iterrows())
-    return (f"records/s {rates}; windows wrong after a kill + restart on an empty disk: {wrong}",
-            "the hand-written processor (stateless restart costs one window); Kafka Streams where state must "
-            "survive a lost host")

@@ -1,129 +1,137 @@
-"""The chapter's closing table: each deep dive, the one number that matters from this run, the fleet's setting."""
+"""The chapter's closing table: per deep dive, the figures of this run that its fleet setting stands on.
+
+Facts only, one row per figure (`FACT_COLUMNS`: deep dive, figure, value, unit): the chapter's Markdown
+names each feature's setting for the fleet and the use cases it serves, and says what the figures mean.
+A deep dive this build did not run has no row (`missing` names it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
-NOT_MEASURED = "not measured in this build"
+from .limits import JAVA_READ
 
 #: The nine deep dives in the assignment's order.
 DEEP_DIVES = ("1 consumer groups", "2 limits of send/receive", "3 distribution of brokers and partitions",
               "4 replication factor and partitions", "5 offsets/reprocessing", "6 retention/compaction",
               "7 Kafka Streams", "8 retries", "9 keys")
 
+#: The closing table's columns: the deep dive, a short name of the figure, its value and its unit.
+FACT_COLUMNS = ("deep dive", "figure", "value", "unit")
 
-#: Use cases each feature serves well beyond this fleet (the assignment's "effective use cases"): who needs it.
-USE_CASES = {
-    "1 consumer groups": "order processing or log shipping scaled out by adding instances; one group per "
-                         "downstream system (search index, warehouse, cache) reading the same events",
-    "2 limits of send/receive": "clickstream and IoT ingestion at 100,000s of small events/s, where batching "
-                                "and compression decide the hardware bill",
-    "3 distribution of brokers and partitions": "multi-tenant platforms that must spread leaders so no broker is "
-                                                 "a hot spot; rack-aware placement for zone failures",
-    "4 replication factor and partitions": "payments, orders, audit logs (RF 3, acks=all); metrics and "
-                                           "telemetry that tolerate a gap (acks=1)",
-    "5 offsets/reprocessing": "replaying a day of events after a bug fix; backfilling a new downstream store; "
-                              "exactly-once sinks that commit after the write",
-    "6 retention/compaction": "change-data-capture tables and user profiles (latest value per key); "
-                              "event sourcing; config distribution",
-    "7 Kafka Streams": "fraud scoring and windowed aggregates (per-card counts, per-store sums) with local "
-                       "state restored from a changelog",
-    "8 retries": "payment and ledger producers that must not write twice; calls to flaky external APIs via "
-                 "retry topics",
-    "9 keys": "per-account or per-device ordering (bank accounts, IoT devices, shopping carts); joins of "
-              "streams keyed alike",
-}
+#: One figure: its short name, its value (a count is an int, a measurement a float, a yes/no a bool), its unit.
+Fact = tuple[str, int | float | bool, str]
+
+
+def facts(**measured: Iterable[Fact]) -> pd.DataFrame:
+    """The closing table from each deep dive's facts, keyed by the deep dive's number (``dd4=...``), in
+    `DEEP_DIVES` order; a deep dive not passed has no row."""
+    unknown = set(measured) - {f"dd{number}" for number in range(1, len(DEEP_DIVES) + 1)}
+    if unknown:
+        raise ValueError(f"no deep dive {', '.join(sorted(unknown))}: the keys are dd1 … dd{len(DEEP_DIVES)}")
+    rows = []
+    for number, name in enumerate(DEEP_DIVES, start=1):
+        rows += [(name, figure, _plain(value), unit) for figure, value, unit in measured.get(f"dd{number}", ())]
+    frame = pd.DataFrame(rows, columns=list(FACT_COLUMNS))
+    frame["value"] = pd.Series([row[2] for row in rows], dtype=object)   # counts stay ints beside floats
+    return frame
+
+
+def _plain(value: Any) -> int | float | bool:
+    """A NumPy or pandas scalar as the Python bool, int or float it is (a count stays a whole number)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return float(value)
 
 
 def missing(closing: pd.DataFrame) -> list[str]:
-    """The deep dives of ``closing`` this build did not measure (the chapter names them, or says none)."""
-    return closing.loc[closing["the number that matters (this run)"] == NOT_MEASURED, "deep dive"].tolist()
+    """The deep dives with no figure in ``closing`` (this build did not measure them), in the assignment's order."""
+    present = set(closing["deep dive"])
+    return [name for name in DEEP_DIVES if name not in present]
 
 
-def summary_table(durability: pd.DataFrame, groups: pd.DataFrame, order: pd.DataFrame,
-                  hot: pd.DataFrame, *, crashes: pd.DataFrame | None = None, rebuilt: pd.DataFrame | None = None,
-                  producer_retries: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per deep dive; the numbers come from the frames of this run, the rest says it was not measured."""
-    by = durability.set_index(["replication", "acks"])
+def groups_facts(groups: pd.DataFrame, pause: pd.DataFrame, failure: pd.DataFrame) -> list[Fact]:
+    """Deep dive 1: idle members of the largest group; the longest pause of kept partitions per protocol when
+    a member joins; seconds until a departed member's partitions are served again, per way of leaving."""
     largest = groups.iloc[-1]
-    inv = order.groupby("design")["inversions"].sum()
-    rows = {
-        "1 consumer groups": (f"{int(largest['idle_members'])} of {int(largest['consumers'])} members idle on 6 "
-                              "partitions", "partitions = the most instances of a service ever run (6)"),
-        "4 replication factor and partitions": (
-            f"acknowledged-then-lost after a broker died with its disk: RF 1: "
-            f"{int(by.loc[(1, '1'), 'lost_acknowledged'])}, RF 3 acks=1: "
-            f"{int(by.loc[(3, '1'), 'lost_acknowledged'])}, RF 3 acks=all: "
-            f"{int(by.loc[(3, 'all'), 'lost_acknowledged'])}",
-            "RF 3, acks=all, min.insync.replicas=2, idempotent producer"),
-        "9 keys": (f"per-machine inversions: {int(inv['keyed by machine'])} keyed vs {int(inv['no key']):,} "
-                   f"unkeyed; hot-key skew {hot.iloc[0]['skew_max_over_mean']:.1f}× → "
-                   f"{hot.iloc[1]['skew_max_over_mean']:.1f}× salted",
-                   "key = machine id, partitioner=murmur2_random; salt only a known hot key"),
-    }
-    rows.update(_offsets_retention_retries(crashes, rebuilt, producer_retries))
-    return pd.DataFrame([{"deep dive": name, "the number that matters (this run)": rows.get(name, (NOT_MEASURED,))[0],
-                          "setting for the fleet": rows.get(name, (None, "—"))[1],
-                          "effective use cases": USE_CASES[name]} for name in DEEP_DIVES])
-
-
-def _offsets_retention_retries(crashes: pd.DataFrame | None, rebuilt: pd.DataFrame | None,
-                               producer: pd.DataFrame | None) -> dict[str, tuple[str, str]]:
-    """The rows of deep dives 5, 6 and 8, for those measured in this run."""
-    rows: dict[str, tuple[str, str]] = {}
-    if crashes is not None:
-        by_mode = crashes.groupby("mode")[["lost", "duplicates"]].max()
-        rows["5 offsets/reprocessing"] = (
-            f"consumer SIGKILLed at its worst moment: auto-commit lost {int(by_mode.loc['auto-commit', 'lost'])}, "
-            f"commit-after-write lost {int(by_mode.loc['commit-after-write', 'lost'])} (and wrote "
-            f"{int(by_mode.loc['commit-after-write', 'duplicates'])} twice)",
-            "enable.auto.commit=false, commit after the write is durable; sinks drop duplicates by seq")
-    if rebuilt is not None:
-        first = rebuilt.iloc[0]
-        rows["6 retention/compaction"] = (
-            f"{int(first['records_written']):,} updates compacted to {int(first['records_read'])} records; "
-            f"latest state rebuilt identically: {bool(rebuilt['state_identical'].all())}",
-            "machine-health-latest compacted (dirty ratio 0.1); raw streams time-retained")
-    if producer is not None:
-        by = producer.set_index("setting")
-        rows["8 retries"] = (
-            f"leader frozen: {int(by.loc['retries, in-flight 5', 'duplicates']):,} duplicates without "
-            f"idempotence, {int(by.loc['idempotent, in-flight 5', 'duplicates'])} with it",
-            "enable.idempotence=true, in-flight 5, delivery.timeout.ms above the longest outage; retry topics + DLQ")
+    rows: list[Fact] = [(f"idle members, {int(largest['consumers'])} consumers", int(largest["idle_members"]),
+                         "members")]
+    rows += [(f"pause of kept partitions, {r.protocol}", r.kept_longest_gap_s, "s") for r in pause.itertuples()]
+    rows += [(f"partitions served again, {ending}", seconds, "s")
+             for ending, seconds in failure.set_index("ending")["seconds_until_served"].items()]
     return rows
 
 
-# --------------------------------------------------------------------------- ch02b: deep dives 1 (rebalance), 3
+def limits_facts(send: pd.DataFrame, reads: pd.DataFrame) -> list[Fact]:
+    """Deep dive 2: the Python producer's rate at the grid's centre and two read paths' rates, each over
+    Kafka's Java tool's."""
+    centre = send[send["point"] == send["point"].iloc[0]].set_index("driver")
+    by_path = reads.set_index("path")["ratio_to_java"]
+    rows = [("confluent-kafka producer / kafka-producer-perf-test", centre.loc["confluent-kafka", "ratio_to_java"],
+             "×")]
+    rows += [(f"{path} / {JAVA_READ}", by_path[path], "×")
+             for path in ("consume(1000) batches", "library consumer (Record)") if path in by_path]
+    return rows
 
 
-def rebalance_entry(pause: pd.DataFrame, failure: pd.DataFrame) -> tuple[str, str]:
-    """Deep dive 1's rebalance figures: longest pause of kept partitions per protocol, kill vs graceful leave."""
-    gaps = ", ".join(f"{r.protocol} {r.kept_longest_gap_s:.1f} s" for r in pause.itertuples())
-    ends = failure.set_index("ending")["seconds_until_served"]
-    leave = ", ".join(f"{ending} {seconds:.1f} s" for ending, seconds in ends.items())
-    return (f"longest pause of kept partitions when a member joins: {gaps}; a departed member's partitions "
-            f"served again after: {leave}",
-            "cooperative-sticky (or group.protocol=consumer), close() on shutdown, a short session timeout")
-
-
-def distribution_entry(skew: pd.DataFrame, move: dict) -> tuple[str, str]:
-    """Deep dive 3: the leader skew after a broker's return and after the election; the move under load."""
+def distribution_facts(skew: pd.DataFrame, move: dict) -> list[Fact]:
+    """Deep dive 3: the leader skew after a broker's return and after a preferred election; a reassignment
+    under load, its seconds and producer errors."""
     by = skew.set_index("phase")["leader_skew_max_over_mean"]
     back = next(p for p in by.index if p.endswith(" back"))
-    return (f"leader skew (max/mean) {by[back]:.1f}× after a restart → {by['preferred-leader election']:.1f}× "
-            f"after a preferred election; a reassignment took {move['move_s']:.1f} s with "
-            f"{move['errors']} producer errors",
-            "auto.leader.rebalance.enable=true (or elect after each rolling restart); reassign with a throttle")
+    return [("leader skew after a restart", by[back], "× mean"),
+            ("leader skew after a preferred election", by["preferred-leader election"], "× mean"),
+            ("reassignment under load", move["move_s"], "s"),
+            ("producer errors during the reassignment", int(move["errors"]), "errors")]
 
 
-def with_entries(table: pd.DataFrame, entries: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    """The closing table with these deep dives' rows filled in (appended to a row already measured)."""
-    table = table.copy()
-    number, setting = "the number that matters (this run)", "setting for the fleet"
-    for name, (value, advice) in entries.items():
-        row = table["deep dive"] == name
-        current = table.loc[row, number].iloc[0]
-        table.loc[row, number] = value if current == NOT_MEASURED else f"{current}; {value}"
-        table.loc[row, setting] = advice if table.loc[row, setting].iloc[0] == "—" else \
-            f"{table.loc[row, setting].iloc[0]}; {advice}"
-    return table
+def replication_facts(durability: pd.DataFrame) -> list[Fact]:
+    """Deep dive 4: acknowledged records lost when a broker died with its disk, per setting."""
+    return [(f"acknowledged records lost, {r.setting}", int(r.lost_acknowledged), "records")
+            for r in durability.itertuples()]
+
+
+def offsets_facts(crashes: pd.DataFrame) -> list[Fact]:
+    """Deep dive 5: the most records lost and written twice per commit mode over the crash points."""
+    by_mode = crashes.groupby("mode", sort=False)[["lost", "duplicates"]].max()
+    return [(f"records {what}, {mode}", int(row[column]), "records")
+            for mode, row in by_mode.iterrows() for column, what in (("lost", "lost"), ("duplicates", "written twice"))]
+
+
+def retention_facts(rebuilt: pd.DataFrame) -> list[Fact]:
+    """Deep dive 6: updates written, records left after compaction, and whether the latest state was rebuilt
+    identically."""
+    first = rebuilt.iloc[0]
+    return [("updates written to the compacted topic", int(first["records_written"]), "records"),
+            ("records read back after compaction", int(first["records_read"]), "records"),
+            ("latest state rebuilt identically", bool(rebuilt["state_identical"].all()), "")]
+
+
+def streams_facts(check: pd.DataFrame, restarted: pd.DataFrame) -> list[Fact]:
+    """Deep dive 7: records/s per implementation; windows wrong (differing or missing) after a kill and a
+    restart on an empty disk."""
+    rows = [(f"records/s, {r.implementation}", r.records_per_s, "records/s") for r in check.itertuples()]
+    rows += [(f"windows wrong after a restart, {r.implementation}", int(r.differing + r.missing), "windows")
+             for r in restarted.itertuples()]
+    return rows
+
+
+def retries_facts(producer: pd.DataFrame) -> list[Fact]:
+    """Deep dive 8: records written twice while a leader was frozen, per producer setting."""
+    return [(f"duplicates, {r.setting}", int(r.duplicates), "records") for r in producer.itertuples()]
+
+
+def keys_facts(order: pd.DataFrame, hot: pd.DataFrame) -> list[Fact]:
+    """Deep dive 9: per-machine order inversions per design; the busiest partition with a hot key, per design
+    (plain and salted)."""
+    inversions = order.groupby("design", sort=False)["inversions"].sum()
+    rows: list[Fact] = [(f"per-machine inversions, {design}", int(count), "inversions")
+                        for design, count in inversions.items()]
+    rows += [(f"busiest partition, {r.design}", r.skew_max_over_mean, "× mean") for r in hot.itertuples()]
+    return rows
