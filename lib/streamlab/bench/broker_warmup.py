@@ -142,14 +142,3 @@ def warm_state(rounds: pd.DataFrame) -> str:
     return (f"brokers not warm: no plateau in {last['elapsed_s']:.0f} s ({len(rounds)} rounds, last "
             f"{last['producer_records_per_s']:,.0f} records/s)")
 
-
-def warmup_phrase(rounds: pd.DataFrame) -> str:
-    """What the brokers went through before the chapter, in words a chapter quotes."""
-    if rounds.empty:
-        return ("No broker warm-up ran before this build (the runner was called without `make`), so the first "
-                "runs below met brokers whose JIT may still have been compiling.")
-    first, last = rounds.iloc[0], rounds.iloc[-1]
-    return (f"Before this build the brokers were warmed for {last['elapsed_s']:.0f} s "
-            f"({len(rounds)} rounds of Kafka's perf tools, ended {last['ended']}): the producer went from "
-            f"{first['producer_records_per_s']:,.0f} to {last['producer_records_per_s']:,.0f} records/s "
-            f"(1 KB, acks=all) from the first round to the last; {warm_state(rounds)}.")

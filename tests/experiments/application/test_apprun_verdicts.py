@@ -48,8 +48,3 @@ def test_false_alarms_at_start_up():
 def test_early_median_without_early_readings():
     assert verdicts.early_median_ms(pd.Series([10.0, 30.0, 20.0])) == 20.0
     assert verdicts.early_median_ms(pd.Series([], dtype=float)) is None
-
-
-def test_exactly_once_phrase_claims_it_only_when_the_run_showed_it():
-    assert verdicts.exactly_once_phrase(True) == "every reading reached the disk exactly once"
-    assert verdicts.exactly_once_phrase(False).startswith("not every reading")

@@ -55,13 +55,14 @@ def test_flush_shadow_finds_a_tail_that_waited_for_the_write():
     assert shadow["files"].iloc[0] == 3
 
 
-def test_shadow_verdict_blames_the_write_only_when_the_tail_is_there():
+def test_the_tail_is_the_write_only_when_most_of_it_is_there():
     def shadow(everyone: float, tail: float) -> pd.DataFrame:
         return pd.DataFrame({"records": ["all records", "slowest 1 %"], "in write shadow %": [everyone, tail]})
 
-    assert "is the sink's own write" in hops.shadow_verdict(shadow(8.0, 90.0))
-    assert "is not the sink's file write" in hops.shadow_verdict(shadow(14.0, 0.0))
-    assert "is not the sink's file write" in hops.shadow_verdict(shadow(40.0, 60.0)), "not above the base rate"
+    assert hops.tail_in_write(shadow(8.0, 90.0))
+    assert not hops.tail_in_write(shadow(14.0, 0.0))
+    assert not hops.tail_in_write(shadow(40.0, 60.0)), "not above the base rate"
+    assert not hops.tail_in_write(shadow(10.0, 45.0)), "under half of the tail"
 
 
 def loaded_rows(tool_p50: float, tool_p99: float) -> pd.DataFrame:

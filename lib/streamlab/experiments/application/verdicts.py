@@ -37,14 +37,6 @@ def early_median_ms(early_ms: pd.Series) -> float | None:
     return None if early_ms.empty else float(early_ms.median())
 
 
-def exactly_once_phrase(exactly_once: bool) -> str:
-    """Kept for chapter 03 until it words the fact itself (issue 35): whether every reading reached the disk
-    exactly once (the container runs' summaries)."""
-    if exactly_once:
-        return "every reading reached the disk exactly once"
-    return "not every reading reached the disk exactly once (the table shows how many machines did)"
-
-
 def undrained_groups(lag: pd.DataFrame) -> list[str] | None:
     """The groups whose last sampled lag was not zero (columns ``t_s``, ``group``, ``lag``; an unknown lag
     counts as not drained); None when no lag was sampled."""

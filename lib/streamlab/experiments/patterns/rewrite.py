@@ -202,22 +202,17 @@ def rabbit_topology(brokers: Endpoints, namespace: str) -> dict[str, pd.DataFram
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
-def verdict(table: pd.DataFrame) -> str:
-    """One sentence on whether every back end's run kept chapter 01's promises, read from `side_by_side`."""
+def kept_promises(table: pd.DataFrame) -> list[str]:
+    """The back ends whose run kept chapter 01's promises (every reading exactly once on disk, every service
+    exiting 0), read from `side_by_side`; the chapter names them."""
     figures = table.droplevel("group")
-    kept, broken = [], []
-    for backend in figures.columns:
-        column = figures[backend]
-        exact = (column["machines with every seq once"] == column["machines"] and column["duplicate rows"] == 0
-                 and column["missing seqs"] == 0 and column["services exiting 0"] == column["services"])
-        (kept if exact else broken).append(backend)
-    detections = figures.loc[["faulty machines found (TP)", "healthy machines alerted (FP)"]]
-    same = bool((detections.nunique(axis=1) == 1).all())
-    if not broken:
-        text = f"Both runs kept chapter 01's promises ({' and '.join(kept)}: every reading exactly once on disk, " \
-               "every service stopped cleanly)"
-    else:
-        text = f"Not every run kept chapter 01's promises: {', '.join(broken)} did not (see the table)"
-    return text + (", and the detections agreed." if same else
-                   "; the detections differed between the back ends (timing of a short run decides which readings "
-                   "a confirmation window sees first).")
+    return [backend for backend in figures.columns
+            if figures.loc["machines with every seq once", backend] == figures.loc["machines", backend]
+            and figures.loc["duplicate rows", backend] == 0 and figures.loc["missing seqs", backend] == 0
+            and figures.loc["services exiting 0", backend] == figures.loc["services", backend]]
+
+
+def detections_agree(table: pd.DataFrame) -> bool:
+    """Whether every back end found the same faulty machines and alerted the same healthy ones (counts)."""
+    detections = table.droplevel("group").loc[["faulty machines found (TP)", "healthy machines alerted (FP)"]]
+    return bool((detections.nunique(axis=1) == 1).all())

@@ -175,19 +175,26 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def validity(table: pd.DataFrame, run_rules: rules.RunRules = RUN_RULES) -> rules.Validity:
-    """The rules the scaling runs broke: each drain long enough, ≥ 3 repetitions of the configurations compared."""
-    checked = rules.Validity()
-    for row in table.itertuples():
-        seconds = float(row.seconds) if pd.notna(row.seconds) else 0.0
-        checked.extend([f"{row.backend} with {row.consumers}: {f}" for f in run_rules.failures(seconds, row.timed)])
-    for backend, group in table.groupby("backend", sort=False):
+def broken_rules(table: pd.DataFrame, run_rules: rules.RunRules = RUN_RULES) -> list[str]:
+    """The short names of the rules the scaling runs broke (empty: they qualify): a drain too short or with
+    too few windows timed (`RUN_RULES`), fewer than `rules.MIN_REPETITIONS` runs of a configuration compared.
+
+    Each rule is checked by `measure.rules` on its own (the other measure passed as met), so a name is given
+    exactly when that check fails."""
+    shortest = max(run_rules.min_seconds, rules.TICKS_PER_RUN * run_rules.tick_s)
+    seconds = table["seconds"].astype(float).fillna(0.0)
+    names = []
+    if any(run_rules.failures(s, run_rules.min_records) for s in seconds):
+        names.append(f"drains under {shortest:g} s")
+    if any(run_rules.failures(shortest, timed) for timed in table["timed"]):
+        names.append(f"drains of under {run_rules.min_records:,} windows")
+    for _, group in table.groupby("backend", sort=False):
         one = group[group["consumers"] == group["consumers"].min()]["msgs_per_s"].tolist()
-        means = group.groupby("consumers")["msgs_per_s"].mean()
-        best = group[group["consumers"] == means.idxmax()]["msgs_per_s"].tolist()
-        failure = rules.Comparison.of(best, one).failure()
-        checked.add(f"{backend}: {failure}" if failure else None)
-    return checked
+        best = group[group["consumers"] == group.groupby("consumers")["msgs_per_s"].mean().idxmax()]
+        if rules.Comparison.of(best["msgs_per_s"].tolist(), one).failure():
+            names.append(f"fewer than {rules.MIN_REPETITIONS} runs per configuration")
+            break
+    return names
 
 
 def nodes_compare(brokers: Endpoints, consumers: tuple[int, ...] = (1, 4), messages: int = 600, partitions: int = 6,
@@ -233,24 +240,26 @@ def nodes_wide(table: pd.DataFrame) -> pd.DataFrame:
         ["processed", "publish_msgs_per_s", "msgs_per_s"]].round(0)
 
 
-def nodes_verdict(table: pd.DataFrame) -> str:
-    """What the 1-vs-3-node rows say, per back end, at the largest consumer count run (a sentence per back end)."""
+def nodes_rates(table: pd.DataFrame) -> pd.DataFrame:
+    """The 1-vs-3-node rows at the largest consumer count run, one row per back end: ``consumers``, the publish
+    rate on 1 and on 3 nodes (``put_1``, ``put_3``, msg/s) and their ratio (``put_x``, 3 ÷ 1), the same for
+    the drain (``drain_1``, ``drain_3``, ``drain_x``); NaN for a node count that did not run."""
     n = int(table["consumers"].max())
-    parts = []
+    rows = []
     for backend, group in table[table["consumers"] == n].groupby("backend", sort=False):
         by_nodes = group.set_index("nodes")
-        if {1, 3} <= set(by_nodes.index):
-            one, three = by_nodes.loc[1], by_nodes.loc[3]
-            put, drain = (three[c] / one[c] for c in ("publish_msgs_per_s", "msgs_per_s"))
-            parts.append(f"{backend}: the backlog went in at {one['publish_msgs_per_s']:,.0f} msg/s on 1 node and "
-                         f"{three['publish_msgs_per_s']:,.0f} on 3 ({put:.2f}×), and {n} consumers drained it at "
-                         f"{one['msgs_per_s']:,.0f} and {three['msgs_per_s']:,.0f} msg/s ({drain:.2f}×)")
-        else:
-            only = by_nodes.iloc[0]
-            parts.append(f"{backend}: only the {int(by_nodes.index[0])}-node case ran (the backlog went in at "
-                         f"{only['publish_msgs_per_s']:,.0f} msg/s, {n} consumers drained it at "
-                         f"{only['msgs_per_s']:,.0f} msg/s)")
-    return "; ".join(parts) + "."
+        row: dict = {"backend": backend, "consumers": n}
+        for what, column in (("put", "publish_msgs_per_s"), ("drain", "msgs_per_s")):
+            one, three = (float(by_nodes.loc[k, column]) if k in by_nodes.index else float("nan") for k in (1, 3))
+            row |= {f"{what}_1": one, f"{what}_3": three, f"{what}_x": three / one if one > 0 else float("nan")}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("backend")
+
+
+def nodes_compared(table: pd.DataFrame) -> list[str]:
+    """The back ends that ran on both 1 and 3 nodes (a 3-node RabbitMQ needs its private cluster)."""
+    return [str(backend) for backend, group in table.groupby("backend", sort=False)
+            if {1, 3} <= set(group["nodes"])]
 
 
 def _read_batches(worker: subprocess.Popen, batches: list[tuple[int, float]]) -> None:
@@ -390,37 +399,26 @@ def extrapolate(peaks_table: pd.DataFrame, machines: int, factors: tuple[int, ..
     return pd.DataFrame(rows).set_index("fleet (machines)")
 
 
-def verdict(peaks_table: pd.DataFrame, cores: int, table: pd.DataFrame | None = None) -> str:
-    """Where each back end stopped scaling in this run, next to the machine's core count.
-
-    With the runs (``table``): "no conclusion: <rule>" when a drain was too short or the configurations
-    compared ran fewer than three times, and a best that overlaps one consumer (mean ± sd) counts as no gain.
-    """
-    if table is not None:
-        checked = validity(table)
-        if not checked.ok:
-            return checked.verdict("")
-    parts = []
-    gained_rows = []
+def gained(peaks_table: pd.DataFrame, table: pd.DataFrame | None = None) -> dict[str, bool]:
+    """Per back end: did its best consumer count beat one consumer measurably, i.e. by at least `GAIN`× and,
+    with the runs (``table``), outside one consumer's mean ± sd (an overlap counts as no gain)."""
+    out = {}
     for backend, row in peaks_table.iterrows():
-        n, speedup = int(row["best_consumers"]), float(row["best_speedup"])
         overlap = False
         if table is not None:
             runs = table[table["backend"] == backend]
             one = runs[runs["consumers"] == runs["consumers"].min()]["msgs_per_s"].tolist()
-            overlap = rules.Comparison.of(runs[runs["consumers"] == n]["msgs_per_s"].tolist(), one).overlap
-        if speedup < GAIN or overlap:
-            parts.append(f"{backend} gained nothing measurable from more consumers")
-        else:
-            parts.append(f"{backend} peaked at {n} consumers ({speedup:.1f}× one)")
-            gained_rows.append(n)
-    if not gained_rows:
-        tail = f"; on this {cores}-core machine, shared by the brokers, the publisher and every worker, " \
-               "the work did not spread"
-    elif max(gained_rows) <= cores:
-        tail = f"; no back end gained beyond {max(gained_rows)} consumers on this " \
-               f"{cores}-core machine, where the brokers, the publisher and every worker share the cores"
-    else:
-        tail = f"; more consumers than the machine's {cores} cores still helped: the workers spent part of " \
-               "their time waiting (fetches, commits, acks) rather than computing"
-    return "; ".join(parts) + tail + "."
+            best = runs[runs["consumers"] == int(row["best_consumers"])]["msgs_per_s"].tolist()
+            overlap = rules.Comparison.of(best, one).overlap
+        out[str(backend)] = float(row["best_speedup"]) >= GAIN and not overlap
+    return out
+
+
+def verdict(peaks_table: pd.DataFrame, table: pd.DataFrame | None = None) -> str:
+    """The back ends that gained measurably from more consumers (`gained`), by name ("Kafka and RabbitMQ",
+    "Kafka", "neither"); with the runs, "no conclusion: <the rules broken>" (`broken_rules`) when they do
+    not qualify. Where each one peaked is in `peaks`; the chapter says it beside the machine's cores."""
+    if table is not None and (broken := broken_rules(table)):
+        return rules.no_conclusion(", ".join(broken))
+    names = [backend for backend, ok in gained(peaks_table, table).items() if ok]
+    return " and ".join(names) or "neither"
