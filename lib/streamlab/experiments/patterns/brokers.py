@@ -221,6 +221,16 @@ def kafka_consumer(bootstrap: str, group: str, **config):
                      "enable.auto.commit": False, "logger": quiet_logger(), **config})
 
 
+def kafka_join(consumers: list, timeout_s: float = 30.0) -> None:
+    """Poll each subscribed consumer until its group has given it partitions (the topics are empty: it reads
+    nothing). A consumer closed while its first rebalance is still under way can wait in librdkafka's close
+    for good: a CI run hung there over a quarter of an hour on one that had subscribed and never polled."""
+    deadline = time.monotonic() + timeout_s
+    for consumer in consumers:
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(0.1)
+
+
 def kafka_read(consumer, want: int, timeout_s: float) -> list:
     """Messages (no errors) until `want` arrived or `timeout_s` passed."""
     got: list = []

@@ -32,6 +32,7 @@ from .brokers import (
     consume_n,
     kafka_cleanup,
     kafka_consumer,
+    kafka_join,
     kafka_ports,
     kafka_produce,
     kafka_read,
@@ -144,6 +145,7 @@ def fanout(brokers: Endpoints, groups: tuple[int, ...] = (1, 4), messages: int =
                 consumer = kafka_consumer(brokers.kafka_bootstrap, group)
                 consumer.subscribe([topic])
                 consumers.append(consumer)
+            kafka_join(consumers)
             meter = ResourceMeter(kafka_pids).start()
             kafka_produce(brokers.kafka_bootstrap, topic, [("k", payload)] * messages)
             stored = _kafka_messages(brokers.kafka_bootstrap, topic)
