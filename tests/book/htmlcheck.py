@@ -191,8 +191,8 @@ def unnumbered_figures(soup: BeautifulSoup) -> list[Problem]:
     problems = []
     for output in _content(soup).select(".cell_output"):
         for chart in output.find_all(["img", "svg"]):
-            if chart.find_parent("svg") is not None:
-                continue
+            if chart.find_parent("svg") is not None or chart.find_parent("button") is not None:
+                continue   # a part of a drawing, or a button's icon (the copy button scripts add to code blocks)
             figure = chart.find_parent("figure")
             if figure is None or figure.select_one(".caption-number") is None:
                 what = chart.get("src") or _short(chart.get_text(" ", strip=True), 60) or chart.name

@@ -344,6 +344,12 @@ def test_a_chart_in_a_chapter_must_be_a_numbered_figure(site: Path) -> None:
     assert kinds(dom, page, site) == {"unnumbered-figure"}
     dom, page = _page(site, numbered, name="book/chapters/04-x.html")
     assert kinds(dom, page, site) == set()
+    copy_button = ('<div class="cell_output"><div class="highlight"><pre>text</pre><button class="copybtn">'
+                   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><title>Copy to clipboard</title>'
+                   '<path d="M0 0h10v10H0z"/></svg>'
+                   '</button></div></div>')
+    dom, page = _page(site, copy_button, name="book/chapters/04-x.html")
+    assert kinds(dom, page, site) == set()
     (site / "book" / "appendix").mkdir(parents=True)
     dom, page = _page(site, bare, name="book/appendix/04-x.html")      # numbers are the chapters' own
     assert kinds(dom, page, site) == set()
