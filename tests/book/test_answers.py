@@ -291,17 +291,22 @@ def tiny_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproces
     return root, _runner(root)
 
 
-def test_a_figure_glued_in_a_chapter_is_pasted_on_the_answers_page(tiny_book) -> None:
+def _built(tiny_book: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    """The tiny book's root, once its build is known to have passed."""
     root, proc = tiny_book
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+def test_a_figure_glued_in_a_chapter_is_pasted_on_the_answers_page(tiny_book) -> None:
+    root = _built(tiny_book)
     page = (root / "_build/html/book/answers.html").read_text(encoding="utf-8")
     assert '<span class="pasted-text">12,346</span>' in page and '<span class="pasted-text">kafka</span>' in page
     assert 'href="chapters/01-a.html#a-section"' in page
 
 
 def test_the_run_facts_appendix_runs_after_the_chapters_and_shows_one_row_each(tiny_book) -> None:
-    root, proc = tiny_book
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = _built(tiny_book)
     assert (root / "_build/executed/book/chapters/01-a_files/run-facts.json").is_file()
     page = (root / "_build/html/book/appendix/run-facts.html").read_text(encoding="utf-8")
     assert "logical cores" in page and "every chapter" in page
@@ -309,8 +314,7 @@ def test_the_run_facts_appendix_runs_after_the_chapters_and_shows_one_row_each(t
 
 
 def test_an_answers_page_pasting_a_key_the_chapter_does_not_glue_fails_the_build(tiny_book) -> None:
-    root, proc = tiny_book
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = _built(tiny_book)
     (root / "book/answers.md").write_text(ANSWERS_PAGE.replace("c01_rate", "c01_never_glued"), encoding="utf-8")
     failed = _runner(root)
     assert failed.returncode == 3, failed.stderr[-3000:]  # EXIT_BUILD_FAILED: warnings are errors
@@ -319,8 +323,7 @@ def test_an_answers_page_pasting_a_key_the_chapter_does_not_glue_fails_the_build
 
 def test_the_html_check_finds_a_paste_the_build_dropped(tiny_book, tmp_path: Path) -> None:
     """Built without -W, an unresolved paste only leaves a hole; the page check counts the source's pastes."""
-    root, proc = tiny_book
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = _built(tiny_book)
     html = root / "_build/html"
     for page in (html / "book/answers.html", html / "book/chapters/01-a.html"):
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
